@@ -1,0 +1,49 @@
+// The broker: one ROUTER socket that publishers, auditors and terminals all
+// connect to (one connection per peer), a Store, and the registry.
+//
+// Publish: validate, assign sequence and id, store synced, answer with a
+// receipt, then send the directive to every connected addressed unit. Hello:
+// register the connection as that unit and send it every addressed directive
+// it has not acknowledged. Ack: collected over one pass of the event loop and
+// stored in one synced batch (group commit) before each is confirmed.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "flatcast/broker/config.h"
+#include "flatcast/broker/store.h"
+#include "flatcast/clock.h"
+#include "flatcast/registry.h"
+#include "flatcast/status.h"
+
+namespace flatcast::broker {
+
+class Broker {
+ public:
+  // `registry`, `store` and `clock` must outlive the broker.
+  Broker(const BrokerConfig& config, const Registry& registry, Store& store, const Clock& clock,
+         zmq::context_t& ctx);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Loads the in-memory view of stored directives and acknowledgements, binds
+  // the socket and writes the endpoint file if configured.
+  Status Start();
+  // The endpoint actually bound (with the port chosen for "*").
+  const std::string& endpoint() const;
+  // Serves until `stop` becomes true (checked at least every 100 ms).
+  Status Run(const std::atomic<bool>& stop);
+  // Handles whatever is waiting, for at most `timeout`; for tests.
+  Status PollOnce(std::chrono::milliseconds timeout);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace flatcast::broker

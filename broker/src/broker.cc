@@ -1,0 +1,532 @@
+#include "flatcast/broker/broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
+#include <zmq_addon.hpp>
+
+#include "flatcast/directive.h"
+#include "flatcast/duration.h"
+#include "flatcast/wire.h"
+
+namespace flatcast::broker {
+
+namespace {
+
+constexpr int kMaxMessagesPerPass = 4096;
+
+// What the broker keeps in memory of each stored directive: enough to address
+// it, to count coverage and to send it again without reading the store.
+struct DirectiveState {
+  v1::StoredDirective stored;
+  // Disjoint registry index ranges of the scope's subtrees.
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  uint8_t tier_mask = 0;  // bit (1 << tier) for each targeted tier
+  std::vector<bool> received;  // indexed by registry index: RECEIVED ack durable
+  uint32_t received_count = 0;
+  std::string deliver_bytes;  // encoded Deliver envelope
+
+  bool Targets(Tier tier) const { return (tier_mask & (1u << static_cast<int>(tier))) != 0; }
+};
+
+struct PendingAck {
+  AckEntry entry;
+  std::string routing_id;
+  uint32_t unit_index;
+};
+
+std::string Frame(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
+
+}  // namespace
+
+class Broker::Impl {
+ public:
+  Impl(const BrokerConfig& config, const Registry& registry, Store& store, const Clock& clock,
+       zmq::context_t& ctx)
+      : config_(config),
+        registry_(registry),
+        store_(store),
+        clock_(clock),
+        socket_(ctx, zmq::socket_type::router),
+        routing_of_unit_(registry.size()) {}
+
+  Status Start() {
+    FLATCAST_RETURN_IF_ERROR(store_.ForEachDirective([&](const v1::StoredDirective& d) {
+      AddDirective(d);
+      return Status::Ok();
+    }));
+    for (auto& [seq, state] : directives_) {
+      FLATCAST_RETURN_IF_ERROR(store_.ForEachAck(
+          seq, "", [&](std::string_view unit, v1::AckLevel level, const v1::AckRecord&) {
+            if (level != v1::RECEIVED) return;
+            if (auto idx = registry_.Find(unit)) MarkReceived(state, *idx);
+          }));
+    }
+    try {
+      socket_.set(zmq::sockopt::router_mandatory, 1);
+      socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(config_.max_message_bytes) * 4);
+      socket_.set(zmq::sockopt::backlog, 4096);
+      socket_.set(zmq::sockopt::sndhwm, 1000);
+      socket_.set(zmq::sockopt::rcvhwm, 100000);
+      socket_.set(zmq::sockopt::linger, 1000);
+      socket_.set(zmq::sockopt::heartbeat_ivl, 10000);
+      socket_.set(zmq::sockopt::heartbeat_timeout, 30000);
+      socket_.set(zmq::sockopt::handshake_ivl, 120000);
+      socket_.bind(config_.endpoint);
+      endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::IOError("cannot bind " + config_.endpoint + ": " + e.what());
+    }
+    if (!config_.endpoint_file.empty()) {
+      std::string tmp = config_.endpoint_file + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << endpoint_ << "\n";
+        if (!out) return Status::IOError("cannot write " + tmp);
+      }
+      std::error_code ec;
+      std::filesystem::rename(tmp, config_.endpoint_file, ec);
+      if (ec) return Status::IOError("cannot write " + config_.endpoint_file + ": " + ec.message());
+    }
+    spdlog::info("broker listening on {} ({} units in registry, {} directives stored, head seq {})",
+                 endpoint_, registry_.size(), directives_.size(), store_.head_seq());
+    return Status::Ok();
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+
+  Status PollOnce(std::chrono::milliseconds timeout) {
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 1, timeout);
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) return Status::Ok();
+      return Status::IOError(std::string("poll: ") + e.what());
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      for (int i = 0; i < kMaxMessagesPerPass; ++i) {
+        std::vector<zmq::message_t> frames;
+        zmq::recv_result_t got;
+        try {
+          got = zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+          if (e.num() == EINTR) break;
+          return Status::IOError(std::string("receive: ") + e.what());
+        }
+        if (!got) break;
+        HandleFrames(frames);
+      }
+    }
+    FlushAcks();
+    return Status::Ok();
+  }
+
+ private:
+  // ---- incoming ----
+
+  void HandleFrames(std::vector<zmq::message_t>& frames) {
+    std::string routing = Frame(frames[0]);
+    if (frames.size() != 2) {
+      spdlog::warn("refused message with {} frames (expected 1 body frame)", frames.size() - 1);
+      Reply(routing, wire::EncodeError(0, v1::MALFORMED,
+                                       "expected exactly one body frame, got " +
+                                           std::to_string(frames.size() - 1)));
+      return;
+    }
+    const auto& body = frames[1];
+    auto decoded = wire::Decode(std::string_view(body.data<char>(), body.size()),
+                                config_.max_message_bytes);
+    if (!decoded.ok()) {
+      auto code = decoded.status().code() == Status::Code::kTooLarge ? v1::TOO_LARGE : v1::MALFORMED;
+      spdlog::warn("refused message: {}", decoded.status().message());
+      Reply(routing, wire::EncodeError(0, code, decoded.status().message()));
+      return;
+    }
+    v1::Envelope& env = decoded.value();
+    switch (env.body_case()) {
+      case v1::Envelope::kHello:
+        OnHello(routing, env.correlation_id(), env.hello());
+        break;
+      case v1::Envelope::kAck:
+        OnAck(routing, env.correlation_id(), env.ack());
+        break;
+      case v1::Envelope::kPublish:
+        OnPublish(routing, env.correlation_id(), env.publish());
+        break;
+      case v1::Envelope::kCoverageQuery:
+        OnCoverage(routing, env.correlation_id(), env.coverage_query());
+        break;
+      default:
+        spdlog::warn("refused message type {}", wire::BodyName(env));
+        Reply(routing, wire::EncodeError(env.correlation_id(), v1::UNSUPPORTED,
+                                         "the broker does not accept \"" +
+                                             std::string(wire::BodyName(env)) + "\" messages"));
+    }
+  }
+
+  void OnHello(const std::string& routing, uint64_t corr, const v1::Hello& hello) {
+    auto idx = registry_.Find(hello.unit_code());
+    if (!idx) {
+      spdlog::warn("hello from unregistered unit \"{}\"", hello.unit_code());
+      Reply(routing, wire::EncodeError(corr, v1::NOT_REGISTERED,
+                                       "unit \"" + hello.unit_code() + "\" is not in the registry"));
+      return;
+    }
+    // One connection is one unit, and a unit's newest connection replaces its older one.
+    if (auto it = unit_of_routing_.find(routing); it != unit_of_routing_.end() && it->second != *idx) {
+      routing_of_unit_[it->second].clear();
+    }
+    if (!routing_of_unit_[*idx].empty() && routing_of_unit_[*idx] != routing) {
+      unit_of_routing_.erase(routing_of_unit_[*idx]);
+    }
+    routing_of_unit_[*idx] = routing;
+    unit_of_routing_[routing] = *idx;
+
+    v1::Envelope welcome;
+    welcome.set_protocol_version(wire::kProtocolVersion);
+    welcome.set_correlation_id(corr);
+    auto* w = welcome.mutable_welcome();
+    w->set_unit_code(hello.unit_code());
+    w->set_unit_name(registry_.unit(*idx).name);
+    w->set_head_seq(store_.head_seq());
+    Reply(routing, wire::Encode(welcome));
+
+    // Catch-up: everything addressed to the unit that it has not acknowledged.
+    const Unit& unit = registry_.unit(*idx);
+    for (auto& [seq, state] : directives_) {
+      if (Addresses(state, *idx, unit.tier) && !state.received[*idx]) {
+        SendToUnit(*idx, state.deliver_bytes);
+      }
+    }
+  }
+
+  void OnAck(const std::string& routing, uint64_t corr, const v1::Ack& ack) {
+    auto unit_it = unit_of_routing_.find(routing);
+    if (unit_it == unit_of_routing_.end()) {
+      Reply(routing, wire::EncodeError(corr, v1::NOT_REGISTERED,
+                                       "acknowledgement before hello: say which unit you are first"));
+      return;
+    }
+    uint32_t unit_index = unit_it->second;
+    const Unit& unit = registry_.unit(unit_index);
+    auto dit = directives_.find(ack.seq());
+    if (dit == directives_.end()) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID,
+                                       "no directive with sequence " + std::to_string(ack.seq())));
+      return;
+    }
+    DirectiveState& state = dit->second;
+    if (ack.directive_id() != state.stored.directive().id()) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID,
+                                       "sequence " + std::to_string(ack.seq()) + " is directive " +
+                                           state.stored.directive().id() + ", not " +
+                                           ack.directive_id()));
+      return;
+    }
+    if (!Addresses(state, unit_index, unit.tier)) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID,
+                                       "directive " + ack.directive_id() +
+                                           " is not addressed to unit " + unit.code));
+      return;
+    }
+    if (ack.level() < v1::RECEIVED || ack.level() > v1::READY) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID, "unknown acknowledgement level"));
+      return;
+    }
+    if (ack.level() == v1::RECEIVED && state.received[unit_index]) {
+      SendAckConfirm(routing, ack.seq(), ack.level());  // already durable: idempotent
+      return;
+    }
+    PendingAck p{{ack.seq(), unit.code, ack.level(), {}}, routing, unit_index};
+    *p.entry.record.mutable_acked() = ack.acked();
+    *p.entry.record.mutable_stored() = ToTimestamp(clock_.Now());
+    p.entry.record.set_version(ack.version());
+    pending_acks_.push_back(std::move(p));
+  }
+
+  void OnPublish(const std::string& routing, uint64_t corr, const v1::PublishRequest& req) {
+    auto reply_error = [&](v1::ErrorCode code, const std::string& message) {
+      spdlog::warn("refused publish from \"{}\": {}", req.publisher(), message);
+      Reply(routing, wire::EncodeError(corr, code, message));
+    };
+    if (!req.idempotency_key().empty()) {
+      auto seen = store_.SeqOfIdempotencyKey(req.idempotency_key());
+      if (!seen.ok()) return reply_error(v1::INTERNAL, seen.status().message());
+      if (seen.value()) {
+        const auto& stored = directives_.at(*seen.value()).stored;
+        return SendReceipt(routing, corr, stored, /*duplicate=*/true);
+      }
+    }
+    v1::Directive d = req.directive();
+    if (!d.id().empty()) return reply_error(v1::INVALID, "id is assigned by the broker; leave it empty");
+    if (d.has_sent()) return reply_error(v1::INVALID, "sent is set by the broker; leave it empty");
+    if (auto st = ValidateDirective(d, registry_); !st.ok()) {
+      return reply_error(v1::INVALID, st.message());
+    }
+    for (const auto& ref : d.references()) {
+      auto seq = store_.SeqOfId(ref);
+      if (!seq.ok()) return reply_error(v1::INTERNAL, seq.status().message());
+      if (!seq.value()) return reply_error(v1::INVALID, "referenced directive " + ref + " is unknown");
+    }
+    TimePoint now = clock_.Now();
+    std::string day_key = d.issuer_unit() + "-" + d.issuer_department() + "-" +
+                          FormatTime(now).substr(0, 10);
+    auto counter = store_.DailyCounter(day_key);
+    if (!counter.ok()) return reply_error(v1::INTERNAL, counter.status().message());
+    uint32_t daily = counter.value() + 1;
+    d.set_id(MakeDirectiveId(d.issuer_unit(), d.issuer_department(), now, daily));
+    *d.mutable_sent() = ToTimestamp(now);
+    d.set_version(1);
+    d.set_format_version(kDirectiveFormatVersion);
+    if (!d.has_created()) *d.mutable_created() = d.sent();
+
+    v1::StoredDirective stored;
+    stored.set_seq(store_.head_seq() + 1);
+    *stored.mutable_directive() = std::move(d);
+    stored.set_idempotency_key(req.idempotency_key());
+    stored.set_publisher(req.publisher());
+    stored.set_addressed_units(static_cast<uint32_t>(AddressedUnits(stored.directive(), registry_).size()));
+    if (auto st = store_.PutDirective(stored, day_key, daily); !st.ok()) {
+      spdlog::error("storing directive failed: {}", st.ToString());
+      return reply_error(v1::INTERNAL, "directive not stored: " + st.message());
+    }
+    DirectiveState& state = AddDirective(stored);
+    spdlog::info("stored directive {} seq {} for {} units", stored.directive().id(), stored.seq(),
+                 stored.addressed_units());
+    SendReceipt(routing, corr, state.stored, /*duplicate=*/false);
+    FanOut(state);
+  }
+
+  void OnCoverage(const std::string& routing, uint64_t corr, const v1::CoverageQuery& q) {
+    auto id_it = seq_of_id_.find(q.directive_id());
+    if (id_it == seq_of_id_.end()) {
+      Reply(routing, wire::EncodeError(corr, v1::NOT_FOUND,
+                                       "no directive with id \"" + q.directive_id() + "\""));
+      return;
+    }
+    if (!q.region().empty() && !registry_.Find(q.region())) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID,
+                                       "region \"" + q.region() + "\" is not in the registry"));
+      return;
+    }
+    const DirectiveState& state = directives_.at(id_it->second);
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    env.set_correlation_id(corr);
+    auto* r = env.mutable_coverage_reply();
+    *r->mutable_directive() = state.stored;
+    r->set_region(q.region());
+    std::array<v1::TierCount, 6> tiers;
+    uint32_t addressed = 0, acknowledged = 0, missing = 0, connected = 0;
+    auto region = q.region().empty() ? std::pair<uint32_t, uint32_t>{0, registry_.size()}
+                                     : registry_.SubtreeRange(q.region());
+    for (auto [first, last] : state.ranges) {
+      first = std::max(first, region.first);
+      last = std::min(last, region.second);
+      for (uint32_t i = first; i < last; ++i) {
+        Tier tier = registry_.unit(i).tier;
+        if (!state.Targets(tier)) continue;
+        auto& tc = tiers[static_cast<int>(tier)];
+        tc.set_addressed(tc.addressed() + 1);
+        ++addressed;
+        if (!routing_of_unit_[i].empty()) ++connected;
+        if (state.received[i]) {
+          tc.set_acknowledged(tc.acknowledged() + 1);
+          ++acknowledged;
+        } else {
+          if (missing < q.max_missing()) {
+            r->add_missing(registry_.unit(i).code);
+            r->add_missing_names(registry_.unit(i).name);
+          }
+          ++missing;
+        }
+      }
+    }
+    for (Tier t : kAllTiers) {
+      auto& tc = tiers[static_cast<int>(t)];
+      if (tc.addressed() == 0) continue;
+      tc.set_tier(static_cast<v1::Tier>(t));
+      *r->add_tiers() = tc;
+    }
+    r->set_addressed(addressed);
+    r->set_acknowledged(acknowledged);
+    r->set_missing_total(missing);
+    r->set_connected_now(connected);
+    Reply(routing, wire::Encode(env));
+  }
+
+  // ---- state ----
+
+  DirectiveState& AddDirective(const v1::StoredDirective& stored) {
+    DirectiveState& state = directives_[stored.seq()];
+    state.stored = stored;
+    const auto& d = stored.directive();
+    for (int t : d.target_tiers()) state.tier_mask |= static_cast<uint8_t>(1u << t);
+    std::vector<std::string> scope(d.scope().begin(), d.scope().end());
+    std::sort(scope.begin(), scope.end());
+    std::string last;
+    for (const auto& code : scope) {
+      if (!last.empty() && Registry::IsWithin(code, last)) continue;  // covered by an ancestor
+      state.ranges.push_back(registry_.SubtreeRange(code));
+      last = code;
+    }
+    state.received.assign(registry_.size(), false);
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    *env.mutable_deliver()->mutable_directive() = stored;
+    state.deliver_bytes = wire::Encode(env);
+    seq_of_id_[d.id()] = stored.seq();
+    return state;
+  }
+
+  static void MarkReceived(DirectiveState& state, uint32_t index) {
+    if (!state.received[index]) {
+      state.received[index] = true;
+      ++state.received_count;
+    }
+  }
+
+  bool Addresses(const DirectiveState& state, uint32_t index, Tier tier) const {
+    if (!state.Targets(tier)) return false;
+    for (auto [first, last] : state.ranges) {
+      if (index >= first && index < last) return true;
+    }
+    return false;
+  }
+
+  void FlushAcks() {
+    if (pending_acks_.empty()) return;
+    std::vector<AckEntry> entries;
+    entries.reserve(pending_acks_.size());
+    for (const auto& p : pending_acks_) entries.push_back(p.entry);
+    if (auto st = store_.PutAcks(entries); !st.ok()) {
+      // Not confirmed, so terminals send them again.
+      spdlog::error("storing {} acknowledgements failed: {}", entries.size(), st.ToString());
+      pending_acks_.clear();
+      return;
+    }
+    for (const auto& p : pending_acks_) {
+      if (p.entry.level == v1::RECEIVED) MarkReceived(directives_.at(p.entry.seq), p.unit_index);
+      SendAckConfirm(p.routing_id, p.entry.seq, p.entry.level);
+    }
+    pending_acks_.clear();
+  }
+
+  // ---- outgoing ----
+
+  void FanOut(DirectiveState& state) {
+    zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
+    size_t sent = 0, offline = 0, dropped = 0;
+    for (auto [first, last] : state.ranges) {
+      for (uint32_t i = first; i < last; ++i) {
+        if (!state.Targets(registry_.unit(i).tier)) continue;
+        if (routing_of_unit_[i].empty()) {
+          ++offline;
+          continue;
+        }
+        zmq::message_t body;
+        body.copy(shared);  // shares the buffer; no copy per unit
+        switch (SendFrames(routing_of_unit_[i], std::move(body))) {
+          case SendOutcome::kSent: ++sent; break;
+          case SendOutcome::kGone: ForgetUnit(i); ++offline; break;
+          case SendOutcome::kFull: ++dropped; break;
+        }
+      }
+    }
+    spdlog::info("fan-out of {}: sent to {} connected units, {} offline, {} dropped (queue full)",
+                 state.stored.directive().id(), sent, offline, dropped);
+  }
+
+  enum class SendOutcome { kSent, kGone, kFull };
+
+  SendOutcome SendFrames(const std::string& routing, zmq::message_t body) {
+    try {
+      zmq::message_t id(routing.data(), routing.size());
+      if (!socket_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        return SendOutcome::kFull;
+      }
+      socket_.send(body, zmq::send_flags::dontwait);
+      return SendOutcome::kSent;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EHOSTUNREACH) return SendOutcome::kGone;
+      spdlog::error("send failed: {}", e.what());
+      return SendOutcome::kFull;
+    }
+  }
+
+  void SendToUnit(uint32_t index, const std::string& bytes) {
+    if (SendFrames(routing_of_unit_[index], zmq::message_t(bytes.data(), bytes.size())) ==
+        SendOutcome::kGone) {
+      ForgetUnit(index);
+    }
+  }
+
+  void ForgetUnit(uint32_t index) {
+    unit_of_routing_.erase(routing_of_unit_[index]);
+    routing_of_unit_[index].clear();
+  }
+
+  void Reply(const std::string& routing, const std::string& bytes) {
+    if (SendFrames(routing, zmq::message_t(bytes.data(), bytes.size())) == SendOutcome::kGone) {
+      if (auto it = unit_of_routing_.find(routing); it != unit_of_routing_.end()) ForgetUnit(it->second);
+    }
+  }
+
+  void SendAckConfirm(const std::string& routing, uint64_t seq, v1::AckLevel level) {
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    env.mutable_ack_confirm()->set_seq(seq);
+    env.mutable_ack_confirm()->set_level(level);
+    Reply(routing, wire::Encode(env));
+  }
+
+  void SendReceipt(const std::string& routing, uint64_t corr, const v1::StoredDirective& stored,
+                   bool duplicate) {
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    env.set_correlation_id(corr);
+    auto* r = env.mutable_receipt();
+    r->set_id(stored.directive().id());
+    r->set_seq(stored.seq());
+    r->set_addressed_units(stored.addressed_units());
+    r->set_duplicate(duplicate);
+    *r->mutable_sent() = stored.directive().sent();
+    Reply(routing, wire::Encode(env));
+  }
+
+  const BrokerConfig config_;
+  const Registry& registry_;
+  Store& store_;
+  const Clock& clock_;
+  zmq::socket_t socket_;
+  std::string endpoint_;
+
+  std::map<uint64_t, DirectiveState> directives_;
+  std::unordered_map<std::string, uint64_t> seq_of_id_;
+  std::vector<std::string> routing_of_unit_;  // indexed by registry index; empty: not connected
+  std::unordered_map<std::string, uint32_t> unit_of_routing_;
+  std::vector<PendingAck> pending_acks_;
+};
+
+Broker::Broker(const BrokerConfig& config, const Registry& registry, Store& store,
+               const Clock& clock, zmq::context_t& ctx)
+    : impl_(std::make_unique<Impl>(config, registry, store, clock, ctx)) {}
+Broker::~Broker() = default;
+
+Status Broker::Start() { return impl_->Start(); }
+const std::string& Broker::endpoint() const { return impl_->endpoint(); }
+Status Broker::PollOnce(std::chrono::milliseconds timeout) { return impl_->PollOnce(timeout); }
+
+Status Broker::Run(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    FLATCAST_RETURN_IF_ERROR(impl_->PollOnce(std::chrono::milliseconds(100)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace flatcast::broker

@@ -1,0 +1,58 @@
+#include "flatcast/broker/config.h"
+
+#include <set>
+#include <toml++/toml.h>
+
+namespace flatcast::broker {
+
+Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return Status::InvalidArgument(path + ":" + std::to_string(where.line) + ":" +
+                                   std::to_string(where.column) + ": " + std::string(e.description()));
+  }
+  static const std::set<std::string> kKnown = {"endpoint", "data_dir", "registry",
+                                               "max_message_bytes", "rocksdb_max_open_files",
+                                               "endpoint_file"};
+  for (const auto& [key, value] : table) {
+    if (!kKnown.contains(std::string(key.str()))) {
+      return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
+    }
+  }
+  BrokerConfig c;
+  auto get_string = [&](const char* key, std::string& out) -> Status {
+    if (auto node = table.get(key)) {
+      auto v = node->value<std::string>();
+      if (!v) return Status::InvalidArgument(path + ": " + key + " must be a string");
+      out = *v;
+    }
+    return Status::Ok();
+  };
+  auto get_int = [&](const char* key, int64_t min, int64_t max, int64_t& out) -> Status {
+    if (auto node = table.get(key)) {
+      auto v = node->value<int64_t>();
+      if (!v || *v < min || *v > max) {
+        return Status::InvalidArgument(path + ": " + key + " must be an integer from " +
+                                       std::to_string(min) + " to " + std::to_string(max));
+      }
+      out = *v;
+    }
+    return Status::Ok();
+  };
+  FLATCAST_RETURN_IF_ERROR(get_string("endpoint", c.endpoint));
+  FLATCAST_RETURN_IF_ERROR(get_string("data_dir", c.data_dir));
+  FLATCAST_RETURN_IF_ERROR(get_string("registry", c.registry));
+  FLATCAST_RETURN_IF_ERROR(get_string("endpoint_file", c.endpoint_file));
+  int64_t max_bytes = static_cast<int64_t>(c.max_message_bytes);
+  FLATCAST_RETURN_IF_ERROR(get_int("max_message_bytes", 4096, int64_t{256} << 20, max_bytes));
+  c.max_message_bytes = static_cast<size_t>(max_bytes);
+  int64_t max_files = c.rocksdb_max_open_files;
+  FLATCAST_RETURN_IF_ERROR(get_int("rocksdb_max_open_files", 16, 100000, max_files));
+  c.rocksdb_max_open_files = static_cast<int>(max_files);
+  return c;
+}
+
+}  // namespace flatcast::broker

@@ -1,0 +1,54 @@
+// Directives: validation against the registry, addressing (which units a
+// directive reaches), identifiers, and the JSON and text renderings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flatcast.pb.h"
+#include "flatcast/clock.h"
+#include "flatcast/registry.h"
+#include "flatcast/status.h"
+
+namespace flatcast {
+
+namespace v1 = ::flatcast::v1;
+
+inline constexpr uint32_t kDirectiveFormatVersion = 1;
+inline constexpr size_t kMaxTitleBytes = 512;
+inline constexpr size_t kMaxBodyBytes = 256 * 1024;
+inline constexpr size_t kMaxActions = 64;
+inline constexpr size_t kMaxScopeCodes = 256;
+
+// Checks a directive as a publisher submits it: issuer unit registered,
+// department code well-formed, title non-empty, at least one action item,
+// scope non-empty with every code in the registry and inside the issuer's
+// jurisdiction, target tiers among district/street/community, status set.
+// The first problem found is returned, saying which field is wrong.
+Status ValidateDirective(const v1::Directive& d, const Registry& registry);
+
+// Which units a directive reaches: those of a targeted tier at or below a
+// scope code. Sorted registry indices, no duplicates. Assumes a valid directive.
+std::vector<uint32_t> AddressedUnits(const v1::Directive& d, const Registry& registry);
+
+// True when the unit with this code is addressed by the directive.
+bool IsAddressedTo(const v1::Directive& d, std::string_view unit_code, Tier unit_tier);
+
+// "<issuer unit>-<department>-<YYYYMMDD>-<NNNN>" (GB/T 35965.1 in spirit).
+std::string MakeDirectiveId(std::string_view issuer_unit, std::string_view department,
+                            TimePoint sent, uint32_t daily_sequence);
+
+// Proto JSON (field names as in flatcast.proto, enums by name, times in RFC 3339).
+std::string DirectiveToJson(const v1::StoredDirective& d);
+Result<v1::Directive> DirectiveFromJson(std::string_view json);
+// A directive file as publishers write it: TOML or JSON (by extension).
+Result<v1::Directive> LoadDirectiveFile(const std::string& path);
+
+// A readable plain-text rendering for the terminal inbox.
+std::string RenderDirectiveText(const v1::StoredDirective& d);
+
+std::string_view StatusName(v1::DirectiveStatus s);
+
+}  // namespace flatcast

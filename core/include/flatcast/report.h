@@ -1,0 +1,20 @@
+// Renderings of broker answers shared by the publisher and audit CLIs:
+// a readable table, JSON and CSV.
+#pragma once
+
+#include <string>
+
+#include "flatcast.pb.h"
+
+namespace flatcast {
+
+enum class OutputFormat { kTable, kJson, kCsv };
+
+std::string ReceiptToJson(const v1::PublishReceipt& r);
+std::string ReceiptToText(const v1::PublishReceipt& r);
+
+// Coverage of a directive: per tier addressed / acknowledged / percent, then
+// the units that have not acknowledged (as many as the reply lists).
+std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format);
+
+}  // namespace flatcast

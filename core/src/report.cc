@@ -1,0 +1,125 @@
+#include "flatcast/report.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "flatcast/duration.h"
+
+namespace flatcast {
+
+namespace {
+
+std::string TierLabel(v1::Tier t) {
+  switch (t) {
+    case v1::PROVINCE: return "province";
+    case v1::CITY: return "city";
+    case v1::DISTRICT: return "district";
+    case v1::STREET: return "street";
+    case v1::COMMUNITY: return "community";
+    default: return "unknown";
+  }
+}
+
+double Percent(uint32_t part, uint32_t whole) { return whole == 0 ? 0.0 : 100.0 * part / whole; }
+
+// CSV field quoting (RFC 4180): quote when the field holds a comma, quote or newline.
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string ReceiptToJson(const v1::PublishReceipt& r) {
+  nlohmann::json j = {{"id", r.id()},
+                      {"seq", r.seq()},
+                      {"addressed_units", r.addressed_units()},
+                      {"duplicate", r.duplicate()},
+                      {"sent", FormatTime(FromTimestamp(r.sent()))}};
+  return j.dump(2);
+}
+
+std::string ReceiptToText(const v1::PublishReceipt& r) {
+  return fmt::format("published {} (seq {}, sent {}) to {} units{}\n", r.id(), r.seq(),
+                     FormatTime(FromTimestamp(r.sent())), r.addressed_units(),
+                     r.duplicate() ? " [already published: same idempotency key]" : "");
+}
+
+std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format) {
+  const auto& d = r.directive().directive();
+  std::string region = r.region().empty() ? "all" : r.region();
+  if (format == OutputFormat::kJson) {
+    nlohmann::json tiers = nlohmann::json::array();
+    for (const auto& t : r.tiers()) {
+      tiers.push_back({{"tier", TierLabel(t.tier())},
+                       {"addressed", t.addressed()},
+                       {"acknowledged", t.acknowledged()},
+                       {"percent", Percent(t.acknowledged(), t.addressed())}});
+    }
+    nlohmann::json missing = nlohmann::json::array();
+    for (int i = 0; i < r.missing_size(); ++i) {
+      missing.push_back({{"code", r.missing(i)},
+                         {"name", i < r.missing_names_size() ? r.missing_names(i) : ""}});
+    }
+    nlohmann::json j = {{"id", d.id()},
+                        {"version", d.version()},
+                        {"seq", r.directive().seq()},
+                        {"title", d.title()},
+                        {"sent", FormatTime(FromTimestamp(d.sent()))},
+                        {"region", region},
+                        {"addressed", r.addressed()},
+                        {"acknowledged", r.acknowledged()},
+                        {"percent", Percent(r.acknowledged(), r.addressed())},
+                        {"connected_now", r.connected_now()},
+                        {"tiers", tiers},
+                        {"missing_total", r.missing_total()},
+                        {"missing", missing}};
+    return j.dump(2) + "\n";
+  }
+  if (format == OutputFormat::kCsv) {
+    std::string out = "directive,region,tier,addressed,acknowledged,percent\n";
+    for (const auto& t : r.tiers()) {
+      out += fmt::format("{},{},{},{},{},{:.1f}\n", d.id(), region, TierLabel(t.tier()),
+                         t.addressed(), t.acknowledged(), Percent(t.acknowledged(), t.addressed()));
+    }
+    out += fmt::format("{},{},total,{},{},{:.1f}\n", d.id(), region, r.addressed(),
+                       r.acknowledged(), Percent(r.acknowledged(), r.addressed()));
+    if (r.missing_size() > 0) {
+      out += "\nmissing_code,missing_name\n";
+      for (int i = 0; i < r.missing_size(); ++i) {
+        out += r.missing(i) + "," +
+               CsvField(i < r.missing_names_size() ? r.missing_names(i) : "") + "\n";
+      }
+    }
+    return out;
+  }
+  std::string out = fmt::format("{} v{}  \"{}\"\nseq {}, sent {}, region {}\n\n", d.id(),
+                                d.version(), d.title(), r.directive().seq(),
+                                FormatTime(FromTimestamp(d.sent())), region);
+  out += fmt::format("{:<10} {:>10} {:>13} {:>8}\n", "tier", "addressed", "acknowledged", "percent");
+  for (const auto& t : r.tiers()) {
+    out += fmt::format("{:<10} {:>10} {:>13} {:>7.1f}%\n", TierLabel(t.tier()), t.addressed(),
+                       t.acknowledged(), Percent(t.acknowledged(), t.addressed()));
+  }
+  out += fmt::format("{:<10} {:>10} {:>13} {:>7.1f}%\n", "total", r.addressed(), r.acknowledged(),
+                     Percent(r.acknowledged(), r.addressed()));
+  out += fmt::format("\nconnected now: {} of {}\n", r.connected_now(), r.addressed());
+  out += fmt::format("not acknowledged: {}\n", r.missing_total());
+  for (int i = 0; i < r.missing_size(); ++i) {
+    out += fmt::format("  {}  {}\n", r.missing(i),
+                       i < r.missing_names_size() ? r.missing_names(i) : "");
+  }
+  if (static_cast<uint32_t>(r.missing_size()) < r.missing_total()) {
+    out += fmt::format("  ... and {} more (raise --missing-limit)\n",
+                       r.missing_total() - r.missing_size());
+  }
+  return out;
+}
+
+}  // namespace flatcast

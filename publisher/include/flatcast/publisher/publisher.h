@@ -1,0 +1,47 @@
+// What the publisher CLI does, as a library: build a directive from flags or
+// a file, publish it with retries that cannot duplicate it, query its status.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "flatcast.pb.h"
+#include "flatcast/rpc_client.h"
+#include "flatcast/status.h"
+
+namespace flatcast::publisher {
+
+namespace v1 = ::flatcast::v1;
+
+// Directive fields as given on the command line.
+struct DirectiveFlags {
+  std::string issuer;
+  std::string department;
+  std::string title;
+  std::string body;
+  // "what|tier|due" with tier district/street/community and an optional RFC 3339 due time.
+  std::vector<std::string> actions;
+  std::vector<std::string> scope;
+  std::vector<std::string> tiers;  // district, street, community
+  std::string status = "actual";   // actual, exercise, test
+  bool is_public = false;
+  std::string public_release;  // RFC 3339, optional
+  std::string expires;         // RFC 3339, optional
+  std::vector<std::string> references;
+  std::string internal_note;
+};
+
+// Flags into a directive. Only the format is checked here (tiers, times,
+// action syntax); the broker validates against the registry.
+Result<v1::Directive> BuildDirective(const DirectiveFlags& flags);
+
+// A fresh random idempotency key (32 hex digits).
+std::string NewIdempotencyKey();
+
+// Publishes with up to `attempts` tries of `timeout` each, all carrying the
+// same idempotency key, so a lost receipt never stores the directive twice.
+Result<v1::PublishReceipt> Publish(RpcClient& client, const v1::PublishRequest& request,
+                                   int attempts, std::chrono::milliseconds timeout);
+
+}  // namespace flatcast::publisher

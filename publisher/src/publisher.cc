@@ -1,0 +1,108 @@
+#include "flatcast/publisher/publisher.h"
+
+#include <fmt/format.h>
+
+#include <random>
+
+#include "flatcast/duration.h"
+
+namespace flatcast::publisher {
+
+namespace {
+
+Result<v1::Tier> ParseTargetTier(const std::string& name) {
+  if (name == "district") return v1::DISTRICT;
+  if (name == "street") return v1::STREET;
+  if (name == "community") return v1::COMMUNITY;
+  return Status::InvalidArgument("tier \"" + name + "\" is not one of district, street, community");
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    parts.push_back(s.substr(start, pos - start));
+    if (pos == std::string::npos) break;
+    start = pos + 1;
+  }
+  return parts;
+}
+
+Status SetTime(const std::string& text, const char* what, google::protobuf::Timestamp* out) {
+  if (text.empty()) return Status::Ok();
+  auto t = ParseTime(text);
+  if (!t.ok()) return t.status().WithContext(what);
+  *out = ToTimestamp(t.value());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
+  v1::Directive d;
+  d.set_issuer_unit(f.issuer);
+  d.set_issuer_department(f.department);
+  d.set_title(f.title);
+  d.set_body(f.body);
+  for (const auto& spec : f.actions) {
+    auto parts = Split(spec, '|');
+    if (parts.size() < 2 || parts.size() > 3) {
+      return Status::InvalidArgument("action \"" + spec + "\" must be \"what|tier\" or \"what|tier|due\"");
+    }
+    auto* a = d.add_actions();
+    a->set_what(parts[0]);
+    auto tier = ParseTargetTier(parts[1]);
+    if (!tier.ok()) return tier.status().WithContext("action \"" + spec + "\"");
+    a->set_responsible_tier(tier.value());
+    if (parts.size() == 3) {
+      FLATCAST_RETURN_IF_ERROR(SetTime(parts[2], "action due time", a->mutable_due()));
+    }
+  }
+  for (const auto& code : f.scope) d.add_scope(code);
+  for (const auto& name : f.tiers) {
+    auto tier = ParseTargetTier(name);
+    if (!tier.ok()) return tier.status();
+    d.add_target_tiers(tier.value());
+  }
+  if (f.status == "actual") {
+    d.set_status(v1::ACTUAL);
+  } else if (f.status == "exercise") {
+    d.set_status(v1::EXERCISE);
+  } else if (f.status == "test") {
+    d.set_status(v1::TEST);
+  } else {
+    return Status::InvalidArgument("status \"" + f.status + "\" is not one of actual, exercise, test");
+  }
+  d.set_is_public(f.is_public);
+  FLATCAST_RETURN_IF_ERROR(SetTime(f.public_release, "public release", d.mutable_public_release()));
+  FLATCAST_RETURN_IF_ERROR(SetTime(f.expires, "expiry", d.mutable_expires()));
+  for (const auto& ref : f.references) d.add_references(ref);
+  d.set_internal_note(f.internal_note);
+  return d;
+}
+
+std::string NewIdempotencyKey() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+}
+
+Result<v1::PublishReceipt> Publish(RpcClient& client, const v1::PublishRequest& request,
+                                   int attempts, std::chrono::milliseconds timeout) {
+  v1::Envelope env;
+  *env.mutable_publish() = request;
+  Status last = Status::Unavailable("no attempt made");
+  for (int i = 0; i < attempts; ++i) {
+    auto reply = client.Call(env, timeout);
+    if (reply.ok()) {
+      if (!reply->has_receipt()) return Status::Internal("broker answered with no receipt");
+      return reply->receipt();
+    }
+    last = reply.status();
+    // Only silence is worth another try; a refusal stays a refusal.
+    if (last.code() != Status::Code::kUnavailable) return last;
+  }
+  return last;
+}
+
+}  // namespace flatcast::publisher

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs flatcast's build and run dependencies from Debian 12 packages.
+# Idempotent: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config xz-utils
+  libzmq3-dev cppzmq-dev
+  libprotobuf-dev protobuf-compiler
+  libboost-dev
+  librocksdb-dev
+  libgtest-dev libgmock-dev
+  libsodium-dev
+  libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
+  libcsv-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,113 @@
+#include "process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "temp_dir.h"
+
+extern char** environ;
+
+namespace flatcast::testing {
+
+std::string Program(const std::string& name) { return std::string(FLATCAST_BIN_DIR) + "/" + name; }
+
+std::string SourcePath(const std::string& relative) {
+  return std::string(FLATCAST_SOURCE_DIR) + "/" + relative;
+}
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out, const std::string& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  return pid;
+}
+
+int DecodeWaitStatus(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+}  // namespace
+
+RunResult Run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  TempDir dir;
+  Process p(argv, dir.path() / "run");
+  RunResult r;
+  auto code = p.Wait(timeout);
+  if (!code) code = p.Stop(std::chrono::milliseconds(100));
+  r.exit_code = *code;
+  r.out = p.Stdout();
+  r.err = p.Stderr();
+  return r;
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::filesystem::path& log_prefix)
+    : out_(log_prefix.string() + ".out"), err_(log_prefix.string() + ".err") {
+  pid_ = Spawn(argv, out_.string(), err_.string());
+}
+
+Process::~Process() {
+  if (running()) {
+    Signal(SIGKILL);
+    Wait(std::chrono::seconds(5));
+  }
+}
+
+bool Process::running() {
+  if (exit_code_ || pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = DecodeWaitStatus(status);
+    return false;
+  }
+  return true;
+}
+
+void Process::Signal(int sig) {
+  if (!exit_code_ && pid_ > 0) kill(pid_, sig);
+}
+
+std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return exit_code_;
+}
+
+int Process::Stop(std::chrono::milliseconds grace) {
+  Signal(SIGTERM);
+  if (auto code = Wait(grace)) return *code;
+  Signal(SIGKILL);
+  return Wait(std::chrono::seconds(10)).value_or(-1);
+}
+
+std::string Process::Stdout() const { return ReadFile(out_); }
+std::string Process::Stderr() const { return ReadFile(err_); }
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+}  // namespace flatcast::testing

@@ -1,0 +1,285 @@
+// The broker library in-process, spoken to over real ZeroMQ on loopback, with
+// a fake clock and a RocksDB store in a temp dir.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "flatcast/broker/broker.h"
+#include "flatcast/wire.h"
+#include "temp_dir.h"
+
+namespace flatcast::broker {
+namespace {
+
+constexpr char kRegistryText[] =
+    "52\tprovince\t贵州省\n"
+    "5201\tcity\t贵阳市\n"
+    "520102\tdistrict\t南明区\n"
+    "520102001\tstreet\t新华路街道\n"
+    "520102001001\tcommunity\t新华社区\n"
+    "520103\tdistrict\t云岩区\n"
+    "5202\tcity\t六盘水市\n"
+    "520201\tdistrict\t钟山区\n"
+    "520201001\tstreet\t黄土坡街道\n";
+
+// A DEALER peer speaking envelopes.
+class Peer {
+ public:
+  Peer(zmq::context_t& ctx, const std::string& endpoint) : socket_(ctx, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+  void SendRaw(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }
+  void Send(v1::Envelope env) {
+    env.set_protocol_version(wire::kProtocolVersion);
+    SendRaw(wire::Encode(env));
+  }
+  // Next envelope, or one with no body after `timeout`.
+  v1::Envelope Receive(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, timeout);
+    if (!(items[0].revents & ZMQ_POLLIN)) return {};
+    zmq::message_t m;
+    (void)socket_.recv(m);
+    auto env = wire::Decode(std::string_view(m.data<char>(), m.size()));
+    return env.ok() ? env.value() : v1::Envelope();
+  }
+  v1::Envelope Call(v1::Envelope env) {
+    Send(std::move(env));
+    return Receive();
+  }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+v1::Envelope PublishRequest(const std::vector<std::string>& scope,
+                            const std::vector<v1::Tier>& tiers, const std::string& key = "") {
+  v1::Envelope env;
+  auto* req = env.mutable_publish();
+  req->set_idempotency_key(key);
+  auto* d = req->mutable_directive();
+  d->set_issuer_unit("52");
+  d->set_issuer_department("HEALTH");
+  d->set_title("Close markets");
+  d->set_body("All wet markets close at noon.");
+  d->set_status(v1::ACTUAL);
+  auto* a = d->add_actions();
+  a->set_what("Post notices");
+  a->set_responsible_tier(v1::COMMUNITY);
+  for (const auto& s : scope) d->add_scope(s);
+  for (auto t : tiers) d->add_target_tiers(t);
+  return env;
+}
+
+v1::Envelope Hello(const std::string& unit) {
+  v1::Envelope env;
+  env.mutable_hello()->set_unit_code(unit);
+  return env;
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto reg = Registry::Parse(kRegistryText, "test");
+    ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+    registry_ = std::move(reg).value();
+    StartBroker();
+  }
+  void TearDown() override { StopBroker(); }
+
+  void StartBroker() {
+    auto store = Store::Open({dir_ / "data", true, 64});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    BrokerConfig config;
+    config.endpoint = "tcp://127.0.0.1:*";
+    config.data_dir = dir_ / "data";
+    config.max_message_bytes = 64 * 1024;
+    broker_ = std::make_unique<Broker>(config, registry_, *store_, clock_, ctx_);
+    ASSERT_TRUE(broker_->Start().ok());
+    stop_ = false;
+    thread_ = std::thread([this] { (void)broker_->Run(stop_); });
+  }
+  void StopBroker() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    broker_.reset();
+    store_.reset();
+  }
+  std::unique_ptr<Peer> Connect() { return std::make_unique<Peer>(ctx_, broker_->endpoint()); }
+  // A terminal that has said hello and got its welcome.
+  std::unique_ptr<Peer> Terminal(const std::string& unit) {
+    auto p = Connect();
+    auto w = p->Call(Hello(unit));
+    EXPECT_TRUE(w.has_welcome()) << unit;
+    return p;
+  }
+
+  testing::TempDir dir_;
+  Registry registry_;
+  FakeClock clock_{std::chrono::system_clock::from_time_t(1764316800)};  // 2025-11-28T08:00:00Z
+  zmq::context_t ctx_{1};
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Broker> broker_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(BrokerTest, PublishAnswersReceiptWithIdSequenceAndAddressedCount) {
+  auto pub = Connect();
+  auto reply = pub->Call(PublishRequest({"52"}, {v1::DISTRICT, v1::STREET, v1::COMMUNITY}));
+  ASSERT_TRUE(reply.has_receipt()) << reply.DebugString();
+  EXPECT_EQ(reply.receipt().id(), "52-HEALTH-20251128-0001");
+  EXPECT_EQ(reply.receipt().seq(), 1u);
+  EXPECT_EQ(reply.receipt().addressed_units(), 6u);  // 3 districts, 2 streets, 1 community
+  auto second = pub->Call(PublishRequest({"5201"}, {v1::DISTRICT}));
+  EXPECT_EQ(second.receipt().id(), "52-HEALTH-20251128-0002");
+  EXPECT_EQ(second.receipt().seq(), 2u);
+}
+
+TEST_F(BrokerTest, CityScopedDirectiveReachesOnlyUnitsOfThatCity) {
+  auto inside = Terminal("520102001");
+  auto outside = Terminal("520201001");
+  auto pub = Connect();
+  ASSERT_TRUE(pub->Call(PublishRequest({"5201"}, {v1::STREET})).has_receipt());
+  auto got = inside->Receive();
+  ASSERT_TRUE(got.has_deliver());
+  EXPECT_EQ(got.deliver().directive().directive().title(), "Close markets");
+  EXPECT_FALSE(outside->Receive(std::chrono::milliseconds(300)).has_deliver());
+}
+
+TEST_F(BrokerTest, DistrictOnlyDirectiveDoesNotReachStreetsOrCommunities) {
+  auto district = Terminal("520102");
+  auto street = Terminal("520102001");
+  auto community = Terminal("520102001001");
+  auto pub = Connect();
+  ASSERT_TRUE(pub->Call(PublishRequest({"52"}, {v1::DISTRICT})).has_receipt());
+  EXPECT_TRUE(district->Receive().has_deliver());
+  EXPECT_FALSE(street->Receive(std::chrono::milliseconds(300)).has_deliver());
+  EXPECT_FALSE(community->Receive(std::chrono::milliseconds(300)).has_deliver());
+}
+
+TEST_F(BrokerTest, AckIsConfirmedAndCountedInCoverage) {
+  auto t = Terminal("520102");
+  auto pub = Connect();
+  auto receipt = pub->Call(PublishRequest({"5201"}, {v1::DISTRICT})).receipt();
+  auto deliver = t->Receive();
+  ASSERT_TRUE(deliver.has_deliver());
+  v1::Envelope ack;
+  ack.mutable_ack()->set_seq(receipt.seq());
+  ack.mutable_ack()->set_directive_id(receipt.id());
+  ack.mutable_ack()->set_version(1);
+  ack.mutable_ack()->set_level(v1::RECEIVED);
+  auto confirm = t->Call(ack);
+  ASSERT_TRUE(confirm.has_ack_confirm()) << confirm.DebugString();
+  EXPECT_EQ(confirm.ack_confirm().seq(), receipt.seq());
+  // Idempotent: the same ack again is confirmed and counted once.
+  EXPECT_TRUE(t->Call(ack).has_ack_confirm());
+
+  v1::Envelope q;
+  q.mutable_coverage_query()->set_directive_id(receipt.id());
+  q.mutable_coverage_query()->set_max_missing(10);
+  auto cov = pub->Call(q);
+  ASSERT_TRUE(cov.has_coverage_reply()) << cov.DebugString();
+  EXPECT_EQ(cov.coverage_reply().addressed(), 2u);  // 520102 and 520103
+  EXPECT_EQ(cov.coverage_reply().acknowledged(), 1u);
+  ASSERT_EQ(cov.coverage_reply().missing_size(), 1);
+  EXPECT_EQ(cov.coverage_reply().missing(0), "520103");
+}
+
+TEST_F(BrokerTest, AcksSurviveBrokerRestart) {
+  auto receipt = Connect()->Call(PublishRequest({"5201"}, {v1::DISTRICT})).receipt();
+  {
+    auto t = Terminal("520102");
+    ASSERT_TRUE(t->Receive().has_deliver());
+    v1::Envelope ack;
+    ack.mutable_ack()->set_seq(receipt.seq());
+    ack.mutable_ack()->set_directive_id(receipt.id());
+    ack.mutable_ack()->set_level(v1::RECEIVED);
+    ASSERT_TRUE(t->Call(ack).has_ack_confirm());
+  }
+  StopBroker();
+  StartBroker();
+  v1::Envelope q;
+  q.mutable_coverage_query()->set_directive_id(receipt.id());
+  auto cov = Connect()->Call(q);
+  EXPECT_EQ(cov.coverage_reply().acknowledged(), 1u);
+  // The acknowledged unit is not sent the directive again; the other one is.
+  EXPECT_FALSE(Terminal("520102")->Receive(std::chrono::milliseconds(300)).has_deliver());
+  EXPECT_TRUE(Terminal("520103")->Receive().has_deliver());
+}
+
+TEST_F(BrokerTest, HelloCatchesUpOnDirectivesPublishedWhileOffline) {
+  auto pub = Connect();
+  ASSERT_TRUE(pub->Call(PublishRequest({"5201"}, {v1::COMMUNITY})).has_receipt());
+  auto late = Terminal("520102001001");
+  auto got = late->Receive();
+  ASSERT_TRUE(got.has_deliver());
+  EXPECT_EQ(got.deliver().directive().seq(), 1u);
+}
+
+TEST_F(BrokerTest, SameIdempotencyKeyPublishesOnce) {
+  auto pub = Connect();
+  auto first = pub->Call(PublishRequest({"52"}, {v1::DISTRICT}, "key-1"));
+  auto again = pub->Call(PublishRequest({"52"}, {v1::DISTRICT}, "key-1"));
+  ASSERT_TRUE(again.has_receipt());
+  EXPECT_TRUE(again.receipt().duplicate());
+  EXPECT_EQ(again.receipt().id(), first.receipt().id());
+  EXPECT_EQ(store_->head_seq(), 1u);
+}
+
+TEST_F(BrokerTest, InvalidDirectiveIsRefusedWithReasonAndNothingStored) {
+  auto pub = Connect();
+  auto req = PublishRequest({"5299"}, {v1::DISTRICT});
+  auto reply = pub->Call(req);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::INVALID);
+  EXPECT_NE(reply.error().message().find("5299"), std::string::npos) << reply.error().message();
+  req.mutable_publish()->mutable_directive()->set_title("");
+  req.mutable_publish()->mutable_directive()->set_scope(0, "5201");
+  reply = pub->Call(req);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().message().find("title"), std::string::npos) << reply.error().message();
+  EXPECT_EQ(store_->head_seq(), 0u);
+}
+
+TEST_F(BrokerTest, MalformedBytesGetAnErrorAndTheBrokerKeepsServing) {
+  auto bad = Connect();
+  bad->SendRaw("\xff\xff\xff not protobuf");
+  auto reply = bad->Receive();
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::MALFORMED);
+  bad->SendRaw(std::string(100 * 1024, 'x'));  // over max_message_bytes
+  reply = bad->Receive();
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::TOO_LARGE);
+  EXPECT_TRUE(Connect()->Call(PublishRequest({"52"}, {v1::DISTRICT})).has_receipt());
+}
+
+TEST_F(BrokerTest, UnregisteredUnitIsRefused) {
+  auto p = Connect();
+  auto reply = p->Call(Hello("529999"));
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::NOT_REGISTERED);
+}
+
+TEST_F(BrokerTest, AckOfDirectiveNotAddressedToTheUnitIsRefused) {
+  auto receipt = Connect()->Call(PublishRequest({"5201"}, {v1::DISTRICT})).receipt();
+  auto t = Terminal("520201");  // in 5202, not addressed
+  v1::Envelope ack;
+  ack.mutable_ack()->set_seq(receipt.seq());
+  ack.mutable_ack()->set_directive_id(receipt.id());
+  ack.mutable_ack()->set_level(v1::RECEIVED);
+  auto reply = t->Call(ack);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::INVALID);
+  // An ack before hello is refused too.
+  auto anonymous = Connect();
+  reply = anonymous->Call(ack);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::NOT_REGISTERED);
+}
+
+}  // namespace
+}  // namespace flatcast::broker
