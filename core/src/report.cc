@@ -77,6 +77,15 @@ std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format) {
                         {"acknowledged", r.acknowledged()},
                         {"percent", Percent(r.acknowledged(), r.addressed())},
                         {"connected_now", r.connected_now()},
+                        {"last_ack_stored", r.has_last_ack_stored()
+                                                ? FormatTime(FromTimestamp(r.last_ack_stored()))
+                                                : ""},
+                        {"last_ack_after_ms",
+                         r.has_last_ack_stored()
+                             ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   FromTimestamp(r.last_ack_stored()) - FromTimestamp(d.sent()))
+                                   .count()
+                             : 0},
                         {"tiers", tiers},
                         {"missing_total", r.missing_total()},
                         {"missing", missing}};

@@ -1,0 +1,425 @@
+#include "flatcast/directive.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "flatcast/duration.h"
+
+namespace flatcast {
+
+namespace {
+
+constexpr size_t kMaxDepartmentLength = 32;
+constexpr std::string_view kAllowedTiers = "district, street or community";
+
+// flatcast::Tier and v1::Tier share their numbering.
+bool IsTargetableTier(int tier) {
+  return tier == v1::DISTRICT || tier == v1::STREET || tier == v1::COMMUNITY;
+}
+
+std::string TierLabel(int tier) {
+  if (tier >= v1::PROVINCE && tier <= v1::COMMUNITY) {
+    return std::string(TierName(static_cast<Tier>(tier)));
+  }
+  if (tier == v1::TIER_UNSPECIFIED) return "unspecified";
+  return fmt::format("#{}", tier);
+}
+
+bool IsDepartmentCode(std::string_view s) {
+  if (s.empty() || s.size() > kMaxDepartmentLength) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool IsBlank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// Bit i set when tier i is targeted.
+uint32_t TierMask(const v1::Directive& d) {
+  uint32_t mask = 0;
+  for (int tier : d.target_tiers()) {
+    if (tier >= 0 && tier < 32) mask |= 1u << tier;
+  }
+  return mask;
+}
+
+Status CheckActions(const v1::Directive& d) {
+  if (d.actions().empty()) return Status::InvalidArgument("no action item");
+  if (static_cast<size_t>(d.actions_size()) > kMaxActions) {
+    return Status::InvalidArgument(
+        fmt::format("{} action items; the limit is {}", d.actions_size(), kMaxActions));
+  }
+  for (int i = 0; i < d.actions_size(); ++i) {
+    const v1::ActionItem& action = d.actions(i);
+    if (IsBlank(action.what())) {
+      return Status::InvalidArgument(fmt::format("action item {}: what is empty", i + 1));
+    }
+    int tier = action.responsible_tier();
+    if (tier == v1::TIER_UNSPECIFIED) {
+      return Status::InvalidArgument(
+          fmt::format("action item {}: responsible tier is not set ({})", i + 1, kAllowedTiers));
+    }
+    if (!IsTargetableTier(tier)) {
+      return Status::InvalidArgument(
+          fmt::format("action item {}: responsible tier {} is not "
+                      "allowed ({})",
+                      i + 1, TierLabel(tier), kAllowedTiers));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckScope(const v1::Directive& d, const Registry& registry) {
+  if (d.scope().empty()) return Status::InvalidArgument("scope is empty");
+  if (static_cast<size_t>(d.scope_size()) > kMaxScopeCodes) {
+    return Status::InvalidArgument(
+        fmt::format("scope has {} codes; the limit is {}", d.scope_size(), kMaxScopeCodes));
+  }
+  for (const std::string& code : d.scope()) {
+    if (!registry.Find(code)) {
+      return Status::InvalidArgument(fmt::format("scope code {} is not in the registry", code));
+    }
+    if (!Registry::IsWithin(code, d.issuer_unit())) {
+      return Status::InvalidArgument(
+          fmt::format("scope {} is outside the issuer's jurisdiction {}", code, d.issuer_unit()));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckTargetTiers(const v1::Directive& d) {
+  if (d.target_tiers().empty()) {
+    return Status::InvalidArgument(fmt::format("no target tier ({})", kAllowedTiers));
+  }
+  for (int tier : d.target_tiers()) {
+    if (!IsTargetableTier(tier)) {
+      return Status::InvalidArgument(
+          fmt::format("target tier {} is not allowed ({})", TierLabel(tier), kAllowedTiers));
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- TOML directive files ----
+//
+// toml++'s json_formatter prints TOML's local dates and times as they are,
+// which protobuf's Timestamp parser refuses, so the table is converted here
+// node by node and every date-time becomes an RFC 3339 string.
+
+Status TomlError(std::string_view path, const toml::node& node, std::string_view what) {
+  return Status::InvalidArgument(fmt::format("{}:{}: {}", path, node.source().begin.line, what));
+}
+
+std::string FormatTomlDateTime(const toml::date_time& dt) {
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.date.year, dt.date.month,
+                                dt.date.day, dt.time.hour, dt.time.minute, dt.time.second);
+  if (dt.time.nanosecond != 0) out += fmt::format(".{:09}", dt.time.nanosecond);
+  int minutes = dt.offset->minutes;
+  if (minutes == 0) return out + "Z";
+  char sign = minutes < 0 ? '-' : '+';
+  minutes = std::abs(minutes);
+  return out + fmt::format("{}{:02}:{:02}", sign, minutes / 60, minutes % 60);
+}
+
+Status TomlToJson(const toml::node& node, const std::string& key, std::string_view path,
+                  nlohmann::json* out) {
+  switch (node.type()) {
+    case toml::node_type::table: {
+      *out = nlohmann::json::object();
+      for (const auto& [k, child] : *node.as_table()) {
+        std::string child_key =
+            key.empty() ? std::string(k.str()) : key + "." + std::string(k.str());
+        FLATCAST_RETURN_IF_ERROR(TomlToJson(child, child_key, path, &(*out)[std::string(k.str())]));
+      }
+      return Status::Ok();
+    }
+    case toml::node_type::array: {
+      *out = nlohmann::json::array();
+      const toml::array& array = *node.as_array();
+      for (size_t i = 0; i < array.size(); ++i) {
+        nlohmann::json element;
+        FLATCAST_RETURN_IF_ERROR(
+            TomlToJson(array[i], fmt::format("{}[{}]", key, i), path, &element));
+        out->push_back(std::move(element));
+      }
+      return Status::Ok();
+    }
+    case toml::node_type::string:
+      *out = node.as_string()->get();
+      return Status::Ok();
+    case toml::node_type::integer:
+      *out = node.as_integer()->get();
+      return Status::Ok();
+    case toml::node_type::floating_point:
+      *out = node.as_floating_point()->get();
+      return Status::Ok();
+    case toml::node_type::boolean:
+      *out = node.as_boolean()->get();
+      return Status::Ok();
+    case toml::node_type::date_time: {
+      const toml::date_time& dt = node.as_date_time()->get();
+      // Reading a local time as UTC would shift a deadline by the writer's
+      // offset (8 hours in China) without anyone noticing.
+      if (!dt.offset) {
+        std::string local =
+            fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.date.year, dt.date.month,
+                        dt.date.day, dt.time.hour, dt.time.minute, dt.time.second);
+        return TomlError(path, node,
+                         fmt::format("{}: {} has no UTC offset; write {}Z for UTC or add one "
+                                     "such as +08:00",
+                                     key, local, local));
+      }
+      *out = FormatTomlDateTime(dt);
+      return Status::Ok();
+    }
+    case toml::node_type::date: {
+      const toml::date& date = node.as_date()->get();
+      return TomlError(path, node,
+                       fmt::format("{}: a date alone is not a time; write e.g. "
+                                   "{:04}-{:02}-{:02}T00:00:00Z",
+                                   key, date.year, date.month, date.day));
+    }
+    case toml::node_type::time:
+      return TomlError(path, node,
+                       fmt::format("{}: a time of day needs a date and a UTC offset, e.g. "
+                                   "2026-11-28T09:30:00Z",
+                                   key));
+    case toml::node_type::none:
+      break;
+  }
+  return TomlError(path, node, fmt::format("{}: unsupported TOML value", key));
+}
+
+Result<v1::Directive> DirectiveFromToml(const std::string& text, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
+                                               e.source().begin.column, e.description()));
+  }
+  nlohmann::json json;
+  FLATCAST_RETURN_IF_ERROR(TomlToJson(table, "", path, &json));
+  Result<v1::Directive> d = DirectiveFromJson(json.dump());
+  if (!d.ok()) return d.status().WithContext(path);
+  return d;
+}
+
+// protobuf reports a syntax error without saying where it is; nlohmann gives
+// the line and column.
+std::optional<std::string> JsonSyntaxError(std::string_view json) {
+  try {
+    nlohmann::json parsed = nlohmann::json::parse(json.begin(), json.end());
+    (void)parsed;
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
+    if (size_t tag_end = what.find("] "); tag_end != std::string_view::npos) {
+      what.remove_prefix(tag_end + 2);
+    }
+    return std::string(what);
+  }
+  return std::nullopt;
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  std::string_view tail = s.substr(s.size() - suffix.size());
+  return std::equal(tail.begin(), tail.end(), suffix.begin(),
+                    [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+}
+
+}  // namespace
+
+Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
+  if (d.format_version() != 0 && d.format_version() != kDirectiveFormatVersion) {
+    return Status::InvalidArgument(fmt::format("format version {} is not supported (expected {})",
+                                               d.format_version(), kDirectiveFormatVersion));
+  }
+  if (d.issuer_unit().empty()) return Status::InvalidArgument("issuer unit is empty");
+  if (!registry.Find(d.issuer_unit())) {
+    return Status::InvalidArgument(
+        fmt::format("issuer unit {} is not in the registry", d.issuer_unit()));
+  }
+  if (!IsDepartmentCode(d.issuer_department())) {
+    return Status::InvalidArgument(
+        fmt::format("issuer department \"{}\" must be 1-{} characters of A-Z 0-9 _",
+                    d.issuer_department(), kMaxDepartmentLength));
+  }
+  if (IsBlank(d.title())) return Status::InvalidArgument("title is empty");
+  if (d.title().size() > kMaxTitleBytes) {
+    return Status::InvalidArgument(
+        fmt::format("title is {} bytes; the limit is {}", d.title().size(), kMaxTitleBytes));
+  }
+  if (d.body().size() > kMaxBodyBytes) {
+    return Status::InvalidArgument(
+        fmt::format("body is {} bytes; the limit is {}", d.body().size(), kMaxBodyBytes));
+  }
+  FLATCAST_RETURN_IF_ERROR(CheckActions(d));
+  FLATCAST_RETURN_IF_ERROR(CheckScope(d, registry));
+  FLATCAST_RETURN_IF_ERROR(CheckTargetTiers(d));
+  if (d.status() == v1::DIRECTIVE_STATUS_UNSPECIFIED) {
+    return Status::InvalidArgument("status is not set (ACTUAL, EXERCISE or TEST)");
+  }
+  if (!v1::DirectiveStatus_IsValid(d.status())) {
+    return Status::InvalidArgument(fmt::format("status #{} is unknown (ACTUAL, EXERCISE or TEST)",
+                                               static_cast<int>(d.status())));
+  }
+  return Status::Ok();
+}
+
+std::vector<uint32_t> AddressedUnits(const v1::Directive& d, const Registry& registry) {
+  // Sorted, a code's descendants follow it directly, so a code within the one
+  // kept last is covered by it and dropped; the kept codes then have disjoint
+  // subtrees in ascending order and the result needs no sort or dedup.
+  std::vector<std::string_view> scope(d.scope().begin(), d.scope().end());
+  std::sort(scope.begin(), scope.end());
+  const uint32_t mask = TierMask(d);
+  std::vector<uint32_t> units;
+  std::string_view kept;
+  bool have_kept = false;
+  for (std::string_view code : scope) {
+    if (have_kept && Registry::IsWithin(code, kept)) continue;
+    kept = code;
+    have_kept = true;
+    auto [first, last] = registry.SubtreeRange(code);
+    for (uint32_t i = first; i < last; ++i) {
+      if (mask & (1u << static_cast<int>(registry.unit(i).tier))) units.push_back(i);
+    }
+  }
+  return units;
+}
+
+bool IsAddressedTo(const v1::Directive& d, std::string_view unit_code, Tier unit_tier) {
+  if (!(TierMask(d) & (1u << static_cast<int>(unit_tier)))) return false;
+  return std::any_of(d.scope().begin(), d.scope().end(), [&](const std::string& scope) {
+    return Registry::IsWithin(unit_code, scope);
+  });
+}
+
+std::string MakeDirectiveId(std::string_view issuer_unit, std::string_view department,
+                            TimePoint sent, uint32_t daily_sequence) {
+  const std::chrono::year_month_day date{std::chrono::floor<std::chrono::days>(sent)};
+  return fmt::format("{}-{}-{:04}{:02}{:02}-{:04}", issuer_unit, department,
+                     static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                     static_cast<unsigned>(date.day()), daily_sequence);
+}
+
+std::string DirectiveToJson(const v1::StoredDirective& d) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  auto status = google::protobuf::util::MessageToJsonString(d, &out, options);
+  if (!status.ok()) {
+    // Only out-of-range timestamps get here; say so rather than print half a document.
+    return nlohmann::json{{"error", std::string(status.message())}}.dump(2);
+  }
+  return out;
+}
+
+Result<v1::Directive> DirectiveFromJson(std::string_view json) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  // Lets files say status = "actual" and target_tiers = ["district"].
+  options.case_insensitive_enum_parsing = true;
+  v1::Directive d;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &d, options);
+  if (status.ok()) return d;
+  if (std::optional<std::string> syntax_error = JsonSyntaxError(json)) {
+    return Status::InvalidArgument(fmt::format("not valid JSON: {}", *syntax_error));
+  }
+  return Status::InvalidArgument(
+      fmt::format("not a valid directive: {}", status.message().as_string()));
+}
+
+Result<v1::Directive> LoadDirectiveFile(const std::string& path) {
+  const bool is_json = EndsWith(path, ".json");
+  const bool is_toml = EndsWith(path, ".toml");
+  if (!is_json && !is_toml) {
+    return Status::InvalidArgument(
+        fmt::format("{}: unknown directive file type (name it .toml or .json)", path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Status::IOError(fmt::format("{}: read failed", path));
+
+  if (is_toml) return DirectiveFromToml(text.str(), path);
+  Result<v1::Directive> d = DirectiveFromJson(text.str());
+  if (!d.ok()) return d.status().WithContext(path);
+  return d;
+}
+
+std::string RenderDirectiveText(const v1::StoredDirective& stored) {
+  const v1::Directive& d = stored.directive();
+  std::string out;
+  auto line = [&out](std::string_view label, std::string_view value) {
+    out += fmt::format("{:<16}{}\n", label, value);
+  };
+  line("Directive:", fmt::format("{} (version {})", d.id(), d.version()));
+  line("Status:", StatusName(d.status()));
+  line("Issuer:", fmt::format("{} {}", d.issuer_unit(), d.issuer_department()));
+  if (d.has_sent()) line("Sent:", FormatTime(FromTimestamp(d.sent())));
+  if (d.is_public()) {
+    line("Public release:",
+         d.has_public_release() ? FormatTime(FromTimestamp(d.public_release())) : "on sending");
+  }
+  if (d.has_expires()) line("Expires:", FormatTime(FromTimestamp(d.expires())));
+
+  out += "\n" + d.title() + "\n";
+  if (!d.body().empty()) {
+    out += "\n" + d.body();
+    if (d.body().back() != '\n') out += "\n";
+  }
+
+  out += "\nAction items:\n";
+  for (int i = 0; i < d.actions_size(); ++i) {
+    const v1::ActionItem& action = d.actions(i);
+    out += fmt::format("  {}. [{}] {}", i + 1, TierLabel(action.responsible_tier()), action.what());
+    if (action.has_due()) out += fmt::format(" (due {})", FormatTime(FromTimestamp(action.due())));
+    if (action.internal()) out += " (internal)";
+    out += "\n";
+  }
+  out += "\n";
+
+  std::vector<std::string> tiers;
+  for (int tier : d.target_tiers()) tiers.push_back(TierLabel(tier));
+  line("Scope:", fmt::format("{} ({})", fmt::join(d.scope(), ", "), fmt::join(tiers, ", ")));
+  if (!d.references().empty())
+    line("References:", fmt::format("{}", fmt::join(d.references(), ", ")));
+  if (!d.internal_note().empty()) line("Internal note:", d.internal_note());
+  return out;
+}
+
+std::string_view StatusName(v1::DirectiveStatus s) {
+  switch (s) {
+    case v1::ACTUAL:
+      return "ACTUAL";
+    case v1::EXERCISE:
+      return "EXERCISE";
+    case v1::TEST:
+      return "TEST";
+    case v1::DIRECTIVE_STATUS_UNSPECIFIED:
+      return "UNSPECIFIED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+}  // namespace flatcast
