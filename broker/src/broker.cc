@@ -29,6 +29,7 @@ struct DirectiveState {
   uint8_t tier_mask = 0;  // bit (1 << tier) for each targeted tier
   std::vector<bool> received;  // indexed by registry index: RECEIVED ack durable
   uint32_t received_count = 0;
+  TimePoint last_ack_stored{};  // latest durable RECEIVED ack
   std::string deliver_bytes;  // encoded Deliver envelope
 
   bool Targets(Tier tier) const { return (tier_mask & (1u << static_cast<int>(tier))) != 0; }
@@ -62,9 +63,10 @@ class Broker::Impl {
     }));
     for (auto& [seq, state] : directives_) {
       FLATCAST_RETURN_IF_ERROR(store_.ForEachAck(
-          seq, "", [&](std::string_view unit, v1::AckLevel level, const v1::AckRecord&) {
+          seq, "", [&](std::string_view unit, v1::AckLevel level, const v1::AckRecord& record) {
             if (level != v1::RECEIVED) return;
             if (auto idx = registry_.Find(unit)) MarkReceived(state, *idx);
+            state.last_ack_stored = std::max(state.last_ack_stored, FromTimestamp(record.stored()));
           }));
     }
     try {
@@ -357,6 +359,7 @@ class Broker::Impl {
     r->set_acknowledged(acknowledged);
     r->set_missing_total(missing);
     r->set_connected_now(connected);
+    if (state.received_count > 0) *r->mutable_last_ack_stored() = ToTimestamp(state.last_ack_stored);
     Reply(routing, wire::Encode(env));
   }
 
@@ -410,8 +413,13 @@ class Broker::Impl {
       pending_acks_.clear();
       return;
     }
+    TimePoint durable = clock_.Now();
     for (const auto& p : pending_acks_) {
-      if (p.entry.level == v1::RECEIVED) MarkReceived(directives_.at(p.entry.seq), p.unit_index);
+      if (p.entry.level == v1::RECEIVED) {
+        DirectiveState& state = directives_.at(p.entry.seq);
+        MarkReceived(state, p.unit_index);
+        state.last_ack_stored = durable;
+      }
       SendAckConfirm(p.routing_id, p.entry.seq, p.entry.level);
     }
     pending_acks_.clear();

@@ -154,8 +154,8 @@ TEST_F(EndToEnd, CityScopedDirectiveReachesEveryUnitOfTheCityAndNoneOutside) {
 
 TEST_F(EndToEnd, DistrictOnlyDirectiveDoesNotReachStreetsOrCommunities) {
   auto district = Daemon("520102");
-  auto street = Daemon("520102001");
-  auto community = Daemon("520102001001");
+  auto street = Daemon("520102016");
+  auto community = Daemon("520102016001");
   std::string id = Publish("5201", "district");
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(testing::WaitFor([&] { return InboxCount("520102") == 1; }, 30s))
@@ -168,16 +168,16 @@ TEST_F(EndToEnd, DistrictOnlyDirectiveDoesNotReachStreetsOrCommunities) {
         return !cov.is_null() && cov["acknowledged"].get<int>() == 1;
       },
       30s));
-  EXPECT_EQ(InboxCount("520102001"), 0u);
-  EXPECT_EQ(InboxCount("520102001001"), 0u);
+  EXPECT_EQ(InboxCount("520102016"), 0u);
+  EXPECT_EQ(InboxCount("520102016001"), 0u);
   auto cov = Coverage(id);
   EXPECT_EQ(cov["addressed"].get<size_t>(), 10u) << cov.dump();  // districts of 贵阳市
   for (const auto& tier : cov["tiers"]) EXPECT_EQ(tier["tier"], "district");
 }
 
 TEST_F(EndToEnd, AuditListsExactlyTheUnitsThatHaveNotAcknowledged) {
-  auto community = Daemon("520102001001");
-  std::string id = Publish("520102001", "street,community");
+  auto community = Daemon("520102016001");
+  std::string id = Publish("520102016", "street,community");
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(testing::WaitFor(
       [&] {
@@ -187,16 +187,16 @@ TEST_F(EndToEnd, AuditListsExactlyTheUnitsThatHaveNotAcknowledged) {
       30s));
   auto cov = Coverage(id);
   size_t addressed = cov["addressed"].get<size_t>();
-  EXPECT_EQ(addressed, UnitsBelow("520102001"));
+  EXPECT_EQ(addressed, UnitsBelow("520102016"));
   EXPECT_EQ(cov["missing_total"].get<size_t>(), addressed - 1);
-  for (const auto& m : cov["missing"]) EXPECT_NE(m["code"], "520102001001");
+  for (const auto& m : cov["missing"]) EXPECT_NE(m["code"], "520102016001");
   // CSV and table say the same.
   auto csv = Audit({"coverage", id, "--format", "csv"});
   EXPECT_EQ(csv.exit_code, 0);
   EXPECT_NE(csv.out.find("community,"), std::string::npos) << csv.out;
   // The daemon's inbox has it, and `show` renders it.
   auto show = Run({Program("flatcast-subscriber"), "show", id, "--state-dir",
-                   dir_ / "sub-520102001001"});
+                   dir_ / "sub-520102016001"});
   EXPECT_EQ(show.exit_code, 0) << show.err;
   EXPECT_NE(show.out.find("Close wet markets"), std::string::npos) << show.out;
 }
@@ -256,20 +256,20 @@ due = 2026-12-01T08:00:00Z
 TEST_F(EndToEnd, SubscriberKeepsItsInboxAcrossARestartWithoutDuplicates) {
   std::string id = Publish("520102", "community");
   {
-    auto sub = Daemon("520102001001");
-    ASSERT_TRUE(testing::WaitFor([&] { return InboxCount("520102001001") == 1; }, 30s));
+    auto sub = Daemon("520102016001");
+    ASSERT_TRUE(testing::WaitFor([&] { return InboxCount("520102016001") == 1; }, 30s));
     ASSERT_TRUE(testing::WaitFor(
         [&] {
-          auto cov = Coverage(id, "520102001001");
+          auto cov = Coverage(id, "520102016001");
           return !cov.is_null() && cov["acknowledged"].get<int>() == 1;
         },
         30s));
     EXPECT_EQ(sub->Stop(), 0);
   }
-  auto sub = Daemon("520102001001");
+  auto sub = Daemon("520102016001");
   std::this_thread::sleep_for(1s);
-  EXPECT_EQ(InboxCount("520102001001"), 1u);
-  auto list = Run({Program("flatcast-subscriber"), "list", "--state-dir", dir_ / "sub-520102001001",
+  EXPECT_EQ(InboxCount("520102016001"), 1u);
+  auto list = Run({Program("flatcast-subscriber"), "list", "--state-dir", dir_ / "sub-520102016001",
                    "--json"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
   EXPECT_NE(list.out.find(id), std::string::npos) << list.out;

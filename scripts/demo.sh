@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The main job on the embedded default (Guizhou, 19,571 units below province):
+# install, build, start a broker on loopback, bring up three real subscriber
+# daemons and a terminal swarm for every other unit (one ZeroMQ connection per
+# unit, spread over several processes), publish the sample directive, follow
+# the acknowledgements and end with the audit summary.
+#
+# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+setup=1 shards=3 region=52 keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-setup) setup=0 ;;
+    --shards) shards=$2; shift ;;
+    --region) region=$2; shift ;;
+    --keep) keep=1 ;;
+    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$setup" = 1 ]; then
+  scripts/setup.sh
+  scripts/build.sh
+fi
+bin=build/bin
+registry=configs/registry/guizhou-52.tsv
+work=$(mktemp -d /tmp/flatcast-demo.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$keep" = 1 ]; then echo "demo files kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# Value of a numeric field in a one-line or pretty JSON text.
+field() { grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
+
+echo "== broker (registry $registry, data in $work/broker)"
+"$bin/flatcast-broker" --init --data-dir "$work/broker" --registry "$registry" \
+  --endpoint "tcp://127.0.0.1:*" --endpoint-file "$work/endpoint" 2>"$work/broker.log" &
+pids+=($!)
+for _ in $(seq 1 300); do [ -s "$work/endpoint" ] && break; sleep 0.1; done
+[ -s "$work/endpoint" ] || { cat "$work/broker.log"; exit 1; }
+endpoint=$(cat "$work/endpoint")
+echo "   listening on $endpoint"
+
+daemons=(520102 520102016 520102016001)  # 南明区, 新华路街道, 纪念塔社区
+echo "== subscriber daemons: ${daemons[*]}"
+for unit in "${daemons[@]}"; do
+  "$bin/flatcast-subscriber" run --unit "$unit" --broker "$endpoint" \
+    --state-dir "$work/terminal-$unit" 2>"$work/terminal-$unit.log" &
+  pids+=($!)
+done
+
+exclude=$(IFS=,; echo "${daemons[*]}")
+echo "== terminal swarm: every other unit below $region in $shards processes"
+for i in $(seq 0 $((shards - 1))); do
+  "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" \
+    --shard "$i" --shards "$shards" --exclude "$exclude" --expect 1 --timeout-s 600 \
+    --report "$work/swarm-$i.json" >"$work/swarm-$i.out" 2>"$work/swarm-$i.log" &
+  pids+=($!)
+done
+
+# Swarm progress: the sum of a field over the last progress line of each shard.
+swarm_sum() {
+  local total=0 v
+  for i in $(seq 0 $((shards - 1))); do
+    v=$(tail -n1 "$work/swarm-$i.out" 2>/dev/null | grep -o "\"$1\":[0-9]*" | grep -o '[0-9]*$' || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+start=$(date +%s)
+while :; do
+  units=$(swarm_sum units) welcomed=$(swarm_sum welcomed)
+  printf '\r   connected %s of %s swarm terminals' "$welcomed" "$units"
+  [ "$units" -gt 0 ] && [ "$welcomed" = "$units" ] && break
+  if [ $(($(date +%s) - start)) -gt 300 ]; then echo; echo "swarm did not connect"; exit 1; fi
+  sleep 1
+done
+echo " ($(($(date +%s) - start)) s)"
+
+echo "== publish configs/sample-directive.toml"
+"$bin/flatcast-publisher" --broker "$endpoint" --json publish --file configs/sample-directive.toml \
+  --publisher "guizhou-health-demo" >"$work/receipt.json"
+cat "$work/receipt.json"
+id=$(grep -o '"id": *"[^"]*"' "$work/receipt.json" | sed 's/.*"\([^"]*\)"$/\1/')
+addressed=$(field addressed_units <"$work/receipt.json")
+
+echo "== acknowledgements"
+while :; do
+  "$bin/flatcast-publisher" --broker "$endpoint" --json status "$id" >"$work/status.json"
+  acked=$(field acknowledged <"$work/status.json")
+  printf '\r   %s of %s units acknowledged' "$acked" "$addressed"
+  [ "$acked" = "$addressed" ] && break
+  sleep 0.5
+done
+echo
+echo "   last acknowledgement durable $(field last_ack_after_ms <"$work/status.json") ms after publish"
+for i in $(seq 0 $((shards - 1))); do wait "${pids[$((4 + i))]}" || echo "swarm shard $i failed"; done
+
+echo "== audit summary"
+"$bin/flatcast-audit" --broker "$endpoint" coverage "$id" --missing-limit 10
+echo "== a real terminal's inbox (520102016001 纪念塔社区)"
+"$bin/flatcast-subscriber" list --state-dir "$work/terminal-520102016001"
