@@ -76,8 +76,13 @@ class Broker::Impl {
       socket_.set(zmq::sockopt::sndhwm, 1000);
       socket_.set(zmq::sockopt::rcvhwm, 100000);
       socket_.set(zmq::sockopt::linger, 1000);
-      socket_.set(zmq::sockopt::heartbeat_ivl, 10000);
-      socket_.set(zmq::sockopt::heartbeat_timeout, 30000);
+      // Dead terminals are found by TCP keepalive, not ZMTP heartbeats: libzmq
+      // 4.3.4 keeps heartbeat timers in one list that it walks on every
+      // cancellation, which stalls the I/O thread at ~20,000 connections.
+      socket_.set(zmq::sockopt::tcp_keepalive, 1);
+      socket_.set(zmq::sockopt::tcp_keepalive_idle, 60);
+      socket_.set(zmq::sockopt::tcp_keepalive_intvl, 10);
+      socket_.set(zmq::sockopt::tcp_keepalive_cnt, 3);
       socket_.set(zmq::sockopt::handshake_ivl, 120000);
       socket_.bind(config_.endpoint);
       endpoint_ = socket_.get(zmq::sockopt::last_endpoint);

@@ -11,11 +11,12 @@ void TuneClientSocket(zmq::socket_t& socket) {
   socket.set(zmq::sockopt::reconnect_ivl, 100);
   socket.set(zmq::sockopt::reconnect_ivl_max, 5000);
   // TCP alone may not notice a peer behind a dropped NAT mapping for hours;
-  // ZMTP pings close such a connection after 15 s, and tell the peer to do the
-  // same for us after 30 s.
+  // ZMTP pings from this side close such a connection after 15 s. No TTL is
+  // asked of the broker: libzmq 4.3.4 cancels timers by walking one list of all
+  // of them, and a timer per terminal stalls a broker with ~20,000 terminals.
+  // The broker finds dead terminals with TCP keepalive instead.
   socket.set(zmq::sockopt::heartbeat_ivl, 5000);
   socket.set(zmq::sockopt::heartbeat_timeout, 15000);
-  socket.set(zmq::sockopt::heartbeat_ttl, 30000);
   socket.set(zmq::sockopt::handshake_ivl, 60000);
   // Queue messages only on completed connections, so a request is not parked
   // in a pipe to a broker that is not there.

@@ -1,0 +1,96 @@
+// The terminal daemon's inbox on disk.
+//
+// Layout under the state directory:
+//   inbox/<id>.v<version>.txt   RenderDirectiveText, for people
+//   inbox/<id>.v<version>.json  DirectiveToJson of the StoredDirective; its
+//                               presence is what "stored" means
+//   state.json                  {"last_seq": N, "pending_acks": [{"seq": N,
+//                               "directive_id": "...", "version": N,
+//                               "level": "RECEIVED", "acked": "<RFC 3339>"}]}
+//   lock                        held (flock) while a DirectoryInbox is open
+// Every file is replaced atomically (temporary file, fsync, rename, fsync of
+// the directory). A directive's files are written before state.json, so after
+// a crash between the two Open() finds the directive stored and raises
+// last_seq to it; its acknowledgement, never sent, is recorded as pending.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "flatcast/subscriber/inbox.h"
+
+namespace flatcast::subscriber {
+
+class DirectoryInbox final : public InboxStore {
+ public:
+  // Opens (creating it if needed) the inbox in `state_dir`. Fails with
+  // Corruption naming the file when state.json or a stored directive does not
+  // parse, with Unavailable when another process holds the directory open,
+  // and with IOError when the directory cannot be created or read.
+  static Result<std::unique_ptr<DirectoryInbox>> Open(const std::string& state_dir);
+  ~DirectoryInbox() override;
+
+  DirectoryInbox(const DirectoryInbox&) = delete;
+  DirectoryInbox& operator=(const DirectoryInbox&) = delete;
+
+  uint64_t last_seq() const override { return last_seq_; }
+  bool Contains(std::string_view id, uint32_t version) const override;
+  size_t size() const override { return entries_.size(); }
+  Status Put(const v1::StoredDirective& stored) override;
+  Status AddPendingAck(const PendingAck& ack) override;
+  Result<bool> RemovePendingAck(uint64_t seq, v1::AckLevel level) override;
+  const PendingAck* FindPendingAck(uint64_t seq, v1::AckLevel level) const override;
+  std::vector<PendingAck> PendingAcks() const override;
+  size_t pending_ack_count() const override { return pending_.size(); }
+  std::vector<InboxEntry> List() const override;
+
+  // Writes state.json again. Every change is already durable when it returns;
+  // this is for shutdown paths that want to say so explicitly.
+  Status Flush();
+
+  const std::string& state_dir() const { return state_dir_; }
+
+ private:
+  using Key = std::pair<std::string, uint32_t>;  // (id, version)
+
+  DirectoryInbox(std::string state_dir, int lock_fd);
+  Status Load();
+  Status WriteState();
+
+  std::string state_dir_;
+  int lock_fd_;
+  uint64_t last_seq_ = 0;
+  std::map<Key, InboxEntry> entries_;
+  std::map<std::pair<uint64_t, int>, PendingAck> pending_;  // by (seq, level)
+};
+
+// ---- read-only access, safe while a daemon writes the same directory ----
+
+// The stored directives in `state_dir`, ordered by seq. An empty or missing
+// inbox gives an empty list; a file that does not parse gives Corruption.
+Result<std::vector<v1::StoredDirective>> ReadInbox(const std::string& state_dir);
+
+// The files of one stored directive: `version`, or the highest stored one.
+// NotFound names the id when nothing matches.
+struct InboxFiles {
+  std::string id;
+  uint32_t version = 0;
+  std::string json_path;
+  std::string text_path;
+};
+Result<InboxFiles> FindInInbox(const std::string& state_dir, const std::string& id,
+                               std::optional<uint32_t> version = std::nullopt);
+
+// Reads the stored directive `files` names; Corruption when it does not parse.
+Result<v1::StoredDirective> ReadStored(const InboxFiles& files);
+
+// True when `id` can name files in the inbox: non-empty, at most 200 bytes of
+// ASCII letters, digits, '-', '_' and '.', not starting with '.'.
+bool IsStorableId(std::string_view id);
+
+}  // namespace flatcast::subscriber

@@ -1,0 +1,86 @@
+// A swarm of terminals in one process, for load and end-to-end tests: many
+// units, each with its own DEALER connection, MemoryInbox and the same
+// TerminalSession the daemon uses, driven by one epoll loop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "flatcast/registry.h"
+#include "flatcast/status.h"
+
+namespace flatcast::subscriber {
+
+struct SwarmOptions {
+  std::string endpoint;  // the broker's ROUTER endpoint
+  std::string region;    // units at or below this code; empty: the whole registry
+  std::vector<Tier> tiers = {Tier::kDistrict, Tier::kStreet, Tier::kCommunity};
+  uint32_t shard = 0;             // this process plays the selected units whose registry
+  uint32_t shards = 1;            // index modulo `shards` is `shard`
+  std::set<std::string> exclude;  // unit codes left out
+  // With a value: finish once every unit has stored this many distinct
+  // directives and has no unconfirmed ack; fail when `timeout` passes first.
+  std::optional<uint32_t> expect;
+  // Zero: no limit. Without `expect`, reaching it ends the run normally.
+  std::chrono::seconds timeout{0};
+  // Sockets connected per loop turn (about a millisecond), so the broker's
+  // accept queue is not flooded.
+  size_t connect_batch = 200;
+  std::chrono::milliseconds progress_interval{1000};
+};
+
+// The units the swarm plays, as registry indices in registry order.
+// InvalidArgument for a bad shard, an unknown region, or an empty selection.
+Result<std::vector<uint32_t>> SelectSwarmUnits(const Registry& registry,
+                                               const SwarmOptions& options);
+
+// Each unit costs about two file descriptors (its TCP connection and its
+// socket's signalling fd); 64 more are kept for the rest. Raises the soft
+// RLIMIT_NOFILE towards the hard one when that is enough; otherwise fails with
+// a message saying how many units fit.
+Status ReserveFileDescriptors(size_t units);
+
+struct SwarmSummary {
+  uint32_t shard = 0;
+  uint32_t shards = 1;
+  size_t units = 0;
+  size_t connected = 0;   // units whose connection is up
+  size_t welcomed = 0;    // units currently welcomed
+  uint64_t received = 0;  // directives stored, over all units
+  uint64_t duplicates = 0;
+  uint64_t confirmed = 0;      // acks confirmed
+  uint64_t errors = 0;         // broker errors and bad or misaddressed messages
+  uint64_t dropped_sends = 0;  // messages that could not be queued (resent by the protocol)
+  size_t complete_units = 0;   // units that met `expect`
+  std::optional<uint32_t> expect;
+  bool complete = false;     // `expect` met by every unit
+  bool interrupted = false;  // stopped by `stop`
+  bool timed_out = false;
+  double elapsed_s = 0;
+  size_t latency_count = 0;
+  double latency_p50_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
+  std::vector<std::string> incomplete_sample;  // a few units that did not meet `expect`
+
+  // One line of JSON.
+  std::string ToJson() const;
+  // The progress line: {"shard","units","welcomed","received","confirmed","errors"}.
+  std::string ProgressJson() const;
+};
+
+// Nearest-rank percentile (0 < q <= 1) of `values`, which it reorders; 0 for
+// none.
+int64_t Percentile(std::vector<int64_t>& values, double q);
+
+// Runs the swarm until `stop`, the timeout, or (with `expect`) completion.
+// Writes a progress line to `progress` every progress_interval. Fails at start
+// when the units do not fit the descriptor limit or the endpoint is refused.
+Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& options,
+                              const std::atomic<bool>& stop, std::ostream& progress);
+
+}  // namespace flatcast::subscriber

@@ -1,0 +1,136 @@
+// The terminal side of the broker protocol (docs/PROTOCOL.md), as a state
+// machine over encoded envelopes: no sockets, no loops, no sleeping. The
+// daemon and the swarm feed it the bytes they receive and send the bytes it
+// hands back.
+//
+//   terminal                         broker
+//   Hello{unit, last_seq}      ->
+//                              <-    Welcome | Error{NOT_REGISTERED}
+//                              <-    Deliver{StoredDirective}   (repeats, any order)
+//   Ack{seq, id, version, RECEIVED} ->
+//                              <-    AckConfirm{seq, level}     (ack is durable)
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flatcast.pb.h"
+#include "flatcast/clock.h"
+#include "flatcast/registry.h"
+#include "flatcast/status.h"
+#include "flatcast/subscriber/inbox.h"
+
+namespace flatcast::subscriber {
+
+// The tier of a GB/T 2260 unit code; InvalidArgument saying what a code looks
+// like when `code` is not one.
+Result<Tier> ParseUnitCode(std::string_view code);
+
+struct SessionCounters {
+  uint64_t hellos_sent = 0;
+  uint64_t welcomed = 0;        // Welcome messages accepted
+  uint64_t received = 0;        // deliveries stored (first time)
+  uint64_t duplicates = 0;      // deliveries already stored, acknowledged again
+  uint64_t not_addressed = 0;   // deliveries for another unit, ignored
+  uint64_t acks_sent = 0;       // including resends
+  uint64_t acks_confirmed = 0;  // pending acknowledgements cleared by AckConfirm
+  uint64_t errors = 0;          // Error envelopes from the broker
+  uint64_t bad_messages = 0;    // undecodable or unexpected envelopes
+};
+
+// What a session does, for callers that want to log it. Every method has an
+// empty default.
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  virtual void OnWelcome(const v1::Welcome& welcome) {}
+  virtual void OnStored(const v1::StoredDirective& stored) {}
+  virtual void OnDuplicate(const v1::StoredDirective& stored) {}
+  virtual void OnAckConfirmed(uint64_t seq, v1::AckLevel level) {}
+};
+
+struct SessionOptions {
+  // Without a Welcome this long after a Hello, NeedsHelloRetry() says so. The
+  // wait doubles after every unanswered Hello, up to hello_retry_max, so a
+  // slow broker is not buried in Hellos from many terminals.
+  std::chrono::milliseconds hello_retry{5000};
+  std::chrono::milliseconds hello_retry_max{60000};
+  // After the broker refused the unit (Error NOT_REGISTERED), wait this long.
+  std::chrono::milliseconds rejected_retry{60000};
+  // Keep delivery latencies for LatenciesUs().
+  bool record_latency = true;
+};
+
+// One terminal's protocol state. Not thread-safe. The inbox, clock and
+// listener must outlive the session.
+class TerminalSession {
+ public:
+  // `unit_code` must be a valid code of tier `tier` (see ParseUnitCode).
+  TerminalSession(std::string unit_code, Tier tier, InboxStore& inbox, Clock& clock,
+                  SessionListener* listener = nullptr, SessionOptions options = {});
+
+  // An encoded Hello{unit, inbox.last_seq()}; starts waiting for a Welcome.
+  std::string Hello();
+
+  // Handles one message body from the broker and appends the messages to
+  // send in reply to `out`, in order. Returns Ok for every message that was
+  // understood, including a duplicate delivery. Returns an error, with `out`
+  // possibly extended, for: bytes that do not decode (Corruption); a Welcome
+  // for another unit or a message a terminal never receives
+  // (InvalidArgument); a delivery not addressed to this unit, which is
+  // ignored and not acknowledged (InvalidArgument); an Error from the broker
+  // (PermissionDenied for NOT_REGISTERED, else Unavailable); a delivery that
+  // could not be stored, which is not acknowledged so the broker sends it
+  // again (the store's error).
+  Status OnMessage(std::string_view bytes, std::vector<std::string>& out);
+
+  // The connection was (re)established: the broker knows this unit again
+  // only after a Hello, so the session waits for a Welcome as after Hello().
+  void OnConnected();
+  // The connection is gone; the broker forgets the unit with it.
+  void OnDisconnected() { welcomed_ = false; }
+
+  // True when a Hello should be sent now: no Welcome since the last Hello and
+  // the retry wait has passed (see SessionOptions).
+  bool NeedsHelloRetry(TimePoint now) const;
+
+  const std::string& unit_code() const { return unit_code_; }
+  Tier tier() const { return tier_; }
+  // True after a Welcome, until the next Hello, OnConnected() or OnDisconnected().
+  bool welcomed() const { return welcomed_; }
+  // True after the broker refused the unit, until a Welcome.
+  bool rejected() const { return rejected_; }
+  const std::string& unit_name() const { return unit_name_; }
+  const SessionCounters& counters() const { return counters_; }
+  // now - directive.sent, in microseconds, for each first-time delivery that
+  // carried a sent time.
+  const std::vector<int64_t>& LatenciesUs() const { return latencies_us_; }
+
+ private:
+  Status HandleWelcome(const v1::Welcome& welcome, std::vector<std::string>& out);
+  Status HandleDeliver(const v1::Deliver& deliver, std::vector<std::string>& out);
+  Status HandleAckConfirm(const v1::AckConfirm& confirm);
+  Status HandleError(const v1::Error& error);
+  std::string EncodeAck(const PendingAck& ack);
+
+  std::string unit_code_;
+  Tier tier_;
+  InboxStore& inbox_;
+  Clock& clock_;
+  SessionListener* listener_;
+  SessionOptions options_;
+
+  bool welcomed_ = false;
+  bool rejected_ = false;
+  std::optional<TimePoint> last_hello_;
+  std::chrono::milliseconds hello_wait_;
+  std::string unit_name_;
+  SessionCounters counters_;
+  std::vector<int64_t> latencies_us_;
+};
+
+}  // namespace flatcast::subscriber

@@ -1,0 +1,497 @@
+#include "flatcast/subscriber/directory_inbox.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "flatcast/directive.h"
+#include "flatcast/duration.h"
+
+namespace flatcast::subscriber {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kJsonExt = ".json";
+constexpr std::string_view kTextExt = ".txt";
+constexpr std::string_view kTempExt = ".tmp";
+
+Status ErrnoStatus(std::string_view what, const std::string& path, int err) {
+  return Status::IOError(fmt::format("{} {}: {}", what, path, std::strerror(err)));
+}
+
+std::string InboxDir(const std::string& state_dir) {
+  return (fs::path(state_dir) / "inbox").string();
+}
+std::string StatePath(const std::string& state_dir) {
+  return (fs::path(state_dir) / "state.json").string();
+}
+std::string Stem(std::string_view id, uint32_t version) {
+  return fmt::format("{}.v{}", id, version);
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// "<id>.v<version>" -> (id, version); nullopt for any other name.
+std::optional<std::pair<std::string, uint32_t>> ParseStem(std::string_view stem) {
+  size_t dot = stem.rfind(".v");
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  std::string_view digits = stem.substr(dot + 2);
+  if (digits.empty() || digits.size() > 9) return std::nullopt;
+  uint32_t version = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    version = version * 10 + static_cast<uint32_t>(c - '0');
+  }
+  std::string id(stem.substr(0, dot));
+  if (!IsStorableId(id)) return std::nullopt;
+  return std::make_pair(std::move(id), version);
+}
+
+Status FsyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open directory", dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus("cannot sync directory", dir, err);
+  return Status::Ok();
+}
+
+// Replaces `path` so that a reader or a crash sees either the old or the new
+// content, never a mix: the data reaches the disk before the rename, and the
+// rename before this returns.
+Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  std::string temp = path + std::string(kTempExt);
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create", temp, errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return ErrnoStatus("cannot write", temp, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return ErrnoStatus("cannot sync", temp, err);
+  }
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return ErrnoStatus("cannot close", temp, err);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return ErrnoStatus("cannot rename into place", path, err);
+  }
+  return FsyncDirectory(fs::path(path).parent_path().string());
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoStatus("cannot read", path, errno);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return ErrnoStatus("cannot read", path, errno);
+  return buffer.str();
+}
+
+Result<v1::StoredDirective> ParseStoredJson(const std::string& json, const std::string& path) {
+  v1::StoredDirective stored;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &stored, options);
+  if (!status.ok()) {
+    return Status::Corruption(
+        fmt::format("stored directive {} does not parse: {}", path, std::string(status.message())));
+  }
+  return stored;
+}
+
+// Reads and checks one inbox/<id>.v<version>.json file.
+Result<v1::StoredDirective> ReadStoredFile(const std::string& path, const std::string& id,
+                                           uint32_t version) {
+  Result<std::string> json = ReadWholeFile(path);
+  if (!json.ok()) return json.status();
+  Result<v1::StoredDirective> stored = ParseStoredJson(*json, path);
+  if (!stored.ok()) return stored.status();
+  if (stored->directive().id() != id || stored->directive().version() != version) {
+    return Status::Corruption(
+        fmt::format("stored directive {} holds {} v{}, not what its name says", path,
+                    stored->directive().id(), stored->directive().version()));
+  }
+  return stored;
+}
+
+struct InboxScan {
+  std::vector<std::pair<v1::StoredDirective, std::string>> stored;  // with json path
+  std::set<std::string> text_stems;
+  std::vector<std::string> leftovers;  // temporary files of interrupted writes
+};
+
+Result<InboxScan> ScanInbox(const std::string& state_dir) {
+  InboxScan scan;
+  std::string dir = InboxDir(state_dir);
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return scan;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
+    std::string name = it->path().filename().string();
+    if (EndsWith(name, kTempExt)) {
+      scan.leftovers.push_back(it->path().string());
+      continue;
+    }
+    if (EndsWith(name, kTextExt)) {
+      scan.text_stems.insert(name.substr(0, name.size() - kTextExt.size()));
+      continue;
+    }
+    if (!EndsWith(name, kJsonExt)) continue;
+    auto key = ParseStem(std::string_view(name).substr(0, name.size() - kJsonExt.size()));
+    if (!key) continue;  // not ours
+    Result<v1::StoredDirective> stored =
+        ReadStoredFile(it->path().string(), key->first, key->second);
+    if (!stored.ok()) return stored.status();
+    scan.stored.emplace_back(std::move(stored).value(), it->path().string());
+  }
+  std::sort(scan.stored.begin(), scan.stored.end(),
+            [](const auto& a, const auto& b) { return a.first.seq() < b.first.seq(); });
+  return scan;
+}
+
+struct StateFile {
+  uint64_t last_seq = 0;
+  std::vector<PendingAck> pending;
+};
+
+std::string StateToJson(uint64_t last_seq, const std::vector<PendingAck>& pending) {
+  nlohmann::json acks = nlohmann::json::array();
+  for (const PendingAck& ack : pending) {
+    acks.push_back({{"seq", ack.seq},
+                    {"directive_id", ack.directive_id},
+                    {"version", ack.version},
+                    {"level", v1::AckLevel_Name(ack.level)},
+                    {"acked", FormatTime(ack.acked)}});
+  }
+  nlohmann::json state = {{"last_seq", last_seq}, {"pending_acks", std::move(acks)}};
+  return state.dump(2) + "\n";
+}
+
+Result<StateFile> ParseState(const std::string& text, const std::string& path) {
+  auto corrupt = [&](std::string_view why) {
+    return Status::Corruption(fmt::format(
+        "state file {} is corrupt: {} (the inbox/ files are intact; move the state file aside "
+        "to rebuild it from them)",
+        path, why));
+  };
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return corrupt("not valid JSON");
+  if (!doc.is_object()) return corrupt("not a JSON object");
+  StateFile state;
+  auto last_seq = doc.find("last_seq");
+  if (last_seq == doc.end() || !last_seq->is_number_unsigned()) {
+    return corrupt("\"last_seq\" missing or not a non-negative integer");
+  }
+  state.last_seq = last_seq->get<uint64_t>();
+  auto acks = doc.find("pending_acks");
+  if (acks == doc.end()) return state;
+  if (!acks->is_array()) return corrupt("\"pending_acks\" is not an array");
+  for (size_t i = 0; i < acks->size(); ++i) {
+    const nlohmann::json& a = (*acks)[i];
+    std::string where = fmt::format("pending_acks[{}]", i);
+    if (!a.is_object()) return corrupt(where + " is not an object");
+    auto field = [&](const char* name) -> const nlohmann::json* {
+      auto f = a.find(name);
+      return f == a.end() ? nullptr : &*f;
+    };
+    const nlohmann::json* seq = field("seq");
+    const nlohmann::json* id = field("directive_id");
+    const nlohmann::json* version = field("version");
+    const nlohmann::json* level = field("level");
+    const nlohmann::json* acked = field("acked");
+    if (!seq || !seq->is_number_unsigned()) return corrupt(where + ".seq is missing or invalid");
+    if (!id || !id->is_string()) return corrupt(where + ".directive_id is missing or invalid");
+    if (!version || !version->is_number_unsigned() || version->get<uint64_t>() > UINT32_MAX) {
+      return corrupt(where + ".version is missing or invalid");
+    }
+    v1::AckLevel parsed_level;
+    if (!level || !level->is_string() ||
+        !v1::AckLevel_Parse(level->get<std::string>(), &parsed_level) ||
+        parsed_level == v1::ACK_LEVEL_UNSPECIFIED) {
+      return corrupt(where + ".level is missing or not RECEIVED, CONFIRMED or READY");
+    }
+    if (!acked || !acked->is_string()) return corrupt(where + ".acked is missing or invalid");
+    Result<TimePoint> acked_time = ParseTime(acked->get<std::string>());
+    if (!acked_time.ok()) return corrupt(where + ".acked: " + acked_time.status().message());
+    state.pending.push_back(PendingAck{seq->get<uint64_t>(), id->get<std::string>(),
+                                       static_cast<uint32_t>(version->get<uint64_t>()),
+                                       parsed_level, *acked_time});
+  }
+  return state;
+}
+
+TimePoint ModificationTime(const std::string& path) {
+  std::error_code ec;
+  auto ftime = fs::last_write_time(path, ec);
+  if (ec) return std::chrono::system_clock::now();
+  return std::chrono::time_point_cast<TimePoint::duration>(std::chrono::file_clock::to_sys(ftime));
+}
+
+}  // namespace
+
+bool IsStorableId(std::string_view id) {
+  if (id.empty() || id.size() > 200 || id.front() == '.') return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+Result<std::unique_ptr<DirectoryInbox>> DirectoryInbox::Open(const std::string& state_dir) {
+  std::error_code ec;
+  fs::create_directories(InboxDir(state_dir), ec);
+  if (ec) {
+    return Status::IOError(
+        fmt::format("cannot create state directory {}: {}", InboxDir(state_dir), ec.message()));
+  }
+  std::string lock_path = (fs::path(state_dir) / "lock").string();
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return ErrnoStatus("cannot open", lock_path, errno);
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(lock_fd);
+    if (err == EWOULDBLOCK) {
+      return Status::Unavailable(
+          fmt::format("state directory {} is in use by another terminal process", state_dir));
+    }
+    return ErrnoStatus("cannot lock", lock_path, err);
+  }
+  std::unique_ptr<DirectoryInbox> inbox(new DirectoryInbox(state_dir, lock_fd));
+  FLATCAST_RETURN_IF_ERROR(inbox->Load());
+  return inbox;
+}
+
+DirectoryInbox::DirectoryInbox(std::string state_dir, int lock_fd)
+    : state_dir_(std::move(state_dir)), lock_fd_(lock_fd) {}
+
+DirectoryInbox::~DirectoryInbox() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Status DirectoryInbox::Load() {
+  std::string state_path = StatePath(state_dir_);
+  StateFile state;
+  bool have_state = false;
+  std::error_code ec;
+  if (fs::exists(state_path, ec)) {
+    Result<std::string> text = ReadWholeFile(state_path);
+    if (!text.ok()) return text.status();
+    Result<StateFile> parsed = ParseState(*text, state_path);
+    if (!parsed.ok()) return parsed.status();
+    state = std::move(parsed).value();
+    have_state = true;
+  }
+
+  Result<InboxScan> scan = ScanInbox(state_dir_);
+  if (!scan.ok()) return scan.status();
+  for (const std::string& leftover : scan->leftovers) fs::remove(leftover, ec);
+
+  std::set<std::string> json_stems;
+  last_seq_ = state.last_seq;
+  for (const PendingAck& ack : state.pending)
+    pending_[{ack.seq, static_cast<int>(ack.level)}] = ack;
+  bool state_changed = !have_state;
+  for (auto& [stored, json_path] : scan->stored) {
+    const v1::Directive& d = stored.directive();
+    std::string stem = Stem(d.id(), d.version());
+    json_stems.insert(stem);
+    // The text is written first; its absence means it was lost or removed by
+    // hand, and it can always be rendered again.
+    if (!scan->text_stems.count(stem)) {
+      std::string text_path =
+          (fs::path(InboxDir(state_dir_)) / (stem + std::string(kTextExt))).string();
+      FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(text_path, RenderDirectiveText(stored)));
+    }
+    // Stored after the last state write: the process stopped before its
+    // acknowledgement was recorded, so it was never sent. Record it now; the
+    // broker still waits for it.
+    if (stored.seq() > state.last_seq && !pending_.count({stored.seq(), v1::RECEIVED})) {
+      pending_[{stored.seq(), v1::RECEIVED}] =
+          PendingAck{stored.seq(), d.id(), d.version(), v1::RECEIVED, ModificationTime(json_path)};
+      state_changed = true;
+    }
+    if (stored.seq() > last_seq_) {
+      last_seq_ = stored.seq();
+      state_changed = true;
+    }
+    entries_.emplace(Key(d.id(), d.version()), EntryOf(stored));
+  }
+  // A text file without its JSON is the first half of an interrupted Put.
+  for (const std::string& stem : scan->text_stems) {
+    if (!json_stems.count(stem) && ParseStem(stem)) {
+      fs::remove(fs::path(InboxDir(state_dir_)) / (stem + std::string(kTextExt)), ec);
+    }
+  }
+  if (state_changed) FLATCAST_RETURN_IF_ERROR(WriteState());
+  return Status::Ok();
+}
+
+Status DirectoryInbox::WriteState() {
+  return WriteFileAtomically(StatePath(state_dir_), StateToJson(last_seq_, PendingAcks()));
+}
+
+Status DirectoryInbox::Flush() { return WriteState(); }
+
+bool DirectoryInbox::Contains(std::string_view id, uint32_t version) const {
+  return entries_.count(Key(std::string(id), version)) > 0;
+}
+
+Status DirectoryInbox::Put(const v1::StoredDirective& stored) {
+  const v1::Directive& d = stored.directive();
+  if (!IsStorableId(d.id())) {
+    return Status::InvalidArgument(fmt::format(
+        "directive id \"{}\" cannot name an inbox file (letters, digits, '-', '_', '.')", d.id()));
+  }
+  Key key(d.id(), d.version());
+  if (entries_.count(key)) {
+    return Status::AlreadyExists(
+        fmt::format("directive {} v{} is stored already", d.id(), d.version()));
+  }
+  fs::path base = fs::path(InboxDir(state_dir_)) / Stem(d.id(), d.version());
+  // Text before JSON: the JSON file is the mark of a stored directive, so it
+  // must come last.
+  FLATCAST_RETURN_IF_ERROR(
+      WriteFileAtomically(base.string() + std::string(kTextExt), RenderDirectiveText(stored)));
+  FLATCAST_RETURN_IF_ERROR(
+      WriteFileAtomically(base.string() + std::string(kJsonExt), DirectiveToJson(stored)));
+  // From here the directive is stored whatever happens to state.json: Open()
+  // rebuilds last_seq from the inbox.
+  entries_.emplace(std::move(key), EntryOf(stored));
+  last_seq_ = std::max(last_seq_, stored.seq());
+  return WriteState();
+}
+
+Status DirectoryInbox::AddPendingAck(const PendingAck& ack) {
+  std::pair<uint64_t, int> key{ack.seq, static_cast<int>(ack.level)};
+  auto previous = pending_.find(key);
+  std::optional<PendingAck> old;
+  if (previous != pending_.end()) old = previous->second;
+  pending_[key] = ack;
+  Status status = WriteState();
+  if (!status.ok()) {
+    if (old) {
+      pending_[key] = *old;
+    } else {
+      pending_.erase(key);
+    }
+  }
+  return status;
+}
+
+Result<bool> DirectoryInbox::RemovePendingAck(uint64_t seq, v1::AckLevel level) {
+  auto it = pending_.find({seq, static_cast<int>(level)});
+  if (it == pending_.end()) return false;
+  PendingAck removed = it->second;
+  pending_.erase(it);
+  Status status = WriteState();
+  if (!status.ok()) {
+    pending_[{seq, static_cast<int>(level)}] = removed;
+    return status;
+  }
+  return true;
+}
+
+const PendingAck* DirectoryInbox::FindPendingAck(uint64_t seq, v1::AckLevel level) const {
+  auto it = pending_.find({seq, static_cast<int>(level)});
+  return it == pending_.end() ? nullptr : &it->second;
+}
+
+std::vector<PendingAck> DirectoryInbox::PendingAcks() const {
+  std::vector<PendingAck> out;
+  out.reserve(pending_.size());
+  for (const auto& [key, ack] : pending_) out.push_back(ack);
+  return out;
+}
+
+std::vector<InboxEntry> DirectoryInbox::List() const {
+  std::vector<InboxEntry> out;
+  out.reserve(entries_.size());
+  for (const auto& [key, entry] : entries_) out.push_back(entry);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const InboxEntry& a, const InboxEntry& b) { return a.seq < b.seq; });
+  return out;
+}
+
+Result<std::vector<v1::StoredDirective>> ReadInbox(const std::string& state_dir) {
+  Result<InboxScan> scan = ScanInbox(state_dir);
+  if (!scan.ok()) return scan.status();
+  std::vector<v1::StoredDirective> out;
+  out.reserve(scan->stored.size());
+  for (auto& [stored, path] : scan->stored) out.push_back(std::move(stored));
+  return out;
+}
+
+Result<InboxFiles> FindInInbox(const std::string& state_dir, const std::string& id,
+                               std::optional<uint32_t> version) {
+  std::string dir = InboxDir(state_dir);
+  std::optional<uint32_t> best;
+  std::error_code ec;
+  if (IsStorableId(id) && fs::exists(dir, ec)) {
+    fs::directory_iterator it(dir, ec);
+    if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
+      std::string name = it->path().filename().string();
+      if (!EndsWith(name, kJsonExt)) continue;
+      auto key = ParseStem(std::string_view(name).substr(0, name.size() - kJsonExt.size()));
+      if (!key || key->first != id) continue;
+      if (version && key->second != *version) continue;
+      if (!best || key->second > *best) best = key->second;
+    }
+  }
+  if (!best) {
+    if (version) {
+      return Status::NotFound(
+          fmt::format("no directive {} v{} in the inbox at {}", id, *version, dir));
+    }
+    return Status::NotFound(fmt::format("no directive {} in the inbox at {}", id, dir));
+  }
+  InboxFiles files;
+  files.id = id;
+  files.version = *best;
+  fs::path base = fs::path(dir) / Stem(id, *best);
+  files.json_path = base.string() + std::string(kJsonExt);
+  files.text_path = base.string() + std::string(kTextExt);
+  return files;
+}
+
+Result<v1::StoredDirective> ReadStored(const InboxFiles& files) {
+  return ReadStoredFile(files.json_path, files.id, files.version);
+}
+
+}  // namespace flatcast::subscriber

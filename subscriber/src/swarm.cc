@@ -1,0 +1,390 @@
+#include "flatcast/subscriber/swarm.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "flatcast/clock.h"
+#include "flatcast/subscriber/inbox.h"
+#include "flatcast/subscriber/terminal_session.h"
+#include "flatcast/zmq_tuning.h"
+
+namespace flatcast::subscriber {
+
+namespace {
+
+constexpr size_t kFdsPerUnit = 2;
+constexpr size_t kSpareFds = 64;
+constexpr int kMaxEpollEvents = 512;
+constexpr auto kHelloCheckInterval = std::chrono::milliseconds(100);
+constexpr auto kSweepInterval = std::chrono::seconds(1);
+constexpr uint64_t kLoggedErrors = 20;
+
+using Steady = std::chrono::steady_clock;
+
+struct SwarmTerminal {
+  SwarmTerminal(std::string code, Tier tier, Clock& clock)
+      : inbox(/*keep_directives=*/false), session(std::move(code), tier, inbox, clock) {}
+
+  MemoryInbox inbox;
+  TerminalSession session;
+  std::optional<zmq::socket_t> socket;
+  bool writable = false;  // a completed connection exists (ZMQ_IMMEDIATE)
+  bool complete = false;
+};
+
+double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+class SwarmRunner {
+ public:
+  SwarmRunner(const Registry& registry, const SwarmOptions& options,
+              const std::vector<uint32_t>& units, std::ostream& progress)
+      : options_(options),
+        progress_(progress),
+        context_(1, static_cast<int>(units.size() + kSpareFds)) {
+    terminals_.reserve(units.size());
+    for (uint32_t index : units) {
+      const Unit& unit = registry.unit(index);
+      terminals_.push_back(std::make_unique<SwarmTerminal>(unit.code, unit.tier, clock_));
+    }
+  }
+
+  ~SwarmRunner() {
+    // Nothing worth waiting for is left in the queues at exit: every ack
+    // that matters has been confirmed or will be redelivered.
+    for (auto& t : terminals_) {
+      if (t->socket) {
+        t->socket->set(zmq::sockopt::linger, 0);
+        t->socket->close();
+      }
+    }
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  }
+
+  Result<SwarmSummary> Run(const std::atomic<bool>& stop) {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0)
+      return Status::IOError(fmt::format("epoll_create1: {}", std::strerror(errno)));
+    start_ = Steady::now();
+    auto next_progress = start_ + options_.progress_interval;
+    auto next_hello_check = start_ + kHelloCheckInterval;
+    auto next_sweep = start_ + kSweepInterval;
+    epoll_event events[kMaxEpollEvents];
+
+    SwarmSummary summary;
+    while (true) {
+      if (stop.load()) {
+        summary.interrupted = true;
+        break;
+      }
+      if (options_.expect && complete_count_ == terminals_.size()) break;
+      auto now = Steady::now();
+      if (options_.timeout.count() > 0 && now - start_ >= options_.timeout) {
+        summary.timed_out = options_.expect.has_value();
+        break;
+      }
+
+      if (next_to_connect_ < terminals_.size()) FLATCAST_RETURN_IF_ERROR(ConnectBatch());
+
+      int timeout_ms = next_to_connect_ < terminals_.size() ? 1 : 20;
+      int n = ::epoll_wait(epoll_fd_, events, kMaxEpollEvents, timeout_ms);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::IOError(fmt::format("epoll_wait: {}", std::strerror(errno)));
+      }
+      for (int i = 0; i < n; ++i) Service(events[i].data.u32);
+
+      now = Steady::now();
+      if (now >= next_hello_check) {
+        next_hello_check = now + kHelloCheckInterval;
+        TimePoint wall = clock_.Now();
+        for (uint32_t i = 0; i < next_to_connect_; ++i) {
+          if (terminals_[i]->writable && terminals_[i]->session.NeedsHelloRetry(wall)) Service(i);
+        }
+      }
+      if (now >= next_sweep) {
+        // Edge-triggered readiness is easy to miss in corner cases (a state
+        // change consumed inside a send); a cheap sweep makes it harmless.
+        next_sweep = now + kSweepInterval;
+        for (uint32_t i = 0; i < next_to_connect_; ++i) Service(i);
+      }
+      if (now >= next_progress) {
+        next_progress = now + options_.progress_interval;
+        progress_ << Summarize().ProgressJson() << std::endl;
+      }
+    }
+    SwarmSummary final_summary = Summarize();
+    final_summary.interrupted = summary.interrupted;
+    final_summary.timed_out = summary.timed_out;
+    return final_summary;
+  }
+
+ private:
+  Status ConnectBatch() {
+    size_t end = std::min(terminals_.size(), next_to_connect_ + options_.connect_batch);
+    for (; next_to_connect_ < end; ++next_to_connect_) {
+      uint32_t i = static_cast<uint32_t>(next_to_connect_);
+      SwarmTerminal& t = *terminals_[i];
+      t.socket.emplace(context_, zmq::socket_type::dealer);
+      TuneClientSocket(*t.socket);
+      // libzmq keeps one timer list per I/O thread and cancels timers by
+      // linear search; ZMTP heartbeats cancel one per ping on both ends, so
+      // with thousands of connections they alone fill a core here and at the
+      // broker. A test swarm does without them.
+      t.socket->set(zmq::sockopt::heartbeat_ivl, 0);
+      try {
+        t.socket->connect(options_.endpoint);
+      } catch (const zmq::error_t& e) {
+        return Status::InvalidArgument(
+            fmt::format("cannot connect to \"{}\": {}", options_.endpoint, e.what()));
+      }
+      int fd = t.socket->get(zmq::sockopt::fd);
+      epoll_event ev{};
+      // ZMQ_FD signals that the socket has commands to process, not that a
+      // message is waiting, and only once per change: hence edge-triggered,
+      // and Service() reads ZMQ_EVENTS until nothing is left.
+      ev.events = EPOLLIN | EPOLLET;
+      ev.data.u32 = i;
+      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return Status::IOError(fmt::format("epoll_ctl: {}", std::strerror(errno)));
+      }
+      Service(i);
+    }
+    return Status::Ok();
+  }
+
+  // Brings one terminal up to date: connection state, Hello when due, and
+  // every message waiting. Loops on ZMQ_EVENTS because a send may consume
+  // the readiness edge of ZMQ_FD.
+  void Service(uint32_t i) {
+    SwarmTerminal& t = *terminals_[i];
+    zmq::socket_t& socket = *t.socket;
+    while (true) {
+      int events = socket.get(zmq::sockopt::events);
+      bool writable = (events & ZMQ_POLLOUT) != 0;
+      if (writable && !t.writable) {
+        ++connected_;
+        t.session.OnConnected();
+      } else if (!writable && t.writable) {
+        --connected_;
+        t.session.OnDisconnected();
+      }
+      t.writable = writable;
+      if (t.writable && t.session.NeedsHelloRetry(clock_.Now())) {
+        Send(socket, t.session.Hello());
+        continue;
+      }
+      if (!(events & ZMQ_POLLIN)) break;
+      zmq::message_t message;
+      if (!socket.recv(message, zmq::recv_flags::dontwait)) break;
+      if (message.more()) {
+        while (message.more() && socket.recv(message, zmq::recv_flags::dontwait)) {
+        }
+        NoteError(t, Status::InvalidArgument("multi-frame message from broker ignored"));
+        continue;
+      }
+      out_.clear();
+      Status status = t.session.OnMessage(message.to_string_view(), out_);
+      if (!status.ok()) NoteError(t, status);
+      for (const std::string& bytes : out_) Send(socket, bytes);
+      UpdateComplete(t);
+    }
+  }
+
+  // Drops what cannot leave now; the session resends what matters.
+  void Send(zmq::socket_t& socket, const std::string& bytes) {
+    try {
+      if (!socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) ++dropped_sends_;
+    } catch (const zmq::error_t&) {
+      ++dropped_sends_;
+    }
+  }
+
+  void NoteError(const SwarmTerminal& t, const Status& status) {
+    ++loop_errors_;
+    if (loop_errors_ <= kLoggedErrors) {
+      spdlog::warn("unit {}: {}", t.session.unit_code(), status.message());
+      if (loop_errors_ == kLoggedErrors) spdlog::warn("further errors are counted, not logged");
+    }
+  }
+
+  void UpdateComplete(SwarmTerminal& t) {
+    if (!options_.expect) return;
+    bool complete = t.inbox.size() >= *options_.expect && t.inbox.pending_ack_count() == 0;
+    if (complete != t.complete) {
+      t.complete = complete;
+      complete ? ++complete_count_ : --complete_count_;
+    }
+  }
+
+  SwarmSummary Summarize() const {
+    SwarmSummary s;
+    s.shard = options_.shard;
+    s.shards = options_.shards;
+    s.units = terminals_.size();
+    s.connected = connected_;
+    s.expect = options_.expect;
+    s.complete_units = complete_count_;
+    s.complete = options_.expect && complete_count_ == terminals_.size();
+    s.elapsed_s = std::chrono::duration<double>(Steady::now() - start_).count();
+    std::vector<int64_t> latencies;
+    for (const auto& t : terminals_) {
+      const SessionCounters& c = t->session.counters();
+      if (t->session.welcomed()) ++s.welcomed;
+      s.received += c.received;
+      s.duplicates += c.duplicates;
+      s.confirmed += c.acks_confirmed;
+      latencies.insert(latencies.end(), t->session.LatenciesUs().begin(),
+                       t->session.LatenciesUs().end());
+      if (options_.expect && !t->complete && s.incomplete_sample.size() < 10) {
+        s.incomplete_sample.push_back(t->session.unit_code());
+      }
+    }
+    s.errors = loop_errors_;
+    s.dropped_sends = dropped_sends_;
+    s.latency_count = latencies.size();
+    s.latency_p50_ms = Ms(Percentile(latencies, 0.50));
+    s.latency_p99_ms = Ms(Percentile(latencies, 0.99));
+    s.latency_max_ms = Ms(Percentile(latencies, 1.0));
+    return s;
+  }
+
+  const SwarmOptions& options_;
+  std::ostream& progress_;
+  SystemClock& clock_ = SystemClock::Instance();
+  zmq::context_t context_;  // outlives the sockets below
+  std::vector<std::unique_ptr<SwarmTerminal>> terminals_;
+  int epoll_fd_ = -1;
+  size_t next_to_connect_ = 0;
+  size_t connected_ = 0;
+  size_t complete_count_ = 0;
+  uint64_t loop_errors_ = 0;
+  uint64_t dropped_sends_ = 0;
+  std::vector<std::string> out_;
+  Steady::time_point start_;
+};
+
+}  // namespace
+
+Result<std::vector<uint32_t>> SelectSwarmUnits(const Registry& registry,
+                                               const SwarmOptions& options) {
+  if (options.shards == 0) return Status::InvalidArgument("--shards must be at least 1");
+  if (options.shard >= options.shards) {
+    return Status::InvalidArgument(fmt::format("--shard {} is out of range for {} shards (0..{})",
+                                               options.shard, options.shards, options.shards - 1));
+  }
+  if (options.tiers.empty()) return Status::InvalidArgument("no tiers selected");
+  if (!options.region.empty() && !registry.Find(options.region)) {
+    return Status::InvalidArgument(fmt::format("region {} is not in the registry", options.region));
+  }
+  std::vector<uint32_t> units;
+  for (uint32_t i = 0; i < registry.size(); ++i) {
+    const Unit& unit = registry.unit(i);
+    if (i % options.shards != options.shard) continue;
+    if (std::find(options.tiers.begin(), options.tiers.end(), unit.tier) == options.tiers.end()) {
+      continue;
+    }
+    if (!Registry::IsWithin(unit.code, options.region)) continue;
+    if (options.exclude.count(unit.code)) continue;
+    units.push_back(i);
+  }
+  if (units.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("no units selected (region \"{}\", shard {} of {}, {} excluded)",
+                    options.region, options.shard, options.shards, options.exclude.size()));
+  }
+  return units;
+}
+
+Status ReserveFileDescriptors(size_t units) {
+  const size_t needed = units * kFdsPerUnit + kSpareFds;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return Status::IOError(fmt::format("getrlimit(RLIMIT_NOFILE): {}", std::strerror(errno)));
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= needed) {
+      rlimit raised = limit;
+      raised.rlim_cur = needed;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) return Status::Ok();
+    }
+    rlim_t usable =
+        limit.rlim_max == RLIM_INFINITY ? limit.rlim_cur : std::max(limit.rlim_cur, limit.rlim_max);
+    size_t fit = usable > kSpareFds ? (usable - kSpareFds) / kFdsPerUnit : 0;
+    return Status::InvalidArgument(fmt::format(
+        "{} units need about {} file descriptors ({} per unit + {}), but the limit is {}; "
+        "at most {} units fit in one process: split them with --shard/--shards",
+        units, needed, kFdsPerUnit, kSpareFds, usable, fit));
+  }
+  return Status::Ok();
+}
+
+int64_t Percentile(std::vector<int64_t>& values, double q) {
+  if (values.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size())));
+  rank = std::clamp<size_t>(rank, 1, values.size());
+  std::nth_element(values.begin(), values.begin() + static_cast<ptrdiff_t>(rank - 1), values.end());
+  return values[rank - 1];
+}
+
+std::string SwarmSummary::ToJson() const {
+  nlohmann::json j = {
+      {"shard", shard},
+      {"shards", shards},
+      {"units", units},
+      {"connected", connected},
+      {"welcomed", welcomed},
+      {"received", received},
+      {"duplicates", duplicates},
+      {"confirmed", confirmed},
+      {"errors", errors},
+      {"dropped_sends", dropped_sends},
+      {"expect", expect ? nlohmann::json(*expect) : nlohmann::json(nullptr)},
+      {"complete", complete},
+      {"complete_units", complete_units},
+      {"interrupted", interrupted},
+      {"timed_out", timed_out},
+      {"elapsed_s", std::round(elapsed_s * 1000.0) / 1000.0},
+      {"latency_ms",
+       {{"count", latency_count},
+        {"p50", latency_p50_ms},
+        {"p99", latency_p99_ms},
+        {"max", latency_max_ms}}},
+      {"incomplete_sample", incomplete_sample},
+  };
+  return j.dump();
+}
+
+std::string SwarmSummary::ProgressJson() const {
+  nlohmann::json j = {{"shard", shard},       {"units", units},       {"connected", connected},
+                      {"welcomed", welcomed}, {"received", received}, {"confirmed", confirmed},
+                      {"errors", errors}};
+  return j.dump();
+}
+
+Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& options,
+                              const std::atomic<bool>& stop, std::ostream& progress) {
+  Result<std::vector<uint32_t>> units = SelectSwarmUnits(registry, options);
+  if (!units.ok()) return units.status();
+  FLATCAST_RETURN_IF_ERROR(ReserveFileDescriptors(units->size()));
+  spdlog::info("swarm shard {} of {}: {} units, connecting to {}", options.shard, options.shards,
+               units->size(), options.endpoint);
+  try {
+    SwarmRunner runner(registry, options, *units, progress);
+    return runner.Run(stop);
+  } catch (const zmq::error_t& e) {
+    return Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
+  }
+}
+
+}  // namespace flatcast::subscriber

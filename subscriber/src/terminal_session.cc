@@ -1,0 +1,208 @@
+#include "flatcast/subscriber/terminal_session.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "flatcast/directive.h"
+#include "flatcast/duration.h"
+#include "flatcast/wire.h"
+
+namespace flatcast::subscriber {
+
+namespace {
+
+v1::Envelope NewEnvelope() {
+  v1::Envelope envelope;
+  envelope.set_protocol_version(wire::kProtocolVersion);
+  return envelope;
+}
+
+bool HasTime(const google::protobuf::Timestamp& ts) { return ts.seconds() != 0 || ts.nanos() != 0; }
+
+}  // namespace
+
+Result<Tier> ParseUnitCode(std::string_view code) {
+  std::optional<Tier> tier = TierOfCode(code);
+  if (!tier) {
+    return Status::InvalidArgument(fmt::format(
+        "unit code \"{}\" is not a GB/T 2260 code (2, 4, 6, 9 or 12 digits, e.g. 520102001001)",
+        code));
+  }
+  return *tier;
+}
+
+TerminalSession::TerminalSession(std::string unit_code, Tier tier, InboxStore& inbox, Clock& clock,
+                                 SessionListener* listener, SessionOptions options)
+    : unit_code_(std::move(unit_code)),
+      tier_(tier),
+      inbox_(inbox),
+      clock_(clock),
+      listener_(listener),
+      options_(options),
+      hello_wait_(options.hello_retry) {}
+
+std::string TerminalSession::Hello() {
+  TimePoint now = clock_.Now();
+  // Every unanswered Hello doubles the wait before the next one.
+  if (last_hello_ && !welcomed_ && !rejected_) {
+    hello_wait_ = std::min(hello_wait_ * 2, options_.hello_retry_max);
+  }
+  last_hello_ = now;
+  welcomed_ = false;
+  ++counters_.hellos_sent;
+
+  v1::Envelope envelope = NewEnvelope();
+  v1::Hello* hello = envelope.mutable_hello();
+  hello->set_unit_code(unit_code_);
+  hello->set_last_seq(inbox_.last_seq());
+  return wire::Encode(envelope);
+}
+
+void TerminalSession::OnConnected() {
+  welcomed_ = false;
+  // A refused unit keeps its slow retry: a flapping connection must not turn
+  // it into a fast one.
+  if (!rejected_) {
+    last_hello_.reset();
+    hello_wait_ = options_.hello_retry;
+  }
+}
+
+bool TerminalSession::NeedsHelloRetry(TimePoint now) const {
+  if (welcomed_) return false;
+  if (!last_hello_) return true;
+  auto wait = rejected_ ? options_.rejected_retry : hello_wait_;
+  return now - *last_hello_ >= wait;
+}
+
+Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::string>& out) {
+  Result<v1::Envelope> envelope = wire::Decode(bytes);
+  if (!envelope.ok()) {
+    ++counters_.bad_messages;
+    return envelope.status().WithContext("message from broker");
+  }
+  switch (envelope->body_case()) {
+    case v1::Envelope::kWelcome:
+      return HandleWelcome(envelope->welcome(), out);
+    case v1::Envelope::kDeliver:
+      return HandleDeliver(envelope->deliver(), out);
+    case v1::Envelope::kAckConfirm:
+      return HandleAckConfirm(envelope->ack_confirm());
+    case v1::Envelope::kError:
+      return HandleError(envelope->error());
+    default:
+      ++counters_.bad_messages;
+      return Status::InvalidArgument(
+          fmt::format("unexpected {} message from broker", wire::BodyName(*envelope)));
+  }
+}
+
+Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<std::string>& out) {
+  // An empty code is taken as this unit's: the connection is this unit's alone.
+  if (!welcome.unit_code().empty() && welcome.unit_code() != unit_code_) {
+    ++counters_.bad_messages;
+    return Status::InvalidArgument(fmt::format("welcome for unit \"{}\" received by unit {}",
+                                               welcome.unit_code(), unit_code_));
+  }
+  welcomed_ = true;
+  rejected_ = false;
+  hello_wait_ = options_.hello_retry;
+  unit_name_ = welcome.unit_name();
+  ++counters_.welcomed;
+  if (listener_) listener_->OnWelcome(welcome);
+  // The broker knows this connection only from now on; acknowledgements it
+  // never confirmed may have been lost with an earlier one.
+  for (const PendingAck& ack : inbox_.PendingAcks()) out.push_back(EncodeAck(ack));
+  return Status::Ok();
+}
+
+Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<std::string>& out) {
+  if (!deliver.has_directive() || !deliver.directive().has_directive()) {
+    ++counters_.bad_messages;
+    return Status::InvalidArgument("deliver message without a directive");
+  }
+  const v1::StoredDirective& stored = deliver.directive();
+  const v1::Directive& d = stored.directive();
+  if (d.id().empty()) {
+    ++counters_.bad_messages;
+    return Status::InvalidArgument(
+        fmt::format("delivered directive (seq {}) has no id", stored.seq()));
+  }
+  if (!IsAddressedTo(d, unit_code_, tier_)) {
+    ++counters_.not_addressed;
+    return Status::InvalidArgument(
+        fmt::format("directive {} v{} (seq {}) is not addressed to unit {}; ignored", d.id(),
+                    d.version(), stored.seq(), unit_code_));
+  }
+
+  if (inbox_.Contains(d.id(), d.version())) {
+    // Stored before: the broker did not get (or did not keep) the ack, so it
+    // is sent again, with its first time if it is still pending.
+    ++counters_.duplicates;
+    if (listener_) listener_->OnDuplicate(stored);
+    const PendingAck* pending = inbox_.FindPendingAck(stored.seq(), v1::RECEIVED);
+    if (pending) {
+      out.push_back(EncodeAck(*pending));
+      return Status::Ok();
+    }
+    PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, clock_.Now()};
+    FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
+    out.push_back(EncodeAck(ack));
+    return Status::Ok();
+  }
+
+  // Stored before acknowledged: an ack promises the directive survives.
+  FLATCAST_RETURN_IF_ERROR(
+      inbox_.Put(stored).WithContext(fmt::format("storing directive {} v{}", d.id(), d.version())));
+  TimePoint now = clock_.Now();
+  PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, now};
+  FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
+  ++counters_.received;
+  if (options_.record_latency && HasTime(d.sent())) {
+    latencies_us_.push_back(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - FromTimestamp(d.sent()))
+            .count());
+  }
+  if (listener_) listener_->OnStored(stored);
+  out.push_back(EncodeAck(ack));
+  return Status::Ok();
+}
+
+Status TerminalSession::HandleAckConfirm(const v1::AckConfirm& confirm) {
+  Result<bool> removed = inbox_.RemovePendingAck(confirm.seq(), confirm.level());
+  if (!removed.ok()) return removed.status();
+  // A second confirmation of the same ack is harmless and not counted.
+  if (*removed) {
+    ++counters_.acks_confirmed;
+    if (listener_) listener_->OnAckConfirmed(confirm.seq(), confirm.level());
+  }
+  return Status::Ok();
+}
+
+Status TerminalSession::HandleError(const v1::Error& error) {
+  ++counters_.errors;
+  std::string code = v1::ErrorCode_Name(error.code());
+  if (error.code() == v1::NOT_REGISTERED) {
+    rejected_ = true;
+    welcomed_ = false;
+    return Status::PermissionDenied(
+        fmt::format("broker refused unit {}: {} ({})", unit_code_, error.message(), code));
+  }
+  return Status::Unavailable(fmt::format("broker error {}: {}", code, error.message()));
+}
+
+std::string TerminalSession::EncodeAck(const PendingAck& pending) {
+  ++counters_.acks_sent;
+  v1::Envelope envelope = NewEnvelope();
+  v1::Ack* ack = envelope.mutable_ack();
+  ack->set_seq(pending.seq);
+  ack->set_directive_id(pending.directive_id);
+  ack->set_version(pending.version);
+  ack->set_level(pending.level);
+  *ack->mutable_acked() = ToTimestamp(pending.acked);
+  return wire::Encode(envelope);
+}
+
+}  // namespace flatcast::subscriber

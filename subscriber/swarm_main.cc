@@ -1,0 +1,117 @@
+// flatcast-swarm: thousands of terminals in one process, for load and
+// end-to-end tests. Progress lines and the final summary are JSON on stdout;
+// logs go to stderr.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flatcast/registry.h"
+#include "flatcast/subscriber/swarm.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: epoll_wait returns and the loop sees the flag
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int Fail(const flatcast::Status& status) {
+  std::cerr << "flatcast-swarm: " << status.message() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flatcast-swarm: many terminals in one process"};
+  std::string registry_path, report_path, log_level = "info";
+  std::vector<std::string> tier_names{"district", "street", "community"};
+  std::vector<std::string> exclude;
+  std::optional<uint32_t> expect;
+  int timeout_s = 0;
+  flatcast::subscriber::SwarmOptions options;
+
+  app.add_option("--registry", registry_path, "registry file (TSV)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--endpoint", options.endpoint, "broker endpoint, e.g. tcp://127.0.0.1:7700")
+      ->required();
+  app.add_option("--region", options.region, "play the units at or below this code (default: all)");
+  app.add_option("--tiers", tier_names, "tiers to play")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"province", "city", "district", "street", "community"}));
+  app.add_option("--shard", options.shard, "which shard this process plays (0-based)");
+  app.add_option("--shards", options.shards, "number of shards the units are split into");
+  app.add_option("--exclude", exclude, "unit codes to leave out")->delimiter(',');
+  app.add_option("--expect", expect,
+                 "finish (exit 0) once every unit stored this many directives, all acks confirmed");
+  app.add_option("--timeout-s", timeout_s,
+                 "give up after this many seconds (exit 1 with --expect); 0: no limit (default "
+                 "600 with --expect)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--report", report_path, "also write the final summary to this file");
+  app.add_option("--connect-batch", options.connect_batch, "sockets connected per millisecond")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  auto logger = spdlog::stderr_color_mt("flatcast-swarm");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  options.tiers.clear();
+  for (const std::string& name : tier_names) options.tiers.push_back(*flatcast::TierFromName(name));
+  options.exclude.insert(exclude.begin(), exclude.end());
+  options.expect = expect;
+  if (app.count("--timeout-s") == 0 && expect) timeout_s = 600;
+  options.timeout = std::chrono::seconds(timeout_s);
+
+  auto registry = flatcast::Registry::Load(registry_path);
+  if (!registry.ok()) return Fail(registry.status());
+
+  InstallSignalHandlers();
+  auto summary = flatcast::subscriber::RunSwarm(*registry, options, g_stop, std::cout);
+  if (!summary.ok()) return Fail(summary.status());
+
+  std::string json = summary->ToJson();
+  std::cout << json << std::endl;
+  if (!report_path.empty()) {
+    std::ofstream report(report_path, std::ios::trunc);
+    report << json << "\n";
+    report.close();
+    if (!report) {
+      return Fail(flatcast::Status::IOError("cannot write report " + report_path));
+    }
+  }
+  if (expect && !summary->complete) {
+    spdlog::error("{} of {} units did not get {} directives with confirmed acks {}",
+                  summary->units - summary->complete_units, summary->units, *expect,
+                  summary->interrupted ? "before the swarm was stopped" : "in time");
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,432 @@
+// TerminalSession against a MemoryInbox and a FakeClock: the terminal side of
+// the broker protocol, message by message.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "flatcast/clock.h"
+#include "flatcast/duration.h"
+#include "flatcast/registry.h"
+#include "flatcast/subscriber/inbox.h"
+#include "flatcast/subscriber/swarm.h"
+#include "flatcast/subscriber/terminal_daemon.h"
+#include "flatcast/subscriber/terminal_session.h"
+#include "flatcast/wire.h"
+#include "temp_dir.h"
+
+namespace flatcast::subscriber {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kCommunity[] = "520102001001";
+
+TimePoint T0() { return ParseTime("2026-11-28T09:30:00Z").value(); }
+
+v1::StoredDirective MakeStored(uint64_t seq, const std::string& id, uint32_t version = 1,
+                               std::vector<std::string> scope = {"5201"},
+                               std::vector<v1::Tier> tiers = {v1::COMMUNITY}) {
+  v1::StoredDirective stored;
+  stored.set_seq(seq);
+  stored.set_addressed_units(1);
+  v1::Directive* d = stored.mutable_directive();
+  d->set_format_version(1);
+  d->set_id(id);
+  d->set_version(version);
+  d->set_issuer_unit("52");
+  d->set_issuer_department("HEALTH");
+  d->set_title("Close wet markets");
+  d->set_body("All wet markets close at noon.");
+  d->add_actions()->set_what("Post notices at every market");
+  for (const auto& s : scope) d->add_scope(s);
+  for (auto t : tiers) d->add_target_tiers(t);
+  d->set_status(v1::ACTUAL);
+  *d->mutable_sent() = ToTimestamp(T0());
+  return stored;
+}
+
+std::string Encode(const std::function<void(v1::Envelope&)>& fill) {
+  v1::Envelope envelope;
+  envelope.set_protocol_version(wire::kProtocolVersion);
+  fill(envelope);
+  return wire::Encode(envelope);
+}
+
+std::string Deliver(const v1::StoredDirective& stored) {
+  return Encode([&](v1::Envelope& e) { *e.mutable_deliver()->mutable_directive() = stored; });
+}
+
+std::string Welcome(const std::string& unit = kCommunity) {
+  return Encode([&](v1::Envelope& e) {
+    e.mutable_welcome()->set_unit_code(unit);
+    e.mutable_welcome()->set_unit_name("test community");
+    e.mutable_welcome()->set_head_seq(10);
+  });
+}
+
+std::string AckConfirm(uint64_t seq, v1::AckLevel level = v1::RECEIVED) {
+  return Encode([&](v1::Envelope& e) {
+    e.mutable_ack_confirm()->set_seq(seq);
+    e.mutable_ack_confirm()->set_level(level);
+  });
+}
+
+v1::Envelope DecodeOk(const std::string& bytes) {
+  auto envelope = wire::Decode(bytes);
+  EXPECT_TRUE(envelope.ok()) << envelope.status().ToString();
+  return envelope.ok() ? *envelope : v1::Envelope();
+}
+
+class TerminalSessionTest : public ::testing::Test {
+ protected:
+  TerminalSessionTest() : clock_(T0() + 250ms) {}
+
+  FakeClock clock_;
+  MemoryInbox inbox_;
+  TerminalSession session_{kCommunity, Tier::kCommunity, inbox_, clock_};
+  std::vector<std::string> out_;
+};
+
+TEST_F(TerminalSessionTest, HelloNamesTheUnitAndTheLastStoredSeq) {
+  ASSERT_TRUE(inbox_.Put(MakeStored(7, "52-HEALTH-20261128-0001")).ok());
+  v1::Envelope hello = DecodeOk(session_.Hello());
+  ASSERT_TRUE(hello.has_hello());
+  EXPECT_EQ(hello.protocol_version(), wire::kProtocolVersion);
+  EXPECT_EQ(hello.hello().unit_code(), kCommunity);
+  EXPECT_EQ(hello.hello().last_seq(), 7u);
+}
+
+TEST_F(TerminalSessionTest, WelcomeEndsTheWaitForIt) {
+  EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));  // nothing sent yet
+  session_.Hello();
+  EXPECT_FALSE(session_.welcomed());
+  ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
+  EXPECT_TRUE(session_.welcomed());
+  EXPECT_EQ(session_.unit_name(), "test community");
+  EXPECT_EQ(session_.counters().welcomed, 1u);
+  clock_.Advance(1h);
+  EXPECT_FALSE(session_.NeedsHelloRetry(clock_.Now()));
+}
+
+TEST_F(TerminalSessionTest, HelloIsRetriedWithGrowingWaitsUntilWelcomed) {
+  session_.Hello();
+  clock_.Advance(4999ms);
+  EXPECT_FALSE(session_.NeedsHelloRetry(clock_.Now()));
+  clock_.Advance(1ms);
+  EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));
+  session_.Hello();
+  clock_.Advance(9s);
+  EXPECT_FALSE(session_.NeedsHelloRetry(clock_.Now()));  // the wait doubled to 10 s
+  clock_.Advance(1s);
+  EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));
+  EXPECT_EQ(session_.counters().hellos_sent, 2u);
+}
+
+TEST_F(TerminalSessionTest, ReconnectionAsksForAHelloAtOnce) {
+  session_.Hello();
+  ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
+  session_.OnConnected();
+  EXPECT_FALSE(session_.welcomed());
+  EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));
+}
+
+TEST_F(TerminalSessionTest, DeliveryIsStoredThenAcknowledged) {
+  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  EXPECT_TRUE(inbox_.Contains("52-HEALTH-20261128-0001", 1));
+  EXPECT_EQ(inbox_.last_seq(), 3u);
+  ASSERT_EQ(out_.size(), 1u);
+  v1::Envelope ack = DecodeOk(out_[0]);
+  ASSERT_TRUE(ack.has_ack());
+  EXPECT_EQ(ack.ack().seq(), 3u);
+  EXPECT_EQ(ack.ack().directive_id(), "52-HEALTH-20261128-0001");
+  EXPECT_EQ(ack.ack().version(), 1u);
+  EXPECT_EQ(ack.ack().level(), v1::RECEIVED);
+  EXPECT_EQ(FromTimestamp(ack.ack().acked()), clock_.Now());
+  EXPECT_EQ(inbox_.pending_ack_count(), 1u);
+  EXPECT_EQ(session_.counters().received, 1u);
+  ASSERT_EQ(session_.LatenciesUs().size(), 1u);
+  EXPECT_EQ(session_.LatenciesUs()[0], 250000);  // sent at T0, received at T0 + 250 ms
+}
+
+TEST_F(TerminalSessionTest, DuplicateDeliveryIsAcknowledgedAgainButNotStoredAgain) {
+  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  TimePoint first_ack = clock_.Now();
+  clock_.Advance(2s);
+  ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  EXPECT_EQ(inbox_.put_count(), 1u);
+  EXPECT_EQ(session_.counters().received, 1u);
+  EXPECT_EQ(session_.counters().duplicates, 1u);
+  ASSERT_EQ(out_.size(), 2u);
+  v1::Envelope again = DecodeOk(out_[1]);
+  ASSERT_TRUE(again.has_ack());
+  EXPECT_EQ(again.ack().seq(), 3u);
+  EXPECT_EQ(FromTimestamp(again.ack().acked()), first_ack);  // the pending ack, unchanged
+  EXPECT_EQ(session_.LatenciesUs().size(), 1u);
+}
+
+TEST_F(TerminalSessionTest, DuplicateOfAConfirmedDeliveryIsAcknowledgedAndTrackedAgain) {
+  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
+  ASSERT_EQ(inbox_.pending_ack_count(), 0u);
+  ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  EXPECT_EQ(inbox_.put_count(), 1u);
+  EXPECT_EQ(inbox_.pending_ack_count(), 1u);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_TRUE(DecodeOk(out_[1]).has_ack());
+}
+
+TEST_F(TerminalSessionTest, DeliveryOutsideTheUnitsScopeIsIgnoredWithoutAck) {
+  auto stored = MakeStored(4, "52-HEALTH-20261128-0002", 1, {"5202"});
+  Status status = session_.OnMessage(Deliver(stored), out_);
+  EXPECT_EQ(status.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(status.message().find("not addressed"), std::string::npos) << status.message();
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(inbox_.size(), 0u);
+  EXPECT_EQ(session_.counters().not_addressed, 1u);
+}
+
+TEST_F(TerminalSessionTest, DeliveryForAnotherTierIsIgnoredWithoutAck) {
+  auto stored = MakeStored(4, "52-HEALTH-20261128-0002", 1, {"5201"}, {v1::DISTRICT});
+  EXPECT_FALSE(session_.OnMessage(Deliver(stored), out_).ok());
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(inbox_.size(), 0u);
+}
+
+TEST_F(TerminalSessionTest, OutOfOrderDeliveriesAreAllStored) {
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(9, "a-HEALTH-20261128-0009")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(5, "a-HEALTH-20261128-0005")), out_).ok());
+  EXPECT_EQ(inbox_.size(), 2u);
+  EXPECT_EQ(inbox_.last_seq(), 9u);
+  EXPECT_EQ(out_.size(), 2u);
+}
+
+TEST_F(TerminalSessionTest, AckConfirmClearsThePendingAck) {
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out_).ok());
+  ASSERT_EQ(inbox_.pending_ack_count(), 1u);
+  out_.clear();
+  ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
+  EXPECT_EQ(inbox_.pending_ack_count(), 0u);
+  EXPECT_EQ(session_.counters().acks_confirmed, 1u);
+  EXPECT_TRUE(out_.empty());
+  // A repeated confirmation changes nothing.
+  ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
+  EXPECT_EQ(session_.counters().acks_confirmed, 1u);
+}
+
+TEST_F(TerminalSessionTest, PendingAcksAreSentAgainAfterEveryWelcome) {
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "a-HEALTH-20261128-0003")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(4, "a-HEALTH-20261128-0004")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
+  out_.clear();
+  session_.Hello();
+  ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
+  ASSERT_EQ(out_.size(), 1u);
+  v1::Envelope ack = DecodeOk(out_[0]);
+  ASSERT_TRUE(ack.has_ack());
+  EXPECT_EQ(ack.ack().seq(), 4u);
+  out_.clear();
+  session_.OnConnected();
+  session_.Hello();
+  ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
+  EXPECT_EQ(out_.size(), 1u);
+}
+
+TEST_F(TerminalSessionTest, MalformedBytesAreAnErrorNotACrash) {
+  Status status = session_.OnMessage("\xff\xff not protobuf", out_);
+  EXPECT_EQ(status.code(), Status::Code::kCorruption);
+  EXPECT_FALSE(session_.OnMessage("", out_).ok());  // no body
+  std::string old_version = Encode([](v1::Envelope& e) {
+    e.set_protocol_version(99);
+    e.mutable_welcome()->set_unit_code(kCommunity);
+  });
+  EXPECT_FALSE(session_.OnMessage(old_version, out_).ok());
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(session_.counters().bad_messages, 3u);
+}
+
+TEST_F(TerminalSessionTest, MessagesATerminalNeverGetsAreRefused) {
+  std::string hello = Encode([](v1::Envelope& e) { e.mutable_hello()->set_unit_code("52"); });
+  Status status = session_.OnMessage(hello, out_);
+  EXPECT_EQ(status.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(status.message().find("hello"), std::string::npos) << status.message();
+  std::string empty_deliver = Encode([](v1::Envelope& e) { e.mutable_deliver(); });
+  EXPECT_FALSE(session_.OnMessage(empty_deliver, out_).ok());
+  EXPECT_FALSE(session_.OnMessage(Welcome("520102001002"), out_).ok());
+  EXPECT_FALSE(session_.welcomed());
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(TerminalSessionTest, NotRegisteredIsAnErrorAndHellosSlowDown) {
+  session_.Hello();
+  std::string refused = wire::EncodeError(0, v1::NOT_REGISTERED, "unit 520102001001 unknown");
+  Status status = session_.OnMessage(refused, out_);
+  EXPECT_EQ(status.code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(status.message().find("unknown"), std::string::npos);
+  EXPECT_TRUE(session_.rejected());
+  EXPECT_EQ(session_.counters().errors, 1u);
+  clock_.Advance(30s);
+  EXPECT_FALSE(session_.NeedsHelloRetry(clock_.Now()));
+  session_.OnConnected();  // a reconnection does not speed it up
+  EXPECT_FALSE(session_.NeedsHelloRetry(clock_.Now()));
+  clock_.Advance(30s);
+  EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));
+}
+
+// An inbox whose Put fails, as a full disk would.
+class FailingInbox final : public InboxStore {
+ public:
+  uint64_t last_seq() const override { return 0; }
+  bool Contains(std::string_view, uint32_t) const override { return false; }
+  size_t size() const override { return 0; }
+  Status Put(const v1::StoredDirective&) override { return Status::IOError("disk full"); }
+  Status AddPendingAck(const PendingAck&) override { return Status::Ok(); }
+  Result<bool> RemovePendingAck(uint64_t, v1::AckLevel) override { return false; }
+  const PendingAck* FindPendingAck(uint64_t, v1::AckLevel) const override { return nullptr; }
+  std::vector<PendingAck> PendingAcks() const override { return {}; }
+  size_t pending_ack_count() const override { return 0; }
+  std::vector<InboxEntry> List() const override { return {}; }
+};
+
+TEST(TerminalSessionStorage, DeliveryThatCannotBeStoredIsNotAcknowledged) {
+  FakeClock clock(T0());
+  FailingInbox inbox;
+  TerminalSession session(kCommunity, Tier::kCommunity, inbox, clock);
+  std::vector<std::string> out;
+  Status status = session.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out);
+  EXPECT_EQ(status.code(), Status::Code::kIOError);
+  EXPECT_NE(status.message().find("disk full"), std::string::npos);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(UnitCode, OnlyGbt2260ShapedCodesAreAccepted) {
+  EXPECT_EQ(ParseUnitCode("520102001001").value(), Tier::kCommunity);
+  EXPECT_EQ(ParseUnitCode("520102").value(), Tier::kDistrict);
+  for (const char* bad : {"", "5", "52010", "52010200100a", "5201020010011"}) {
+    Status status = ParseUnitCode(bad).status();
+    EXPECT_EQ(status.code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_NE(status.message().find("GB/T 2260"), std::string::npos);
+  }
+}
+
+TEST(TerminalConfigFile, KeysAreReadAndFlagsAreChecked) {
+  testing::TempDir dir;
+  std::string path = dir / "terminal.toml";
+  testing::WriteFile(path,
+                     "unit = \"520102001001\"\nbroker = \"tcp://127.0.0.1:7700\"\n"
+                     "state_dir = \"/var/lib/flatcast\"\n");
+  auto config = LoadTerminalConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->unit, "520102001001");
+  EXPECT_EQ(config->broker, "tcp://127.0.0.1:7700");
+  EXPECT_EQ(config->state_dir, "/var/lib/flatcast");
+  EXPECT_TRUE(CheckTerminalConfig(*config).ok());
+
+  config->unit = "52-01";
+  EXPECT_EQ(CheckTerminalConfig(*config).code(), Status::Code::kInvalidArgument);
+}
+
+TEST(TerminalConfigFile, UnknownKeysAndBadTomlAreRefused) {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "typo.toml", "unit = \"520102\"\nstate-dir = \"x\"\n");
+  Status typo = LoadTerminalConfig(dir / "typo.toml").status();
+  EXPECT_NE(typo.message().find("state-dir"), std::string::npos) << typo.message();
+  testing::WriteFile(dir / "broken.toml", "unit = \n");
+  EXPECT_EQ(LoadTerminalConfig(dir / "broken.toml").status().code(),
+            Status::Code::kInvalidArgument);
+  testing::WriteFile(dir / "number.toml", "unit = 520102\n");
+  EXPECT_FALSE(LoadTerminalConfig(dir / "number.toml").ok());
+}
+
+Registry TestRegistry() {
+  auto registry = Registry::Parse(
+      "52\tprovince\t贵州省\n"
+      "5201\tcity\t贵阳市\n"
+      "520102\tdistrict\t南明区\n"
+      "520102001\tstreet\t新华路街道\n"
+      "520102001001\tcommunity\t新华路社区\n"
+      "520102001002\tcommunity\t富水社区\n"
+      "520103\tdistrict\t云岩区\n"
+      "5202\tcity\t六盘水市\n"
+      "520201\tdistrict\t钟山区\n",
+      "test");
+  EXPECT_TRUE(registry.ok()) << registry.status().ToString();
+  return std::move(registry).value();
+}
+
+std::vector<std::string> Codes(const Registry& registry, const std::vector<uint32_t>& units) {
+  std::vector<std::string> codes;
+  for (uint32_t i : units) codes.push_back(registry.unit(i).code);
+  return codes;
+}
+
+TEST(SwarmUnits, RegionTiersAndExclusionsSelectUnits) {
+  Registry registry = TestRegistry();
+  SwarmOptions options;
+  options.region = "5201";
+  auto units = SelectSwarmUnits(registry, options);
+  ASSERT_TRUE(units.ok()) << units.status().ToString();
+  EXPECT_EQ(
+      Codes(registry, *units),
+      (std::vector<std::string>{"520102", "520102001", "520102001001", "520102001002", "520103"}));
+  options.tiers = {Tier::kCommunity};
+  options.exclude = {"520102001002"};
+  EXPECT_EQ(Codes(registry, SelectSwarmUnits(registry, options).value()),
+            (std::vector<std::string>{"520102001001"}));
+}
+
+TEST(SwarmUnits, ShardsSplitTheUnitsWithoutOverlap) {
+  Registry registry = TestRegistry();
+  SwarmOptions options;
+  options.shards = 3;
+  std::vector<std::string> all;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    options.shard = shard;
+    auto units = SelectSwarmUnits(registry, options);
+    ASSERT_TRUE(units.ok()) << units.status().ToString();
+    for (const auto& code : Codes(registry, *units)) all.push_back(code);
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<std::string>{"520102", "520102001", "520102001001", "520102001002",
+                                           "520103", "520201"}));
+  options.shard = 3;
+  EXPECT_FALSE(SelectSwarmUnits(registry, options).ok());
+}
+
+TEST(SwarmUnits, UnknownRegionOrEmptySelectionIsRefused) {
+  Registry registry = TestRegistry();
+  SwarmOptions options;
+  options.region = "5299";
+  EXPECT_NE(SelectSwarmUnits(registry, options).status().message().find("5299"), std::string::npos);
+  options.region = "520201";
+  options.tiers = {Tier::kCommunity};
+  EXPECT_FALSE(SelectSwarmUnits(registry, options).ok());
+}
+
+TEST(SwarmUnits, TooManyUnitsForTheDescriptorLimitAreRefused) {
+  Status status = ReserveFileDescriptors(100'000'000);
+  EXPECT_EQ(status.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(status.message().find("--shards"), std::string::npos) << status.message();
+  EXPECT_TRUE(ReserveFileDescriptors(10).ok());
+}
+
+TEST(SwarmReport, PercentilesUseNearestRank) {
+  std::vector<int64_t> values;
+  for (int64_t v = 100; v >= 1; --v) values.push_back(v);
+  EXPECT_EQ(Percentile(values, 0.5), 50);
+  EXPECT_EQ(Percentile(values, 0.99), 99);
+  EXPECT_EQ(Percentile(values, 1.0), 100);
+  std::vector<int64_t> none;
+  EXPECT_EQ(Percentile(none, 0.5), 0);
+}
+
+}  // namespace
+}  // namespace flatcast::subscriber
