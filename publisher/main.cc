@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   pub->add_option("--body-file", body_file, "read the body from this file")->check(CLI::ExistingFile);
   pub->add_option("--action", f.actions, "action item \"what|tier[|due]\" (repeatable)");
   pub->add_option("--scope", f.scope, "region code in scope (repeatable)");
-  pub->add_option("--tiers", f.tiers, "target tiers: district,street,community")->delimiter(',');
+  pub->add_option("--tiers", f.tiers, "target tiers: any of city,district,street,community")->delimiter(',');
   pub->add_option("--status", f.status, "actual, exercise or test")->capture_default_str();
   pub->add_flag("--public", f.is_public, "the directive is for the public too");
   pub->add_option("--public-release", f.public_release, "public release time (RFC 3339)");

@@ -36,6 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Progress on one line on a terminal, a line each otherwise.
+if [ -t 1 ]; then cr='\r'; else cr='\n'; fi
 # Value of a numeric field in a one-line or pretty JSON text.
 field() { grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
 
@@ -59,7 +61,7 @@ done
 exclude=$(IFS=,; echo "${daemons[*]}")
 echo "== terminal swarm: every other unit below $region in $shards processes"
 for i in $(seq 0 $((shards - 1))); do
-  "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" \
+  "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" --tiers city,district,street,community \
     --shard "$i" --shards "$shards" --exclude "$exclude" --expect 1 --timeout-s 600 \
     --report "$work/swarm-$i.json" >"$work/swarm-$i.out" 2>"$work/swarm-$i.log" &
   pids+=($!)
@@ -77,7 +79,8 @@ swarm_sum() {
 start=$(date +%s)
 while :; do
   units=$(swarm_sum units) welcomed=$(swarm_sum welcomed)
-  printf '\r   connected %s of %s swarm terminals' "$welcomed" "$units"
+  [ "$welcomed/$units" != "${shown:-}" ] && printf "$cr   connected %s of %s swarm terminals" "$welcomed" "$units"
+  shown="$welcomed/$units"
   [ "$units" -gt 0 ] && [ "$welcomed" = "$units" ] && break
   if [ $(($(date +%s) - start)) -gt 300 ]; then echo; echo "swarm did not connect"; exit 1; fi
   sleep 1
@@ -95,7 +98,8 @@ echo "== acknowledgements"
 while :; do
   "$bin/flatcast-publisher" --broker "$endpoint" --json status "$id" >"$work/status.json"
   acked=$(field acknowledged <"$work/status.json")
-  printf '\r   %s of %s units acknowledged' "$acked" "$addressed"
+  [ "$acked" != "${shown:-}" ] && printf "$cr   %s of %s units acknowledged" "$acked" "$addressed"
+  shown=$acked
   [ "$acked" = "$addressed" ] && break
   sleep 0.5
 done

@@ -21,11 +21,11 @@ namespace flatcast {
 namespace {
 
 constexpr size_t kMaxDepartmentLength = 32;
-constexpr std::string_view kAllowedTiers = "district, street or community";
+constexpr std::string_view kAllowedTiers = "city, district, street or community";
 
 // flatcast::Tier and v1::Tier share their numbering.
 bool IsTargetableTier(int tier) {
-  return tier == v1::DISTRICT || tier == v1::STREET || tier == v1::COMMUNITY;
+  return tier == v1::CITY || tier == v1::DISTRICT || tier == v1::STREET || tier == v1::COMMUNITY;
 }
 
 std::string TierLabel(int tier) {

@@ -14,7 +14,6 @@ void TuneClientSocket(zmq::socket_t& socket) {
   // ZMTP pings from this side close such a connection after 15 s. No TTL is
   // asked of the broker: libzmq 4.3.4 cancels timers by walking one list of all
   // of them, and a timer per terminal stalls a broker with ~20,000 terminals.
-  // The broker finds dead terminals with TCP keepalive instead.
   socket.set(zmq::sockopt::heartbeat_ivl, 5000);
   socket.set(zmq::sockopt::heartbeat_timeout, 15000);
   socket.set(zmq::sockopt::handshake_ivl, 60000);

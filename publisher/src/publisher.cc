@@ -11,10 +11,11 @@ namespace flatcast::publisher {
 namespace {
 
 Result<v1::Tier> ParseTargetTier(const std::string& name) {
+  if (name == "city") return v1::CITY;
   if (name == "district") return v1::DISTRICT;
   if (name == "street") return v1::STREET;
   if (name == "community") return v1::COMMUNITY;
-  return Status::InvalidArgument("tier \"" + name + "\" is not one of district, street, community");
+  return Status::InvalidArgument("tier \"" + name + "\" is not one of city, district, street, community");
 }
 
 std::vector<std::string> Split(const std::string& s, char sep) {

@@ -131,9 +131,9 @@ TEST_F(DirectiveTest, RefusesAnActionItemWithoutWhatOrWithAWrongTier) {
   second->set_responsible_tier(v1::STREET);
   EXPECT_EQ(RefusalOf(d), "action item 2: what is empty");
   second->set_what("Report numbers");
-  second->set_responsible_tier(v1::CITY);
-  EXPECT_EQ(RefusalOf(d),
-            "action item 2: responsible tier city is not allowed (district, street or community)");
+  second->set_responsible_tier(v1::PROVINCE);
+  EXPECT_EQ(RefusalOf(d), "action item 2: responsible tier province is not allowed (city, district, "
+                          "street or community)");
   second->clear_responsible_tier();
   EXPECT_NE(RefusalOf(d).find("action item 2: responsible tier is not set"), std::string::npos);
 }
@@ -160,12 +160,15 @@ TEST_F(DirectiveTest, RefusesTooManyScopeCodes) {
   EXPECT_EQ(RefusalOf(d), "scope has 257 codes; the limit is 256");
 }
 
-TEST_F(DirectiveTest, RefusesTargetTiersAboveDistrict) {
+TEST_F(DirectiveTest, RefusesTheProvinceTierAsTarget) {
   v1::Directive d = ValidDirective();
+  d.add_target_tiers(v1::CITY);
+  EXPECT_TRUE(ValidateDirective(d, registry_).ok());
   d.add_target_tiers(v1::PROVINCE);
-  EXPECT_EQ(RefusalOf(d), "target tier province is not allowed (district, street or community)");
+  EXPECT_EQ(RefusalOf(d),
+            "target tier province is not allowed (city, district, street or community)");
   d.clear_target_tiers();
-  EXPECT_EQ(RefusalOf(d), "no target tier (district, street or community)");
+  EXPECT_EQ(RefusalOf(d), "no target tier (city, district, street or community)");
 }
 
 TEST_F(DirectiveTest, RefusesAnUnsetStatus) {
