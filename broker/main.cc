@@ -5,6 +5,8 @@
 #include <csignal>
 
 #include "flatcast/broker/broker.h"
+#include "flatcast/broker/fd_budget.h"
+#include "flatcast/duration.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -27,6 +29,12 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint", endpoint, "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7700");
   app.add_option("--registry", registry_path, "registry file (overrides config)");
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here when ready");
+  std::string heartbeat, redelivery_initial, redelivery_max;
+  int send_hwm = 0;
+  app.add_option("--heartbeat-interval", heartbeat, "e.g. 5s (overrides config)");
+  app.add_option("--redelivery-initial", redelivery_initial, "e.g. 2s (overrides config)");
+  app.add_option("--redelivery-max", redelivery_max, "e.g. 60s (overrides config)");
+  app.add_option("--send-hwm", send_hwm, "per-terminal send queue limit (overrides config)");
   CLI11_PARSE(app, argc, argv);
 
   flatcast::broker::BrokerConfig config;
@@ -39,12 +47,28 @@ int main(int argc, char** argv) {
   if (!endpoint.empty()) config.endpoint = endpoint;
   if (!registry_path.empty()) config.registry = registry_path;
   if (!endpoint_file.empty()) config.endpoint_file = endpoint_file;
+  for (auto [text, target] : {std::pair{&heartbeat, &config.heartbeat_interval},
+                              std::pair{&redelivery_initial, &config.redelivery_initial},
+                              std::pair{&redelivery_max, &config.redelivery_max}}) {
+    if (text->empty()) continue;
+    auto d = flatcast::ParseDuration(*text);
+    if (!d.ok()) return Fail(d.status());
+    *target = d.value();
+  }
+  if (send_hwm > 0) config.send_hwm = send_hwm;
+  if (auto st = flatcast::broker::ValidateBrokerConfig(config); !st.ok()) return Fail(st);
   if (config.data_dir.empty()) {
     return Fail(flatcast::Status::InvalidArgument("no data directory: set data_dir or --data-dir"));
   }
 
   auto registry = flatcast::Registry::Load(config.registry);
   if (!registry.ok()) return Fail(registry.status());
+  // Every registered unit may connect, each with one connection.
+  auto budget = flatcast::broker::CheckFdBudget(registry->size(), config.rocksdb_max_open_files);
+  if (!budget.ok()) return Fail(budget.status());
+  spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
+               budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,
+               budget->limit);
   auto store = flatcast::broker::Store::Open(
       {config.data_dir, init, config.rocksdb_max_open_files});
   if (!store.ok()) return Fail(store.status());

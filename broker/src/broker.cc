@@ -30,6 +30,10 @@ struct DirectiveState {
   std::vector<bool> received;  // indexed by registry index: RECEIVED ack durable
   uint32_t received_count = 0;
   TimePoint last_ack_stored{};  // latest durable RECEIVED ack
+  TimePoint next_redelivery{};  // when the next redelivery round is due
+  int redelivery_round = 0;
+
+  bool FullyAcknowledged() const { return received_count >= stored.addressed_units(); }
   std::string deliver_bytes;  // encoded Deliver envelope
 
   bool Targets(Tier tier) const { return (tier_mask & (1u << static_cast<int>(tier))) != 0; }
@@ -73,7 +77,7 @@ class Broker::Impl {
       socket_.set(zmq::sockopt::router_mandatory, 1);
       socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(config_.max_message_bytes) * 4);
       socket_.set(zmq::sockopt::backlog, 4096);
-      socket_.set(zmq::sockopt::sndhwm, 1000);
+      socket_.set(zmq::sockopt::sndhwm, config_.send_hwm);
       socket_.set(zmq::sockopt::rcvhwm, 100000);
       socket_.set(zmq::sockopt::linger, 1000);
       // Dead terminals are found by TCP keepalive, not ZMTP heartbeats: libzmq
@@ -100,6 +104,10 @@ class Broker::Impl {
       std::filesystem::rename(tmp, config_.endpoint_file, ec);
       if (ec) return Status::IOError("cannot write " + config_.endpoint_file + ": " + ec.message());
     }
+    TimePoint now = clock_.Now();
+    next_heartbeat_ = now + config_.heartbeat_interval;
+    next_redelivery_check_ = now + RedeliveryCheckPeriod();
+    for (auto& [seq, state] : directives_) state.next_redelivery = now + config_.redelivery_initial;
     spdlog::info("broker listening on {} ({} units in registry, {} directives stored, head seq {})",
                  endpoint_, registry_.size(), directives_.size(), store_.head_seq());
     return Status::Ok();
@@ -130,10 +138,100 @@ class Broker::Impl {
       }
     }
     FlushAcks();
+    RunTimers(clock_.Now());
     return Status::Ok();
   }
 
  private:
+  // ---- timers ----
+
+  std::chrono::milliseconds RedeliveryCheckPeriod() const {
+    return std::clamp(config_.redelivery_initial / 2, std::chrono::milliseconds(10),
+                      std::chrono::milliseconds(1000));
+  }
+
+  void RunTimers(TimePoint now) {
+    if (now >= next_heartbeat_) {
+      SendHeartbeats();
+      next_heartbeat_ = now + config_.heartbeat_interval;
+    }
+    if (now >= next_redelivery_check_) {
+      Redeliver(now);
+      next_redelivery_check_ = now + RedeliveryCheckPeriod();
+    }
+  }
+
+  bool Expired(const DirectiveState& state, TimePoint now) const {
+    const auto& d = state.stored.directive();
+    return d.has_expires() && FromTimestamp(d.expires()) <= now;
+  }
+
+  // Every connected terminal learns the head sequence and how many directives
+  // addressed to it still lack its durable RECEIVED ack.
+  void SendHeartbeats() {
+    if (unit_of_routing_.empty()) return;
+    TimePoint now = clock_.Now();
+    std::vector<uint32_t> unacknowledged(registry_.size(), 0);
+    for (const auto& [seq, state] : directives_) {
+      if (state.FullyAcknowledged() || Expired(state, now)) continue;
+      ForEachAddressed(state, [&](uint32_t i) {
+        if (!state.received[i]) ++unacknowledged[i];
+      });
+    }
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    auto* hb = env.mutable_heartbeat();
+    hb->set_head_seq(store_.head_seq());
+    std::vector<uint32_t> gone;
+    for (const auto& [routing, index] : unit_of_routing_) {
+      hb->set_unacknowledged(unacknowledged[index]);
+      std::string bytes = wire::Encode(env);
+      if (SendFrames(routing, zmq::message_t(bytes.data(), bytes.size())) == SendOutcome::kGone) {
+        gone.push_back(index);
+      }
+    }
+    for (uint32_t index : gone) ForgetUnit(index);
+  }
+
+  // Sends each directive whose redelivery round is due to the connected
+  // addressed units that have not acknowledged it, then doubles its interval
+  // (up to redelivery_max). Repairs drops the terminal never noticed.
+  void Redeliver(TimePoint now) {
+    for (auto& [seq, state] : directives_) {
+      if (state.FullyAcknowledged() || Expired(state, now) || now < state.next_redelivery) continue;
+      size_t sent = 0, full = 0;
+      zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
+      ForEachAddressed(state, [&](uint32_t i) {
+        if (state.received[i] || routing_of_unit_[i].empty()) return;
+        zmq::message_t body;
+        body.copy(shared);
+        switch (SendFrames(routing_of_unit_[i], std::move(body))) {
+          case SendOutcome::kSent: ++sent; break;
+          case SendOutcome::kGone: ForgetUnit(i); break;
+          case SendOutcome::kFull: ++full; break;
+        }
+      });
+      ++state.redelivery_round;
+      auto interval = config_.redelivery_initial * (int64_t{1} << std::min(state.redelivery_round, 20));
+      state.next_redelivery = now + std::min<std::chrono::milliseconds>(
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(interval),
+                                        config_.redelivery_max);
+      if (sent + full > 0) {
+        spdlog::info("redelivery round {} of {}: sent to {} units, {} queues full",
+                     state.redelivery_round, state.stored.directive().id(), sent, full);
+      }
+    }
+  }
+
+  template <typename Fn>
+  void ForEachAddressed(const DirectiveState& state, Fn&& fn) const {
+    for (auto [first, last] : state.ranges) {
+      for (uint32_t i = first; i < last; ++i) {
+        if (state.Targets(registry_.unit(i).tier)) fn(i);
+      }
+    }
+  }
+
   // ---- incoming ----
 
   void HandleFrames(std::vector<zmq::message_t>& frames) {
@@ -201,6 +299,7 @@ class Broker::Impl {
     w->set_unit_code(hello.unit_code());
     w->set_unit_name(registry_.unit(*idx).name);
     w->set_head_seq(store_.head_seq());
+    w->set_heartbeat_interval_ms(static_cast<uint32_t>(config_.heartbeat_interval.count()));
     Reply(routing, wire::Encode(welcome));
 
     // Catch-up: everything addressed to the unit that it has not acknowledged.
@@ -303,6 +402,7 @@ class Broker::Impl {
       return reply_error(v1::INTERNAL, "directive not stored: " + st.message());
     }
     DirectiveState& state = AddDirective(stored);
+    state.next_redelivery = now + config_.redelivery_initial;
     spdlog::info("stored directive {} seq {} for {} units", stored.directive().id(), stored.seq(),
                  stored.addressed_units());
     SendReceipt(routing, corr, state.stored, /*duplicate=*/false);
@@ -435,22 +535,19 @@ class Broker::Impl {
   void FanOut(DirectiveState& state) {
     zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
     size_t sent = 0, offline = 0, dropped = 0;
-    for (auto [first, last] : state.ranges) {
-      for (uint32_t i = first; i < last; ++i) {
-        if (!state.Targets(registry_.unit(i).tier)) continue;
-        if (routing_of_unit_[i].empty()) {
-          ++offline;
-          continue;
-        }
-        zmq::message_t body;
-        body.copy(shared);  // shares the buffer; no copy per unit
-        switch (SendFrames(routing_of_unit_[i], std::move(body))) {
-          case SendOutcome::kSent: ++sent; break;
-          case SendOutcome::kGone: ForgetUnit(i); ++offline; break;
-          case SendOutcome::kFull: ++dropped; break;
-        }
+    ForEachAddressed(state, [&](uint32_t i) {
+      if (routing_of_unit_[i].empty()) {
+        ++offline;
+        return;
       }
-    }
+      zmq::message_t body;
+      body.copy(shared);  // shares the buffer; no copy per unit
+      switch (SendFrames(routing_of_unit_[i], std::move(body))) {
+        case SendOutcome::kSent: ++sent; break;
+        case SendOutcome::kGone: ForgetUnit(i); ++offline; break;
+        case SendOutcome::kFull: ++dropped; break;
+      }
+    });
     spdlog::info("fan-out of {}: sent to {} connected units, {} offline, {} dropped (queue full)",
                  state.stored.directive().id(), sent, offline, dropped);
   }
@@ -524,6 +621,8 @@ class Broker::Impl {
   std::vector<std::string> routing_of_unit_;  // indexed by registry index; empty: not connected
   std::unordered_map<std::string, uint32_t> unit_of_routing_;
   std::vector<PendingAck> pending_acks_;
+  TimePoint next_heartbeat_{};
+  TimePoint next_redelivery_check_{};
 };
 
 Broker::Broker(const BrokerConfig& config, const Registry& registry, Store& store,

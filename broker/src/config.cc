@@ -3,6 +3,8 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "flatcast/duration.h"
+
 namespace flatcast::broker {
 
 Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
@@ -16,7 +18,8 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   }
   static const std::set<std::string> kKnown = {"endpoint", "data_dir", "registry",
                                                "max_message_bytes", "rocksdb_max_open_files",
-                                               "endpoint_file"};
+                                               "endpoint_file", "heartbeat_interval",
+                                               "redelivery_initial", "redelivery_max", "send_hwm"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
@@ -52,7 +55,38 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   int64_t max_files = c.rocksdb_max_open_files;
   FLATCAST_RETURN_IF_ERROR(get_int("rocksdb_max_open_files", 16, 100000, max_files));
   c.rocksdb_max_open_files = static_cast<int>(max_files);
+  auto get_duration = [&](const char* key, std::chrono::milliseconds& out) -> Status {
+    std::string text;
+    FLATCAST_RETURN_IF_ERROR(get_string(key, text));
+    if (text.empty()) return Status::Ok();
+    auto d = ParseDuration(text);
+    if (!d.ok()) return d.status().WithContext(path + ": " + key);
+    out = d.value();
+    return Status::Ok();
+  };
+  FLATCAST_RETURN_IF_ERROR(get_duration("heartbeat_interval", c.heartbeat_interval));
+  FLATCAST_RETURN_IF_ERROR(get_duration("redelivery_initial", c.redelivery_initial));
+  FLATCAST_RETURN_IF_ERROR(get_duration("redelivery_max", c.redelivery_max));
+  int64_t hwm = c.send_hwm;
+  FLATCAST_RETURN_IF_ERROR(get_int("send_hwm", 1, 1000000, hwm));
+  c.send_hwm = static_cast<int>(hwm);
+  FLATCAST_RETURN_IF_ERROR(ValidateBrokerConfig(c).WithContext(path));
   return c;
+}
+
+Status ValidateBrokerConfig(const BrokerConfig& c) {
+  using std::chrono::milliseconds;
+  if (c.heartbeat_interval < milliseconds(10)) {
+    return Status::InvalidArgument("heartbeat_interval must be at least 10ms");
+  }
+  if (c.redelivery_initial < milliseconds(10)) {
+    return Status::InvalidArgument("redelivery_initial must be at least 10ms");
+  }
+  if (c.redelivery_max < c.redelivery_initial) {
+    return Status::InvalidArgument("redelivery_max must not be shorter than redelivery_initial");
+  }
+  if (c.send_hwm < 1) return Status::InvalidArgument("send_hwm must be at least 1");
+  return Status::Ok();
 }
 
 }  // namespace flatcast::broker

@@ -104,6 +104,8 @@ std::string_view BodyName(const v1::Envelope& envelope) {
       return "ack";
     case v1::Envelope::kAckConfirm:
       return "ack_confirm";
+    case v1::Envelope::kHeartbeat:
+      return "heartbeat";
     case v1::Envelope::kPublish:
       return "publish";
     case v1::Envelope::kReceipt:

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "flatcast/broker/broker.h"
+#include "flatcast/broker/fd_budget.h"
 #include "flatcast/wire.h"
 #include "temp_dir.h"
 
@@ -279,6 +280,78 @@ TEST_F(BrokerTest, AckOfDirectiveNotAddressedToTheUnitIsRefused) {
   reply = anonymous->Call(ack);
   ASSERT_TRUE(reply.has_error());
   EXPECT_EQ(reply.error().code(), v1::NOT_REGISTERED);
+}
+
+}  // namespace
+}  // namespace flatcast::broker
+
+namespace flatcast::broker {
+namespace {
+
+TEST_F(BrokerTest, UnacknowledgedDirectiveIsSentAgainAfterTheRedeliveryTimeout) {
+  auto t = Terminal("520102");
+  auto pub = Connect();
+  auto receipt = pub->Call(PublishRequest({"5201"}, {v1::DISTRICT})).receipt();
+  ASSERT_TRUE(t->Receive().has_deliver());
+  // Nothing again before the timeout...
+  EXPECT_FALSE(t->Receive(std::chrono::milliseconds(300)).has_deliver());
+  // ...and again once it has passed (the terminal "lost" the first one).
+  clock_.Advance(std::chrono::seconds(3));
+  auto again = t->Receive();
+  ASSERT_TRUE(again.has_deliver()) << again.DebugString();
+  EXPECT_EQ(again.deliver().directive().seq(), receipt.seq());
+  // Once acknowledged, no more redelivery.
+  v1::Envelope ack;
+  ack.mutable_ack()->set_seq(receipt.seq());
+  ack.mutable_ack()->set_directive_id(receipt.id());
+  ack.mutable_ack()->set_level(v1::RECEIVED);
+  ASSERT_TRUE(t->Call(ack).has_ack_confirm());
+  clock_.Advance(std::chrono::seconds(120));
+  auto later = t->Receive(std::chrono::milliseconds(500));
+  EXPECT_FALSE(later.has_deliver()) << later.DebugString();
+}
+
+TEST_F(BrokerTest, HeartbeatTellsATerminalHowManyDirectivesItHasNotAcknowledged) {
+  auto t = Terminal("520102001001");
+  auto pub = Connect();
+  ASSERT_TRUE(pub->Call(PublishRequest({"5201"}, {v1::COMMUNITY})).has_receipt());
+  ASSERT_TRUE(pub->Call(PublishRequest({"52"}, {v1::COMMUNITY})).has_receipt());
+  ASSERT_TRUE(t->Receive().has_deliver());
+  ASSERT_TRUE(t->Receive().has_deliver());
+  clock_.Advance(std::chrono::seconds(6));
+  v1::Envelope hb;
+  for (int i = 0; i < 10 && !hb.has_heartbeat(); ++i) hb = t->Receive();  // skip redeliveries
+  ASSERT_TRUE(hb.has_heartbeat());
+  EXPECT_EQ(hb.heartbeat().head_seq(), 2u);
+  EXPECT_EQ(hb.heartbeat().unacknowledged(), 2u);
+}
+
+TEST(FdBudget, RefusesWhenTheLimitCannotCoverEveryTerminal) {
+  auto budget = CheckFdBudget(uint64_t{1} << 40, 64);
+  ASSERT_FALSE(budget.ok());
+  EXPECT_NE(budget.status().message().find("raise the limit"), std::string::npos)
+      << budget.status().message();
+  auto fits = CheckFdBudget(100, 64);
+  ASSERT_TRUE(fits.ok()) << fits.status().ToString();
+  EXPECT_EQ(fits->needed, 100u + 64u + kFdReserve);
+  EXPECT_GE(fits->limit, fits->needed);
+}
+
+TEST(BrokerConfig, RefusesUnknownKeysAndBadDurations) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.path() / "a.toml", "data_dir = \"/tmp/x\"\nheartbeat_intervall = \"5s\"\n");
+  auto a = LoadBrokerConfig(dir / "a.toml");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("heartbeat_intervall"), std::string::npos);
+  testing::WriteFile(dir.path() / "b.toml", "heartbeat_interval = \"5\"\n");
+  EXPECT_FALSE(LoadBrokerConfig(dir / "b.toml").ok());
+  testing::WriteFile(dir.path() / "c.toml",
+                     "redelivery_initial = \"10s\"\nredelivery_max = \"1s\"\n");
+  EXPECT_FALSE(LoadBrokerConfig(dir / "c.toml").ok());
+  testing::WriteFile(dir.path() / "d.toml", "data_dir = \"/tmp/x\"\nheartbeat_interval = \"500ms\"\n");
+  auto d = LoadBrokerConfig(dir / "d.toml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->heartbeat_interval, std::chrono::milliseconds(500));
 }
 
 }  // namespace

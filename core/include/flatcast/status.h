@@ -60,7 +60,10 @@ template <typename T>
 class Result {
  public:
   Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}     // NOLINT: must not be ok
+  // A Result made from an ok Status would hold neither value nor error; it
+  // becomes an Internal error so the mistake shows instead of passing as success.
+  Result(Status status)  // NOLINT: implicit by design
+      : v_(status.ok() ? Status::Internal("Result made from an ok Status") : std::move(status)) {}
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
     static const Status kOk;
