@@ -9,13 +9,25 @@
 //                              <-    Deliver{StoredDirective}   (repeats, any order)
 //   Ack{seq, id, version, RECEIVED} ->
 //                              <-    AckConfirm{seq, level}     (ack is durable)
+//                              <-    Heartbeat{head_seq, unacknowledged}  (every interval)
+//
+// Repair. Any message may be lost on the way (a full send queue drops it), so
+// a Heartbeat makes the session check that nothing is missing, at most once
+// per heartbeat interval: acks pending for an interval are sent again (their
+// AckConfirm was lost); with none pending, a non-zero `unacknowledged` means a
+// delivery was lost, and a Hello makes the broker send every directive the
+// unit has not acknowledged; a Heartbeat while a Welcome is awaited means the
+// Welcome was lost, and the Hello is sent again. Silence is the other fault:
+// ConnectionLooksDead() tells the caller to open a new connection.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "flatcast.pb.h"
@@ -33,11 +45,15 @@ Result<Tier> ParseUnitCode(std::string_view code);
 struct SessionCounters {
   uint64_t hellos_sent = 0;
   uint64_t welcomed = 0;        // Welcome messages accepted
+  uint64_t deliveries = 0;      // Deliver messages received, repeats included
   uint64_t received = 0;        // deliveries stored (first time)
   uint64_t duplicates = 0;      // deliveries already stored, acknowledged again
   uint64_t not_addressed = 0;   // deliveries for another unit, ignored
   uint64_t acks_sent = 0;       // including resends
   uint64_t acks_confirmed = 0;  // pending acknowledgements cleared by AckConfirm
+  uint64_t heartbeats = 0;      // Heartbeat messages received
+  uint64_t resyncs = 0;         // Hellos sent because a Heartbeat showed something missing
+  uint64_t acks_resent = 0;     // pending acks sent again because a Heartbeat came first
   uint64_t errors = 0;          // Error envelopes from the broker
   uint64_t bad_messages = 0;    // undecodable or unexpected envelopes
 };
@@ -90,13 +106,24 @@ class TerminalSession {
 
   // The connection was (re)established: the broker knows this unit again
   // only after a Hello, so the session waits for a Welcome as after Hello().
+  // What the previous connection's Welcome said about heartbeats is dropped.
   void OnConnected();
   // The connection is gone; the broker forgets the unit with it.
-  void OnDisconnected() { welcomed_ = false; }
+  void OnDisconnected();
 
   // True when a Hello should be sent now: no Welcome since the last Hello and
   // the retry wait has passed (see SessionOptions).
   bool NeedsHelloRetry(TimePoint now) const;
+
+  // True when a Welcome on the current connection announced heartbeats
+  // (heartbeat_interval_ms > 0) and nothing at all has been heard from the
+  // broker for three heartbeat intervals since: the broker is stopped, or the
+  // connection is dead without TCP having noticed. The caller then closes the
+  // socket, opens a new connection and calls OnDisconnected() and, once it is
+  // up, OnConnected(). Always false before such a Welcome.
+  bool ConnectionLooksDead(TimePoint now) const;
+  // The interval the current connection's Welcome announced; zero when none.
+  std::chrono::milliseconds heartbeat_interval() const { return heartbeat_interval_; }
 
   const std::string& unit_code() const { return unit_code_; }
   Tier tier() const { return tier_; }
@@ -114,6 +141,7 @@ class TerminalSession {
   Status HandleWelcome(const v1::Welcome& welcome, std::vector<std::string>& out);
   Status HandleDeliver(const v1::Deliver& deliver, std::vector<std::string>& out);
   Status HandleAckConfirm(const v1::AckConfirm& confirm);
+  Status HandleHeartbeat(const v1::Heartbeat& heartbeat, std::vector<std::string>& out);
   Status HandleError(const v1::Error& error);
   std::string EncodeAck(const PendingAck& ack);
 
@@ -128,6 +156,12 @@ class TerminalSession {
   bool rejected_ = false;
   std::optional<TimePoint> last_hello_;
   std::chrono::milliseconds hello_wait_;
+  // From the current connection's Welcome; zero: the broker sends none.
+  std::chrono::milliseconds heartbeat_interval_{0};
+  std::optional<TimePoint> last_heard_;   // anything received on this connection
+  std::optional<TimePoint> last_repair_;  // a Heartbeat last made the session send something
+  // When each pending ack, by (seq, level), was last sent on this connection.
+  std::map<std::pair<uint64_t, int>, TimePoint> ack_sent_;
   std::string unit_name_;
   SessionCounters counters_;
   std::vector<int64_t> latencies_us_;
