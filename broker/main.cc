@@ -1,5 +1,6 @@
 // flatcast-broker: loads config, registry and store, then serves until SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--redelivery-max", redelivery_max, "e.g. 60s (overrides config)");
   app.add_option("--send-hwm", send_hwm, "per-terminal send queue limit (overrides config)");
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("broker"));
 
   flatcast::broker::BrokerConfig config;
   if (!config_path.empty()) {

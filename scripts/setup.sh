@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config xz-utils
+  build-essential cmake ninja-build pkg-config xz-utils util-linux
   libzmq3-dev cppzmq-dev
   libprotobuf-dev protobuf-compiler
   libboost-dev

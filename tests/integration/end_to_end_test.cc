@@ -277,3 +277,46 @@ TEST_F(EndToEnd, SubscriberKeepsItsInboxAcrossARestartWithoutDuplicates) {
 
 }  // namespace
 }  // namespace flatcast
+
+namespace flatcast {
+namespace {
+
+TEST(BrokerStartup, RefusesAMissingDataDirectoryUnlessToldToInitialise) {
+  testing::TempDir dir;
+  auto r = testing::Run({Program("flatcast-broker"), "--data-dir", dir / "nothing-here",
+                         "--registry", kRegistry, "--endpoint", "tcp://127.0.0.1:*"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--init"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "nothing-here"));
+}
+
+TEST(BrokerStartup, RefusesWhenTheOpenFileLimitCannotCoverEveryTerminal) {
+  testing::TempDir dir;
+  // 19,572 registered units cannot fit in 1,000 descriptors.
+  auto r = testing::Run({"/usr/bin/prlimit", "--nofile=1000:1000", Program("flatcast-broker"),
+                         "--init", "--data-dir", dir / "data", "--registry", kRegistry,
+                         "--endpoint", "tcp://127.0.0.1:*"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("open-file limit 1000"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("19572 terminal connections"), std::string::npos) << r.err;
+}
+
+TEST(BrokerStartup, StopsCleanlyOnSigtermAndReopensItsStore) {
+  testing::TempDir dir;
+  std::vector<std::string> args{Program("flatcast-broker"), "--init", "--data-dir", dir / "data",
+                                "--registry", kRegistry, "--endpoint", "tcp://127.0.0.1:*",
+                                "--endpoint-file", dir / "endpoint"};
+  {
+    Process broker(args, dir.path() / "broker1");
+    ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(dir / "endpoint"); }, 30s));
+    EXPECT_EQ(broker.Stop(), 0) << broker.Stderr();
+  }
+  std::filesystem::remove(dir / "endpoint");
+  Process again(args, dir.path() / "broker2");
+  ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(dir / "endpoint"); }, 30s))
+      << again.Stderr();
+  EXPECT_EQ(again.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace flatcast
