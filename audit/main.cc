@@ -27,19 +27,36 @@ int main(int argc, char** argv) {
   coverage->add_option("--missing-limit", missing_limit,
                        "list at most this many unacknowledged units")
       ->capture_default_str();
+  auto* events = app.add_subcommand("events", "lifecycle events (publish, hold, release, ...)");
+  std::string events_id, events_format = "table";
+  events->add_option("id", events_id, "directive id (default: all directives)");
+  events->add_option("--format", events_format, "table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   zmq::context_t ctx(1);
   flatcast::RpcClient client(ctx, broker);
+  auto as_format = [](const std::string& f) {
+    return f == "json"  ? flatcast::OutputFormat::kJson
+           : f == "csv" ? flatcast::OutputFormat::kCsv
+                        : flatcast::OutputFormat::kTable;
+  };
+  if (*events) {
+    auto reply = flatcast::QueryEvents(client, events_id, std::chrono::milliseconds(timeout_ms));
+    if (!reply.ok()) {
+      std::cerr << "flatcast-audit: " << reply.status().message() << "\n";
+      return reply.status().code() == flatcast::Status::Code::kUnavailable ? 3 : 2;
+    }
+    std::cout << flatcast::RenderEvents(reply.value(), as_format(events_format));
+    return 0;
+  }
   auto reply = flatcast::QueryCoverage(client, id, region, missing_limit,
                                        std::chrono::milliseconds(timeout_ms));
   if (!reply.ok()) {
     std::cerr << "flatcast-audit: " << reply.status().message() << "\n";
     return reply.status().code() == flatcast::Status::Code::kUnavailable ? 3 : 2;
   }
-  auto fmt = format == "json"  ? flatcast::OutputFormat::kJson
-             : format == "csv" ? flatcast::OutputFormat::kCsv
-                               : flatcast::OutputFormat::kTable;
-  std::cout << flatcast::RenderCoverage(reply.value(), fmt);
+  std::cout << flatcast::RenderCoverage(reply.value(), as_format(format));
   return 0;
 }

@@ -32,6 +32,12 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here when ready");
   std::string heartbeat, redelivery_initial, redelivery_max;
   int send_hwm = 0;
+  std::string lead_time, publishers, http_endpoint, http_endpoint_file;
+  app.add_option("--public-lead-time", lead_time, "internal lead before public release, e.g. 12h");
+  app.add_option("--publishers", publishers, "registered publishers file (overrides config)");
+  app.add_option("--http-endpoint", http_endpoint, "public feed host:port, e.g. 127.0.0.1:7780");
+  app.add_option("--http-endpoint-file", http_endpoint_file,
+                 "write the feed's http://host:port here when ready");
   app.add_option("--heartbeat-interval", heartbeat, "e.g. 5s (overrides config)");
   app.add_option("--redelivery-initial", redelivery_initial, "e.g. 2s (overrides config)");
   app.add_option("--redelivery-max", redelivery_max, "e.g. 60s (overrides config)");
@@ -51,13 +57,17 @@ int main(int argc, char** argv) {
   if (!endpoint_file.empty()) config.endpoint_file = endpoint_file;
   for (auto [text, target] : {std::pair{&heartbeat, &config.heartbeat_interval},
                               std::pair{&redelivery_initial, &config.redelivery_initial},
-                              std::pair{&redelivery_max, &config.redelivery_max}}) {
+                              std::pair{&redelivery_max, &config.redelivery_max},
+                              std::pair{&lead_time, &config.public_lead_time}}) {
     if (text->empty()) continue;
     auto d = flatcast::ParseDuration(*text);
     if (!d.ok()) return Fail(d.status());
     *target = d.value();
   }
   if (send_hwm > 0) config.send_hwm = send_hwm;
+  if (!publishers.empty()) config.publishers = publishers;
+  if (!http_endpoint.empty()) config.http_endpoint = http_endpoint;
+  if (!http_endpoint_file.empty()) config.http_endpoint_file = http_endpoint_file;
   if (auto st = flatcast::broker::ValidateBrokerConfig(config); !st.ok()) return Fail(st);
   if (config.data_dir.empty()) {
     return Fail(flatcast::Status::InvalidArgument("no data directory: set data_dir or --data-dir"));

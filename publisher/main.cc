@@ -1,4 +1,5 @@
-// flatcast-publisher: publish a directive and follow its acknowledgements.
+// flatcast-publisher: publish a directive, change it (amend, cancel, extend
+// the public hold, release early) and follow its acknowledgements.
 #include <CLI/CLI.hpp>
 
 #include <fstream>
@@ -6,96 +7,164 @@
 #include <sstream>
 
 #include "flatcast/directive.h"
+#include "flatcast/duration.h"
 #include "flatcast/publisher/publisher.h"
 #include "flatcast/queries.h"
 #include "flatcast/report.h"
 
 namespace {
 
-int Fail(const flatcast::Status& st, bool json) {
-  if (json) {
-    std::cout << "{\"error\": \"" << st.message() << "\"}\n";
-  }
+using flatcast::Result;
+using flatcast::Status;
+namespace v1 = flatcast::v1;
+
+int Fail(const Status& st, bool json) {
+  if (json) std::cout << "{\"error\": \"" << st.message() << "\"}\n";
   std::cerr << "flatcast-publisher: " << st.message() << "\n";
-  return st.code() == flatcast::Status::Code::kUnavailable ? 3 : 2;
+  return st.code() == Status::Code::kUnavailable ? 3 : 2;
+}
+
+// Directive content from a file or from flags.
+void AddContentOptions(CLI::App* cmd, flatcast::publisher::DirectiveFlags& f, std::string& file,
+                       std::string& body_file) {
+  cmd->add_option("-f,--file", file, "directive file (.toml or .json)")->check(CLI::ExistingFile);
+  cmd->add_option("--issuer", f.issuer, "issuing unit's code, e.g. 52 or 5201");
+  cmd->add_option("--department", f.department, "issuing department code, e.g. HEALTH");
+  cmd->add_option("--title", f.title, "title");
+  cmd->add_option("--body", f.body, "body text");
+  cmd->add_option("--body-file", body_file, "read the body from this file")->check(CLI::ExistingFile);
+  cmd->add_option("--action", f.actions, "action item \"what|tier[|due]\" (repeatable)");
+  cmd->add_option("--scope", f.scope, "region code in scope (repeatable)");
+  cmd->add_option("--tiers", f.tiers, "target tiers: any of city,district,street,community")
+      ->delimiter(',');
+  cmd->add_option("--status", f.status, "actual, exercise or test")->capture_default_str();
+  cmd->add_flag("--public", f.is_public, "the directive is for the public too (after the hold)");
+  cmd->add_option("--public-release", f.public_release,
+                  "public release time (RFC 3339); default: send time + the broker's lead time");
+  cmd->add_option("--expires", f.expires, "expiry time (RFC 3339)");
+  cmd->add_option("--reference", f.references, "id of an earlier directive (repeatable)");
+  cmd->add_option("--note", f.internal_note, "internal note (never public)");
+}
+
+Result<v1::Directive> Content(const flatcast::publisher::DirectiveFlags& flags,
+                              const std::string& file, const std::string& body_file) {
+  if (!file.empty()) return flatcast::LoadDirectiveFile(file);
+  flatcast::publisher::DirectiveFlags f = flags;
+  if (!body_file.empty()) {
+    std::ifstream in(body_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    f.body = ss.str();
+  }
+  return flatcast::publisher::BuildDirective(f);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"flatcast publisher: publish directives to the broker"};
+  CLI::App app{"flatcast publisher: publish directives and manage their lifecycle"};
   app.require_subcommand(1);
   std::string broker = "tcp://127.0.0.1:7700";
   bool json = false;
   int timeout_ms = 5000;
+  int attempts = 3;
+  std::string publisher_name, idempotency_key;
   app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();
   app.add_flag("--json", json, "print JSON instead of text");
   app.add_option("--timeout-ms", timeout_ms, "wait this long for each answer")->capture_default_str();
-
-  auto* pub = app.add_subcommand("publish", "publish a directive from flags or a file");
-  flatcast::publisher::DirectiveFlags f;
-  std::string file, body_file, publisher_name, idempotency_key;
-  int attempts = 3;
-  pub->add_option("-f,--file", file, "directive file (.toml or .json)")->check(CLI::ExistingFile);
-  pub->add_option("--issuer", f.issuer, "issuing unit's code, e.g. 52 or 5201");
-  pub->add_option("--department", f.department, "issuing department code, e.g. HEALTH");
-  pub->add_option("--title", f.title, "title");
-  pub->add_option("--body", f.body, "body text");
-  pub->add_option("--body-file", body_file, "read the body from this file")->check(CLI::ExistingFile);
-  pub->add_option("--action", f.actions, "action item \"what|tier[|due]\" (repeatable)");
-  pub->add_option("--scope", f.scope, "region code in scope (repeatable)");
-  pub->add_option("--tiers", f.tiers, "target tiers: any of city,district,street,community")->delimiter(',');
-  pub->add_option("--status", f.status, "actual, exercise or test")->capture_default_str();
-  pub->add_flag("--public", f.is_public, "the directive is for the public too");
-  pub->add_option("--public-release", f.public_release, "public release time (RFC 3339)");
-  pub->add_option("--expires", f.expires, "expiry time (RFC 3339)");
-  pub->add_option("--reference", f.references, "id of an earlier directive (repeatable)");
-  pub->add_option("--note", f.internal_note, "internal note (never public)");
-  pub->add_option("--publisher", publisher_name, "publisher name recorded with the directive");
-  pub->add_option("--idempotency-key", idempotency_key,
-                  "retry key; the same key never publishes twice (default: random)");
-  pub->add_option("--attempts", attempts, "tries when the broker does not answer")
+  app.add_option("--publisher", publisher_name, "registered publisher name");
+  app.add_option("--idempotency-key", idempotency_key,
+                 "retry key; the same key never changes anything twice (default: random)");
+  app.add_option("--attempts", attempts, "tries when the broker does not answer")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
 
+  flatcast::publisher::DirectiveFlags f;
+  std::string file, body_file, reason;
+  bool emergency = false;
+  auto* pub = app.add_subcommand("publish", "publish a directive from flags or a file");
+  AddContentOptions(pub, f, file, body_file);
+  pub->add_flag("--emergency", emergency,
+                "public release earlier than the lead time allows (emergency right, needs --reason)");
+  pub->add_option("--reason", reason, "why (recorded for audit)");
+
+  std::string id, until;
+  auto* amend = app.add_subcommand("amend", "publish a new version of a directive");
+  amend->add_option("id", id, "directive id")->required();
+  AddContentOptions(amend, f, file, body_file);
+  amend->add_option("--reason", reason, "why (recorded for audit)");
+
+  auto* cancel = app.add_subcommand("cancel", "cancel a directive (before release: never public)");
+  cancel->add_option("id", id, "directive id")->required();
+  cancel->add_option("--reason", reason, "why (recorded for audit)");
+
+  auto* extend = app.add_subcommand("extend", "hold the public release longer");
+  extend->add_option("id", id, "directive id")->required();
+  extend->add_option("--until", until, "new public release time (RFC 3339)")->required();
+  extend->add_option("--reason", reason, "why (recorded for audit)");
+
+  auto* release = app.add_subcommand("release", "release to the public early (emergency right)");
+  release->add_option("id", id, "directive id")->required();
+  release->add_option("--at", until, "release time (RFC 3339); default: now");
+  release->add_option("--reason", reason, "why (recorded for audit)")->required();
+
   auto* status = app.add_subcommand("status", "delivery and acknowledgement counts of a directive");
-  std::string status_id;
-  status->add_option("id", status_id, "directive id")->required();
+  status->add_option("id", id, "directive id")->required();
 
   CLI11_PARSE(app, argc, argv);
   zmq::context_t ctx(1);
   flatcast::RpcClient client(ctx, broker);
   auto timeout = std::chrono::milliseconds(timeout_ms);
+  std::string key =
+      idempotency_key.empty() ? flatcast::publisher::NewIdempotencyKey() : idempotency_key;
 
   if (*pub) {
-    flatcast::v1::PublishRequest request;
-    if (!file.empty()) {
-      auto d = flatcast::LoadDirectiveFile(file);
-      if (!d.ok()) return Fail(d.status(), json);
-      *request.mutable_directive() = std::move(d).value();
-    } else {
-      if (!body_file.empty()) {
-        std::ifstream in(body_file);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        f.body = ss.str();
-      }
-      auto d = flatcast::publisher::BuildDirective(f);
-      if (!d.ok()) return Fail(d.status(), json);
-      *request.mutable_directive() = std::move(d).value();
-    }
+    v1::PublishRequest request;
+    auto d = Content(f, file, body_file);
+    if (!d.ok()) return Fail(d.status(), json);
+    *request.mutable_directive() = std::move(d).value();
     request.set_publisher(publisher_name);
-    request.set_idempotency_key(idempotency_key.empty() ? flatcast::publisher::NewIdempotencyKey()
-                                                        : idempotency_key);
+    request.set_idempotency_key(key);
+    request.set_emergency(emergency);
+    request.set_emergency_reason(reason);
     auto receipt = flatcast::publisher::Publish(client, request, attempts, timeout);
     if (!receipt.ok()) return Fail(receipt.status(), json);
     std::cout << (json ? flatcast::ReceiptToJson(receipt.value()) + "\n"
                        : flatcast::ReceiptToText(receipt.value()));
     return 0;
   }
-  auto coverage = flatcast::QueryCoverage(client, status_id, "", 0, timeout);
-  if (!coverage.ok()) return Fail(coverage.status(), json);
-  std::cout << flatcast::RenderCoverage(coverage.value(), json ? flatcast::OutputFormat::kJson
-                                                               : flatcast::OutputFormat::kTable);
+  if (*status) {
+    auto coverage = flatcast::QueryCoverage(client, id, "", 0, timeout);
+    if (!coverage.ok()) return Fail(coverage.status(), json);
+    std::cout << flatcast::RenderCoverage(coverage.value(), json ? flatcast::OutputFormat::kJson
+                                                                 : flatcast::OutputFormat::kTable);
+    return 0;
+  }
+  v1::LifecycleRequest request;
+  request.set_directive_id(id);
+  request.set_publisher(publisher_name);
+  request.set_reason(reason);
+  request.set_idempotency_key(key);
+  if (!until.empty()) {
+    auto t = flatcast::ParseTime(until);
+    if (!t.ok()) return Fail(t.status(), json);
+    *request.mutable_public_release() = flatcast::ToTimestamp(t.value());
+  }
+  if (*amend) {
+    request.set_action(v1::LifecycleRequest::AMEND);
+    auto d = Content(f, file, body_file);
+    if (!d.ok()) return Fail(d.status(), json);
+    *request.mutable_directive() = std::move(d).value();
+  } else if (*cancel) {
+    request.set_action(v1::LifecycleRequest::CANCEL);
+  } else if (*extend) {
+    request.set_action(v1::LifecycleRequest::EXTEND_HOLD);
+  } else {
+    request.set_action(v1::LifecycleRequest::RELEASE_EARLY);
+  }
+  auto reply = flatcast::publisher::ChangeLifecycle(client, request, attempts, timeout);
+  if (!reply.ok()) return Fail(reply.status(), json);
+  std::cout << (json ? flatcast::LifecycleReplyToJson(reply.value())
+                     : flatcast::LifecycleReplyToText(reply.value()));
   return 0;
 }

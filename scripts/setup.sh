@@ -13,6 +13,7 @@ packages=(
   libsodium-dev
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
   libcsv-dev
+  libxml2-dev
 )
 
 missing=()

@@ -5,13 +5,19 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <fmt/format.h>
+
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include <zmq_addon.hpp>
 
+#include "flatcast/broker/public_feed.h"
+#include "flatcast/broker/publishers.h"
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/public_view.h"
 #include "flatcast/wire.h"
 
 namespace flatcast::broker {
@@ -32,8 +38,10 @@ struct DirectiveState {
   TimePoint last_ack_stored{};  // latest durable RECEIVED ack
   TimePoint next_redelivery{};  // when the next redelivery round is due
   int redelivery_round = 0;
+  bool superseded = false;  // a later version of the same id exists
 
-  bool FullyAcknowledged() const { return received_count >= stored.addressed_units(); }
+  // Nothing more to deliver: every addressed unit has it, or a later version replaced it.
+  bool Settled() const { return superseded || received_count >= stored.addressed_units(); }
   std::string deliver_bytes;  // encoded Deliver envelope
 
   bool Targets(Tier tier) const { return (tier_mask & (1u << static_cast<int>(tier))) != 0; }
@@ -46,6 +54,19 @@ struct PendingAck {
 };
 
 std::string Frame(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
+
+Status WriteFileAtomically(const std::string& path, const std::string& line) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << line << "\n";
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -73,6 +94,31 @@ class Broker::Impl {
             state.last_ack_stored = std::max(state.last_ack_stored, FromTimestamp(record.stored()));
           }));
     }
+    if (!config_.publishers.empty()) {
+      auto dir = PublisherDirectory::Load(config_.publishers, registry_);
+      if (!dir.ok()) return dir.status();
+      publishers_ = std::move(dir).value();
+    }
+    FLATCAST_RETURN_IF_ERROR(store_.ForEachPublicRecord([&](const v1::PublicRecord& r) {
+      public_[r.directive_id()] = r;
+      if (r.state() == v1::PublicRecord::HELD) {
+        holds_.emplace(FromTimestamp(r.release_at()), r.directive_id());
+      }
+    }));
+    if (!config_.http_endpoint.empty()) {
+      size_t colon = config_.http_endpoint.rfind(':');
+      int port = std::atoi(config_.http_endpoint.c_str() + colon + 1);
+      auto feed = PublicFeed::Start(config_.http_endpoint.substr(0, colon),
+                                    static_cast<uint16_t>(port));
+      if (!feed.ok()) return feed.status();
+      feed_ = std::move(feed).value();
+      http_endpoint_ = "http://" + config_.http_endpoint.substr(0, colon) + ":" +
+                       std::to_string(feed_->port());
+      RebuildFeed();
+      if (!config_.http_endpoint_file.empty()) {
+        FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(config_.http_endpoint_file, http_endpoint_));
+      }
+    }
     try {
       socket_.set(zmq::sockopt::router_mandatory, 1);
       socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(config_.max_message_bytes) * 4);
@@ -94,26 +140,22 @@ class Broker::Impl {
       return Status::IOError("cannot bind " + config_.endpoint + ": " + e.what());
     }
     if (!config_.endpoint_file.empty()) {
-      std::string tmp = config_.endpoint_file + ".tmp";
-      {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << endpoint_ << "\n";
-        if (!out) return Status::IOError("cannot write " + tmp);
-      }
-      std::error_code ec;
-      std::filesystem::rename(tmp, config_.endpoint_file, ec);
-      if (ec) return Status::IOError("cannot write " + config_.endpoint_file + ": " + ec.message());
+      FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(config_.endpoint_file, endpoint_));
     }
     TimePoint now = clock_.Now();
     next_heartbeat_ = now + config_.heartbeat_interval;
     next_redelivery_check_ = now + RedeliveryCheckPeriod();
     for (auto& [seq, state] : directives_) state.next_redelivery = now + config_.redelivery_initial;
-    spdlog::info("broker listening on {} ({} units in registry, {} directives stored, head seq {})",
-                 endpoint_, registry_.size(), directives_.size(), store_.head_seq());
+    spdlog::info("broker listening on {} ({} units in registry, {} directives stored, head seq {}, "
+                 "public feed {}, public lead time {})",
+                 endpoint_, registry_.size(), directives_.size(), store_.head_seq(),
+                 http_endpoint_.empty() ? "off" : http_endpoint_,
+                 FormatDuration(config_.public_lead_time));
     return Status::Ok();
   }
 
   const std::string& endpoint() const { return endpoint_; }
+  const std::string& http_endpoint() const { return http_endpoint_; }
 
   Status PollOnce(std::chrono::milliseconds timeout) {
     zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
@@ -151,6 +193,7 @@ class Broker::Impl {
   }
 
   void RunTimers(TimePoint now) {
+    ReleaseDue(now);
     if (now >= next_heartbeat_) {
       SendHeartbeats();
       next_heartbeat_ = now + config_.heartbeat_interval;
@@ -173,7 +216,7 @@ class Broker::Impl {
     TimePoint now = clock_.Now();
     std::vector<uint32_t> unacknowledged(registry_.size(), 0);
     for (const auto& [seq, state] : directives_) {
-      if (state.FullyAcknowledged() || Expired(state, now)) continue;
+      if (state.Settled() || Expired(state, now)) continue;
       ForEachAddressed(state, [&](uint32_t i) {
         if (!state.received[i]) ++unacknowledged[i];
       });
@@ -198,7 +241,7 @@ class Broker::Impl {
   // (up to redelivery_max). Repairs drops the terminal never noticed.
   void Redeliver(TimePoint now) {
     for (auto& [seq, state] : directives_) {
-      if (state.FullyAcknowledged() || Expired(state, now) || now < state.next_redelivery) continue;
+      if (state.Settled() || Expired(state, now) || now < state.next_redelivery) continue;
       size_t sent = 0, full = 0;
       zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
       ForEachAddressed(state, [&](uint32_t i) {
@@ -263,6 +306,12 @@ class Broker::Impl {
       case v1::Envelope::kPublish:
         OnPublish(routing, env.correlation_id(), env.publish());
         break;
+      case v1::Envelope::kLifecycle:
+        OnLifecycle(routing, env.correlation_id(), env.lifecycle());
+        break;
+      case v1::Envelope::kEventsQuery:
+        OnEvents(routing, env.correlation_id(), env.events_query());
+        break;
       case v1::Envelope::kCoverageQuery:
         OnCoverage(routing, env.correlation_id(), env.coverage_query());
         break;
@@ -305,7 +354,7 @@ class Broker::Impl {
     // Catch-up: everything addressed to the unit that it has not acknowledged.
     const Unit& unit = registry_.unit(*idx);
     for (auto& [seq, state] : directives_) {
-      if (Addresses(state, *idx, unit.tier) && !state.received[*idx]) {
+      if (!state.superseded && Addresses(state, *idx, unit.tier) && !state.received[*idx]) {
         SendToUnit(*idx, state.deliver_bytes);
       }
     }
@@ -379,7 +428,28 @@ class Broker::Impl {
       if (!seq.ok()) return reply_error(v1::INTERNAL, seq.status().message());
       if (!seq.value()) return reply_error(v1::INVALID, "referenced directive " + ref + " is unknown");
     }
+    const Publisher* publisher = nullptr;
+    if (!publishers_.open()) {
+      publisher = publishers_.Find(req.publisher());
+      if (publisher == nullptr) {
+        return reply_error(v1::NOT_REGISTERED,
+                           "publisher \"" + req.publisher() + "\" is not registered");
+      }
+      if (d.issuer_unit() != publisher->unit || d.issuer_department() != publisher->department) {
+        return reply_error(v1::FORBIDDEN, "publisher \"" + publisher->name + "\" publishes for " +
+                                              publisher->unit + " " + publisher->department +
+                                              ", not " + d.issuer_unit() + " " +
+                                              d.issuer_department());
+      }
+    }
     TimePoint now = clock_.Now();
+    StoreWrite write;
+    v1::PublicRecord record;
+    std::vector<v1::LifecycleEvent> events;
+    if (auto st = DecideRelease(req, publisher, now, d, record, events); !st.ok()) {
+      return reply_error(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
+                         st.message());
+    }
     std::string day_key = d.issuer_unit() + "-" + d.issuer_department() + "-" +
                           FormatTime(now).substr(0, 10);
     auto counter = store_.DailyCounter(day_key);
@@ -388,6 +458,7 @@ class Broker::Impl {
     d.set_id(MakeDirectiveId(d.issuer_unit(), d.issuer_department(), now, daily));
     *d.mutable_sent() = ToTimestamp(now);
     d.set_version(1);
+    d.set_msg_type(v1::ALERT);
     d.set_format_version(kDirectiveFormatVersion);
     if (!d.has_created()) *d.mutable_created() = d.sent();
 
@@ -397,16 +468,390 @@ class Broker::Impl {
     stored.set_idempotency_key(req.idempotency_key());
     stored.set_publisher(req.publisher());
     stored.set_addressed_units(static_cast<uint32_t>(AddressedUnits(stored.directive(), registry_).size()));
-    if (auto st = store_.PutDirective(stored, day_key, daily); !st.ok()) {
+    const std::string& id = stored.directive().id();
+    record.set_directive_id(id);
+    record.set_latest_seq(stored.seq());
+    record.set_latest_version(1);
+    record.set_publisher(req.publisher());
+    *record.mutable_first_sent() = stored.directive().sent();
+    for (auto& e : events) Stamp(e, stored, now, req.publisher());
+    write.directive = &stored;
+    write.counters.emplace_back(day_key, daily);
+    write.public_records.push_back(record);
+    write.events = events;
+    if (auto st = store_.Write(std::move(write)); !st.ok()) {
       spdlog::error("storing directive failed: {}", st.ToString());
       return reply_error(v1::INTERNAL, "directive not stored: " + st.message());
     }
     DirectiveState& state = AddDirective(stored);
     state.next_redelivery = now + config_.redelivery_initial;
-    spdlog::info("stored directive {} seq {} for {} units", stored.directive().id(), stored.seq(),
-                 stored.addressed_units());
+    SetPublicRecord(record);
+    spdlog::info("stored directive {} seq {} for {} units ({})", id, stored.seq(),
+                 stored.addressed_units(),
+                 record.state() == v1::PublicRecord::HELD
+                     ? "public at " + FormatTime(FromTimestamp(record.release_at()))
+                     : "internal only");
     SendReceipt(routing, corr, state.stored, /*duplicate=*/false);
     FanOut(state);
+  }
+
+  // ---- the public hold ----
+
+  // Sets the directive's public release time and the record's state, or says
+  // why the request is refused (PermissionDenied: a missing right).
+  Status DecideRelease(const v1::PublishRequest& req, const Publisher* publisher, TimePoint now,
+                       v1::Directive& d, v1::PublicRecord& record,
+                       std::vector<v1::LifecycleEvent>& events) {
+    if (!d.is_public()) {
+      if (d.has_public_release()) {
+        return Status::InvalidArgument("public_release is set but the directive is not public");
+      }
+      if (req.emergency()) return Status::InvalidArgument("--emergency applies to public directives only");
+      record.set_state(v1::PublicRecord::INTERNAL_ONLY);
+      events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
+      return Status::Ok();
+    }
+    TimePoint earliest = now + config_.public_lead_time;
+    TimePoint release = d.has_public_release() ? FromTimestamp(d.public_release())
+                                               : (req.emergency() ? now : earliest);
+    if (release < now - std::chrono::seconds(1)) {
+      return Status::InvalidArgument("public release time " + FormatTime(release) +
+                                     " is in the past");
+    }
+    release = std::max(release, now);
+    auto lead = std::chrono::duration_cast<std::chrono::milliseconds>(release - now);
+    bool shortened = release < earliest;
+    if (shortened) {
+      if (!req.emergency()) {
+        return Status::InvalidArgument(
+            "public release " + FormatTime(release) + " is before the earliest allowed " +
+            FormatTime(earliest) + " (internal lead time " + FormatDuration(config_.public_lead_time) +
+            "); only a publisher with the emergency right may shorten it, with --emergency --reason");
+      }
+      FLATCAST_RETURN_IF_ERROR(CheckEmergency(req.publisher(), publisher, req.emergency_reason()));
+    }
+    *d.mutable_public_release() = ToTimestamp(release);
+    record.set_state(v1::PublicRecord::HELD);
+    *record.mutable_release_at() = ToTimestamp(release);
+    events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
+    auto hold = Event(v1::LifecycleEvent::HOLD_SET);
+    *hold.mutable_release_at() = ToTimestamp(release);
+    hold.set_lead_ms(lead.count());
+    events.push_back(hold);
+    if (shortened) {
+      auto e = Event(v1::LifecycleEvent::EMERGENCY_SHORTENED);
+      e.set_reason(req.emergency_reason());
+      *e.mutable_release_at() = ToTimestamp(release);
+      e.set_lead_ms(lead.count());
+      events.push_back(e);
+    }
+    return Status::Ok();
+  }
+
+  Status CheckEmergency(const std::string& name, const Publisher* publisher,
+                        const std::string& reason) const {
+    if (reason.empty()) return Status::InvalidArgument("an emergency needs a reason (--reason)");
+    if (publisher == nullptr || !publisher->emergency) {
+      return Status::PermissionDenied("publisher \"" + name + "\" has no emergency right");
+    }
+    return Status::Ok();
+  }
+
+  static v1::LifecycleEvent Event(v1::LifecycleEvent::Kind kind) {
+    v1::LifecycleEvent e;
+    e.set_kind(kind);
+    return e;
+  }
+
+  static void Stamp(v1::LifecycleEvent& e, const v1::StoredDirective& stored, TimePoint now,
+                    const std::string& publisher) {
+    e.set_directive_id(stored.directive().id());
+    e.set_version(stored.directive().version());
+    e.set_directive_seq(stored.seq());
+    *e.mutable_at() = ToTimestamp(now);
+    e.set_publisher(publisher);
+  }
+
+  void SetPublicRecord(const v1::PublicRecord& r) {
+    auto it = public_.find(r.directive_id());
+    if (it != public_.end() && it->second.state() == v1::PublicRecord::HELD) {
+      holds_.erase({FromTimestamp(it->second.release_at()), r.directive_id()});
+    }
+    public_[r.directive_id()] = r;
+    if (r.state() == v1::PublicRecord::HELD) {
+      holds_.emplace(FromTimestamp(r.release_at()), r.directive_id());
+    }
+  }
+
+  // Releases every hold that has fallen due; after a restart that includes
+  // those that fell due while the broker was down, recorded as late.
+  void ReleaseDue(TimePoint now) {
+    bool changed = false;
+    while (!holds_.empty() && holds_.begin()->first <= now) {
+      auto [due, id] = *holds_.begin();
+      v1::PublicRecord r = public_.at(id);
+      const v1::StoredDirective& latest = directives_.at(r.latest_seq()).stored;
+      const auto& d = latest.directive();
+      std::string key = "public/" + d.issuer_unit() + "-" + d.issuer_department() + "-" +
+                        FormatTime(now).substr(0, 10);
+      auto counter = store_.DailyCounter(key);
+      if (!counter.ok()) {
+        spdlog::error("release of {} postponed: {}", id, counter.status().ToString());
+        return;
+      }
+      uint32_t n = counter.value() + 1;
+      auto late = std::chrono::duration_cast<std::chrono::milliseconds>(now - due);
+      r.set_state(v1::PublicRecord::RELEASED);
+      *r.mutable_released_at() = ToTimestamp(now);
+      r.set_late_by_ms(late.count());
+      std::string date = FormatTime(now).substr(0, 10);
+      date.erase(std::remove(date.begin(), date.end(), '-'), date.end());
+      r.set_public_id(fmt::format("{}-{}-{}-P{:04d}", d.issuer_unit(), d.issuer_department(), date, n));
+      auto e = Event(v1::LifecycleEvent::RELEASED);
+      Stamp(e, latest, now, "");
+      *e.mutable_release_at() = ToTimestamp(due);
+      e.set_late_by_ms(late.count());
+      StoreWrite w;
+      w.counters.emplace_back(key, n);
+      w.public_records.push_back(r);
+      w.events.push_back(e);
+      if (auto st = store_.Write(std::move(w)); !st.ok()) {
+        spdlog::error("release of {} postponed: {}", id, st.ToString());
+        return;
+      }
+      SetPublicRecord(r);
+      changed = true;
+      if (late > std::chrono::seconds(1)) {
+        spdlog::warn("released {} as {} late by {}", id, r.public_id(), FormatDuration(late));
+      } else {
+        spdlog::info("released {} as {}", id, r.public_id());
+      }
+    }
+    if (changed) RebuildFeed();
+  }
+
+  void RebuildFeed() {
+    if (!feed_) return;
+    auto snap = std::make_shared<FeedSnapshot>();
+    snap->generation = ++feed_generation_;
+    std::vector<PublicEntry> entries;
+    for (const auto& [id, r] : public_) {
+      if (r.state() != v1::PublicRecord::RELEASED &&
+          r.state() != v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
+        continue;
+      }
+      PublicEntry e{directives_.at(r.latest_seq()).stored, r};
+      FeedSnapshot::Document doc;
+      doc.json = PublicDirectiveJson(e);
+      doc.cap = CapAlertXml(e, &registry_);
+      doc.etag = "\"" + r.public_id() + "-v" + std::to_string(r.latest_version()) + "-" +
+                 std::to_string(static_cast<int>(r.state()));
+      snap->by_public_id[r.public_id()] = std::move(doc);
+      entries.push_back(std::move(e));
+    }
+    snap->list_json = PublicListJson(entries);
+    snap->atom = AtomFeed(entries);
+    feed_->Publish(std::move(snap));
+  }
+
+  // ---- lifecycle: amend, cancel, extend the hold, release early ----
+
+  void OnLifecycle(const std::string& routing, uint64_t corr, const v1::LifecycleRequest& req) {
+    auto refuse = [&](v1::ErrorCode code, const std::string& message) {
+      spdlog::warn("refused {} of {} by \"{}\": {}",
+                   v1::LifecycleRequest::Action_Name(req.action()), req.directive_id(),
+                   req.publisher(), message);
+      Reply(routing, wire::EncodeError(corr, code, message));
+    };
+    auto pit = public_.find(req.directive_id());
+    if (pit == public_.end()) {
+      return refuse(v1::NOT_FOUND, "no directive with id \"" + req.directive_id() + "\"");
+    }
+    v1::PublicRecord record = pit->second;
+    const v1::StoredDirective& latest = directives_.at(record.latest_seq()).stored;
+    if (!req.idempotency_key().empty()) {
+      auto seen = store_.SeqOfIdempotencyKey(req.idempotency_key());
+      if (!seen.ok()) return refuse(v1::INTERNAL, seen.status().message());
+      if (seen.value()) return SendLifecycleReply(routing, corr, record);
+    }
+    const Publisher* publisher = nullptr;
+    if (!publishers_.open()) {
+      publisher = publishers_.Find(req.publisher());
+      if (publisher == nullptr) {
+        return refuse(v1::NOT_REGISTERED, "publisher \"" + req.publisher() + "\" is not registered");
+      }
+    }
+    if (req.publisher() != record.publisher() && !(publisher != nullptr && publisher->manage_any)) {
+      return refuse(v1::FORBIDDEN, "directive " + req.directive_id() + " was published by \"" +
+                                       record.publisher() +
+                                       "\"; only its publisher or one with the manage_any right "
+                                       "may change it");
+    }
+    if (record.state() == v1::PublicRecord::CANCELLED_BEFORE_RELEASE ||
+        record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
+      return refuse(v1::INVALID, "directive " + req.directive_id() + " is cancelled");
+    }
+    TimePoint now = clock_.Now();
+    bool held = record.state() == v1::PublicRecord::HELD;
+    v1::Directive next = latest.directive();
+    v1::LifecycleEvent event;
+    switch (req.action()) {
+      case v1::LifecycleRequest::AMEND: {
+        v1::Directive amended = req.directive();
+        if (!amended.id().empty() && amended.id() != req.directive_id()) {
+          return refuse(v1::INVALID, "the amendment names another id: " + amended.id());
+        }
+        amended.clear_id();
+        if (amended.issuer_unit() != next.issuer_unit() ||
+            amended.issuer_department() != next.issuer_department()) {
+          return refuse(v1::INVALID, "an amendment keeps the issuer unit and department");
+        }
+        if (amended.is_public() != next.is_public()) {
+          return refuse(v1::INVALID,
+                        "an amendment cannot change whether the directive is public; cancel it "
+                        "and publish a new one");
+        }
+        if (auto st = ValidateDirective(amended, registry_); !st.ok()) {
+          return refuse(v1::INVALID, st.message());
+        }
+        // The public release time only moves through extend and release-early.
+        if (amended.has_public_release() &&
+            FromTimestamp(amended.public_release()) != FromTimestamp(next.public_release())) {
+          return refuse(v1::INVALID, "an amendment keeps the public release time; use extend or "
+                                     "release-early to move it");
+        }
+        *amended.mutable_public_release() = next.public_release();
+        next = std::move(amended);
+        event = Event(v1::LifecycleEvent::AMENDED);
+        break;
+      }
+      case v1::LifecycleRequest::CANCEL:
+        next.set_msg_type(v1::CANCEL);
+        event = Event(v1::LifecycleEvent::CANCELLED);
+        if (record.state() == v1::PublicRecord::RELEASED) {
+          record.set_state(v1::PublicRecord::CANCELLED_AFTER_RELEASE);
+        } else {
+          record.set_state(v1::PublicRecord::CANCELLED_BEFORE_RELEASE);
+        }
+        *record.mutable_cancelled_at() = ToTimestamp(now);
+        break;
+      case v1::LifecycleRequest::EXTEND_HOLD: {
+        if (!held) {
+          return refuse(v1::INVALID, "only a held directive's release can be extended (" +
+                                         req.directive_id() + " is " +
+                                         v1::PublicRecord::State_Name(record.state()) + ")");
+        }
+        if (!req.has_public_release()) {
+          return refuse(v1::INVALID, "extend needs the new public release time (--until)");
+        }
+        TimePoint until = FromTimestamp(req.public_release());
+        if (until <= FromTimestamp(record.release_at())) {
+          return refuse(v1::INVALID, "the new release time " + FormatTime(until) +
+                                         " is not later than the current one " +
+                                         FormatTime(FromTimestamp(record.release_at())));
+        }
+        *next.mutable_public_release() = req.public_release();
+        *record.mutable_release_at() = req.public_release();
+        event = Event(v1::LifecycleEvent::HOLD_EXTENDED);
+        *event.mutable_release_at() = req.public_release();
+        break;
+      }
+      case v1::LifecycleRequest::RELEASE_EARLY: {
+        if (!held) {
+          return refuse(v1::INVALID, "only a held directive can be released early (" +
+                                         req.directive_id() + " is " +
+                                         v1::PublicRecord::State_Name(record.state()) + ")");
+        }
+        if (auto st = CheckEmergency(req.publisher(), publisher, req.reason()); !st.ok()) {
+          return refuse(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
+                        st.message());
+        }
+        TimePoint at = req.has_public_release() ? FromTimestamp(req.public_release()) : now;
+        if (at < now - std::chrono::seconds(1)) {
+          return refuse(v1::INVALID, "release time " + FormatTime(at) + " is in the past");
+        }
+        at = std::max(at, now);
+        if (at >= FromTimestamp(record.release_at())) {
+          return refuse(v1::INVALID, "release time " + FormatTime(at) +
+                                         " is not earlier than the current one; use extend");
+        }
+        *next.mutable_public_release() = ToTimestamp(at);
+        *record.mutable_release_at() = ToTimestamp(at);
+        event = Event(v1::LifecycleEvent::RELEASED_EARLY);
+        *event.mutable_release_at() = ToTimestamp(at);
+        event.set_lead_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              at - FromTimestamp(latest.directive().sent()))
+                              .count());
+        break;
+      }
+      default:
+        return refuse(v1::INVALID, "unknown lifecycle action");
+    }
+    event.set_reason(req.reason());
+    next.set_id(req.directive_id());
+    next.set_version(latest.directive().version() + 1);
+    if (next.msg_type() != v1::CANCEL) next.set_msg_type(v1::UPDATE);
+    *next.mutable_sent() = ToTimestamp(now);
+    next.clear_references();
+    next.add_references(req.directive_id());
+    next.set_format_version(kDirectiveFormatVersion);
+
+    v1::StoredDirective stored;
+    stored.set_seq(store_.head_seq() + 1);
+    *stored.mutable_directive() = std::move(next);
+    stored.set_idempotency_key(req.idempotency_key());
+    stored.set_publisher(req.publisher());
+    stored.set_addressed_units(
+        static_cast<uint32_t>(AddressedUnits(stored.directive(), registry_).size()));
+    record.set_latest_seq(stored.seq());
+    record.set_latest_version(stored.directive().version());
+    Stamp(event, stored, now, req.publisher());
+    StoreWrite w;
+    w.directive = &stored;
+    w.public_records.push_back(record);
+    w.events.push_back(event);
+    if (auto st = store_.Write(std::move(w)); !st.ok()) {
+      return refuse(v1::INTERNAL, "nothing changed: " + st.message());
+    }
+    directives_.at(latest.seq()).superseded = true;
+    DirectiveState& state = AddDirective(stored);
+    state.next_redelivery = now + config_.redelivery_initial;
+    bool public_changed = record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE ||
+                          record.state() == v1::PublicRecord::RELEASED;
+    SetPublicRecord(record);
+    spdlog::info("{} {}: version {} seq {}", v1::LifecycleEvent::Kind_Name(event.kind()),
+                 req.directive_id(), stored.directive().version(), stored.seq());
+    if (public_changed) RebuildFeed();
+    SendLifecycleReply(routing, corr, record);
+    FanOut(state);
+  }
+
+  void SendLifecycleReply(const std::string& routing, uint64_t corr, const v1::PublicRecord& r) {
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    env.set_correlation_id(corr);
+    auto* reply = env.mutable_lifecycle_reply();
+    reply->set_directive_id(r.directive_id());
+    reply->set_version(r.latest_version());
+    reply->set_seq(r.latest_seq());
+    *reply->mutable_public_record() = r;
+    Reply(routing, wire::Encode(env));
+  }
+
+  void OnEvents(const std::string& routing, uint64_t corr, const v1::EventsQuery& q) {
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    env.set_correlation_id(corr);
+    auto* reply = env.mutable_events_reply();
+    auto st = store_.ForEachEvent(q.directive_id(), [&](const v1::LifecycleEvent& e) {
+      *reply->add_events() = e;
+    });
+    if (!st.ok()) return Reply(routing, wire::EncodeError(corr, v1::INTERNAL, st.message()));
+    if (!q.directive_id().empty() && reply->events_size() == 0) {
+      return Reply(routing, wire::EncodeError(corr, v1::NOT_FOUND,
+                                              "no directive with id \"" + q.directive_id() + "\""));
+    }
+    Reply(routing, wire::Encode(env));
   }
 
   void OnCoverage(const std::string& routing, uint64_t corr, const v1::CoverageQuery& q) {
@@ -623,6 +1068,13 @@ class Broker::Impl {
   std::vector<PendingAck> pending_acks_;
   TimePoint next_heartbeat_{};
   TimePoint next_redelivery_check_{};
+
+  PublisherDirectory publishers_;
+  std::unordered_map<std::string, v1::PublicRecord> public_;  // by directive id
+  std::set<std::pair<TimePoint, std::string>> holds_;         // (release_at, id) of HELD ones
+  std::unique_ptr<PublicFeed> feed_;
+  std::string http_endpoint_;
+  uint64_t feed_generation_ = 0;
 };
 
 Broker::Broker(const BrokerConfig& config, const Registry& registry, Store& store,
@@ -632,6 +1084,7 @@ Broker::~Broker() = default;
 
 Status Broker::Start() { return impl_->Start(); }
 const std::string& Broker::endpoint() const { return impl_->endpoint(); }
+const std::string& Broker::http_endpoint() const { return impl_->http_endpoint(); }
 Status Broker::PollOnce(std::chrono::milliseconds timeout) { return impl_->PollOnce(timeout); }
 
 Status Broker::Run(const std::atomic<bool>& stop) {

@@ -19,7 +19,9 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   static const std::set<std::string> kKnown = {"endpoint", "data_dir", "registry",
                                                "max_message_bytes", "rocksdb_max_open_files",
                                                "endpoint_file", "heartbeat_interval",
-                                               "redelivery_initial", "redelivery_max", "send_hwm"};
+                                               "redelivery_initial", "redelivery_max", "send_hwm",
+                                               "public_lead_time", "publishers", "http_endpoint",
+                                               "http_endpoint_file"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
@@ -49,6 +51,9 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_string("data_dir", c.data_dir));
   FLATCAST_RETURN_IF_ERROR(get_string("registry", c.registry));
   FLATCAST_RETURN_IF_ERROR(get_string("endpoint_file", c.endpoint_file));
+  FLATCAST_RETURN_IF_ERROR(get_string("publishers", c.publishers));
+  FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint", c.http_endpoint));
+  FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint_file", c.http_endpoint_file));
   int64_t max_bytes = static_cast<int64_t>(c.max_message_bytes);
   FLATCAST_RETURN_IF_ERROR(get_int("max_message_bytes", 4096, int64_t{256} << 20, max_bytes));
   c.max_message_bytes = static_cast<size_t>(max_bytes);
@@ -67,6 +72,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_duration("heartbeat_interval", c.heartbeat_interval));
   FLATCAST_RETURN_IF_ERROR(get_duration("redelivery_initial", c.redelivery_initial));
   FLATCAST_RETURN_IF_ERROR(get_duration("redelivery_max", c.redelivery_max));
+  FLATCAST_RETURN_IF_ERROR(get_duration("public_lead_time", c.public_lead_time));
   int64_t hwm = c.send_hwm;
   FLATCAST_RETURN_IF_ERROR(get_int("send_hwm", 1, 1000000, hwm));
   c.send_hwm = static_cast<int>(hwm);
@@ -86,6 +92,12 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
     return Status::InvalidArgument("redelivery_max must not be shorter than redelivery_initial");
   }
   if (c.send_hwm < 1) return Status::InvalidArgument("send_hwm must be at least 1");
+  if (c.public_lead_time < milliseconds(0)) {
+    return Status::InvalidArgument("public_lead_time must not be negative");
+  }
+  if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
+    return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
+  }
   return Status::Ok();
 }
 

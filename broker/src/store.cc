@@ -17,10 +17,11 @@ constexpr char kDailyPrefix[] = "meta/daily/";
 
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
-                                                 "ids", "idempotency", "acks"};
+                                                 "ids", "idempotency", "acks", "public",
+                                                 "public_ids", "events"};
   return names;
 }
-enum Cf { kDefault = 0, kDirectives, kIds, kIdempotency, kAcks };
+enum Cf { kDefault = 0, kDirectives, kIds, kIdempotency, kAcks, kPublic, kPublicIds, kEvents };
 
 // The one place where rocksdb::Status becomes a flatcast::Status.
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -66,6 +67,10 @@ class RocksStore final : public Store {
     it->SeekToLast();
     FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "reading head sequence"));
     head_seq_ = it->Valid() ? DecodeSeq(it->key().ToStringView()) : 0;
+    std::unique_ptr<rocksdb::Iterator> ev(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kEvents]));
+    ev->SeekToLast();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(ev->status(), "reading event sequence"));
+    head_event_seq_ = ev->Valid() ? DecodeSeq(ev->key().ToStringView()) : 0;
     return Status::Ok();
   }
 
@@ -73,22 +78,70 @@ class RocksStore final : public Store {
 
   Status PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
                       uint32_t daily_counter) override {
-    if (d.seq() != head_seq_ + 1) {
-      return Status::Internal("directive sequence " + std::to_string(d.seq()) + " does not follow " +
-                              std::to_string(head_seq_));
-    }
+    StoreWrite w;
+    w.directive = &d;
+    if (!daily_counter_key.empty()) w.counters.emplace_back(daily_counter_key, daily_counter);
+    return Write(std::move(w));
+  }
+
+  Status Write(StoreWrite w) override {
     rocksdb::WriteBatch batch;
-    std::string seq_key = SeqKey(d.seq());
-    batch.Put(cfs_[kDirectives], seq_key, d.SerializeAsString());
-    batch.Put(cfs_[kIds], d.directive().id(), seq_key);
-    if (!d.idempotency_key().empty()) batch.Put(cfs_[kIdempotency], d.idempotency_key(), seq_key);
-    if (!daily_counter_key.empty()) {
-      std::string value = std::to_string(daily_counter);
-      batch.Put(cfs_[kDefault], std::string(kDailyPrefix) + std::string(daily_counter_key), value);
+    if (w.directive != nullptr) {
+      const v1::StoredDirective& d = *w.directive;
+      if (d.seq() != head_seq_ + 1) {
+        return Status::Internal("directive sequence " + std::to_string(d.seq()) +
+                                " does not follow " + std::to_string(head_seq_));
+      }
+      std::string seq_key = SeqKey(d.seq());
+      batch.Put(cfs_[kDirectives], seq_key, d.SerializeAsString());
+      // An amendment keeps its id; the index points at the latest version.
+      batch.Put(cfs_[kIds], d.directive().id(), seq_key);
+      if (!d.idempotency_key().empty()) batch.Put(cfs_[kIdempotency], d.idempotency_key(), seq_key);
     }
-    FLATCAST_RETURN_IF_ERROR(FromRocks(db_->Write(SyncedWrite(), &batch), "storing directive"));
-    head_seq_ = d.seq();
+    for (const auto& [key, value] : w.counters) {
+      batch.Put(cfs_[kDefault], std::string(kDailyPrefix) + key, std::to_string(value));
+    }
+    for (const auto& r : w.public_records) {
+      batch.Put(cfs_[kPublic], r.directive_id(), r.SerializeAsString());
+      if (!r.public_id().empty()) batch.Put(cfs_[kPublicIds], r.public_id(), r.directive_id());
+    }
+    uint64_t event_seq = head_event_seq_;
+    for (auto& e : w.events) {
+      e.set_event_seq(++event_seq);
+      batch.Put(cfs_[kEvents], SeqKey(event_seq), e.SerializeAsString());
+    }
+    FLATCAST_RETURN_IF_ERROR(FromRocks(db_->Write(SyncedWrite(), &batch), "storing"));
+    if (w.directive != nullptr) head_seq_ = w.directive->seq();
+    head_event_seq_ = event_seq;
     return Status::Ok();
+  }
+
+  Status ForEachPublicRecord(
+      const std::function<void(const v1::PublicRecord&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPublic]));
+    v1::PublicRecord r;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return Status::Corruption("public record of " + it->key().ToString() + " does not decode");
+      }
+      fn(r);
+    }
+    return FromRocks(it->status(), "scanning public records");
+  }
+
+  Status ForEachEvent(std::string_view directive_id,
+                      const std::function<void(const v1::LifecycleEvent&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kEvents]));
+    v1::LifecycleEvent e;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return Status::Corruption("lifecycle event " +
+                                  std::to_string(DecodeSeq(it->key().ToStringView())) +
+                                  " does not decode");
+      }
+      if (directive_id.empty() || e.directive_id() == directive_id) fn(e);
+    }
+    return FromRocks(it->status(), "scanning lifecycle events");
   }
 
   Result<std::optional<v1::StoredDirective>> GetDirective(uint64_t seq) const override {
@@ -181,6 +234,7 @@ class RocksStore final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   uint64_t head_seq_ = 0;
+  uint64_t head_event_seq_ = 0;
 };
 
 }  // namespace
@@ -212,7 +266,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = !exists;
-  db_options.create_missing_column_families = !exists;
+  // Column families added by a newer format are created on an existing store.
+  db_options.create_missing_column_families = true;
   db_options.max_open_files = options.max_open_files;
   db_options.keep_log_file_num = 4;
   db_options.max_background_jobs = 2;

@@ -366,7 +366,19 @@ Result<v1::Directive> LoadDirectiveFile(const std::string& path) {
   return d;
 }
 
-std::string RenderDirectiveText(const v1::StoredDirective& stored) {
+std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> now) {
+  if (!d.is_public()) return "internal only (never public)";
+  if (!d.has_public_release()) return "on sending";
+  TimePoint at = FromTimestamp(d.public_release());
+  std::string text = FormatTime(std::chrono::floor<std::chrono::seconds>(at));
+  if (!now) return text;
+  if (at <= *now) return text + " (public now)";
+  auto left = std::chrono::duration_cast<std::chrono::minutes>(at - *now);
+  if (left.count() == 0) return text + " (in under a minute)";
+  return text + " (in " + FormatDuration(left) + ")";
+}
+
+std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional<TimePoint> now) {
   const v1::Directive& d = stored.directive();
   std::string out;
   auto line = [&out](std::string_view label, std::string_view value) {
@@ -376,10 +388,8 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored) {
   line("Status:", StatusName(d.status()));
   line("Issuer:", fmt::format("{} {}", d.issuer_unit(), d.issuer_department()));
   if (d.has_sent()) line("Sent:", FormatTime(FromTimestamp(d.sent())));
-  if (d.is_public()) {
-    line("Public release:",
-         d.has_public_release() ? FormatTime(FromTimestamp(d.public_release())) : "on sending");
-  }
+  if (d.msg_type() == v1::CANCEL) line("CANCELLED:", "this directive has been cancelled");
+  line("Public release:", PublicReleaseText(d, now));
   if (d.has_expires()) line("Expires:", FormatTime(FromTimestamp(d.expires())));
 
   out += "\n" + d.title() + "\n";

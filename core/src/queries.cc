@@ -16,4 +16,14 @@ Result<v1::CoverageReply> QueryCoverage(RpcClient& client, const std::string& di
   return reply->coverage_reply();
 }
 
+Result<v1::EventsReply> QueryEvents(RpcClient& client, const std::string& directive_id,
+                                    std::chrono::milliseconds timeout) {
+  v1::Envelope env;
+  env.mutable_events_query()->set_directive_id(directive_id);
+  auto reply = client.Call(env, timeout);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_events_reply()) return Status::Internal("broker answered with no events");
+  return reply->events_reply();
+}
+
 }  // namespace flatcast

@@ -51,6 +51,86 @@ std::string ReceiptToText(const v1::PublishReceipt& r) {
                      r.duplicate() ? " [already published: same idempotency key]" : "");
 }
 
+namespace {
+
+nlohmann::json PublicRecordJson(const v1::PublicRecord& r) {
+  nlohmann::json j = {{"state", v1::PublicRecord::State_Name(r.state())}};
+  if (r.has_release_at()) j["release_at"] = FormatTime(FromTimestamp(r.release_at()));
+  if (r.has_released_at()) {
+    j["released_at"] = FormatTime(FromTimestamp(r.released_at()));
+    j["late_by_ms"] = r.late_by_ms();
+    j["public_id"] = r.public_id();
+  }
+  if (r.has_cancelled_at()) j["cancelled_at"] = FormatTime(FromTimestamp(r.cancelled_at()));
+  return j;
+}
+
+std::string OptionalTime(bool has, const google::protobuf::Timestamp& t) {
+  return has ? FormatTime(FromTimestamp(t)) : "";
+}
+
+}  // namespace
+
+std::string LifecycleReplyToJson(const v1::LifecycleReply& r) {
+  nlohmann::json j = {{"id", r.directive_id()},
+                      {"version", r.version()},
+                      {"seq", r.seq()},
+                      {"public", PublicRecordJson(r.public_record())}};
+  return j.dump(2) + "\n";
+}
+
+std::string LifecycleReplyToText(const v1::LifecycleReply& r) {
+  const auto& p = r.public_record();
+  std::string out = fmt::format("{} is now version {} (seq {}), {}", r.directive_id(), r.version(),
+                                r.seq(), v1::PublicRecord::State_Name(p.state()));
+  if (p.state() == v1::PublicRecord::HELD) {
+    out += ", public at " + FormatTime(FromTimestamp(p.release_at()));
+  }
+  return out + "\n";
+}
+
+std::string RenderEvents(const v1::EventsReply& r, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& e : r.events()) {
+      list.push_back({{"event_seq", e.event_seq()},
+                      {"kind", v1::LifecycleEvent::Kind_Name(e.kind())},
+                      {"directive_id", e.directive_id()},
+                      {"version", e.version()},
+                      {"at", FormatTime(FromTimestamp(e.at()))},
+                      {"publisher", e.publisher()},
+                      {"reason", e.reason()},
+                      {"release_at", OptionalTime(e.has_release_at(), e.release_at())},
+                      {"late_by_ms", e.late_by_ms()},
+                      {"lead_ms", e.lead_ms()}});
+    }
+    return nlohmann::json{{"events", list}}.dump(2) + "\n";
+  }
+  std::string out;
+  if (format == OutputFormat::kCsv) {
+    out = "event_seq,kind,directive_id,version,at,publisher,release_at,late_by_ms,lead_ms,reason\n";
+    for (const auto& e : r.events()) {
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", e.event_seq(),
+                         v1::LifecycleEvent::Kind_Name(e.kind()), e.directive_id(), e.version(),
+                         FormatTime(FromTimestamp(e.at())), CsvField(e.publisher()),
+                         OptionalTime(e.has_release_at(), e.release_at()), e.late_by_ms(),
+                         e.lead_ms(), CsvField(e.reason()));
+    }
+    return out;
+  }
+  for (const auto& e : r.events()) {
+    out += fmt::format("{:>5}  {}  {:<20} {} v{}", e.event_seq(), FormatTime(FromTimestamp(e.at())),
+                       v1::LifecycleEvent::Kind_Name(e.kind()), e.directive_id(), e.version());
+    if (!e.publisher().empty()) out += "  by " + e.publisher();
+    if (e.has_release_at()) out += "  release " + FormatTime(FromTimestamp(e.release_at()));
+    if (e.late_by_ms() > 0) out += fmt::format("  late by {} ms", e.late_by_ms());
+    if (e.lead_ms() > 0) out += "  lead " + FormatDuration(std::chrono::milliseconds(e.lead_ms()));
+    if (!e.reason().empty()) out += "  reason: " + e.reason();
+    out += "\n";
+  }
+  return out;
+}
+
 std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format) {
   const auto& d = r.directive().directive();
   std::string region = r.region().empty() ? "all" : r.region();

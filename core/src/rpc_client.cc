@@ -31,6 +31,7 @@ Status FromErrorReply(const v1::Error& error) {
     case v1::TOO_LARGE:
       return Status::TooLarge(message);
     case v1::NOT_REGISTERED:
+    case v1::FORBIDDEN:
       return Status::PermissionDenied(message);
     case v1::INTERNAL:
     default:

@@ -106,6 +106,14 @@ std::string_view BodyName(const v1::Envelope& envelope) {
       return "ack_confirm";
     case v1::Envelope::kHeartbeat:
       return "heartbeat";
+    case v1::Envelope::kLifecycle:
+      return "lifecycle";
+    case v1::Envelope::kLifecycleReply:
+      return "lifecycle_reply";
+    case v1::Envelope::kEventsQuery:
+      return "events_query";
+    case v1::Envelope::kEventsReply:
+      return "events_reply";
     case v1::Envelope::kPublish:
       return "publish";
     case v1::Envelope::kReceipt:

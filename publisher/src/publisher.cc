@@ -30,11 +30,14 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return parts;
 }
 
-Status SetTime(const std::string& text, const char* what, google::protobuf::Timestamp* out) {
+// Sets the field through `field()` (a mutable_ accessor) only when `text` is
+// given: touching a proto3 message field marks it present.
+template <typename Field>
+Status SetTime(const std::string& text, const char* what, Field field) {
   if (text.empty()) return Status::Ok();
   auto t = ParseTime(text);
   if (!t.ok()) return t.status().WithContext(what);
-  *out = ToTimestamp(t.value());
+  *field() = ToTimestamp(t.value());
   return Status::Ok();
 }
 
@@ -57,7 +60,7 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
     if (!tier.ok()) return tier.status().WithContext("action \"" + spec + "\"");
     a->set_responsible_tier(tier.value());
     if (parts.size() == 3) {
-      FLATCAST_RETURN_IF_ERROR(SetTime(parts[2], "action due time", a->mutable_due()));
+      FLATCAST_RETURN_IF_ERROR(SetTime(parts[2], "action due time", [a] { return a->mutable_due(); }));
     }
   }
   for (const auto& code : f.scope) d.add_scope(code);
@@ -76,8 +79,9 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
     return Status::InvalidArgument("status \"" + f.status + "\" is not one of actual, exercise, test");
   }
   d.set_is_public(f.is_public);
-  FLATCAST_RETURN_IF_ERROR(SetTime(f.public_release, "public release", d.mutable_public_release()));
-  FLATCAST_RETURN_IF_ERROR(SetTime(f.expires, "expiry", d.mutable_expires()));
+  FLATCAST_RETURN_IF_ERROR(
+      SetTime(f.public_release, "public release", [&d] { return d.mutable_public_release(); }));
+  FLATCAST_RETURN_IF_ERROR(SetTime(f.expires, "expiry", [&d] { return d.mutable_expires(); }));
   for (const auto& ref : f.references) d.add_references(ref);
   d.set_internal_note(f.internal_note);
   return d;
@@ -88,22 +92,43 @@ std::string NewIdempotencyKey() {
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
 
+namespace {
+
+// Calls with up to `attempts` tries; only silence is worth another try, a
+// refusal stays a refusal. The request carries its idempotency key, so a
+// retry after a lost answer changes nothing twice.
+Result<v1::Envelope> CallWithRetries(RpcClient& client, const v1::Envelope& env, int attempts,
+                                     std::chrono::milliseconds timeout) {
+  Status last = Status::Unavailable("no attempt made");
+  for (int i = 0; i < attempts; ++i) {
+    auto reply = client.Call(env, timeout);
+    if (reply.ok()) return reply;
+    last = reply.status();
+    if (last.code() != Status::Code::kUnavailable) return last;
+  }
+  return last;
+}
+
+}  // namespace
+
 Result<v1::PublishReceipt> Publish(RpcClient& client, const v1::PublishRequest& request,
                                    int attempts, std::chrono::milliseconds timeout) {
   v1::Envelope env;
   *env.mutable_publish() = request;
-  Status last = Status::Unavailable("no attempt made");
-  for (int i = 0; i < attempts; ++i) {
-    auto reply = client.Call(env, timeout);
-    if (reply.ok()) {
-      if (!reply->has_receipt()) return Status::Internal("broker answered with no receipt");
-      return reply->receipt();
-    }
-    last = reply.status();
-    // Only silence is worth another try; a refusal stays a refusal.
-    if (last.code() != Status::Code::kUnavailable) return last;
-  }
-  return last;
+  auto reply = CallWithRetries(client, env, attempts, timeout);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_receipt()) return Status::Internal("broker answered with no receipt");
+  return reply->receipt();
+}
+
+Result<v1::LifecycleReply> ChangeLifecycle(RpcClient& client, const v1::LifecycleRequest& request,
+                                           int attempts, std::chrono::milliseconds timeout) {
+  v1::Envelope env;
+  *env.mutable_lifecycle() = request;
+  auto reply = CallWithRetries(client, env, attempts, timeout);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_lifecycle_reply()) return Status::Internal("broker answered with no lifecycle reply");
+  return reply->lifecycle_reply();
 }
 
 }  // namespace flatcast::publisher

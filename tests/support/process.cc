@@ -23,7 +23,22 @@ std::string SourcePath(const std::string& relative) {
 
 namespace {
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out, const std::string& err) {
+// environ with `extra` added; an entry of `extra` replaces one of the same name.
+std::vector<std::string> Environment(const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& x : extra) replaced = replaced || x.substr(0, x.find('=')) == name;
+    if (!replaced) env.push_back(std::move(entry));
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out, const std::string& err,
+            const std::vector<std::string>& extra_env) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -32,8 +47,12 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out, const 
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_strings = Environment(extra_env);
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
   return pid;
@@ -55,9 +74,10 @@ RunResult Run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   return r;
 }
 
-Process::Process(const std::vector<std::string>& argv, const std::filesystem::path& log_prefix)
+Process::Process(const std::vector<std::string>& argv, const std::filesystem::path& log_prefix,
+                 const std::vector<std::string>& extra_env)
     : out_(log_prefix.string() + ".out"), err_(log_prefix.string() + ".err") {
-  pid_ = Spawn(argv, out_.string(), err_.string());
+  pid_ = Spawn(argv, out_.string(), err_.string(), extra_env);
 }
 
 Process::~Process() {

@@ -32,8 +32,11 @@ RunResult Run(const std::vector<std::string>& argv,
 // still running.
 class Process {
  public:
-  // stdout and stderr go to <log_prefix>.out / <log_prefix>.err.
-  Process(const std::vector<std::string>& argv, const std::filesystem::path& log_prefix);
+  // stdout and stderr go to <log_prefix>.out / <log_prefix>.err. The child
+  // gets this process's environment plus `extra_env` ("NAME=value" entries,
+  // which replace variables of the same name).
+  Process(const std::vector<std::string>& argv, const std::filesystem::path& log_prefix,
+          const std::vector<std::string>& extra_env = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

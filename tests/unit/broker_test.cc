@@ -7,6 +7,7 @@
 #include "flatcast/broker/broker.h"
 #include "flatcast/broker/fd_budget.h"
 #include "flatcast/wire.h"
+#include "peer.h"
 #include "temp_dir.h"
 
 namespace flatcast::broker {
@@ -23,36 +24,7 @@ constexpr char kRegistryText[] =
     "520201\tdistrict\t钟山区\n"
     "520201001\tstreet\t黄土坡街道\n";
 
-// A DEALER peer speaking envelopes.
-class Peer {
- public:
-  Peer(zmq::context_t& ctx, const std::string& endpoint) : socket_(ctx, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect(endpoint);
-  }
-  void SendRaw(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }
-  void Send(v1::Envelope env) {
-    env.set_protocol_version(wire::kProtocolVersion);
-    SendRaw(wire::Encode(env));
-  }
-  // Next envelope, or one with no body after `timeout`.
-  v1::Envelope Receive(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, timeout);
-    if (!(items[0].revents & ZMQ_POLLIN)) return {};
-    zmq::message_t m;
-    (void)socket_.recv(m);
-    auto env = wire::Decode(std::string_view(m.data<char>(), m.size()));
-    return env.ok() ? env.value() : v1::Envelope();
-  }
-  v1::Envelope Call(v1::Envelope env) {
-    Send(std::move(env));
-    return Receive();
-  }
-
- private:
-  zmq::socket_t socket_;
-};
+using testing::Peer;
 
 v1::Envelope PublishRequest(const std::vector<std::string>& scope,
                             const std::vector<v1::Tier>& tiers, const std::string& key = "") {

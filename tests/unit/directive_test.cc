@@ -441,8 +441,14 @@ TEST(DirectiveText, ShowsWhatAnOperatorNeeds) {
         "520102 (street, community)", "5201-HEALTH-20261101-0003"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << expected << " missing from\n" << text;
   }
+  // With the time now, the operator sees how long is left.
+  EXPECT_NE(RenderDirectiveText(stored, *ParseTime("2026-11-28T09:30:00Z"))
+                .find("2026-11-28T12:00:00Z (in 2h30m)"),
+            std::string::npos);
+  EXPECT_NE(RenderDirectiveText(stored, *ParseTime("2026-11-28T13:00:00Z")).find("(public now)"),
+            std::string::npos);
   d.set_is_public(false);
-  EXPECT_EQ(RenderDirectiveText(stored).find("Public release"), std::string::npos);
+  EXPECT_NE(RenderDirectiveText(stored).find("internal only (never public)"), std::string::npos);
 }
 
 TEST(DirectiveStatus, HasNames) {

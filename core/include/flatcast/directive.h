@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,8 +47,13 @@ Result<v1::Directive> DirectiveFromJson(std::string_view json);
 // A directive file as publishers write it: TOML or JSON (by extension).
 Result<v1::Directive> LoadDirectiveFile(const std::string& path);
 
-// A readable plain-text rendering for the terminal inbox.
-std::string RenderDirectiveText(const v1::StoredDirective& d);
+// A readable plain-text rendering for the terminal inbox. With `now`, the
+// public release line also says how long is left.
+std::string RenderDirectiveText(const v1::StoredDirective& d,
+                                std::optional<TimePoint> now = std::nullopt);
+
+// "2026-11-29T06:00:00Z (in 11h42m)", "... (public now)", "internal only (never public)".
+std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> now);
 
 std::string_view StatusName(v1::DirectiveStatus s);
 

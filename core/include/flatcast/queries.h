@@ -17,4 +17,8 @@ Result<v1::CoverageReply> QueryCoverage(RpcClient& client, const std::string& di
                                         const std::string& region, uint32_t max_missing,
                                         std::chrono::milliseconds timeout);
 
+// Lifecycle events of one directive (all directives if `directive_id` is empty).
+Result<v1::EventsReply> QueryEvents(RpcClient& client, const std::string& directive_id,
+                                    std::chrono::milliseconds timeout);
+
 }  // namespace flatcast

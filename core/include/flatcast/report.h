@@ -13,6 +13,12 @@ enum class OutputFormat { kTable, kJson, kCsv };
 std::string ReceiptToJson(const v1::PublishReceipt& r);
 std::string ReceiptToText(const v1::PublishReceipt& r);
 
+std::string LifecycleReplyToJson(const v1::LifecycleReply& r);
+std::string LifecycleReplyToText(const v1::LifecycleReply& r);
+
+// Lifecycle events, one a line (table) or as JSON / CSV.
+std::string RenderEvents(const v1::EventsReply& r, OutputFormat format);
+
 // Coverage of a directive: per tier addressed / acknowledged / percent, then
 // the units that have not acknowledged (as many as the reply lists).
 std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format);

@@ -30,6 +30,17 @@ struct BrokerConfig {
   // Messages queued for one terminal before further ones are dropped (and
   // later repaired by redelivery): bounds the memory a slow terminal costs.
   int send_hwm = 256;
+  // The public release of a directive waits this long after its internal
+  // send, so communities can prepare before residents hear of it.
+  std::chrono::milliseconds public_lead_time{std::chrono::hours(12)};
+  // Registered publishers (TOML). Empty: any publisher name is accepted, with
+  // no rights (no emergency release).
+  std::string publishers;
+  // host:port of the public HTTP feed, e.g. "127.0.0.1:7780"; port 0 picks a
+  // free one; empty (the default): no feed.
+  std::string http_endpoint;
+  // If set, "http://host:port" of the feed is written here once it listens.
+  std::string http_endpoint_file;
 };
 
 // Checks values that flags may have set after loading.

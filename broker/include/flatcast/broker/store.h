@@ -4,6 +4,9 @@
 //   ids          directive id                         -> seq
 //   idempotency  publisher idempotency key            -> seq
 //   acks         seq | unit code | 0x00 | level byte  -> AckRecord
+//   public       directive id                         -> PublicRecord
+//   public_ids   public id                            -> directive id
+//   events       event seq (8 bytes big-endian)       -> LifecycleEvent
 // Every write that a peer is told about is synced before the call returns.
 // Not thread-safe: the broker's event loop is its only user.
 #pragma once
@@ -39,6 +42,16 @@ struct AckEntry {
   v1::AckRecord record;
 };
 
+// Everything one state change writes, applied in one synced WriteBatch.
+struct StoreWrite {
+  const v1::StoredDirective* directive = nullptr;  // must be head_seq()+1
+  // Counters under "meta/daily/<key>" (directive ids, public ids).
+  std::vector<std::pair<std::string, uint32_t>> counters;
+  std::vector<v1::PublicRecord> public_records;
+  // Appended in order; the store assigns event_seq.
+  std::vector<v1::LifecycleEvent> events;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -52,6 +65,8 @@ class Store {
   // issuer's daily counter, in one synced write. `d.seq()` must be head_seq()+1.
   virtual Status PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
                               uint32_t daily_counter) = 0;
+  // Applies a StoreWrite atomically and durably.
+  virtual Status Write(StoreWrite write) = 0;
   virtual Result<std::optional<v1::StoredDirective>> GetDirective(uint64_t seq) const = 0;
   virtual Result<std::optional<uint64_t>> SeqOfId(std::string_view id) const = 0;
   virtual Result<std::optional<uint64_t>> SeqOfIdempotencyKey(std::string_view key) const = 0;
@@ -59,6 +74,11 @@ class Store {
   virtual Result<uint32_t> DailyCounter(std::string_view key) const = 0;
   // Calls `fn` for every directive in sequence order; stops at the first error.
   virtual Status ForEachDirective(const std::function<Status(const v1::StoredDirective&)>& fn) const = 0;
+
+  virtual Status ForEachPublicRecord(const std::function<void(const v1::PublicRecord&)>& fn) const = 0;
+  // Lifecycle events in order; only those of `directive_id` unless it is empty.
+  virtual Status ForEachEvent(std::string_view directive_id,
+                              const std::function<void(const v1::LifecycleEvent&)>& fn) const = 0;
 
   // Stores acknowledgements in one synced write (group commit). Storing an
   // ack that is already there again only rewrites it.

@@ -44,4 +44,9 @@ std::string NewIdempotencyKey();
 Result<v1::PublishReceipt> Publish(RpcClient& client, const v1::PublishRequest& request,
                                    int attempts, std::chrono::milliseconds timeout);
 
+// Sends a lifecycle request (amend, cancel, extend, release early) with the
+// same retry rule as Publish.
+Result<v1::LifecycleReply> ChangeLifecycle(RpcClient& client, const v1::LifecycleRequest& request,
+                                           int attempts, std::chrono::milliseconds timeout);
+
 }  // namespace flatcast::publisher

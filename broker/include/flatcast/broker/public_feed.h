@@ -1,0 +1,44 @@
+// The public feed: a read-only HTTP endpoint (Boost.Beast over Asio, one
+// thread of its own) serving what has been released. It only ever holds a
+// snapshot of released directives, so a held directive cannot leak: a held
+// or unknown id gets the same 404, and lists and counts never include it.
+//
+//   GET /public/directives                 JSON list, newest release first
+//   GET /public/directives/<id>            one directive, JSON
+//   GET /public/directives/<id>/cap.xml    CAP 1.2
+//   GET /public/feed.atom                  Atom 1.0
+// Every answer carries an ETag; If-None-Match with it gets 304.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "flatcast/status.h"
+
+namespace flatcast::broker {
+
+struct FeedSnapshot {
+  struct Document {
+    std::string json;
+    std::string cap;
+    std::string etag;
+  };
+  uint64_t generation = 0;  // changes only when something public changes
+  std::string list_json = "{\n  \"directives\": []\n}\n";
+  std::string atom;
+  std::map<std::string, Document> by_public_id;
+};
+
+class PublicFeed {
+ public:
+  // Listens on host:port (port 0: the kernel picks one) and serves until destroyed.
+  static Result<std::unique_ptr<PublicFeed>> Start(const std::string& host, uint16_t port);
+  virtual ~PublicFeed() = default;
+  virtual uint16_t port() const = 0;
+  // Replaces what is served. Thread-safe.
+  virtual void Publish(std::shared_ptr<const FeedSnapshot> snapshot) = 0;
+};
+
+}  // namespace flatcast::broker

@@ -1,0 +1,39 @@
+// What the public sees of a released directive: only public fields (no
+// internal note, no internal action items), as JSON, CAP 1.2 XML and Atom.
+// Pure functions of their inputs, so the feed can be rebuilt at any time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "flatcast.pb.h"
+#include "flatcast/clock.h"
+#include "flatcast/registry.h"
+
+namespace flatcast {
+
+// A released directive as the public feed holds it.
+struct PublicEntry {
+  v1::StoredDirective latest;  // latest version (a CANCEL record after a public cancellation)
+  v1::PublicRecord record;     // state RELEASED or CANCELLED_AFTER_RELEASE
+};
+
+// {"id": public id, "references": internal id, "version", "msg_type", "status",
+//  "issuer", "department", "title", "body", "actions": [...public ones],
+//  "scope": [...], "released", "expires", "cancelled"}
+std::string PublicDirectiveJson(const PublicEntry& e);
+// {"directives": [...PublicDirectiveJson summaries, newest release first]}
+std::string PublicListJson(const std::vector<PublicEntry>& entries);
+
+// A CAP 1.2 <alert> (scope Public; msgType Alert, Update or Cancel;
+// references the internal identifier; sent and effective = the release time).
+// `registry` may be null; with it, area descriptions carry unit names.
+std::string CapAlertXml(const PublicEntry& e, const Registry* registry);
+
+// An Atom 1.0 feed of the entries, newest release first.
+std::string AtomFeed(const std::vector<PublicEntry>& entries);
+
+// CAP's time format: "2026-11-28T09:30:00-00:00" (UTC, no fractions).
+std::string CapTime(TimePoint t);
+
+}  // namespace flatcast

@@ -1,0 +1,157 @@
+// The release hold and the public feed with the real programs: a broker with
+// a lead time of a few seconds, the publisher and audit CLIs, and HTTP GETs
+// against the feed, including across a kill -9 of the broker during a hold.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "http_client.h"
+#include "process.h"
+#include "temp_dir.h"
+
+namespace flatcast {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Process;
+using testing::Program;
+using testing::SourcePath;
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+class PublicFeedProcesses : public ::testing::Test {
+ protected:
+  void StartBroker(const std::string& lead) {
+    std::filesystem::remove(dir_ / "endpoint");
+    std::filesystem::remove(dir_ / "http");
+    broker_ = std::make_unique<Process>(
+        std::vector<std::string>{Program("flatcast-broker"), "--init", "--data-dir", dir_ / "data",
+                                 "--registry", SourcePath("configs/registry/guizhou-52.tsv"),
+                                 "--publishers", SourcePath("configs/publishers.toml"),
+                                 "--endpoint", "tcp://127.0.0.1:*", "--endpoint-file",
+                                 dir_ / "endpoint", "--http-endpoint", "127.0.0.1:0",
+                                 "--http-endpoint-file", dir_ / "http", "--public-lead-time", lead},
+        dir_.path() / ("broker-" + std::to_string(++starts_)));
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          return std::filesystem::exists(dir_ / "endpoint") && std::filesystem::exists(dir_ / "http");
+        },
+        30s))
+        << broker_->Stderr();
+    endpoint_ = FirstLine(testing::ReadFile(dir_ / "endpoint"));
+    http_ = FirstLine(testing::ReadFile(dir_ / "http"));
+  }
+  testing::RunResult Publisher(std::vector<std::string> args) {
+    args.insert(args.begin(), {Program("flatcast-publisher"), "--broker", endpoint_, "--publisher",
+                               "guizhou-health"});
+    return testing::Run(args);
+  }
+  std::string PublishPublic() {
+    auto r = Publisher({"--json", "publish", "--issuer", "52", "--department", "HEALTH", "--title",
+                        "Masks in public transport", "--body", "Wear masks on buses.",
+                        "--action", "Post notices at stops|community", "--scope", "5201",
+                        "--tiers", "community", "--public", "--note", "internal: budget code 7"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out)["id"].get<std::string>() : "";
+  }
+  size_t PublicCount() {
+    auto r = testing::HttpGet(http_, "/public/directives");
+    return r.status == 200 ? nlohmann::json::parse(r.body)["directives"].size() : 0;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Process> broker_;
+  std::string endpoint_, http_;
+  int starts_ = 0;
+};
+
+TEST_F(PublicFeedProcesses, DirectiveBecomesPublicOnlyAfterTheLeadTime) {
+  StartBroker("3s");
+  std::string id = PublishPublic();
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(PublicCount(), 0u);
+  EXPECT_EQ(testing::HttpGet(http_, "/public/directives/" + id).status, 404);
+  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 20s));
+  auto list = nlohmann::json::parse(testing::HttpGet(http_, "/public/directives").body);
+  std::string public_id = list["directives"][0]["id"];
+  auto doc = testing::HttpGet(http_, "/public/directives/" + public_id);
+  EXPECT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.body.find("budget code"), std::string::npos);
+  auto atom = testing::HttpGet(http_, "/public/feed.atom");
+  EXPECT_NE(atom.body.find(public_id), std::string::npos);
+  auto cap = testing::HttpGet(http_, "/public/directives/" + public_id + "/cap.xml");
+  EXPECT_NE(cap.body.find("urn:oasis:names:tc:emergency:cap:1.2"), std::string::npos);
+}
+
+TEST_F(PublicFeedProcesses, BrokerKilledDuringTheHoldReleasesLateAfterRestart) {
+  StartBroker("3s");
+  std::string id = PublishPublic();
+  ASSERT_FALSE(id.empty());
+  broker_->Signal(SIGKILL);
+  broker_->Wait(10s);
+  std::this_thread::sleep_for(5s);  // the release falls due while the broker is down
+  StartBroker("3s");
+  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 10s));
+  auto events = testing::Run({Program("flatcast-audit"), "--broker", endpoint_, "events", id,
+                              "--format", "json"});
+  ASSERT_EQ(events.exit_code, 0) << events.err;
+  auto j = nlohmann::json::parse(events.out)["events"];
+  ASSERT_FALSE(j.empty());
+  EXPECT_EQ(j.back()["kind"], "RELEASED");
+  EXPECT_GE(j.back()["late_by_ms"].get<int64_t>(), 1000) << events.out;
+}
+
+TEST_F(PublicFeedProcesses, BrokerKilledDuringTheHoldStillReleasesOnTime) {
+  StartBroker("6s");
+  std::string id = PublishPublic();
+  ASSERT_FALSE(id.empty());
+  broker_->Signal(SIGKILL);
+  broker_->Wait(10s);
+  StartBroker("6s");
+  EXPECT_EQ(PublicCount(), 0u);
+  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 20s));
+  auto events = testing::Run({Program("flatcast-audit"), "--broker", endpoint_, "events", id,
+                              "--format", "json"});
+  auto j = nlohmann::json::parse(events.out)["events"];
+  EXPECT_EQ(j.back()["kind"], "RELEASED");
+  EXPECT_LT(j.back()["late_by_ms"].get<int64_t>(), 1000) << events.out;
+}
+
+TEST_F(PublicFeedProcesses, LifecycleCommandsRefuseBadRequestsClearly) {
+  StartBroker("1h");
+  std::string id = PublishPublic();
+  auto bad_lead = testing::Run({Program("flatcast-broker"), "--data-dir", dir_ / "other",
+                                "--init", "--public-lead-time", "12", "--registry",
+                                SourcePath("configs/registry/guizhou-52.tsv")});
+  EXPECT_EQ(bad_lead.exit_code, 1);
+  EXPECT_NE(bad_lead.err.find("unit"), std::string::npos) << bad_lead.err;
+  auto early = Publisher({"publish", "--issuer", "52", "--department", "HEALTH", "--title", "x",
+                          "--action", "a|community", "--scope", "5201", "--tiers", "community",
+                          "--public", "--public-release", "2000-01-01T00:00:00Z"});
+  EXPECT_EQ(early.exit_code, 2);
+  EXPECT_NE(early.err.find("in the past"), std::string::npos) << early.err;
+  auto no_reason = Publisher({"publish", "--issuer", "52", "--department", "HEALTH", "--title",
+                              "x", "--action", "a|community", "--scope", "5201", "--tiers",
+                              "community", "--public", "--emergency"});
+  EXPECT_EQ(no_reason.exit_code, 2);
+  EXPECT_NE(no_reason.err.find("reason"), std::string::npos) << no_reason.err;
+  auto someone_else = testing::Run({Program("flatcast-publisher"), "--broker", endpoint_,
+                                    "--publisher", "guiyang-health", "cancel", id});
+  EXPECT_EQ(someone_else.exit_code, 2);
+  EXPECT_NE(someone_else.err.find("only its publisher"), std::string::npos) << someone_else.err;
+  auto unknown = Publisher({"amend", "52-HEALTH-19990101-0001", "--issuer", "52", "--department",
+                            "HEALTH", "--title", "x", "--action", "a|community", "--scope", "52",
+                            "--tiers", "community", "--public"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("no directive"), std::string::npos) << unknown.err;
+  auto extended = Publisher({"extend", id, "--until", "2099-01-01T00:00:00Z", "--reason", "wait"});
+  EXPECT_EQ(extended.exit_code, 0) << extended.err;
+  auto events = testing::Run({Program("flatcast-audit"), "--broker", endpoint_, "events", id});
+  EXPECT_NE(events.out.find("HOLD_EXTENDED"), std::string::npos) << events.out;
+}
+
+}  // namespace
+}  // namespace flatcast

@@ -1,0 +1,424 @@
+// The release hold and the public feed, driven by a fake clock: a 12-hour hold
+// passes in microseconds. The broker runs in-process with its HTTP feed on an
+// ephemeral port; publishers are registered with rights.
+#include <gtest/gtest.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "flatcast/broker/broker.h"
+#include "flatcast/duration.h"
+#include "http_client.h"
+#include "peer.h"
+#include "temp_dir.h"
+
+namespace flatcast::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::HttpGet;
+using testing::Peer;
+
+constexpr char kRegistryText[] =
+    "52\tprovince\t贵州省\n"
+    "5201\tcity\t贵阳市\n"
+    "520102\tdistrict\t南明区\n"
+    "520102001\tstreet\t新华路街道\n"
+    "520102001001\tcommunity\t新华社区\n"
+    "5202\tcity\t六盘水市\n"
+    "520201\tdistrict\t钟山区\n";
+
+constexpr char kPublishers[] = R"(
+[[publisher]]
+name = "province"
+unit = "52"
+department = "HEALTH"
+rights = ["emergency"]
+
+[[publisher]]
+name = "province-duty"
+unit = "52"
+department = "HEALTH"
+
+[[publisher]]
+name = "city"
+unit = "5201"
+department = "CITY_HEALTH"
+)";
+
+class PublicHold : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    registry_ = Registry::Parse(kRegistryText, "test").value();
+    testing::WriteFile(dir_.path() / "publishers.toml", kPublishers);
+    Start();
+  }
+  void TearDown() override { Stop(); }
+
+  void Start() {
+    store_ = Store::Open({dir_ / "data", true, 64}).value();
+    BrokerConfig config;
+    config.endpoint = "tcp://127.0.0.1:*";
+    config.data_dir = dir_ / "data";
+    config.publishers = dir_ / "publishers.toml";
+    config.http_endpoint = "127.0.0.1:0";
+    broker_ = std::make_unique<Broker>(config, registry_, *store_, clock_, ctx_);
+    ASSERT_TRUE(broker_->Start().ok());
+    stop_ = false;
+    thread_ = std::thread([this] { (void)broker_->Run(stop_); });
+    pub_ = std::make_unique<Peer>(ctx_, broker_->endpoint());
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    pub_.reset();
+    broker_.reset();
+    store_.reset();
+  }
+
+  v1::Envelope Publish(const std::string& publisher, bool is_public, bool emergency = false,
+                       const std::string& reason = "",
+                       std::optional<TimePoint> release = std::nullopt) {
+    v1::Envelope env;
+    auto* req = env.mutable_publish();
+    req->set_publisher(publisher);
+    req->set_emergency(emergency);
+    req->set_emergency_reason(reason);
+    auto* d = req->mutable_directive();
+    d->set_issuer_unit("52");
+    d->set_issuer_department("HEALTH");
+    d->set_title("Stock masks");
+    d->set_body("Every community keeps two weeks of masks.");
+    d->set_internal_note("Supplier: warehouse 7");
+    d->set_status(v1::ACTUAL);
+    d->set_is_public(is_public);
+    if (release) *d->mutable_public_release() = ToTimestamp(*release);
+    auto* a = d->add_actions();
+    a->set_what("Count stock");
+    a->set_responsible_tier(v1::COMMUNITY);
+    auto* hidden = d->add_actions();
+    hidden->set_what("Call the warehouse on the private line");
+    hidden->set_responsible_tier(v1::STREET);
+    hidden->set_internal(true);
+    d->add_scope("52");
+    d->add_target_tiers(v1::COMMUNITY);
+    return pub_->Call(env);
+  }
+
+  v1::Envelope Change(v1::LifecycleRequest::Action action, const std::string& id,
+                      const std::string& publisher, const std::string& reason = "",
+                      std::optional<TimePoint> at = std::nullopt) {
+    v1::Envelope env;
+    auto* req = env.mutable_lifecycle();
+    req->set_action(action);
+    req->set_directive_id(id);
+    req->set_publisher(publisher);
+    req->set_reason(reason);
+    if (at) *req->mutable_public_release() = ToTimestamp(*at);
+    return pub_->Call(env);
+  }
+
+  nlohmann::json List() {
+    auto r = HttpGet(broker_->http_endpoint(), "/public/directives");
+    EXPECT_EQ(r.status, 200);
+    return nlohmann::json::parse(r.body);
+  }
+  // Lets the broker loop see the advanced clock.
+  void Tick() { std::this_thread::sleep_for(250ms); }
+
+  std::vector<v1::LifecycleEvent> Events(const std::string& id) {
+    std::vector<v1::LifecycleEvent> out;
+    EXPECT_TRUE(store_->ForEachEvent(id, [&](const v1::LifecycleEvent& e) { out.push_back(e); }).ok());
+    return out;
+  }
+
+  testing::TempDir dir_;
+  Registry registry_;
+  FakeClock clock_{*ParseTime("2026-11-28T08:00:00Z")};
+  zmq::context_t ctx_{1};
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Broker> broker_;
+  std::unique_ptr<Peer> pub_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(PublicHold, ReleasesExactlyAfterTheTwelveHourLeadTime) {
+  auto receipt = Publish("province", true);
+  ASSERT_TRUE(receipt.has_receipt()) << receipt.DebugString();
+  Tick();
+  EXPECT_TRUE(List()["directives"].empty());
+  clock_.Advance(11h + 59min);
+  Tick();
+  EXPECT_TRUE(List()["directives"].empty());
+  clock_.Advance(2min);
+  Tick();
+  auto list = List()["directives"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["references"], receipt.receipt().id());
+  EXPECT_EQ(list[0]["released"], "2026-11-28T20:01:00Z");
+  auto events = Events(receipt.receipt().id());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].kind(), v1::LifecycleEvent::HOLD_SET);
+  EXPECT_EQ(events[1].lead_ms(), 12 * 3600 * 1000);
+  EXPECT_EQ(events[2].kind(), v1::LifecycleEvent::RELEASED);
+}
+
+TEST_F(PublicHold, HeldAndUnknownIdsGetTheSameNotFound) {
+  auto receipt = Publish("province", true);
+  Tick();
+  auto held = HttpGet(broker_->http_endpoint(), "/public/directives/" + receipt.receipt().id());
+  auto held_guess = HttpGet(broker_->http_endpoint(), "/public/directives/52-HEALTH-20261128-P0001");
+  auto unknown = HttpGet(broker_->http_endpoint(), "/public/directives/52-HEALTH-20261128-P0999");
+  EXPECT_EQ(held.status, 404);
+  EXPECT_EQ(held_guess.status, 404);
+  EXPECT_EQ(held.body, unknown.body);
+  EXPECT_EQ(held_guess.body, unknown.body);
+  EXPECT_EQ(held.headers, unknown.headers);
+  // The list and the feed do not change while something is held.
+  auto before = HttpGet(broker_->http_endpoint(), "/public/feed.atom");
+  Publish("province", true);
+  Tick();
+  auto after = HttpGet(broker_->http_endpoint(), "/public/feed.atom");
+  EXPECT_EQ(before.body, after.body);
+  EXPECT_EQ(before.headers["etag"], after.headers["etag"]);
+}
+
+TEST_F(PublicHold, PublicContentLeavesOutInternalFields) {
+  auto receipt = Publish("province", true);
+  clock_.Advance(12h);
+  Tick();
+  auto list = List()["directives"];
+  ASSERT_EQ(list.size(), 1u);
+  std::string public_id = list[0]["id"];
+  auto doc = HttpGet(broker_->http_endpoint(), "/public/directives/" + public_id);
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_NE(doc.body.find("Count stock"), std::string::npos);
+  EXPECT_EQ(doc.body.find("private line"), std::string::npos);
+  EXPECT_EQ(doc.body.find("warehouse 7"), std::string::npos);
+  auto cap = HttpGet(broker_->http_endpoint(), "/public/directives/" + public_id + "/cap.xml");
+  EXPECT_EQ(cap.body.find("private line"), std::string::npos);
+  EXPECT_EQ(cap.body.find("warehouse 7"), std::string::npos);
+}
+
+TEST_F(PublicHold, ConditionalGetAnswersNotModified) {
+  Publish("province", true);
+  clock_.Advance(12h);
+  Tick();
+  auto first = HttpGet(broker_->http_endpoint(), "/public/directives");
+  ASSERT_FALSE(first.headers["etag"].empty());
+  auto again = HttpGet(broker_->http_endpoint(), "/public/directives",
+                       {{"If-None-Match", first.headers["etag"]}});
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  Publish("province", true);
+  clock_.Advance(12h);
+  Tick();
+  auto changed = HttpGet(broker_->http_endpoint(), "/public/directives",
+                         {{"If-None-Match", first.headers["etag"]}});
+  EXPECT_EQ(changed.status, 200);
+}
+
+TEST_F(PublicHold, CapOutputIsValidCap12) {
+  Publish("province", true);
+  clock_.Advance(12h);
+  Tick();
+  std::string public_id = List()["directives"][0]["id"];
+  auto cap = HttpGet(broker_->http_endpoint(), "/public/directives/" + public_id + "/cap.xml");
+  ASSERT_EQ(cap.status, 200);
+  xmlDocPtr doc = xmlReadMemory(cap.body.data(), static_cast<int>(cap.body.size()), "cap.xml",
+                                nullptr, XML_PARSE_NONET);
+  ASSERT_NE(doc, nullptr);
+  xmlNodePtr root = xmlDocGetRootElement(doc);
+  EXPECT_STREQ(reinterpret_cast<const char*>(root->name), "alert");
+  EXPECT_STREQ(reinterpret_cast<const char*>(root->ns->href), "urn:oasis:names:tc:emergency:cap:1.2");
+  xmlSchemaParserCtxtPtr pctx = xmlSchemaNewParserCtxt(FLATCAST_CAP_XSD);
+  xmlSchemaPtr schema = xmlSchemaParse(pctx);
+  ASSERT_NE(schema, nullptr);
+  xmlSchemaValidCtxtPtr vctx = xmlSchemaNewValidCtxt(schema);
+  EXPECT_EQ(xmlSchemaValidateDoc(vctx, doc), 0) << cap.body;
+  // scope Public and a reference to the internal identifier
+  std::string scope, references;
+  for (xmlNodePtr n = root->children; n != nullptr; n = n->next) {
+    if (n->type != XML_ELEMENT_NODE) continue;
+    xmlChar* text = xmlNodeGetContent(n);
+    std::string name = reinterpret_cast<const char*>(n->name);
+    if (name == "scope") scope = reinterpret_cast<const char*>(text);
+    if (name == "references") references = reinterpret_cast<const char*>(text);
+    xmlFree(text);
+  }
+  EXPECT_EQ(scope, "Public");
+  EXPECT_NE(references.find(",52-HEALTH-20261128-0001,"), std::string::npos) << references;
+  xmlSchemaFreeValidCtxt(vctx);
+  xmlSchemaFree(schema);
+  xmlSchemaFreeParserCtxt(pctx);
+  xmlFreeDoc(doc);
+}
+
+TEST_F(PublicHold, ReleaseThatFellDueWhileDownHappensAtStartAndIsRecordedLate) {
+  auto receipt = Publish("province", true);
+  Tick();
+  Stop();
+  clock_.Advance(13h);  // an hour past the release time, broker down
+  Start();
+  Tick();
+  ASSERT_EQ(List()["directives"].size(), 1u);
+  auto events = Events(receipt.receipt().id());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind(), v1::LifecycleEvent::RELEASED);
+  EXPECT_GE(events.back().late_by_ms(), 3600 * 1000);
+}
+
+TEST_F(PublicHold, HoldSurvivesRestartAndReleasesOnTime) {
+  Publish("province", true);
+  Tick();
+  Stop();
+  clock_.Advance(6h);
+  Start();
+  Tick();
+  EXPECT_TRUE(List()["directives"].empty());
+  clock_.Advance(6h);
+  Tick();
+  EXPECT_EQ(List()["directives"].size(), 1u);
+}
+
+TEST_F(PublicHold, EarlierReleaseNeedsTheEmergencyRightAndAReason) {
+  TimePoint soon = clock_.Now() + 1h;
+  auto refused = Publish("province", true, false, "", soon);
+  ASSERT_TRUE(refused.has_error());
+  EXPECT_NE(refused.error().message().find("earliest allowed"), std::string::npos);
+  auto no_reason = Publish("province", true, true, "", soon);
+  ASSERT_TRUE(no_reason.has_error());
+  EXPECT_NE(no_reason.error().message().find("reason"), std::string::npos);
+  auto no_right = Publish("province-duty", true, true, "flood", soon);
+  ASSERT_TRUE(no_right.has_error());
+  EXPECT_EQ(no_right.error().code(), v1::FORBIDDEN);
+  auto past = Publish("province", true, true, "flood", clock_.Now() - 1h);
+  ASSERT_TRUE(past.has_error());
+  EXPECT_NE(past.error().message().find("in the past"), std::string::npos);
+  EXPECT_EQ(store_->head_seq(), 0u);  // nothing changed
+
+  auto ok = Publish("province", true, true, "flood", soon);
+  ASSERT_TRUE(ok.has_receipt()) << ok.DebugString();
+  auto events = Events(ok.receipt().id());
+  ASSERT_EQ(events.back().kind(), v1::LifecycleEvent::EMERGENCY_SHORTENED);
+  EXPECT_EQ(events.back().reason(), "flood");
+  EXPECT_EQ(events.back().publisher(), "province");
+  EXPECT_EQ(events.back().lead_ms(), 3600 * 1000);
+  clock_.Advance(1h);
+  Tick();
+  EXPECT_EQ(List()["directives"].size(), 1u);
+}
+
+TEST_F(PublicHold, CancelBeforeReleaseNeverBecomesPublic) {
+  auto receipt = Publish("province", true);
+  auto reply = Change(v1::LifecycleRequest::CANCEL, receipt.receipt().id(), "province", "wrong");
+  ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.lifecycle_reply().public_record().state(),
+            v1::PublicRecord::CANCELLED_BEFORE_RELEASE);
+  clock_.Advance(24h);
+  Tick();
+  EXPECT_TRUE(List()["directives"].empty());
+}
+
+TEST_F(PublicHold, CancelAfterReleasePublishesACancellationNotice) {
+  auto receipt = Publish("province", true);
+  clock_.Advance(12h);
+  Tick();
+  auto reply = Change(v1::LifecycleRequest::CANCEL, receipt.receipt().id(), "province", "done");
+  ASSERT_TRUE(reply.has_lifecycle_reply());
+  Tick();
+  auto list = List()["directives"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["msg_type"], "Cancel");
+  EXPECT_TRUE(list[0].contains("cancelled"));
+}
+
+TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
+  auto receipt = Publish("province", true);
+  std::string id = receipt.receipt().id();
+  v1::Envelope env;
+  auto* req = env.mutable_lifecycle();
+  req->set_action(v1::LifecycleRequest::AMEND);
+  req->set_directive_id(id);
+  req->set_publisher("province");
+  auto* d = req->mutable_directive();
+  d->set_issuer_unit("52");
+  d->set_issuer_department("HEALTH");
+  d->set_title("Stock masks and gloves");
+  d->set_status(v1::ACTUAL);
+  d->set_is_public(true);
+  auto* a = d->add_actions();
+  a->set_what("Count stock");
+  a->set_responsible_tier(v1::COMMUNITY);
+  d->add_scope("52");
+  d->add_target_tiers(v1::COMMUNITY);
+  auto reply = pub_->Call(env);
+  ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
+  EXPECT_EQ(reply.lifecycle_reply().version(), 2u);
+  auto v1rec = store_->GetDirective(1).value();
+  EXPECT_EQ(v1rec->directive().title(), "Stock masks");  // the first version is untouched
+  clock_.Advance(12h);
+  Tick();
+  auto list = List()["directives"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["title"], "Stock masks and gloves");
+  EXPECT_EQ(list[0]["version"], 2);
+  EXPECT_EQ(list[0]["msg_type"], "Update");
+}
+
+TEST_F(PublicHold, ExtendMovesTheReleaseLaterAndReleaseEarlyNeedsTheRight) {
+  auto receipt = Publish("province", true);
+  std::string id = receipt.receipt().id();
+  TimePoint original = clock_.Now() + 12h;
+  auto earlier = Change(v1::LifecycleRequest::EXTEND_HOLD, id, "province", "", original - 1h);
+  ASSERT_TRUE(earlier.has_error());
+  auto later = Change(v1::LifecycleRequest::EXTEND_HOLD, id, "province", "trucks late",
+                      original + 6h);
+  ASSERT_TRUE(later.has_lifecycle_reply()) << later.DebugString();
+  clock_.Advance(13h);
+  Tick();
+  EXPECT_TRUE(List()["directives"].empty());  // still held: extended
+  auto no_right = Change(v1::LifecycleRequest::RELEASE_EARLY, id, "province-duty", "now");
+  ASSERT_TRUE(no_right.has_error());
+  EXPECT_EQ(no_right.error().code(), v1::FORBIDDEN);
+  auto no_reason = Change(v1::LifecycleRequest::RELEASE_EARLY, id, "province", "");
+  ASSERT_TRUE(no_reason.has_error());
+  auto early = Change(v1::LifecycleRequest::RELEASE_EARLY, id, "province", "outbreak");
+  ASSERT_TRUE(early.has_lifecycle_reply()) << early.DebugString();
+  Tick();
+  EXPECT_EQ(List()["directives"].size(), 1u);
+  auto events = Events(id);
+  std::vector<v1::LifecycleEvent::Kind> kinds;
+  for (const auto& e : events) kinds.push_back(e.kind());
+  EXPECT_EQ(kinds, (std::vector<v1::LifecycleEvent::Kind>{
+                       v1::LifecycleEvent::PUBLISHED, v1::LifecycleEvent::HOLD_SET,
+                       v1::LifecycleEvent::HOLD_EXTENDED, v1::LifecycleEvent::RELEASED_EARLY,
+                       v1::LifecycleEvent::RELEASED}));
+}
+
+TEST_F(PublicHold, OnlyTheIssuerMayChangeADirectiveAndUnknownIdsAreRefused) {
+  auto receipt = Publish("province", true);
+  auto other = Change(v1::LifecycleRequest::CANCEL, receipt.receipt().id(), "province-duty");
+  ASSERT_TRUE(other.has_error());
+  EXPECT_EQ(other.error().code(), v1::FORBIDDEN);
+  auto unknown = Change(v1::LifecycleRequest::AMEND, "52-HEALTH-20261128-0099", "province");
+  ASSERT_TRUE(unknown.has_error());
+  EXPECT_EQ(unknown.error().code(), v1::NOT_FOUND);
+  auto unregistered = Publish("nobody", true);
+  ASSERT_TRUE(unregistered.has_error());
+  EXPECT_EQ(unregistered.error().code(), v1::NOT_REGISTERED);
+  EXPECT_EQ(store_->head_seq(), 1u);
+}
+
+TEST_F(PublicHold, InternalDirectiveNeverAppears) {
+  Publish("province", false);
+  clock_.Advance(48h);
+  Tick();
+  EXPECT_TRUE(List()["directives"].empty());
+}
+
+}  // namespace
+}  // namespace flatcast::broker
