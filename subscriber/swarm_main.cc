@@ -40,7 +40,7 @@ int Fail(const flatcast::Status& status) {
 
 int main(int argc, char** argv) {
   CLI::App app{"flatcast-swarm: many terminals in one process"};
-  std::string registry_path, report_path, log_level = "info";
+  std::string registry_path, report_path, inboxes_path, log_level = "info";
   std::vector<std::string> tier_names{"district", "street", "community"};
   std::vector<std::string> exclude;
   std::optional<uint32_t> expect;
@@ -66,7 +66,14 @@ int main(int argc, char** argv) {
                  "600 with --expect)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--report", report_path, "also write the final summary to this file");
+  app.add_option("--inboxes", inboxes_path,
+                 "at the end, write each unit's stored directives to this file "
+                 "(\"<unit>\\t<id>.v<version>,...\" per line)");
   app.add_option("--connect-batch", options.connect_batch, "sockets connected per millisecond")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--rcvhwm", options.rcvhwm,
+                 "ZMQ_RCVHWM of each terminal socket (default: ZeroMQ's 1000); tiny values make "
+                 "the broker drop deliveries, for fault tests")
       ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -93,9 +100,20 @@ int main(int argc, char** argv) {
   auto registry = flatcast::Registry::Load(registry_path);
   if (!registry.ok()) return Fail(registry.status());
 
+  std::ofstream inboxes;
+  if (!inboxes_path.empty()) {
+    inboxes.open(inboxes_path, std::ios::trunc);
+    if (!inboxes) return Fail(flatcast::Status::IOError("cannot write " + inboxes_path));
+  }
+
   InstallSignalHandlers();
-  auto summary = flatcast::subscriber::RunSwarm(*registry, options, g_stop, std::cout);
+  auto summary = flatcast::subscriber::RunSwarm(*registry, options, g_stop, std::cout,
+                                                inboxes_path.empty() ? nullptr : &inboxes);
   if (!summary.ok()) return Fail(summary.status());
+  if (!inboxes_path.empty()) {
+    inboxes.close();
+    if (!inboxes) return Fail(flatcast::Status::IOError("cannot write " + inboxes_path));
+  }
 
   std::string json = summary->ToJson();
   std::cout << json << std::endl;

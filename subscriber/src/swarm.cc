@@ -108,8 +108,17 @@ class SwarmRunner {
       if (now >= next_hello_check) {
         next_hello_check = now + kHelloCheckInterval;
         TimePoint wall = clock_.Now();
+        size_t reopened = 0;
         for (uint32_t i = 0; i < next_to_connect_; ++i) {
-          if (terminals_[i]->writable && terminals_[i]->session.NeedsHelloRetry(wall)) Service(i);
+          SwarmTerminal& t = *terminals_[i];
+          if (t.session.ConnectionLooksDead(wall)) {
+            if (reopened < options_.connect_batch) {
+              ++reopened;
+              FLATCAST_RETURN_IF_ERROR(Reopen(i));
+            }
+            continue;
+          }
+          if (t.writable && t.session.NeedsHelloRetry(wall)) Service(i);
         }
       }
       if (now >= next_sweep) {
@@ -129,38 +138,80 @@ class SwarmRunner {
     return final_summary;
   }
 
+  void WriteInboxes(std::ostream& out) const {
+    for (const auto& t : terminals_) {
+      out << t->session.unit_code() << '\t';
+      bool first = true;
+      for (const InboxEntry& entry : t->inbox.List()) {
+        out << (first ? "" : ",") << entry.id << ".v" << entry.version;
+        first = false;
+      }
+      out << '\n';
+    }
+    out.flush();
+  }
+
  private:
   Status ConnectBatch() {
     size_t end = std::min(terminals_.size(), next_to_connect_ + options_.connect_batch);
     for (; next_to_connect_ < end; ++next_to_connect_) {
-      uint32_t i = static_cast<uint32_t>(next_to_connect_);
-      SwarmTerminal& t = *terminals_[i];
-      t.socket.emplace(context_, zmq::socket_type::dealer);
-      TuneClientSocket(*t.socket);
-      // libzmq keeps one timer list per I/O thread and cancels timers by
-      // linear search; ZMTP heartbeats cancel one per ping on both ends, so
-      // with thousands of connections they alone fill a core here and at the
-      // broker. A test swarm does without them.
-      t.socket->set(zmq::sockopt::heartbeat_ivl, 0);
-      try {
-        t.socket->connect(options_.endpoint);
-      } catch (const zmq::error_t& e) {
-        return Status::InvalidArgument(
-            fmt::format("cannot connect to \"{}\": {}", options_.endpoint, e.what()));
-      }
-      int fd = t.socket->get(zmq::sockopt::fd);
-      epoll_event ev{};
-      // ZMQ_FD signals that the socket has commands to process, not that a
-      // message is waiting, and only once per change: hence edge-triggered,
-      // and Service() reads ZMQ_EVENTS until nothing is left.
-      ev.events = EPOLLIN | EPOLLET;
-      ev.data.u32 = i;
-      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        return Status::IOError(fmt::format("epoll_ctl: {}", std::strerror(errno)));
-      }
-      Service(i);
+      FLATCAST_RETURN_IF_ERROR(OpenSocket(static_cast<uint32_t>(next_to_connect_)));
     }
     return Status::Ok();
+  }
+
+  // Gives terminal `i` a new socket connecting to the broker, watched by the
+  // epoll loop.
+  Status OpenSocket(uint32_t i) {
+    SwarmTerminal& t = *terminals_[i];
+    t.socket.emplace(context_, zmq::socket_type::dealer);
+    TuneClientSocket(*t.socket);
+    // libzmq keeps one timer list per I/O thread and cancels timers by
+    // linear search; ZMTP heartbeats cancel one per ping on both ends, so
+    // with thousands of connections they alone fill a core here and at the
+    // broker. A test swarm does without them; the broker's Heartbeat
+    // messages find dead connections instead.
+    t.socket->set(zmq::sockopt::heartbeat_ivl, 0);
+    if (options_.rcvhwm > 0) t.socket->set(zmq::sockopt::rcvhwm, options_.rcvhwm);
+    try {
+      t.socket->connect(options_.endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::InvalidArgument(
+          fmt::format("cannot connect to \"{}\": {}", options_.endpoint, e.what()));
+    }
+    int fd = t.socket->get(zmq::sockopt::fd);
+    epoll_event ev{};
+    // ZMQ_FD signals that the socket has commands to process, not that a
+    // message is waiting, and only once per change: hence edge-triggered,
+    // and Service() reads ZMQ_EVENTS until nothing is left.
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u32 = i;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return Status::IOError(fmt::format("epoll_ctl: {}", std::strerror(errno)));
+    }
+    Service(i);
+    return Status::Ok();
+  }
+
+  // Replaces the socket of a terminal whose connection looks dead. The new
+  // socket makes a new TCP connection at once; should that attempt fail,
+  // libzmq 4.3.4 retries after reconnect_ivl plus a random jitter of up to
+  // reconnect_ivl (stream_connecter_base_t::get_new_reconnect_ivl), and
+  // Run() reopens at most connect_batch sockets per check, so a swarm that
+  // lost its broker all at once does not reconnect in one burst.
+  Status Reopen(uint32_t i) {
+    SwarmTerminal& t = *terminals_[i];
+    // The ZMQ_FD stays open until libzmq's reaper gets to the closed socket,
+    // so it is taken out of the epoll set explicitly.
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, t.socket->get(zmq::sockopt::fd), nullptr);
+    t.socket->set(zmq::sockopt::linger, 0);
+    t.socket->close();
+    t.socket.reset();
+    if (t.writable) --connected_;
+    t.writable = false;
+    t.session.OnDisconnected();
+    ++reconnects_;
+    return OpenSocket(i);
   }
 
   // Brings one terminal up to date: connection state, Hello when due, and
@@ -235,6 +286,7 @@ class SwarmRunner {
     s.connected = connected_;
     s.expect = options_.expect;
     s.complete_units = complete_count_;
+    s.reconnects = reconnects_;
     s.complete = options_.expect && complete_count_ == terminals_.size();
     s.elapsed_s = std::chrono::duration<double>(Steady::now() - start_).count();
     std::vector<int64_t> latencies;
@@ -242,8 +294,14 @@ class SwarmRunner {
       const SessionCounters& c = t->session.counters();
       if (t->session.welcomed()) ++s.welcomed;
       s.received += c.received;
+      s.deliveries += c.deliveries;
       s.duplicates += c.duplicates;
+      s.stored += t->inbox.size();
       s.confirmed += c.acks_confirmed;
+      s.heartbeats += c.heartbeats;
+      s.resyncs += c.resyncs;
+      s.acks_resent += c.acks_resent;
+      if (options_.expect && t->inbox.size() == *options_.expect) ++s.units_exact;
       latencies.insert(latencies.end(), t->session.LatenciesUs().begin(),
                        t->session.LatenciesUs().end());
       if (options_.expect && !t->complete && s.incomplete_sample.size() < 10) {
@@ -270,6 +328,7 @@ class SwarmRunner {
   size_t complete_count_ = 0;
   uint64_t loop_errors_ = 0;
   uint64_t dropped_sends_ = 0;
+  uint64_t reconnects_ = 0;
   std::vector<std::string> out_;
   Steady::time_point start_;
 };
@@ -345,13 +404,21 @@ std::string SwarmSummary::ToJson() const {
       {"connected", connected},
       {"welcomed", welcomed},
       {"received", received},
+      {"deliveries", deliveries},
       {"duplicates", duplicates},
+      {"stored", stored},
       {"confirmed", confirmed},
+      {"acks_confirmed", confirmed},
+      {"heartbeats", heartbeats},
+      {"resyncs", resyncs},
+      {"acks_resent", acks_resent},
+      {"reconnects", reconnects},
       {"errors", errors},
       {"dropped_sends", dropped_sends},
       {"expect", expect ? nlohmann::json(*expect) : nlohmann::json(nullptr)},
       {"complete", complete},
       {"complete_units", complete_units},
+      {"units_complete", expect ? nlohmann::json(units_exact) : nlohmann::json(nullptr)},
       {"interrupted", interrupted},
       {"timed_out", timed_out},
       {"elapsed_s", std::round(elapsed_s * 1000.0) / 1000.0},
@@ -366,14 +433,15 @@ std::string SwarmSummary::ToJson() const {
 }
 
 std::string SwarmSummary::ProgressJson() const {
-  nlohmann::json j = {{"shard", shard},       {"units", units},       {"connected", connected},
-                      {"welcomed", welcomed}, {"received", received}, {"confirmed", confirmed},
-                      {"errors", errors}};
+  nlohmann::json j = {{"shard", shard},           {"units", units},       {"connected", connected},
+                      {"welcomed", welcomed},     {"received", received}, {"confirmed", confirmed},
+                      {"reconnects", reconnects}, {"errors", errors}};
   return j.dump();
 }
 
 Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& options,
-                              const std::atomic<bool>& stop, std::ostream& progress) {
+                              const std::atomic<bool>& stop, std::ostream& progress,
+                              std::ostream* inboxes) {
   Result<std::vector<uint32_t>> units = SelectSwarmUnits(registry, options);
   if (!units.ok()) return units.status();
   FLATCAST_RETURN_IF_ERROR(ReserveFileDescriptors(units->size()));
@@ -381,7 +449,9 @@ Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& opti
                units->size(), options.endpoint);
   try {
     SwarmRunner runner(registry, options, *units, progress);
-    return runner.Run(stop);
+    Result<SwarmSummary> summary = runner.Run(stop);
+    if (summary.ok() && inboxes) runner.WriteInboxes(*inboxes);
+    return summary;
   } catch (const zmq::error_t& e) {
     return Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
   }

@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <string_view>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
 
@@ -22,13 +25,25 @@ constexpr auto kPollInterval = std::chrono::milliseconds(200);
 
 class LoggingListener final : public SessionListener {
  public:
+  explicit LoggingListener(bool crash_after_store) : crash_after_store_(crash_after_store) {}
+
   void OnWelcome(const v1::Welcome& welcome) override {
-    spdlog::info("welcomed as {} {} (broker head seq {})", welcome.unit_code(), welcome.unit_name(),
-                 welcome.head_seq());
+    spdlog::info("welcomed as {} {} (broker head seq {}, heartbeat every {} ms)",
+                 welcome.unit_code(), welcome.unit_name(), welcome.head_seq(),
+                 welcome.heartbeat_interval_ms());
   }
   void OnStored(const v1::StoredDirective& stored) override {
     spdlog::info("received {} v{} (seq {}): {}", stored.directive().id(),
                  stored.directive().version(), stored.seq(), stored.directive().title());
+    if (crash_after_store_) {
+      // Test hook (FLATCAST_TEST_CRASH_AFTER_STORE=1): the directive and its
+      // pending ack are durable, the ack has not been sent. Exit as abruptly
+      // as a power cut would, without flushing or unwinding anything.
+      spdlog::warn("test hook {}=1: exiting abruptly after storing seq {}, before acknowledging",
+                   kCrashAfterStoreVariable, stored.seq());
+      spdlog::default_logger()->flush();
+      std::_Exit(137);
+    }
   }
   void OnDuplicate(const v1::StoredDirective& stored) override {
     spdlog::debug("delivered again: {} v{} (seq {}); acknowledging again", stored.directive().id(),
@@ -37,10 +52,14 @@ class LoggingListener final : public SessionListener {
   void OnAckConfirmed(uint64_t seq, v1::AckLevel level) override {
     spdlog::info("ack confirmed for seq {} ({})", seq, v1::AckLevel_Name(level));
   }
+
+ private:
+  bool crash_after_store_;
 };
 
 // Sends without blocking. A message that cannot leave now is dropped: acks
-// stay pending and are resent after the next Welcome, Hellos are retried.
+// stay pending and are resent after the next Welcome or Heartbeat, Hellos
+// are retried.
 bool TrySend(zmq::socket_t& socket, const std::string& bytes) {
   try {
     if (socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) return true;
@@ -59,9 +78,23 @@ void LogSessionError(const Status& status) {
   }
 }
 
+// A tuned DEALER socket connecting to the broker. ZeroMQ connects in the
+// background and reconnects by itself after a connection breaks.
+Result<zmq::socket_t> OpenSocket(zmq::context_t& context, const std::string& endpoint) {
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  TuneClientSocket(socket);
+  try {
+    socket.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument(
+        fmt::format("cannot connect to broker endpoint \"{}\": {}", endpoint, e.what()));
+  }
+  return socket;
+}
+
 // The poll loop. zmq::error_t other than an interrupted poll ends it.
-Status Loop(zmq::socket_t& socket, TerminalSession& session, const TerminalConfig& config,
-            const std::atomic<bool>& stop) {
+Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& session,
+            const TerminalConfig& config, const std::atomic<bool>& stop) {
   Clock& clock = SystemClock::Instance();
   // With ZMQ_IMMEDIATE a DEALER is writable only over a completed connection,
   // so writability going from false to true marks a (re)connection, after
@@ -104,7 +137,26 @@ Status Loop(zmq::socket_t& socket, TerminalSession& session, const TerminalConfi
       for (const std::string& reply : out) TrySend(socket, reply);
     }
 
-    if (writable && session.NeedsHelloRetry(clock.Now())) {
+    TimePoint now = clock.Now();
+    if (session.ConnectionLooksDead(now)) {
+      // The broker went silent on a connection TCP still thinks is up (a
+      // stopped broker, a lost route). A new socket makes a new TCP
+      // connection; libzmq 4.3.4 waits reconnect_ivl plus a random jitter of
+      // up to reconnect_ivl before each retry after a failed attempt
+      // (stream_connecter_base_t::get_new_reconnect_ivl), so terminals that
+      // gave up together do not come back in lockstep.
+      spdlog::warn("nothing heard from {} for {} ms (3 heartbeat intervals); reconnecting",
+                   config.broker, 3 * session.heartbeat_interval().count());
+      session.OnDisconnected();
+      socket.set(zmq::sockopt::linger, 0);
+      socket.close();
+      Result<zmq::socket_t> reopened = OpenSocket(context, config.broker);
+      if (!reopened.ok()) return reopened.status();
+      socket = std::move(reopened).value();
+      writable = false;
+      continue;
+    }
+    if (writable && session.NeedsHelloRetry(now)) {
       TrySend(socket, session.Hello());
     }
   }
@@ -163,21 +215,21 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
                TierName(tier), (*inbox)->size(), (*inbox)->last_seq(),
                (*inbox)->pending_ack_count());
 
-  LoggingListener listener;
+  const char* crash_hook = std::getenv(kCrashAfterStoreVariable);
+  bool crash_after_store = crash_hook != nullptr && std::string_view(crash_hook) == "1";
+  if (crash_after_store) {
+    spdlog::warn("test hook {}=1: the daemon exits after storing its first directive",
+                 kCrashAfterStoreVariable);
+  }
+  LoggingListener listener(crash_after_store);
   TerminalSession session(config.unit, tier, **inbox, SystemClock::Instance(), &listener);
   Status result;
   try {
     zmq::context_t context(1);
-    zmq::socket_t socket(context, zmq::socket_type::dealer);
-    TuneClientSocket(socket);
-    try {
-      socket.connect(config.broker);
-    } catch (const zmq::error_t& e) {
-      return Status::InvalidArgument(
-          fmt::format("cannot connect to broker endpoint \"{}\": {}", config.broker, e.what()));
-    }
+    Result<zmq::socket_t> socket = OpenSocket(context, config.broker);
+    if (!socket.ok()) return socket.status();
     spdlog::info("connecting to {}", config.broker);
-    result = Loop(socket, session, config, stop);
+    result = Loop(context, *socket, session, config, stop);
   } catch (const zmq::error_t& e) {
     result = Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
   }

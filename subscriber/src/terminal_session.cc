@@ -62,12 +62,28 @@ std::string TerminalSession::Hello() {
 
 void TerminalSession::OnConnected() {
   welcomed_ = false;
+  heartbeat_interval_ = std::chrono::milliseconds(0);
+  last_heard_.reset();
+  last_repair_.reset();
+  ack_sent_.clear();
   // A refused unit keeps its slow retry: a flapping connection must not turn
   // it into a fast one.
   if (!rejected_) {
     last_hello_.reset();
     hello_wait_ = options_.hello_retry;
   }
+}
+
+void TerminalSession::OnDisconnected() {
+  welcomed_ = false;
+  heartbeat_interval_ = std::chrono::milliseconds(0);
+  last_heard_.reset();
+  ack_sent_.clear();
+}
+
+bool TerminalSession::ConnectionLooksDead(TimePoint now) const {
+  if (heartbeat_interval_.count() <= 0 || !last_heard_) return false;
+  return now - *last_heard_ >= 3 * heartbeat_interval_;
 }
 
 bool TerminalSession::NeedsHelloRetry(TimePoint now) const {
@@ -78,6 +94,8 @@ bool TerminalSession::NeedsHelloRetry(TimePoint now) const {
 }
 
 Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::string>& out) {
+  // Whatever arrives shows that the connection is alive.
+  last_heard_ = clock_.Now();
   Result<v1::Envelope> envelope = wire::Decode(bytes);
   if (!envelope.ok()) {
     ++counters_.bad_messages;
@@ -90,6 +108,8 @@ Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::strin
       return HandleDeliver(envelope->deliver(), out);
     case v1::Envelope::kAckConfirm:
       return HandleAckConfirm(envelope->ack_confirm());
+    case v1::Envelope::kHeartbeat:
+      return HandleHeartbeat(envelope->heartbeat(), out);
     case v1::Envelope::kError:
       return HandleError(envelope->error());
     default:
@@ -110,6 +130,7 @@ Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<st
   rejected_ = false;
   hello_wait_ = options_.hello_retry;
   unit_name_ = welcome.unit_name();
+  heartbeat_interval_ = std::chrono::milliseconds(welcome.heartbeat_interval_ms());
   ++counters_.welcomed;
   if (listener_) listener_->OnWelcome(welcome);
   // The broker knows this connection only from now on; acknowledgements it
@@ -123,6 +144,7 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
     ++counters_.bad_messages;
     return Status::InvalidArgument("deliver message without a directive");
   }
+  ++counters_.deliveries;
   const v1::StoredDirective& stored = deliver.directive();
   const v1::Directive& d = stored.directive();
   if (d.id().empty()) {
@@ -173,10 +195,60 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
 Status TerminalSession::HandleAckConfirm(const v1::AckConfirm& confirm) {
   Result<bool> removed = inbox_.RemovePendingAck(confirm.seq(), confirm.level());
   if (!removed.ok()) return removed.status();
+  ack_sent_.erase({confirm.seq(), static_cast<int>(confirm.level())});
   // A second confirmation of the same ack is harmless and not counted.
   if (*removed) {
     ++counters_.acks_confirmed;
     if (listener_) listener_->OnAckConfirmed(confirm.seq(), confirm.level());
+  }
+  return Status::Ok();
+}
+
+Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
+                                        std::vector<std::string>& out) {
+  ++counters_.heartbeats;
+  if (rejected_) return Status::Ok();
+  TimePoint now = clock_.Now();
+  // A Welcome without an interval still leaves room for a Welcome to arrive
+  // before the same repair is tried again.
+  std::chrono::milliseconds interval =
+      heartbeat_interval_.count() > 0 ? heartbeat_interval_ : options_.hello_retry;
+  if (last_repair_ && now - *last_repair_ < interval) return Status::Ok();
+
+  if (!welcomed_) {
+    // The broker sends Heartbeats only on a connection that said Hello, and
+    // the Welcome goes out first: it was lost.
+    if (last_hello_ && now - *last_hello_ >= interval) {
+      last_repair_ = now;
+      ++counters_.resyncs;
+      out.push_back(Hello());
+    }
+    return Status::Ok();
+  }
+
+  std::vector<PendingAck> pending = inbox_.PendingAcks();
+  if (!pending.empty()) {
+    // An ack still pending an interval after it was sent has lost its way or
+    // lost its AckConfirm; the broker confirms a durable ack again.
+    size_t before = out.size();
+    for (const PendingAck& ack : pending) {
+      auto sent = ack_sent_.find({ack.seq, static_cast<int>(ack.level)});
+      if (sent != ack_sent_.end() && now - sent->second < interval) continue;
+      out.push_back(EncodeAck(ack));
+      ++counters_.acks_resent;
+    }
+    if (out.size() != before) last_repair_ = now;
+    // The acks in flight may be what the broker counts as unacknowledged; a
+    // Hello waits until they are confirmed.
+    return Status::Ok();
+  }
+
+  if (heartbeat.unacknowledged() > 0) {
+    // Nothing of this unit's own is in flight, yet the broker lacks acks: a
+    // delivery was lost. A Hello makes the broker send all of them again.
+    last_repair_ = now;
+    ++counters_.resyncs;
+    out.push_back(Hello());
   }
   return Status::Ok();
 }
@@ -195,6 +267,7 @@ Status TerminalSession::HandleError(const v1::Error& error) {
 
 std::string TerminalSession::EncodeAck(const PendingAck& pending) {
   ++counters_.acks_sent;
+  ack_sent_[{pending.seq, static_cast<int>(pending.level)}] = clock_.Now();
   v1::Envelope envelope = NewEnvelope();
   v1::Ack* ack = envelope.mutable_ack();
   ack->set_seq(pending.seq);

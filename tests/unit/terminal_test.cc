@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -62,11 +63,19 @@ std::string Deliver(const v1::StoredDirective& stored) {
   return Encode([&](v1::Envelope& e) { *e.mutable_deliver()->mutable_directive() = stored; });
 }
 
-std::string Welcome(const std::string& unit = kCommunity) {
+std::string Welcome(const std::string& unit = kCommunity, uint32_t heartbeat_interval_ms = 0) {
   return Encode([&](v1::Envelope& e) {
     e.mutable_welcome()->set_unit_code(unit);
     e.mutable_welcome()->set_unit_name("test community");
     e.mutable_welcome()->set_head_seq(10);
+    e.mutable_welcome()->set_heartbeat_interval_ms(heartbeat_interval_ms);
+  });
+}
+
+std::string Heartbeat(uint32_t unacknowledged, uint64_t head_seq = 10) {
+  return Encode([&](v1::Envelope& e) {
+    e.mutable_heartbeat()->set_head_seq(head_seq);
+    e.mutable_heartbeat()->set_unacknowledged(unacknowledged);
   });
 }
 
@@ -238,6 +247,158 @@ TEST_F(TerminalSessionTest, PendingAcksAreSentAgainAfterEveryWelcome) {
   session_.Hello();
   ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
   EXPECT_EQ(out_.size(), 1u);
+}
+
+// ---- heartbeats: repair and dead connections ----
+
+class HeartbeatTest : public TerminalSessionTest {
+ protected:
+  static constexpr uint32_t kIntervalMs = 500;
+
+  // Hello answered by a Welcome that announces heartbeats every 500 ms.
+  void Welcomed() {
+    session_.Hello();
+    ASSERT_TRUE(session_.OnMessage(Welcome(kCommunity, kIntervalMs), out_).ok());
+    out_.clear();
+  }
+  std::vector<v1::Envelope::BodyCase> Sent() const {
+    std::vector<v1::Envelope::BodyCase> bodies;
+    for (const auto& bytes : out_) bodies.push_back(DecodeOk(bytes).body_case());
+    return bodies;
+  }
+};
+
+TEST_F(HeartbeatTest, ConnectionLooksDeadAfterThreeSilentHeartbeatIntervals) {
+  Welcomed();
+  EXPECT_EQ(session_.heartbeat_interval(), 500ms);
+  clock_.Advance(1499ms);
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  clock_.Advance(1ms);
+  EXPECT_TRUE(session_.ConnectionLooksDead(clock_.Now()));
+}
+
+TEST_F(HeartbeatTest, AnyMessageFromTheBrokerKeepsTheConnectionAlive) {
+  Welcomed();
+  clock_.Advance(1400ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(0), out_).ok());
+  clock_.Advance(1400ms);
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out_).ok());
+  clock_.Advance(1400ms);
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  // Even bytes that do not decode show that the connection carries data.
+  EXPECT_FALSE(session_.OnMessage("\xff garbage", out_).ok());
+  clock_.Advance(1400ms);
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  EXPECT_EQ(session_.counters().heartbeats, 1u);
+}
+
+TEST_F(HeartbeatTest, WithoutAnnouncedHeartbeatsTheConnectionNeverLooksDead) {
+  session_.Hello();
+  ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());  // heartbeat_interval_ms 0
+  clock_.Advance(24h);
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  EXPECT_EQ(session_.heartbeat_interval(), 0ms);
+}
+
+TEST_F(HeartbeatTest, ANewConnectionForgetsTheOldOnesHeartbeats) {
+  Welcomed();
+  session_.OnDisconnected();
+  clock_.Advance(1h);
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  session_.OnConnected();
+  EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
+  EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));
+  Welcomed();  // the new connection's Welcome starts the watch again
+  clock_.Advance(1500ms);
+  EXPECT_TRUE(session_.ConnectionLooksDead(clock_.Now()));
+}
+
+TEST_F(HeartbeatTest, NothingUnacknowledgedMeansNothingToSend) {
+  Welcomed();
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(0), out_).ok());
+  EXPECT_TRUE(out_.empty());
+  EXPECT_TRUE(session_.welcomed());
+  EXPECT_EQ(session_.counters().resyncs, 0u);
+}
+
+TEST_F(HeartbeatTest, MissedDeliveryWithNothingInFlightSaysHelloAgainOncePerInterval) {
+  ASSERT_TRUE(inbox_.Put(MakeStored(4, "52-HEALTH-20261128-0001")).ok());
+  Welcomed();
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(2), out_).ok());
+  ASSERT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kHello});
+  EXPECT_EQ(DecodeOk(out_[0]).hello().last_seq(), 4u);
+  EXPECT_FALSE(session_.welcomed());  // until the broker answers
+  EXPECT_EQ(session_.counters().resyncs, 1u);
+  out_.clear();
+
+  // The Welcome and the catch-up come; the next heartbeat, in the same
+  // interval, still counts what was in flight and changes nothing.
+  ASSERT_TRUE(session_.OnMessage(Welcome(kCommunity, kIntervalMs), out_).ok());
+  clock_.Advance(100ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(2), out_).ok());
+  EXPECT_TRUE(out_.empty());
+  clock_.Advance(400ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(2), out_).ok());
+  EXPECT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kHello});
+  EXPECT_EQ(session_.counters().resyncs, 2u);
+}
+
+TEST_F(HeartbeatTest, AckInFlightIsWaitedForThenSentAgainInsteadOfAHello) {
+  Welcomed();
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out_).ok());
+  ASSERT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kAck});
+  out_.clear();
+  // The ack is on its way: the broker's count includes it.
+  clock_.Advance(100ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(1), out_).ok());
+  EXPECT_TRUE(out_.empty());
+  // An interval later it is still unconfirmed: the ack or its confirmation
+  // was lost, and the ack goes again.
+  clock_.Advance(400ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(1), out_).ok());
+  ASSERT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kAck});
+  EXPECT_EQ(DecodeOk(out_[0]).ack().seq(), 3u);
+  EXPECT_EQ(session_.counters().acks_resent, 1u);
+  EXPECT_TRUE(session_.welcomed());
+  out_.clear();
+  // Confirmed, and the broker still counts one: a delivery was lost.
+  ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
+  clock_.Advance(500ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(1), out_).ok());
+  EXPECT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kHello});
+}
+
+TEST_F(HeartbeatTest, LostWelcomeIsAskedForAgainAfterAnInterval) {
+  Welcomed();
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(1), out_).ok());
+  ASSERT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kHello});
+  out_.clear();
+  // The broker took the Hello (it sends heartbeats) but its Welcome never came.
+  clock_.Advance(200ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(1), out_).ok());
+  EXPECT_TRUE(out_.empty());
+  clock_.Advance(300ms);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(1), out_).ok());
+  EXPECT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kHello});
+  EXPECT_EQ(session_.counters().resyncs, 2u);
+}
+
+TEST_F(HeartbeatTest, RefusedUnitIgnoresHeartbeats) {
+  session_.Hello();
+  ASSERT_FALSE(session_.OnMessage(wire::EncodeError(0, v1::NOT_REGISTERED, "unknown"), out_).ok());
+  clock_.Advance(1h);
+  ASSERT_TRUE(session_.OnMessage(Heartbeat(3), out_).ok());
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(HeartbeatTest, DeliveriesCountRepeatsButStoreOnce) {
+  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  EXPECT_EQ(session_.counters().deliveries, 3u);
+  EXPECT_EQ(session_.counters().received, 1u);
+  EXPECT_EQ(session_.counters().duplicates, 2u);
+  EXPECT_EQ(inbox_.put_count(), 1u);
 }
 
 TEST_F(TerminalSessionTest, MalformedBytesAreAnErrorNotACrash) {
@@ -426,6 +587,32 @@ TEST(SwarmReport, PercentilesUseNearestRank) {
   EXPECT_EQ(Percentile(values, 1.0), 100);
   std::vector<int64_t> none;
   EXPECT_EQ(Percentile(none, 0.5), 0);
+}
+
+TEST(SwarmReport, SummaryCarriesTheReconciliationCounts) {
+  SwarmSummary s;
+  s.units = 3;
+  s.expect = 2;
+  s.units_exact = 2;
+  s.complete_units = 3;
+  s.deliveries = 9;
+  s.duplicates = 3;
+  s.stored = 6;
+  s.received = 6;
+  s.confirmed = 6;
+  s.reconnects = 1;
+  auto j = nlohmann::json::parse(s.ToJson());
+  EXPECT_EQ(j["units"], 3);
+  EXPECT_EQ(j["units_complete"], 2);  // exactly `expect` distinct directives
+  EXPECT_EQ(j["complete_units"], 3);  // at least `expect`, acks confirmed
+  EXPECT_EQ(j["deliveries"], 9);
+  EXPECT_EQ(j["duplicates"], 3);
+  EXPECT_EQ(j["stored"], 6);
+  EXPECT_EQ(j["acks_confirmed"], 6);
+  EXPECT_EQ(j["confirmed"], 6);
+  EXPECT_EQ(j["reconnects"], 1);
+  s.expect.reset();
+  EXPECT_TRUE(nlohmann::json::parse(s.ToJson())["units_complete"].is_null());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // A swarm of terminals in one process, for load and end-to-end tests: many
 // units, each with its own DEALER connection, MemoryInbox and the same
-// TerminalSession the daemon uses, driven by one epoll loop.
+// TerminalSession the daemon uses, driven by one epoll loop. Like the daemon,
+// a terminal whose session finds its connection dead gets a new socket (a
+// new TCP connection) and says Hello again.
 #pragma once
 
 #include <atomic>
@@ -33,6 +35,10 @@ struct SwarmOptions {
   // accept queue is not flooded.
   size_t connect_batch = 200;
   std::chrono::milliseconds progress_interval{1000};
+  // ZMQ_RCVHWM of each terminal socket; zero keeps ZeroMQ's default (1000).
+  // Fault tests set it tiny so that deliveries back up and the broker drops
+  // them.
+  int rcvhwm = 0;
 };
 
 // The units the swarm plays, as registry indices in registry order.
@@ -50,14 +56,21 @@ struct SwarmSummary {
   uint32_t shard = 0;
   uint32_t shards = 1;
   size_t units = 0;
-  size_t connected = 0;   // units whose connection is up
-  size_t welcomed = 0;    // units currently welcomed
-  uint64_t received = 0;  // directives stored, over all units
-  uint64_t duplicates = 0;
+  size_t connected = 0;        // units whose connection is up
+  size_t welcomed = 0;         // units currently welcomed
+  uint64_t received = 0;       // directives stored, over all units
+  uint64_t deliveries = 0;     // Deliver messages received, repeats included
+  uint64_t duplicates = 0;     // repeated deliveries, acknowledged again and not stored again
+  uint64_t stored = 0;         // distinct (directive, version) pairs held, over all units
   uint64_t confirmed = 0;      // acks confirmed
+  uint64_t heartbeats = 0;     // Heartbeat messages received
+  uint64_t resyncs = 0;        // Hellos sent because a Heartbeat showed something missing
+  uint64_t acks_resent = 0;    // pending acks sent again on a Heartbeat
+  uint64_t reconnects = 0;     // sockets replaced because the connection looked dead
   uint64_t errors = 0;         // broker errors and bad or misaddressed messages
   uint64_t dropped_sends = 0;  // messages that could not be queued (resent by the protocol)
-  size_t complete_units = 0;   // units that met `expect`
+  size_t complete_units = 0;   // units that met `expect` (at least that many, acks confirmed)
+  size_t units_exact = 0;      // units holding exactly `expect` distinct directives
   std::optional<uint32_t> expect;
   bool complete = false;     // `expect` met by every unit
   bool interrupted = false;  // stopped by `stop`
@@ -67,9 +80,13 @@ struct SwarmSummary {
   double latency_p50_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
   std::vector<std::string> incomplete_sample;  // a few units that did not meet `expect`
 
-  // One line of JSON.
+  // One line of JSON. Besides the fields above under their own names, it
+  // carries the reconciliation counts under fixed names: "units_complete"
+  // (units_exact), "acks_confirmed" (confirmed), "deliveries", "duplicates",
+  // "stored".
   std::string ToJson() const;
-  // The progress line: {"shard","units","welcomed","received","confirmed","errors"}.
+  // The progress line: {"shard","units","connected","welcomed","received",
+  // "confirmed","reconnects","errors"}.
   std::string ProgressJson() const;
 };
 
@@ -78,9 +95,13 @@ struct SwarmSummary {
 int64_t Percentile(std::vector<int64_t>& values, double q);
 
 // Runs the swarm until `stop`, the timeout, or (with `expect`) completion.
-// Writes a progress line to `progress` every progress_interval. Fails at start
-// when the units do not fit the descriptor limit or the endpoint is refused.
+// Writes a progress line to `progress` every progress_interval. With
+// `inboxes`, writes every unit's inbox there at the end, one line per unit in
+// registry order: "<unit code>\t<id>.v<version>,<id>.v<version>..." ordered by
+// seq (nothing after the tab when the inbox is empty). Fails at start when
+// the units do not fit the descriptor limit or the endpoint is refused.
 Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& options,
-                              const std::atomic<bool>& stop, std::ostream& progress);
+                              const std::atomic<bool>& stop, std::ostream& progress,
+                              std::ostream* inboxes = nullptr);
 
 }  // namespace flatcast::subscriber

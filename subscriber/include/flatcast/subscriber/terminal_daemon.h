@@ -1,5 +1,7 @@
 // The terminal daemon: one unit, one DEALER connection to the broker, a
-// DirectoryInbox, and a TerminalSession between them.
+// DirectoryInbox, and a TerminalSession between them. When the session finds
+// the connection dead (no Heartbeat for three intervals) the daemon replaces
+// the socket, which makes a new TCP connection, and says Hello on it.
 #pragma once
 
 #include <atomic>
@@ -8,6 +10,12 @@
 #include "flatcast/status.h"
 
 namespace flatcast::subscriber {
+
+// Test hook for crash tests: when this environment variable is "1",
+// RunTerminal ends the process with std::_Exit(137) right after a directive
+// and its pending ack are stored durably and before the ack is sent, as a
+// crash at the worst moment would. Never set it in production.
+inline constexpr char kCrashAfterStoreVariable[] = "FLATCAST_TEST_CRASH_AFTER_STORE";
 
 struct TerminalConfig {
   std::string unit;       // GB/T 2260 code, e.g. "520102001001"
@@ -24,9 +32,9 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path);
 Status CheckTerminalConfig(const TerminalConfig& config);
 
 // Runs the terminal until `stop` becomes true, then makes sure the state is
-// on disk. Logs through spdlog's default logger. Fails at start for a bad
-// config, an unusable state directory or endpoint; afterwards problems with
-// single messages are logged and the loop carries on.
+// on disk (see kCrashAfterStoreVariable for the one exception). Logs through spdlog's default
+// logger. Fails at start for a bad config, an unusable state directory or endpoint; afterwards
+// problems with single messages are logged and the loop carries on.
 Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop);
 
 }  // namespace flatcast::subscriber
