@@ -352,11 +352,25 @@ class Broker::Impl {
     Reply(routing, wire::Encode(welcome));
 
     // Catch-up: everything addressed to the unit that it has not acknowledged.
+    // A full queue ends it; heartbeats and redelivery bring the rest later.
     const Unit& unit = registry_.unit(*idx);
+    size_t sent = 0, deferred = 0;
+    bool stopped = false;
     for (auto& [seq, state] : directives_) {
-      if (!state.superseded && Addresses(state, *idx, unit.tier) && !state.received[*idx]) {
-        SendToUnit(*idx, state.deliver_bytes);
+      if (state.superseded || !Addresses(state, *idx, unit.tier) || state.received[*idx]) continue;
+      if (stopped) {
+        ++deferred;
+        continue;
       }
+      switch (SendToUnit(*idx, state.deliver_bytes)) {
+        case SendOutcome::kSent: ++sent; break;
+        case SendOutcome::kFull: ++deferred; stopped = true; break;
+        case SendOutcome::kGone: return;
+      }
+    }
+    if (deferred > 0) {
+      spdlog::info("catch-up of {}: {} sent, {} deferred (send queue full)", unit.code, sent,
+                   deferred);
     }
   }
 
@@ -1014,11 +1028,10 @@ class Broker::Impl {
     }
   }
 
-  void SendToUnit(uint32_t index, const std::string& bytes) {
-    if (SendFrames(routing_of_unit_[index], zmq::message_t(bytes.data(), bytes.size())) ==
-        SendOutcome::kGone) {
-      ForgetUnit(index);
-    }
+  SendOutcome SendToUnit(uint32_t index, const std::string& bytes) {
+    SendOutcome outcome = SendFrames(routing_of_unit_[index], zmq::message_t(bytes.data(), bytes.size()));
+    if (outcome == SendOutcome::kGone) ForgetUnit(index);
+    return outcome;
   }
 
   void ForgetUnit(uint32_t index) {

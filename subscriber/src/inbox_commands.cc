@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -35,41 +36,63 @@ Status CheckStateDir(const std::string& state_dir) {
 
 }  // namespace
 
-Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& out) {
+Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& out,
+                        TimePoint now) {
   FLATCAST_RETURN_IF_ERROR(CheckStateDir(state_dir));
   Result<std::vector<v1::StoredDirective>> stored = ReadInbox(state_dir);
   if (!stored.ok()) return stored.status();
+  // Terminals show the latest version of each directive.
+  std::map<std::string, const v1::StoredDirective*> latest;
+  for (const v1::StoredDirective& s : *stored) {
+    auto& slot = latest[s.directive().id()];
+    if (slot == nullptr || slot->directive().version() < s.directive().version()) slot = &s;
+  }
+  std::vector<const v1::StoredDirective*> shown;
+  for (const v1::StoredDirective& s : *stored) {
+    if (latest[s.directive().id()] == &s) shown.push_back(&s);
+  }
+  auto public_text = [&](const v1::Directive& d) {
+    return d.msg_type() == v1::CANCEL ? std::string("cancelled") : PublicReleaseText(d, now);
+  };
   if (json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const v1::StoredDirective& s : *stored) {
-      const v1::Directive& d = s.directive();
-      list.push_back({{"seq", s.seq()},
-                      {"id", d.id()},
-                      {"version", d.version()},
-                      {"title", d.title()},
-                      {"issuer_unit", d.issuer_unit()},
-                      {"status", std::string(StatusName(d.status()))},
-                      {"sent", FormatTime(FromTimestamp(d.sent()))}});
+    for (const v1::StoredDirective* s : shown) {
+      const v1::Directive& d = s->directive();
+      nlohmann::json item = {{"seq", s->seq()},
+                             {"id", d.id()},
+                             {"version", d.version()},
+                             {"title", d.title()},
+                             {"issuer_unit", d.issuer_unit()},
+                             {"status", std::string(StatusName(d.status()))},
+                             {"sent", FormatTime(FromTimestamp(d.sent()))},
+                             {"cancelled", d.msg_type() == v1::CANCEL},
+                             {"public", public_text(d)}};
+      if (d.is_public() && d.has_public_release()) {
+        item["public_release"] = FormatTime(FromTimestamp(d.public_release()));
+      }
+      list.push_back(item);
     }
     out << list.dump(2) << "\n";
     return Status::Ok();
   }
-  if (stored->empty()) {
+  if (shown.empty()) {
     out << "inbox is empty\n";
     return Status::Ok();
   }
-  out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {}\n", "SEQ", "ID", "VER", "SENT", "TITLE");
-  for (const v1::StoredDirective& s : *stored) {
-    const v1::Directive& d = s.directive();
+  out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<40}  {}\n", "SEQ", "ID", "VER", "SENT",
+                     "PUBLIC", "TITLE");
+  for (const v1::StoredDirective* s : shown) {
+    const v1::Directive& d = s->directive();
     auto sent = std::chrono::floor<std::chrono::seconds>(FromTimestamp(d.sent()));
-    out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {}\n", s.seq(), d.id(), d.version(),
-                       FormatTime(sent), d.title());
+    out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<40}  {}\n", s->seq(), d.id(), d.version(),
+                       FormatTime(sent), public_text(d), d.title());
   }
   return Status::Ok();
 }
 
 Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
-                            std::optional<uint32_t> version, bool json, std::ostream& out) {
+                            std::optional<uint32_t> version, bool json, std::ostream& out,
+                            TimePoint now) {
   FLATCAST_RETURN_IF_ERROR(CheckStateDir(state_dir));
   Result<InboxFiles> files = FindInInbox(state_dir, id, version);
   if (!files.ok()) return files.status();
@@ -80,14 +103,12 @@ Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
     if (!json_text->empty() && json_text->back() != '\n') out << "\n";
     return Status::Ok();
   }
-  std::optional<std::string> text = ReadText(files->text_path);
-  if (!text) {
-    // The rendering can be lost (removed by hand, or a crash the daemon has
-    // not yet repaired); the JSON holds everything needed to make it again.
-    Result<v1::StoredDirective> stored = ReadStored(*files);
-    if (!stored.ok()) return stored.status();
-    text = RenderDirectiveText(*stored);
-  }
+  // Rendered now rather than read from the .txt file, so that the time left
+  // before public release is current; the .txt file is for people browsing
+  // the directory.
+  Result<v1::StoredDirective> stored = ReadStored(*files);
+  if (!stored.ok()) return stored.status();
+  std::optional<std::string> text = RenderDirectiveText(*stored, now);
   out << *text;
   if (!text->empty() && text->back() != '\n') out << "\n";
   return Status::Ok();

@@ -255,9 +255,11 @@ TEST_F(DirectoryInboxTest, ShowPrintsTheLatestVersionAsTextOrJson) {
     ASSERT_TRUE(inbox->Put(second_version).ok());
   }
   std::ostringstream text;
-  ASSERT_TRUE(
-      ShowDirectiveCommand(state_dir_, "52-HEALTH-20261128-0001", std::nullopt, false, text).ok());
-  EXPECT_EQ(text.str(), RenderDirectiveText(second_version));
+  TimePoint now = *ParseTime("2026-11-28T10:00:00Z");
+  ASSERT_TRUE(ShowDirectiveCommand(state_dir_, "52-HEALTH-20261128-0001", std::nullopt, false, text,
+                                   now)
+                  .ok());
+  EXPECT_EQ(text.str(), RenderDirectiveText(second_version, now));
 
   std::ostringstream first;
   ASSERT_TRUE(ShowDirectiveCommand(state_dir_, "52-HEALTH-20261128-0001", 1, false, first).ok());
@@ -287,9 +289,33 @@ TEST_F(DirectoryInboxTest, ShowRendersAgainWhenTheTextFileIsGone) {
   { ASSERT_TRUE(Open()->Put(stored).ok()); }
   fs::remove(InboxFile("52-HEALTH-20261128-0001.v1.txt"));
   std::ostringstream out;
+  TimePoint now = *ParseTime("2026-11-28T10:00:00Z");
   ASSERT_TRUE(
-      ShowDirectiveCommand(state_dir_, "52-HEALTH-20261128-0001", std::nullopt, false, out).ok());
-  EXPECT_EQ(out.str(), RenderDirectiveText(stored));
+      ShowDirectiveCommand(state_dir_, "52-HEALTH-20261128-0001", std::nullopt, false, out, now).ok());
+  EXPECT_EQ(out.str(), RenderDirectiveText(stored, now));
+}
+
+TEST_F(DirectoryInboxTest, ListShowsTheLatestVersionAndTheTimeLeftBeforePublicRelease) {
+  auto first = MakeStored(3, "52-HEALTH-20261128-0001", 1, "First version");
+  auto second = MakeStored(6, "52-HEALTH-20261128-0001", 2, "Second version");
+  second.mutable_directive()->set_is_public(true);
+  *second.mutable_directive()->mutable_public_release() =
+      ToTimestamp(*ParseTime("2026-11-28T20:00:00Z"));
+  {
+    auto inbox = Open();
+    ASSERT_TRUE(inbox->Put(first).ok());
+    ASSERT_TRUE(inbox->Put(second).ok());
+  }
+  std::ostringstream table;
+  ASSERT_TRUE(ListInboxCommand(state_dir_, false, table, *ParseTime("2026-11-28T08:30:00Z")).ok());
+  EXPECT_EQ(table.str().find("First version"), std::string::npos) << table.str();
+  EXPECT_NE(table.str().find("2026-11-28T20:00:00Z (in 11h30m)"), std::string::npos) << table.str();
+  std::ostringstream json;
+  ASSERT_TRUE(ListInboxCommand(state_dir_, true, json, *ParseTime("2026-11-28T21:00:00Z")).ok());
+  auto list = nlohmann::json::parse(json.str());
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["version"], 2);
+  EXPECT_EQ(list[0]["public"], "2026-11-28T20:00:00Z (public now)");
 }
 
 TEST(MemoryInboxTest, KeepsKeysAndPendingAcksWithoutTheDirectives) {

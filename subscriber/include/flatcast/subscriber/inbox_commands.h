@@ -8,19 +8,24 @@
 #include <ostream>
 #include <string>
 
+#include "flatcast/clock.h"
 #include "flatcast/status.h"
 
 namespace flatcast::subscriber {
 
-// Writes the stored directives in seq order: a table (seq, id, version, sent,
-// title), or with `json` a JSON array of objects with seq, id, version,
-// title, issuer_unit, sent.
-Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& out);
+// Writes the latest stored version of each directive in seq order: a table
+// (seq, id, version, sent, when it becomes public and the time left at `now`,
+// title), or with `json` a JSON array of objects with seq, id, version, title,
+// issuer_unit, status, sent, cancelled, public (the same text as the table)
+// and public_release (RFC 3339, when public).
+Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& out,
+                        TimePoint now = SystemClock::Instance().Now());
 
 // Writes one stored directive (`version`, or the highest stored one): its text
-// rendering, or with `json` its JSON file. NotFound naming the id when the
-// inbox does not hold it.
+// rendering at `now` (with the time left before public release), or with
+// `json` its JSON file. NotFound naming the id when the inbox does not hold it.
 Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
-                            std::optional<uint32_t> version, bool json, std::ostream& out);
+                            std::optional<uint32_t> version, bool json, std::ostream& out,
+                            TimePoint now = SystemClock::Instance().Now());
 
 }  // namespace flatcast::subscriber
