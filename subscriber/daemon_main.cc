@@ -2,8 +2,6 @@
 //   run   receive directives and acknowledge them (the daemon)
 //   list  the directives stored in a state directory
 //   show  one stored directive
-#include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -14,22 +12,10 @@
 #include <string>
 
 #include "flatcast/subscriber/inbox_commands.h"
+#include "flatcast/subscriber/program.h"
 #include "flatcast/subscriber/terminal_daemon.h"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop.store(true); }
-
-void InstallSignalHandlers() {
-  struct sigaction action {};
-  action.sa_handler = OnSignal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: a blocking poll returns and sees the flag
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
-}
 
 int Fail(const flatcast::Status& status) {
   std::cerr << "flatcast-subscriber: " << status.message() << "\n";
@@ -89,10 +75,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run) {
-    auto logger = spdlog::stderr_color_mt("flatcast-subscriber");
-    spdlog::set_default_logger(logger);
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-    spdlog::set_level(spdlog::level::from_str(log_level));
+    flatcast::subscriber::LogToStderr("flatcast-subscriber", log_level);
 
     flatcast::subscriber::TerminalConfig config;
     if (!config_path.empty()) {
@@ -106,8 +89,8 @@ int main(int argc, char** argv) {
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }
-    InstallSignalHandlers();
-    auto status = flatcast::subscriber::RunTerminal(config, g_stop);
+    const std::atomic<bool>& stop = flatcast::subscriber::StopOnSignals();
+    auto status = flatcast::subscriber::RunTerminal(config, stop);
     if (!status.ok()) {
       spdlog::error("{}", status.message());
       return 1;

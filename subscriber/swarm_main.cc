@@ -1,8 +1,6 @@
 // flatcast-swarm: thousands of terminals in one process, for load and
 // end-to-end tests. Progress lines and the final summary are JSON on stdout;
 // logs go to stderr.
-#include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -14,22 +12,10 @@
 #include <vector>
 
 #include "flatcast/registry.h"
+#include "flatcast/subscriber/program.h"
 #include "flatcast/subscriber/swarm.h"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop.store(true); }
-
-void InstallSignalHandlers() {
-  struct sigaction action {};
-  action.sa_handler = OnSignal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: epoll_wait returns and the loop sees the flag
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
-}
 
 int Fail(const flatcast::Status& status) {
   std::cerr << "flatcast-swarm: " << status.message() << "\n";
@@ -85,10 +71,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("flatcast-swarm");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  flatcast::subscriber::LogToStderr("flatcast-swarm", log_level);
 
   options.tiers.clear();
   for (const std::string& name : tier_names) options.tiers.push_back(*flatcast::TierFromName(name));
@@ -106,8 +89,8 @@ int main(int argc, char** argv) {
     if (!inboxes) return Fail(flatcast::Status::IOError("cannot write " + inboxes_path));
   }
 
-  InstallSignalHandlers();
-  auto summary = flatcast::subscriber::RunSwarm(*registry, options, g_stop, std::cout,
+  const std::atomic<bool>& stop = flatcast::subscriber::StopOnSignals();
+  auto summary = flatcast::subscriber::RunSwarm(*registry, options, stop, std::cout,
                                                 inboxes_path.empty() ? nullptr : &inboxes);
   if (!summary.ok()) return Fail(summary.status());
   if (!inboxes_path.empty()) {

@@ -63,6 +63,28 @@ std::optional<std::pair<std::string, uint32_t>> ParseStem(std::string_view stem)
   return std::make_pair(std::move(id), version);
 }
 
+// "<id>.v<version>.json" -> (id, version); nullopt for any other name.
+std::optional<std::pair<std::string, uint32_t>> ParseJsonName(std::string_view name) {
+  if (!EndsWith(name, kJsonExt)) return std::nullopt;
+  return ParseStem(name.substr(0, name.size() - kJsonExt.size()));
+}
+
+// The entries of the inbox directory of `state_dir`; none when it does not
+// exist yet.
+Result<std::vector<fs::path>> ListInboxDir(const std::string& state_dir) {
+  std::vector<fs::path> paths;
+  std::string dir = InboxDir(state_dir);
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return paths;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
+    paths.push_back(it->path());
+  }
+  return paths;
+}
+
 Status FsyncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open directory", dir, errno);
@@ -154,30 +176,24 @@ struct InboxScan {
 };
 
 Result<InboxScan> ScanInbox(const std::string& state_dir) {
+  Result<std::vector<fs::path>> paths = ListInboxDir(state_dir);
+  if (!paths.ok()) return paths.status();
   InboxScan scan;
-  std::string dir = InboxDir(state_dir);
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return scan;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
-    std::string name = it->path().filename().string();
+  for (const fs::path& path : *paths) {
+    std::string name = path.filename().string();
     if (EndsWith(name, kTempExt)) {
-      scan.leftovers.push_back(it->path().string());
+      scan.leftovers.push_back(path.string());
       continue;
     }
     if (EndsWith(name, kTextExt)) {
       scan.text_stems.insert(name.substr(0, name.size() - kTextExt.size()));
       continue;
     }
-    if (!EndsWith(name, kJsonExt)) continue;
-    auto key = ParseStem(std::string_view(name).substr(0, name.size() - kJsonExt.size()));
+    auto key = ParseJsonName(name);
     if (!key) continue;  // not ours
-    Result<v1::StoredDirective> stored =
-        ReadStoredFile(it->path().string(), key->first, key->second);
+    Result<v1::StoredDirective> stored = ReadStoredFile(path.string(), key->first, key->second);
     if (!stored.ok()) return stored.status();
-    scan.stored.emplace_back(std::move(stored).value(), it->path().string());
+    scan.stored.emplace_back(std::move(stored).value(), path.string());
   }
   std::sort(scan.stored.begin(), scan.stored.end(),
             [](const auto& a, const auto& b) { return a.first.seq() < b.first.seq(); });
@@ -322,9 +338,8 @@ Status DirectoryInbox::Load() {
   for (const std::string& leftover : scan->leftovers) fs::remove(leftover, ec);
 
   std::set<std::string> json_stems;
-  last_seq_ = state.last_seq;
-  for (const PendingAck& ack : state.pending)
-    pending_[{ack.seq, static_cast<int>(ack.level)}] = ack;
+  RaiseLastSeq(state.last_seq);
+  for (const PendingAck& ack : state.pending) SetPendingAck(ack);
   bool state_changed = !have_state;
   for (auto& [stored, json_path] : scan->stored) {
     const v1::Directive& d = stored.directive();
@@ -340,16 +355,13 @@ Status DirectoryInbox::Load() {
     // Stored after the last state write: the process stopped before its
     // acknowledgement was recorded, so it was never sent. Record it now; the
     // broker still waits for it.
-    if (stored.seq() > state.last_seq && !pending_.count({stored.seq(), v1::RECEIVED})) {
-      pending_[{stored.seq(), v1::RECEIVED}] =
-          PendingAck{stored.seq(), d.id(), d.version(), v1::RECEIVED, ModificationTime(json_path)};
+    if (stored.seq() > state.last_seq && !FindPendingAck(stored.seq(), v1::RECEIVED)) {
+      SetPendingAck(
+          PendingAck{stored.seq(), d.id(), d.version(), v1::RECEIVED, ModificationTime(json_path)});
       state_changed = true;
     }
-    if (stored.seq() > last_seq_) {
-      last_seq_ = stored.seq();
-      state_changed = true;
-    }
-    entries_.emplace(Key(d.id(), d.version()), EntryOf(stored));
+    if (stored.seq() > last_seq()) state_changed = true;
+    AddEntry(EntryOf(stored));
   }
   // A text file without its JSON is the first half of an interrupted Put.
   for (const std::string& stem : scan->text_stems) {
@@ -362,14 +374,10 @@ Status DirectoryInbox::Load() {
 }
 
 Status DirectoryInbox::WriteState() {
-  return WriteFileAtomically(StatePath(state_dir_), StateToJson(last_seq_, PendingAcks()));
+  return WriteFileAtomically(StatePath(state_dir_), StateToJson(last_seq(), PendingAcks()));
 }
 
 Status DirectoryInbox::Flush() { return WriteState(); }
-
-bool DirectoryInbox::Contains(std::string_view id, uint32_t version) const {
-  return entries_.count(Key(std::string(id), version)) > 0;
-}
 
 Status DirectoryInbox::Put(const v1::StoredDirective& stored) {
   const v1::Directive& d = stored.directive();
@@ -377,11 +385,7 @@ Status DirectoryInbox::Put(const v1::StoredDirective& stored) {
     return Status::InvalidArgument(fmt::format(
         "directive id \"{}\" cannot name an inbox file (letters, digits, '-', '_', '.')", d.id()));
   }
-  Key key(d.id(), d.version());
-  if (entries_.count(key)) {
-    return Status::AlreadyExists(
-        fmt::format("directive {} v{} is stored already", d.id(), d.version()));
-  }
+  FLATCAST_RETURN_IF_ERROR(CheckNotStored(d));
   fs::path base = fs::path(InboxDir(state_dir_)) / Stem(d.id(), d.version());
   // Text before JSON: the JSON file is the mark of a stored directive, so it
   // must come last.
@@ -391,60 +395,34 @@ Status DirectoryInbox::Put(const v1::StoredDirective& stored) {
       WriteFileAtomically(base.string() + std::string(kJsonExt), DirectiveToJson(stored)));
   // From here the directive is stored whatever happens to state.json: Open()
   // rebuilds last_seq from the inbox.
-  entries_.emplace(std::move(key), EntryOf(stored));
-  last_seq_ = std::max(last_seq_, stored.seq());
+  AddEntry(EntryOf(stored));
   return WriteState();
 }
 
+// The index changes first because WriteState writes what it holds; when the
+// write fails the index goes back to what state.json still says.
 Status DirectoryInbox::AddPendingAck(const PendingAck& ack) {
-  std::pair<uint64_t, int> key{ack.seq, static_cast<int>(ack.level)};
-  auto previous = pending_.find(key);
-  std::optional<PendingAck> old;
-  if (previous != pending_.end()) old = previous->second;
-  pending_[key] = ack;
+  std::optional<PendingAck> replaced = SetPendingAck(ack);
   Status status = WriteState();
   if (!status.ok()) {
-    if (old) {
-      pending_[key] = *old;
+    if (replaced) {
+      SetPendingAck(*replaced);
     } else {
-      pending_.erase(key);
+      TakePendingAck(ack.seq, ack.level);
     }
   }
   return status;
 }
 
 Result<bool> DirectoryInbox::RemovePendingAck(uint64_t seq, v1::AckLevel level) {
-  auto it = pending_.find({seq, static_cast<int>(level)});
-  if (it == pending_.end()) return false;
-  PendingAck removed = it->second;
-  pending_.erase(it);
+  std::optional<PendingAck> removed = TakePendingAck(seq, level);
+  if (!removed) return false;
   Status status = WriteState();
   if (!status.ok()) {
-    pending_[{seq, static_cast<int>(level)}] = removed;
+    SetPendingAck(*removed);
     return status;
   }
   return true;
-}
-
-const PendingAck* DirectoryInbox::FindPendingAck(uint64_t seq, v1::AckLevel level) const {
-  auto it = pending_.find({seq, static_cast<int>(level)});
-  return it == pending_.end() ? nullptr : &it->second;
-}
-
-std::vector<PendingAck> DirectoryInbox::PendingAcks() const {
-  std::vector<PendingAck> out;
-  out.reserve(pending_.size());
-  for (const auto& [key, ack] : pending_) out.push_back(ack);
-  return out;
-}
-
-std::vector<InboxEntry> DirectoryInbox::List() const {
-  std::vector<InboxEntry> out;
-  out.reserve(entries_.size());
-  for (const auto& [key, entry] : entries_) out.push_back(entry);
-  std::stable_sort(out.begin(), out.end(),
-                   [](const InboxEntry& a, const InboxEntry& b) { return a.seq < b.seq; });
-  return out;
 }
 
 Result<std::vector<v1::StoredDirective>> ReadInbox(const std::string& state_dir) {
@@ -460,15 +438,11 @@ Result<InboxFiles> FindInInbox(const std::string& state_dir, const std::string& 
                                std::optional<uint32_t> version) {
   std::string dir = InboxDir(state_dir);
   std::optional<uint32_t> best;
-  std::error_code ec;
-  if (IsStorableId(id) && fs::exists(dir, ec)) {
-    fs::directory_iterator it(dir, ec);
-    if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
-    for (; it != fs::directory_iterator(); it.increment(ec)) {
-      if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
-      std::string name = it->path().filename().string();
-      if (!EndsWith(name, kJsonExt)) continue;
-      auto key = ParseStem(std::string_view(name).substr(0, name.size() - kJsonExt.size()));
+  if (IsStorableId(id)) {
+    Result<std::vector<fs::path>> paths = ListInboxDir(state_dir);
+    if (!paths.ok()) return paths.status();
+    for (const fs::path& path : *paths) {
+      auto key = ParseJsonName(path.filename().string());
       if (!key || key->first != id) continue;
       if (version && key->second != *version) continue;
       if (!best || key->second > *best) best = key->second;

@@ -61,11 +61,8 @@ std::string TerminalSession::Hello() {
 }
 
 void TerminalSession::OnConnected() {
-  welcomed_ = false;
-  heartbeat_interval_ = std::chrono::milliseconds(0);
-  last_heard_.reset();
+  ForgetConnection();
   last_repair_.reset();
-  ack_sent_.clear();
   // A refused unit keeps its slow retry: a flapping connection must not turn
   // it into a fast one.
   if (!rejected_) {
@@ -74,7 +71,9 @@ void TerminalSession::OnConnected() {
   }
 }
 
-void TerminalSession::OnDisconnected() {
+void TerminalSession::OnDisconnected() { ForgetConnection(); }
+
+void TerminalSession::ForgetConnection() {
   welcomed_ = false;
   heartbeat_interval_ = std::chrono::milliseconds(0);
   last_heard_.reset();

@@ -15,18 +15,16 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "flatcast/subscriber/inbox.h"
 
 namespace flatcast::subscriber {
 
-class DirectoryInbox final : public InboxStore {
+class DirectoryInbox final : public IndexedInbox {
  public:
   // Opens (creating it if needed) the inbox in `state_dir`. Fails with
   // Corruption naming the file when state.json or a stored directive does not
@@ -38,16 +36,9 @@ class DirectoryInbox final : public InboxStore {
   DirectoryInbox(const DirectoryInbox&) = delete;
   DirectoryInbox& operator=(const DirectoryInbox&) = delete;
 
-  uint64_t last_seq() const override { return last_seq_; }
-  bool Contains(std::string_view id, uint32_t version) const override;
-  size_t size() const override { return entries_.size(); }
   Status Put(const v1::StoredDirective& stored) override;
   Status AddPendingAck(const PendingAck& ack) override;
   Result<bool> RemovePendingAck(uint64_t seq, v1::AckLevel level) override;
-  const PendingAck* FindPendingAck(uint64_t seq, v1::AckLevel level) const override;
-  std::vector<PendingAck> PendingAcks() const override;
-  size_t pending_ack_count() const override { return pending_.size(); }
-  std::vector<InboxEntry> List() const override;
 
   // Writes state.json again. Every change is already durable when it returns;
   // this is for shutdown paths that want to say so explicitly.
@@ -56,17 +47,12 @@ class DirectoryInbox final : public InboxStore {
   const std::string& state_dir() const { return state_dir_; }
 
  private:
-  using Key = std::pair<std::string, uint32_t>;  // (id, version)
-
   DirectoryInbox(std::string state_dir, int lock_fd);
   Status Load();
   Status WriteState();
 
   std::string state_dir_;
   int lock_fd_;
-  uint64_t last_seq_ = 0;
-  std::map<Key, InboxEntry> entries_;
-  std::map<std::pair<uint64_t, int>, PendingAck> pending_;  // by (seq, level)
 };
 
 // ---- read-only access, safe while a daemon writes the same directory ----

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -80,36 +81,64 @@ class InboxStore {
 // Summary of a stored directive for listings.
 InboxEntry EntryOf(const v1::StoredDirective& stored);
 
-// An inbox in memory. With keep_directives false it remembers only what the
-// protocol needs (keys, seq, pending acks), so thousands fit in one process;
-// List() then returns entries without title, issuer and sent time.
-class MemoryInbox final : public InboxStore {
+// The index both stores keep in memory: the stored (id, version) pairs with
+// their entries, the highest seq, and the pending acknowledgements. It answers
+// every read of InboxStore; a subclass implements the writes, making each
+// change durable its own way and recording it here through the protected
+// methods.
+class IndexedInbox : public InboxStore {
  public:
-  explicit MemoryInbox(bool keep_directives = true) : keep_directives_(keep_directives) {}
-
   uint64_t last_seq() const override { return last_seq_; }
   bool Contains(std::string_view id, uint32_t version) const override;
   size_t size() const override { return entries_.size(); }
-  Status Put(const v1::StoredDirective& stored) override;
-  Status AddPendingAck(const PendingAck& ack) override;
-  Result<bool> RemovePendingAck(uint64_t seq, v1::AckLevel level) override;
   const PendingAck* FindPendingAck(uint64_t seq, v1::AckLevel level) const override;
   std::vector<PendingAck> PendingAcks() const override;
   size_t pending_ack_count() const override { return pending_.size(); }
   std::vector<InboxEntry> List() const override;
+
+ protected:
+  // AlreadyExists when this version of `directive` is stored, else Ok.
+  Status CheckNotStored(const v1::Directive& directive) const;
+  // Records `entry` as stored and raises last_seq to its seq. The caller has
+  // checked that its (id, version) is not stored yet.
+  void AddEntry(InboxEntry entry);
+  // Raises last_seq to `seq` when it is higher.
+  void RaiseLastSeq(uint64_t seq);
+
+  // Records `ack`, replacing the one with the same (seq, level); returns the
+  // replaced one.
+  std::optional<PendingAck> SetPendingAck(const PendingAck& ack);
+  // Drops the pending acknowledgement (seq, level) and returns it; nullopt
+  // when there was none.
+  std::optional<PendingAck> TakePendingAck(uint64_t seq, v1::AckLevel level);
+
+ private:
+  using Key = std::pair<std::string, uint32_t>;  // (id, version)
+  using AckKey = std::pair<uint64_t, int>;       // (seq, level)
+
+  uint64_t last_seq_ = 0;
+  std::map<Key, InboxEntry> entries_;
+  std::map<AckKey, PendingAck> pending_;
+};
+
+// An inbox in memory. With keep_directives false it remembers only what the
+// protocol needs (keys, seq, pending acks), so thousands fit in one process;
+// List() then returns entries without title, issuer and sent time.
+class MemoryInbox final : public IndexedInbox {
+ public:
+  explicit MemoryInbox(bool keep_directives = true) : keep_directives_(keep_directives) {}
+
+  Status Put(const v1::StoredDirective& stored) override;
+  Status AddPendingAck(const PendingAck& ack) override;
+  Result<bool> RemovePendingAck(uint64_t seq, v1::AckLevel level) override;
 
   // Number of Put calls that stored something; lets tests see that a
   // duplicate delivery was not stored twice.
   size_t put_count() const { return put_count_; }
 
  private:
-  using Key = std::pair<std::string, uint32_t>;  // (id, version)
-
   bool keep_directives_;
-  uint64_t last_seq_ = 0;
   size_t put_count_ = 0;
-  std::map<Key, InboxEntry> entries_;
-  std::map<std::pair<uint64_t, int>, PendingAck> pending_;  // by (seq, level)
 };
 
 }  // namespace flatcast::subscriber

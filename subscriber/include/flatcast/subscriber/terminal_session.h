@@ -144,6 +144,9 @@ class TerminalSession {
   Status HandleHeartbeat(const v1::Heartbeat& heartbeat, std::vector<std::string>& out);
   Status HandleError(const v1::Error& error);
   std::string EncodeAck(const PendingAck& ack);
+  // Drops what the session knew about the current connection: its Welcome,
+  // heartbeat interval, last message heard and the acks sent on it.
+  void ForgetConnection();
 
   std::string unit_code_;
   Tier tier_;
