@@ -5,18 +5,23 @@
 # unit, spread over several processes), publish the sample directive, follow
 # the acknowledgements and end with the audit summary.
 #
-# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep]
+# With --storm it then kills the broker (kill -9), restarts it on the same
+# port, publishes 10 more directives while every terminal reconnects at once,
+# and reports how long until every unit has all of them and has acknowledged.
+#
+# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-setup=1 shards=3 region=52 keep=0
+setup=1 shards=3 region=52 keep=0 storm=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-setup) setup=0 ;;
     --shards) shards=$2; shift ;;
     --region) region=$2; shift ;;
     --keep) keep=1 ;;
-    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep]" >&2; exit 2 ;;
+    --storm) storm=1 ;;
+    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -41,10 +46,14 @@ if [ -t 1 ]; then cr='\r'; else cr='\n'; fi
 # Value of a numeric field in a one-line or pretty JSON text.
 field() { grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
 
+start_broker() {  # $1: endpoint to bind
+  "$bin/flatcast-broker" --init --data-dir "$work/broker" --registry "$registry" \
+    --endpoint "$1" --endpoint-file "$work/endpoint" 2>>"$work/broker.log" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+}
 echo "== broker (registry $registry, data in $work/broker)"
-"$bin/flatcast-broker" --init --data-dir "$work/broker" --registry "$registry" \
-  --endpoint "tcp://127.0.0.1:*" --endpoint-file "$work/endpoint" 2>"$work/broker.log" &
-pids+=($!)
+start_broker "tcp://127.0.0.1:*"
 for _ in $(seq 1 300); do [ -s "$work/endpoint" ] && break; sleep 0.1; done
 [ -s "$work/endpoint" ] || { cat "$work/broker.log"; exit 1; }
 endpoint=$(cat "$work/endpoint")
@@ -62,7 +71,7 @@ exclude=$(IFS=,; echo "${daemons[*]}")
 echo "== terminal swarm: every other unit below $region in $shards processes"
 for i in $(seq 0 $((shards - 1))); do
   "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" --tiers city,district,street,community \
-    --shard "$i" --shards "$shards" --exclude "$exclude" --expect 1 --timeout-s 600 \
+    --shard "$i" --shards "$shards" --exclude "$exclude" --expect $((1 + 10 * storm)) --timeout-s 600 \
     --report "$work/swarm-$i.json" >"$work/swarm-$i.out" 2>"$work/swarm-$i.log" &
   pids+=($!)
 done
@@ -105,9 +114,32 @@ while :; do
 done
 echo
 echo "   last acknowledgement durable $(field last_ack_after_ms <"$work/status.json") ms after publish"
-for i in $(seq 0 $((shards - 1))); do wait "${pids[$((4 + i))]}" || echo "swarm shard $i failed"; done
+swarm_pids=("${pids[@]:4:$shards}")
+[ "$storm" = 1 ] || for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
 
 echo "== audit summary"
 "$bin/flatcast-audit" --broker "$endpoint" coverage "$id" --missing-limit 10
 echo "== a real terminal's inbox (520102016001 纪念塔社区)"
 "$bin/flatcast-subscriber" list --state-dir "$work/terminal-520102016001"
+
+if [ "$storm" = 1 ]; then
+  echo "== storm: kill -9 the broker, restart it, publish 10 directives while all reconnect"
+  kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+  storm_start=$(date +%s%N)
+  start_broker "$endpoint"
+  for _ in $(seq 1 300); do grep -q "listening" "$work/broker.log" && break; sleep 0.1; done
+  ids=()
+  for n in $(seq 1 10); do
+    "$bin/flatcast-publisher" --broker "$endpoint" --json publish --file configs/sample-directive.toml \
+      --publisher "guizhou-health-demo" >"$work/receipt-$n.json"
+    ids+=("$(grep -o '"id": *"[^"]*"' "$work/receipt-$n.json" | sed 's/.*"\([^"]*\)"$/\1/')")
+  done
+  for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
+  swarm_done=$(date +%s%N)
+  for id in "${ids[@]}"; do
+    "$bin/flatcast-publisher" --broker "$endpoint" --json status "$id" >"$work/status.json"
+    acked=$(field acknowledged <"$work/status.json")
+    [ "$acked" = "$addressed" ] || echo "   $id: only $acked of $addressed acknowledged"
+  done
+  echo "   every swarm terminal has all 11 directives, acknowledged, $(( (swarm_done - storm_start) / 1000000 )) ms after the restart"
+fi
