@@ -14,6 +14,7 @@ packages=(
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
   libcsv-dev
   libxml2-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

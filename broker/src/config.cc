@@ -38,7 +38,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   };
   auto get_int = [&](const char* key, int64_t min, int64_t max, int64_t& out) -> Status {
     if (auto node = table.get(key)) {
-      auto v = node->value<int64_t>();
+      auto v = node->value_exact<int64_t>();
       if (!v || *v < min || *v > max) {
         return Status::InvalidArgument(path + ": " + key + " must be an integer from " +
                                        std::to_string(min) + " to " + std::to_string(max));

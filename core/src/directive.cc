@@ -224,7 +224,8 @@ std::optional<std::string> JsonSyntaxError(std::string_view json) {
   try {
     nlohmann::json parsed = nlohmann::json::parse(json.begin(), json.end());
     (void)parsed;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double.
     std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
     if (size_t tag_end = what.find("] "); tag_end != std::string_view::npos) {
       what.remove_prefix(tag_end + 2);
@@ -370,7 +371,7 @@ std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> n
   if (!d.is_public()) return "internal only (never public)";
   if (!d.has_public_release()) return "on sending";
   TimePoint at = FromTimestamp(d.public_release());
-  std::string text = FormatTime(std::chrono::floor<std::chrono::seconds>(at));
+  std::string text = FormatTimeSeconds(at);
   if (!now) return text;
   if (at <= *now) return text + " (public now)";
   auto left = std::chrono::duration_cast<std::chrono::minutes>(at - *now);

@@ -34,6 +34,8 @@ constexpr int64_t kMinSeconds =
 constexpr int64_t kMaxSeconds =
     std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()).count() - 1;
 
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
@@ -133,22 +135,46 @@ std::string FormatTime(TimePoint t) {
   return google::protobuf::util::TimeUtil::ToString(ToTimestamp(t));
 }
 
+std::string FormatTimeSeconds(TimePoint t) {
+  google::protobuf::Timestamp ts = ToTimestamp(t);  // seconds floored, nanos in [0, 1e9)
+  ts.set_nanos(0);
+  return google::protobuf::util::TimeUtil::ToString(ts);
+}
+
 google::protobuf::Timestamp ToTimestamp(TimePoint t) {
-  auto since_epoch = t.time_since_epoch();
-  // floor, not duration_cast: nanos must be in [0, 1e9) also before 1970.
-  auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
-  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds);
+  // Split in integers, not chrono: converting the floored seconds back to
+  // nanoseconds overflows for times near TimePoint::min().
+  const int64_t since_epoch =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  int64_t seconds = since_epoch / kNanosPerSecond;
+  int64_t nanos = since_epoch % kNanosPerSecond;
+  // Floored, not truncated: nanos must be in [0, 1e9) also before 1970.
+  if (nanos < 0) {
+    nanos += kNanosPerSecond;
+    seconds -= 1;
+  }
   google::protobuf::Timestamp ts;
-  ts.set_seconds(seconds.count());
-  ts.set_nanos(static_cast<int32_t>(nanos.count()));
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(nanos));
   return ts;
 }
 
 TimePoint FromTimestamp(const google::protobuf::Timestamp& ts) {
-  // Bytes from the wire may hold any seconds value; saturate rather than overflow.
-  if (ts.seconds() < kMinSeconds) return TimePoint::min();
-  if (ts.seconds() > kMaxSeconds) return TimePoint::max();
-  auto since_epoch = std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos());
+  // Bytes from the wire may hold any seconds and nanos values; saturate rather than overflow.
+  int64_t seconds = ts.seconds();
+  if (seconds < kMinSeconds) return TimePoint::min();
+  if (seconds > kMaxSeconds) return TimePoint::max();
+  // A valid Timestamp has nanos in [0, 1e9); carry anything else into the seconds.
+  int64_t nanos = ts.nanos();
+  seconds += nanos / kNanosPerSecond;
+  nanos %= kNanosPerSecond;
+  if (nanos < 0) {
+    nanos += kNanosPerSecond;
+    seconds -= 1;
+  }
+  if (seconds < kMinSeconds) return TimePoint::min();
+  if (seconds > kMaxSeconds) return TimePoint::max();
+  auto since_epoch = std::chrono::seconds(seconds) + std::chrono::nanoseconds(nanos);
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(since_epoch));
 }
 

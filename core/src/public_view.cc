@@ -121,7 +121,7 @@ std::string Sender(const v1::Directive& d) {
 }  // namespace
 
 std::string CapTime(TimePoint t) {
-  std::string s = FormatTime(std::chrono::floor<std::chrono::seconds>(t));  // ...T09:30:00Z
+  std::string s = FormatTimeSeconds(t);  // ...T09:30:00Z
   if (!s.empty() && s.back() == 'Z') s.pop_back();
   return s + "-00:00";
 }

@@ -147,6 +147,14 @@ std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format) {
       missing.push_back({{"code", r.missing(i)},
                          {"name", i < r.missing_names_size() ? r.missing_names(i) : ""}});
     }
+    // In milliseconds before subtracting: times from the wire may be as far
+    // apart as TimePoint::min() and max(), whose difference overflows.
+    auto millis = [](const google::protobuf::Timestamp& t) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+          FromTimestamp(t).time_since_epoch());
+    };
+    const int64_t last_ack_after_ms =
+        r.has_last_ack_stored() ? (millis(r.last_ack_stored()) - millis(d.sent())).count() : 0;
     nlohmann::json j = {{"id", d.id()},
                         {"version", d.version()},
                         {"seq", r.directive().seq()},
@@ -160,12 +168,7 @@ std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format) {
                         {"last_ack_stored", r.has_last_ack_stored()
                                                 ? FormatTime(FromTimestamp(r.last_ack_stored()))
                                                 : ""},
-                        {"last_ack_after_ms",
-                         r.has_last_ack_stored()
-                             ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   FromTimestamp(r.last_ack_stored()) - FromTimestamp(d.sent()))
-                                   .count()
-                             : 0},
+                        {"last_ack_after_ms", last_ack_after_ms},
                         {"tiers", tiers},
                         {"missing_total", r.missing_total()},
                         {"missing", missing}};

@@ -83,9 +83,8 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
                      "PUBLIC", "TITLE");
   for (const v1::StoredDirective* s : shown) {
     const v1::Directive& d = s->directive();
-    auto sent = std::chrono::floor<std::chrono::seconds>(FromTimestamp(d.sent()));
     out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<40}  {}\n", s->seq(), d.id(), d.version(),
-                       FormatTime(sent), public_text(d), d.title());
+                       FormatTimeSeconds(FromTimestamp(d.sent())), public_text(d), d.title());
   }
   return Status::Ok();
 }

@@ -1,5 +1,8 @@
 #include "flatcast/duration.h"
 
+#include "flatcast/directive.h"
+#include "flatcast/public_view.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -154,4 +157,33 @@ TEST(Timestamp, SaturatesOutOfRangeValues) {
 }
 
 }  // namespace
+TEST(Times, SaturatedTimesFormatWithoutOverflow) {
+  google::protobuf::Timestamp year_1000;
+  year_1000.set_seconds(-30610224000);
+  google::protobuf::Timestamp year_9000;
+  year_9000.set_seconds(221845392000);
+  EXPECT_EQ(FormatTimeSeconds(FromTimestamp(year_1000)), "1677-09-21T00:12:43Z");
+  EXPECT_EQ(FormatTimeSeconds(FromTimestamp(year_9000)), "2262-04-11T23:47:16Z");
+  EXPECT_EQ(ToTimestamp(TimePoint::min()).seconds(), -9223372037);
+  EXPECT_EQ(ToTimestamp(TimePoint::min()).nanos(), 145224192);
+  EXPECT_EQ(CapTime(FromTimestamp(year_1000)), "1677-09-21T00:12:43-00:00");
+}
+
+TEST(Times, OutOfRangeNanosCarryWithoutOverflow) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(9223372035);
+  ts.set_nanos(2147483647);
+  EXPECT_EQ(FromTimestamp(ts), TimePoint::max());
+  ts.set_seconds(100);
+  ts.set_nanos(-1);
+  EXPECT_EQ(FromTimestamp(ts).time_since_epoch(), std::chrono::nanoseconds(99'999'999'999));
+}
+
+TEST(Times, DirectiveWithAPublicReleaseBefore1678RendersAsText) {
+  v1::StoredDirective stored;
+  stored.mutable_directive()->set_is_public(true);
+  stored.mutable_directive()->mutable_public_release()->set_seconds(-30610224000);
+  EXPECT_NE(RenderDirectiveText(stored).find("1677-09-21T00:12:43Z"), std::string::npos);
+}
+
 }  // namespace flatcast

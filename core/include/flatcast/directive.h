@@ -15,8 +15,6 @@
 
 namespace flatcast {
 
-namespace v1 = ::flatcast::v1;
-
 inline constexpr uint32_t kDirectiveFormatVersion = 1;
 inline constexpr size_t kMaxTitleBytes = 512;
 inline constexpr size_t kMaxBodyBytes = 256 * 1024;

@@ -23,6 +23,9 @@ std::string FormatDuration(std::chrono::milliseconds d);
 // RFC 3339 UTC, e.g. "2026-11-28T09:30:00Z" (fractions and offsets accepted).
 Result<TimePoint> ParseTime(std::string_view text);
 std::string FormatTime(TimePoint t);
+// As FormatTime, rounded down to the whole second ("2026-11-28T09:30:00Z").
+// Safe for every TimePoint, including the saturated min() and max().
+std::string FormatTimeSeconds(TimePoint t);
 
 google::protobuf::Timestamp ToTimestamp(TimePoint t);
 // Saturates at TimePoint::min()/max() for timestamps beyond what a TimePoint holds.

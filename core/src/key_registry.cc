@@ -1,0 +1,560 @@
+#include "flatcast/key_registry.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "flatcast/duration.h"
+
+namespace flatcast {
+
+namespace {
+
+constexpr size_t kMaxNameLength = 64;
+
+bool IsName(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNameLength) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+Status CheckName(std::string_view name) {
+  if (!IsName(name)) {
+    return Status::InvalidArgument(fmt::format(
+        "name \"{}\" must be 1-{} characters of A-Z a-z 0-9 . _ -", name, kMaxNameLength));
+  }
+  return Status::Ok();
+}
+
+Status CheckSubject(KeyRole role, std::string_view subject) {
+  if (role == KeyRole::kUnit) {
+    if (!TierOfCode(subject)) {
+      return Status::InvalidArgument(fmt::format(
+          "a unit's subject must be its GB/T 2260 code (2, 4, 6, 9 or 12 digits), not \"{}\"",
+          subject));
+    }
+    return Status::Ok();
+  }
+  if (!IsName(subject)) {
+    return Status::InvalidArgument(fmt::format(
+        "subject \"{}\" must be 1-{} characters of A-Z a-z 0-9 . _ -", subject, kMaxNameLength));
+  }
+  return Status::Ok();
+}
+
+// Times are kept to the second: the file is read by people.
+TimePoint WholeSeconds(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
+
+// A raw key as given, or decoded from Z85 text.
+std::optional<std::string> RawKey(std::string_view key) {
+  if (key.size() == kKeyBytes) return std::string(key);
+  if (key.size() == kKeyZ85Chars) {
+    Result<std::string> raw = Z85Decode(key);
+    if (raw.ok()) return std::move(raw).value();
+  }
+  return std::nullopt;
+}
+
+std::string Z85OrHex(std::string_view raw) {
+  Result<std::string> z85 = Z85Encode(raw);
+  return z85.ok() ? *z85 : ToHex(raw);
+}
+
+KeyRecord MakeRecord(std::string_view name, KeyRole role, std::string_view subject, KeyKind kind,
+                     std::string_view public_key, TimePoint now) {
+  KeyRecord r;
+  r.name = std::string(name);
+  r.role = role;
+  r.subject = std::string(subject);
+  r.kind = kind;
+  r.public_key = std::string(public_key);
+  r.key_id = KeyId(public_key);
+  r.added = WholeSeconds(now);
+  return r;
+}
+
+Status CheckRawKey(std::string_view key, KeyKind kind) {
+  if (key.size() != kKeyBytes) {
+    return Status::InvalidArgument(fmt::format("a {} public key is {} bytes, not {}",
+                                               KeyKindName(kind), kKeyBytes, key.size()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view KeyRoleName(KeyRole role) {
+  switch (role) {
+    case KeyRole::kUnit:
+      return "unit";
+    case KeyRole::kPublisher:
+      return "publisher";
+    case KeyRole::kAuditor:
+      return "auditor";
+  }
+  return "unknown";
+}
+
+std::optional<KeyRole> KeyRoleFromName(std::string_view name) {
+  if (name == "unit") return KeyRole::kUnit;
+  if (name == "publisher") return KeyRole::kPublisher;
+  if (name == "auditor") return KeyRole::kAuditor;
+  return std::nullopt;
+}
+
+Result<KeyRegistry> KeyRegistry::Parse(std::string_view text, std::string_view source_name) {
+  const std::string source(source_name);
+  toml::table table;
+  try {
+    table = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
+                                               e.source().begin.column, e.description()));
+  }
+  KeyRegistry registry;
+  for (const auto& [key, value] : table) {
+    if (key.str() != "key") {
+      return Status::InvalidArgument(fmt::format(
+          "{}: unknown key \"{}\" (the registry holds [[key]] tables)", source, key.str()));
+    }
+  }
+  const toml::node* list_node = table.get("key");
+  if (list_node == nullptr) return registry;  // an empty registry
+  const toml::array* list = list_node->as_array();
+  if (list == nullptr) return Status::InvalidArgument(source + ": key must be [[key]] tables");
+  for (const toml::node& node : *list) {
+    const toml::table* t = node.as_table();
+    std::string where = fmt::format("{}:{}", source, node.source().begin.line);
+    if (t == nullptr) return Status::InvalidArgument(where + ": key must be a table");
+    for (const auto& [k, v] : *t) {
+      std::string_view field = k.str();
+      if (field.find("secret") != std::string_view::npos ||
+          field.find("private") != std::string_view::npos) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: \"{}\": a key registry holds public keys only; remove the secret and treat it as "
+            "leaked",
+            where, field));
+      }
+      static constexpr std::string_view kFields[] = {"name",   "role",   "subject", "kind",
+                                                     "public", "key_id", "added",   "revoked_at"};
+      if (std::find(std::begin(kFields), std::end(kFields), field) == std::end(kFields)) {
+        return Status::InvalidArgument(fmt::format("{}: unknown field \"{}\"", where, field));
+      }
+      if (!v.is_string()) {
+        return Status::InvalidArgument(fmt::format("{}: {} must be a string", where, field));
+      }
+    }
+    auto get = [&](const char* field) -> Result<std::string> {
+      std::optional<std::string> v = (*t)[field].value<std::string>();
+      if (!v) return Status::InvalidArgument(fmt::format("{}: {} is missing", where, field));
+      return *v;
+    };
+    KeyRecord r;
+    Result<std::string> name = get("name");
+    if (!name.ok()) return name.status();
+    r.name = *name;
+    Result<std::string> role = get("role");
+    if (!role.ok()) return role.status();
+    std::optional<KeyRole> role_value = KeyRoleFromName(*role);
+    if (!role_value) {
+      return Status::InvalidArgument(
+          fmt::format("{}: unknown role \"{}\" (unit, publisher or auditor)", where, *role));
+    }
+    r.role = *role_value;
+    Result<std::string> subject = get("subject");
+    if (!subject.ok()) return subject.status();
+    r.subject = *subject;
+    Result<std::string> kind = get("kind");
+    if (!kind.ok()) return kind.status();
+    std::optional<KeyKind> kind_value = KeyKindFromName(*kind);
+    if (!kind_value) {
+      return Status::InvalidArgument(
+          fmt::format("{}: unknown kind \"{}\" (curve or signing)", where, *kind));
+    }
+    r.kind = *kind_value;
+    Result<std::string> public_text = get("public");
+    if (!public_text.ok()) return public_text.status();
+    if (public_text->size() != kKeyZ85Chars) {
+      return Status::InvalidArgument(fmt::format("{}: public must be {} Z85 characters, not {}",
+                                                 where, kKeyZ85Chars, public_text->size()));
+    }
+    Result<std::string> public_key = Z85Decode(*public_text);
+    if (!public_key.ok()) return public_key.status().WithContext(where + ": public");
+    r.public_key = std::move(public_key).value();
+    r.key_id = KeyId(r.public_key);
+    if (std::optional<std::string> key_id = (*t)["key_id"].value<std::string>()) {
+      if (*key_id != r.key_id) {
+        return Status::InvalidArgument(
+            fmt::format("{}: key_id {} does not match the public key (whose id is {})", where,
+                        *key_id, r.key_id));
+      }
+    }
+    Result<std::string> added = get("added");
+    if (!added.ok()) return added.status();
+    Result<TimePoint> added_time = ParseTime(*added);
+    if (!added_time.ok()) return added_time.status().WithContext(where + ": added");
+    r.added = *added_time;
+    if (std::optional<std::string> revoked = (*t)["revoked_at"].value<std::string>()) {
+      Result<TimePoint> revoked_time = ParseTime(*revoked);
+      if (!revoked_time.ok()) return revoked_time.status().WithContext(where + ": revoked_at");
+      if (*revoked_time < r.added) {
+        return Status::InvalidArgument(where + ": revoked_at is before added");
+      }
+      r.revoked_at = *revoked_time;
+    }
+    FLATCAST_RETURN_IF_ERROR(registry.Add(std::move(r), where));
+  }
+  return registry;
+}
+
+Result<KeyRegistry> KeyRegistry::Load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    std::string message = fmt::format("{}: {}", path, std::strerror(err));
+    if (err == ENOENT) return Status::NotFound(message);
+    return Status::IOError(message);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Status::IOError(path + ": read failed");
+  return Parse(text.str(), path);
+}
+
+std::string KeyRegistry::Serialize() const {
+  std::string out =
+      "# flatcast key registry: public keys only (docs/SECURITY.md, \"Key registry\").\n"
+      "# Maintained with flatcast-keys register / revoke / rotate; revoked keys stay listed.\n";
+  for (const KeyRecord& r : records_) {
+    // Names, subjects, Z85 and times use no character TOML would need escaped.
+    out += "\n[[key]]\n";
+    out += fmt::format("name = \"{}\"\n", r.name);
+    out += fmt::format("role = \"{}\"\n", KeyRoleName(r.role));
+    out += fmt::format("subject = \"{}\"\n", r.subject);
+    out += fmt::format("kind = \"{}\"\n", KeyKindName(r.kind));
+    out += fmt::format("public = \"{}\"\n", Z85Encode(r.public_key).value());
+    out += fmt::format("key_id = \"{}\"\n", r.key_id);
+    out += fmt::format("added = \"{}\"\n", FormatTime(r.added));
+    if (r.revoked_at) out += fmt::format("revoked_at = \"{}\"\n", FormatTime(*r.revoked_at));
+  }
+  return out;
+}
+
+Status KeyRegistry::Save(const std::string& path) const {
+  return WriteFileAtomically(path, Serialize(), 0644, /*replace=*/true);
+}
+
+const KeyRecord* KeyRegistry::FindCurveKey(std::string_view public_key) const {
+  std::optional<std::string> raw = RawKey(public_key);
+  if (!raw) return nullptr;
+  auto it = by_public_key_.find(*raw);
+  if (it == by_public_key_.end() || records_[it->second].kind != KeyKind::kCurve) return nullptr;
+  return &records_[it->second];
+}
+
+const KeyRecord* KeyRegistry::FindSigningKey(std::string_view key_id) const {
+  auto it = by_signing_id_.find(key_id);
+  return it == by_signing_id_.end() ? nullptr : &records_[it->second];
+}
+
+const KeyRecord* KeyRegistry::FindActive(std::string_view name, KeyKind kind) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return nullptr;
+  for (size_t i : it->second) {
+    if (records_[i].kind == kind && !records_[i].revoked()) return &records_[i];
+  }
+  return nullptr;
+}
+
+std::vector<const KeyRecord*> KeyRegistry::FindAll(std::string_view name) const {
+  std::vector<const KeyRecord*> out;
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    for (size_t i : it->second) out.push_back(&records_[i]);
+  }
+  return out;
+}
+
+Result<KeyRecord> KeyRegistry::AdmitCurveKey(std::string_view public_key) const {
+  const KeyRecord* r = FindCurveKey(public_key);
+  if (r == nullptr) {
+    std::optional<std::string> raw = RawKey(public_key);
+    return Status::PermissionDenied(
+        fmt::format("unknown CURVE key {}", raw ? Z85OrHex(*raw) : ToHex(public_key)));
+  }
+  if (r->revoked()) {
+    return Status::PermissionDenied(fmt::format("CURVE key {} of {} was revoked at {}", r->key_id,
+                                                r->name, FormatTime(*r->revoked_at)));
+  }
+  return *r;
+}
+
+Result<KeyRecord> KeyRegistry::SigningKeyValidAt(std::string_view key_id,
+                                                 std::optional<TimePoint> at) const {
+  const KeyRecord* r = FindSigningKey(key_id);
+  if (r == nullptr) return Status::NotFound(fmt::format("unknown signing key {}", key_id));
+  if (!at) {
+    if (r->revoked()) {
+      return Status::PermissionDenied(fmt::format("signing key {} of {} was revoked at {}", key_id,
+                                                  r->name, FormatTime(*r->revoked_at)));
+    }
+    return *r;
+  }
+  if (!r->ActiveAt(*at)) {
+    if (*at < r->added) {
+      return Status::PermissionDenied(fmt::format("signing key {} of {} was added at {}, after {}",
+                                                  key_id, r->name, FormatTime(r->added),
+                                                  FormatTime(*at)));
+    }
+    return Status::PermissionDenied(fmt::format("signing key {} of {} was revoked at {}, before {}",
+                                                key_id, r->name, FormatTime(*r->revoked_at),
+                                                FormatTime(*at)));
+  }
+  return *r;
+}
+
+Status KeyRegistry::Register(std::string_view name, KeyRole role, std::string_view subject,
+                             std::string_view curve_public,
+                             std::optional<std::string_view> signing_public, TimePoint now) {
+  FLATCAST_RETURN_IF_ERROR(CheckName(name));
+  FLATCAST_RETURN_IF_ERROR(CheckSubject(role, subject));
+  FLATCAST_RETURN_IF_ERROR(CheckHolder(name, role, subject));
+  FLATCAST_RETURN_IF_ERROR(CheckRawKey(curve_public, KeyKind::kCurve));
+  if (signing_public) FLATCAST_RETURN_IF_ERROR(CheckRawKey(*signing_public, KeyKind::kSigning));
+  if (FindActive(name, KeyKind::kCurve) != nullptr ||
+      (signing_public && FindActive(name, KeyKind::kSigning) != nullptr)) {
+    return Status::AlreadyExists(fmt::format(
+        "{} already has an active key; use rotate to replace it or revoke to end it", name));
+  }
+  std::vector<KeyRecord> added = {
+      MakeRecord(name, role, subject, KeyKind::kCurve, curve_public, now)};
+  if (signing_public) {
+    added.push_back(MakeRecord(name, role, subject, KeyKind::kSigning, *signing_public, now));
+  }
+  return Apply({}, std::move(added), now, "register");
+}
+
+Status KeyRegistry::Revoke(std::string_view name, std::optional<KeyKind> kind, TimePoint now) {
+  bool any = false;
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    for (size_t i : it->second) {
+      const KeyRecord& r = records_[i];
+      if (!r.revoked() && (!kind || r.kind == *kind)) {
+        RevokeAt(i, now);
+        any = true;
+      }
+    }
+  }
+  if (!any) {
+    return Status::NotFound(
+        fmt::format("{} has no active {}key to revoke", name,
+                    kind ? std::string(KeyKindName(*kind)) + " " : std::string()));
+  }
+  return Status::Ok();
+}
+
+Status KeyRegistry::Rotate(std::string_view name, std::string_view curve_public,
+                           std::optional<std::string_view> signing_public, TimePoint now) {
+  const KeyRecord* current = FindActive(name, KeyKind::kCurve);
+  if (current == nullptr) {
+    return Status::NotFound(
+        fmt::format("{} has no active CURVE key to rotate; register it instead", name));
+  }
+  FLATCAST_RETURN_IF_ERROR(CheckRawKey(curve_public, KeyKind::kCurve));
+  if (signing_public) FLATCAST_RETURN_IF_ERROR(CheckRawKey(*signing_public, KeyKind::kSigning));
+  std::vector<size_t> revoked;
+  for (size_t i : by_name_.find(name)->second) {
+    const KeyRecord& r = records_[i];
+    if (!r.revoked() &&
+        (r.kind == KeyKind::kCurve || (signing_public && r.kind == KeyKind::kSigning))) {
+      revoked.push_back(i);
+    }
+  }
+  std::vector<KeyRecord> added = {
+      MakeRecord(name, current->role, current->subject, KeyKind::kCurve, curve_public, now)};
+  if (signing_public) {
+    added.push_back(
+        MakeRecord(name, current->role, current->subject, KeyKind::kSigning, *signing_public, now));
+  }
+  return Apply(std::move(revoked), std::move(added), now, "rotate");
+}
+
+Status KeyRegistry::CheckSubjects(const Registry& units) const {
+  for (const KeyRecord& r : records_) {
+    if (r.role == KeyRole::kUnit && !units.Find(r.subject)) {
+      return Status::InvalidArgument(
+          fmt::format("key {} of {}: unit {} is not in the registry", r.key_id, r.name, r.subject));
+    }
+  }
+  return Status::Ok();
+}
+
+Status KeyRegistry::Add(KeyRecord record, std::string_view where) {
+  auto refuse = [&](const std::string& why) {
+    return Status::InvalidArgument(fmt::format("{}: {}", where, why));
+  };
+  if (Status st = CheckName(record.name); !st.ok()) return refuse(st.message());
+  if (Status st = CheckSubject(record.role, record.subject); !st.ok()) return refuse(st.message());
+  if (Status st = CheckHolder(record.name, record.role, record.subject); !st.ok()) {
+    return refuse(st.message());
+  }
+  if (record.public_key.size() != kKeyBytes) return refuse("a public key must be 32 bytes");
+  // Whatever its kind, a public key appears once: a key is never reused, and
+  // a signing key is never also registered as a CURVE key.
+  const KeyRecord* other = nullptr;
+  if (auto it = by_public_key_.find(record.public_key); it != by_public_key_.end()) {
+    other = &records_[it->second];
+  } else if (record.kind == KeyKind::kSigning) {
+    other = FindSigningKey(record.key_id);
+  }
+  if (other != nullptr) {
+    return Status::AlreadyExists(
+        fmt::format("{}: key {} is already registered to {}{}; a key is never reused", where,
+                    record.key_id, other->name, other->revoked() ? " (revoked)" : ""));
+  }
+  if (!record.revoked() && FindActive(record.name, record.kind) != nullptr) {
+    return refuse(fmt::format("{} has two active {} keys", record.name, KeyKindName(record.kind)));
+  }
+  size_t index = records_.size();
+  by_public_key_.emplace(record.public_key, index);
+  if (record.kind == KeyKind::kSigning) by_signing_id_.emplace(record.key_id, index);
+  by_name_[record.name].push_back(index);
+  records_.push_back(std::move(record));
+  return Status::Ok();
+}
+
+Status KeyRegistry::CheckHolder(std::string_view name, KeyRole role,
+                                std::string_view subject) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return Status::Ok();
+  // Every record of a name has the same role and subject (Add keeps it so).
+  const KeyRecord& first = records_[it->second.front()];
+  if (first.role != role || first.subject != subject) {
+    return Status::InvalidArgument(
+        fmt::format("{} is registered as {} {}; a name keeps its role and subject", name,
+                    KeyRoleName(first.role), first.subject));
+  }
+  return Status::Ok();
+}
+
+void KeyRegistry::RevokeAt(size_t index, TimePoint now) {
+  KeyRecord& r = records_[index];
+  // Revocation never predates the key, or the record would not load again.
+  r.revoked_at = std::max(WholeSeconds(now), r.added);
+}
+
+Status KeyRegistry::Apply(std::vector<size_t> revoked, std::vector<KeyRecord> added, TimePoint now,
+                          std::string_view where) {
+  // All or nothing, without copying the registry: undo what was done if a
+  // later step is refused.
+  std::vector<std::optional<TimePoint>> before;
+  for (size_t i : revoked) {
+    before.push_back(records_[i].revoked_at);
+    RevokeAt(i, now);
+  }
+  size_t count = 0;
+  for (KeyRecord& record : added) {
+    if (Status st = Add(std::move(record), where); !st.ok()) {
+      for (; count > 0; --count) RemoveLast();
+      for (size_t k = 0; k < revoked.size(); ++k) records_[revoked[k]].revoked_at = before[k];
+      return st;
+    }
+    ++count;
+  }
+  return Status::Ok();
+}
+
+void KeyRegistry::RemoveLast() {
+  const size_t index = records_.size() - 1;
+  const KeyRecord& r = records_[index];
+  by_public_key_.erase(r.public_key);
+  if (r.kind == KeyKind::kSigning) by_signing_id_.erase(r.key_id);
+  auto it = by_name_.find(r.name);
+  it->second.pop_back();
+  if (it->second.empty()) by_name_.erase(it);
+  records_.pop_back();
+}
+
+Status UpdateKeyRegistryFile(const std::string& path, bool create,
+                             const std::function<Status(KeyRegistry&)>& change) {
+  const std::string lock_path = path + ".lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    return Status::IOError(fmt::format("{}: {}", lock_path, std::strerror(errno)));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }  // closing releases the flock
+  } unlock{lock_fd};
+  while (::flock(lock_fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      return Status::IOError(fmt::format("{}: lock: {}", lock_path, std::strerror(errno)));
+    }
+  }
+  Result<KeyRegistry> registry = KeyRegistry::Load(path);
+  if (!registry.ok()) {
+    if (registry.status().code() != Status::Code::kNotFound || !create) return registry.status();
+    registry = KeyRegistry();
+  }
+  FLATCAST_RETURN_IF_ERROR(change(*registry));
+  return registry->Save(path);
+}
+
+bool KeyRegistryWatcher::Stamp::operator==(const Stamp& o) const {
+  return device == o.device && inode == o.inode && size == o.size &&
+         modified.tv_sec == o.modified.tv_sec && modified.tv_nsec == o.modified.tv_nsec;
+}
+
+Result<KeyRegistryWatcher::Stamp> KeyRegistryWatcher::StampOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    std::string message = fmt::format("{}: {}", path, std::strerror(err));
+    if (err == ENOENT) return Status::NotFound(message);
+    return Status::IOError(message);
+  }
+  Stamp s;
+  s.device = st.st_dev;
+  s.inode = st.st_ino;
+  s.size = st.st_size;
+  s.modified = st.st_mtim;
+  return s;
+}
+
+Result<KeyRegistryWatcher> KeyRegistryWatcher::Open(const std::string& path) {
+  KeyRegistryWatcher watcher;
+  watcher.path_ = path;
+  // The stamp is taken before reading: a change during the read shows as a
+  // new stamp on the next check.
+  Result<Stamp> stamp = StampOf(path);
+  if (!stamp.ok()) return stamp.status();
+  Result<KeyRegistry> registry = KeyRegistry::Load(path);
+  if (!registry.ok()) return registry.status();
+  watcher.stamp_ = *stamp;
+  watcher.registry_ = std::move(registry).value();
+  return watcher;
+}
+
+Result<bool> KeyRegistryWatcher::ReloadIfChanged() {
+  Result<Stamp> stamp = StampOf(path_);
+  if (!stamp.ok()) return stamp.status();
+  if (*stamp == stamp_) return false;
+  Result<KeyRegistry> registry = KeyRegistry::Load(path_);
+  if (!registry.ok()) return registry.status();
+  stamp_ = *stamp;
+  registry_ = std::move(registry).value();
+  return true;
+}
+
+}  // namespace flatcast

@@ -1,0 +1,280 @@
+// flatcast-keys: generates key pairs and maintains the key registry.
+//
+//   flatcast-keys generate --kind signing|curve --out PREFIX [--force]
+//   flatcast-keys show FILE [--json]
+//   flatcast-keys register --registry FILE --name N --role unit|publisher|auditor
+//                          --subject CODE-or-NAME --curve-pub FILE [--signing-pub FILE]
+//   flatcast-keys revoke --registry FILE --name N [--kind signing|curve]
+//   flatcast-keys rotate --registry FILE --name N --curve-pub FILE [--signing-pub FILE]
+//   flatcast-keys list --registry FILE [--json]
+//
+// Secret keys are never printed. Results go to stdout; diagnostics to stderr.
+// Exit status: 0 on success, 1 when refused, 2 on usage errors.
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "flatcast/clock.h"
+#include "flatcast/duration.h"
+#include "flatcast/key_registry.h"
+#include "flatcast/signing.h"
+#include "flatcast/status.h"
+
+namespace flatcast {
+namespace {
+
+std::string Z85(std::string_view raw) { return Z85Encode(raw).value(); }
+
+Status RunGenerate(const std::string& kind_name, const std::string& prefix, bool force) {
+  std::optional<KeyKind> kind = KeyKindFromName(kind_name);
+  if (!kind) return Status::InvalidArgument("--kind must be signing or curve");
+  Result<KeyPair> pair = GenerateKeyPair(*kind);
+  if (!pair.ok()) return pair.status();
+  FLATCAST_RETURN_IF_ERROR(WriteKeyFiles(prefix, *pair, force));
+  fmt::print("{} key {}\n  public: {}.pub\n  secret: {}.key (mode 0600)\n", kind_name,
+             KeyId(pair->public_key), prefix, prefix);
+  return Status::Ok();
+}
+
+Status RunShow(const std::string& path, bool json) {
+  Result<KeyFile> file = ReadKeyFile(path);
+  if (!file.ok()) return file.status();
+  if (json) {
+    nlohmann::json out = {{"kind", KeyKindName(file->kind)},
+                          {"key_id", KeyId(file->public_key)},
+                          {"public", Z85(file->public_key)},
+                          {"has_secret", file->secret_key.has_value()}};
+    fmt::print("{}\n", out.dump(2));
+    return Status::Ok();
+  }
+  fmt::print("kind:   {}\nkey id: {}\npublic: {}\nsecret: {}\n", KeyKindName(file->kind),
+             KeyId(file->public_key), Z85(file->public_key),
+             file->secret_key ? "in this file (not shown)" : "not in this file");
+  return Status::Ok();
+}
+
+// The public keys named by --curve-pub and --signing-pub.
+struct PublicKeys {
+  std::string curve;
+  std::optional<std::string> signing;
+};
+
+Result<PublicKeys> ReadPublicKeys(const std::string& curve_file, const std::string& signing_file) {
+  PublicKeys keys;
+  Result<std::string> curve = ReadPublicKey(curve_file, KeyKind::kCurve);
+  if (!curve.ok()) return curve.status();
+  keys.curve = std::move(curve).value();
+  if (!signing_file.empty()) {
+    Result<std::string> signing = ReadPublicKey(signing_file, KeyKind::kSigning);
+    if (!signing.ok()) return signing.status();
+    keys.signing = std::move(signing).value();
+  }
+  return keys;
+}
+
+std::optional<std::string_view> View(const std::optional<std::string>& s) {
+  if (!s) return std::nullopt;
+  return std::string_view(*s);
+}
+
+void PrintHolder(const KeyRegistry& registry, const std::string& name) {
+  for (const KeyRecord* r : registry.FindAll(name)) {
+    fmt::print("{} {} {} {} key {} {}\n", r->name, KeyRoleName(r->role), r->subject,
+               KeyKindName(r->kind), r->key_id,
+               r->revoked() ? "revoked " + FormatTime(*r->revoked_at) : std::string("active"));
+  }
+}
+
+struct RegistryOptions {
+  std::string registry;
+  std::string name;
+  std::string role;
+  std::string subject;
+  std::string curve_pub;
+  std::string signing_pub;
+  std::string kind;
+};
+
+Status RunRegister(const RegistryOptions& o) {
+  std::optional<KeyRole> role = KeyRoleFromName(o.role);
+  if (!role) return Status::InvalidArgument("--role must be unit, publisher or auditor");
+  Result<PublicKeys> keys = ReadPublicKeys(o.curve_pub, o.signing_pub);
+  if (!keys.ok()) return keys.status();
+  TimePoint now = SystemClock::Instance().Now();
+  KeyRegistry after;
+  FLATCAST_RETURN_IF_ERROR(UpdateKeyRegistryFile(o.registry, /*create=*/true, [&](KeyRegistry& r) {
+    FLATCAST_RETURN_IF_ERROR(
+        r.Register(o.name, *role, o.subject, keys->curve, View(keys->signing), now));
+    after = r;
+    return Status::Ok();
+  }));
+  PrintHolder(after, o.name);
+  return Status::Ok();
+}
+
+Status RunRevoke(const RegistryOptions& o) {
+  std::optional<KeyKind> kind;
+  if (!o.kind.empty()) {
+    kind = KeyKindFromName(o.kind);
+    if (!kind) return Status::InvalidArgument("--kind must be signing or curve");
+  }
+  TimePoint now = SystemClock::Instance().Now();
+  KeyRegistry after;
+  FLATCAST_RETURN_IF_ERROR(UpdateKeyRegistryFile(o.registry, /*create=*/false, [&](KeyRegistry& r) {
+    FLATCAST_RETURN_IF_ERROR(r.Revoke(o.name, kind, now));
+    after = r;
+    return Status::Ok();
+  }));
+  PrintHolder(after, o.name);
+  return Status::Ok();
+}
+
+Status RunRotate(const RegistryOptions& o) {
+  Result<PublicKeys> keys = ReadPublicKeys(o.curve_pub, o.signing_pub);
+  if (!keys.ok()) return keys.status();
+  TimePoint now = SystemClock::Instance().Now();
+  KeyRegistry after;
+  FLATCAST_RETURN_IF_ERROR(UpdateKeyRegistryFile(o.registry, /*create=*/false, [&](KeyRegistry& r) {
+    FLATCAST_RETURN_IF_ERROR(r.Rotate(o.name, keys->curve, View(keys->signing), now));
+    after = r;
+    return Status::Ok();
+  }));
+  PrintHolder(after, o.name);
+  return Status::Ok();
+}
+
+Status RunList(const std::string& path, bool json) {
+  Result<KeyRegistry> registry = KeyRegistry::Load(path);
+  if (!registry.ok()) return registry.status();
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const KeyRecord& r : registry->records()) {
+      nlohmann::json entry = {{"name", r.name},
+                              {"role", KeyRoleName(r.role)},
+                              {"subject", r.subject},
+                              {"kind", KeyKindName(r.kind)},
+                              {"key_id", r.key_id},
+                              {"public", Z85(r.public_key)},
+                              {"added", FormatTime(r.added)},
+                              {"revoked", r.revoked()}};
+      if (r.revoked_at) entry["revoked_at"] = FormatTime(*r.revoked_at);
+      out.push_back(std::move(entry));
+    }
+    fmt::print("{}\n", out.dump(2));
+    return Status::Ok();
+  }
+  for (const KeyRecord& r : registry->records()) {
+    fmt::print("{:<24} {:<9} {:<14} {:<7} {} {}\n", r.name, KeyRoleName(r.role), r.subject,
+               KeyKindName(r.kind), r.key_id,
+               r.revoked() ? "revoked " + FormatTime(*r.revoked_at) : std::string("active"));
+  }
+  return Status::Ok();
+}
+
+int Main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("flatcast-keys"));
+  spdlog::set_pattern("%^%l%$: %v");
+
+  CLI::App app{
+      "Generates flatcast key pairs (Ed25519 signing, ZeroMQ CURVE) and maintains the key "
+      "registry (public keys only)."};
+  app.require_subcommand(1);
+
+  std::string gen_kind;
+  std::string gen_out;
+  bool gen_force = false;
+  CLI::App* generate = app.add_subcommand(
+      "generate", "Write a new key pair: PREFIX.pub (public, 0644) and PREFIX.key (secret, 0600)");
+  generate->add_option("--kind", gen_kind, "signing or curve")
+      ->required()
+      ->check(CLI::IsMember({"signing", "curve"}));
+  generate->add_option("--out", gen_out, "Path prefix of the two files")->required();
+  generate->add_flag("--force", gen_force, "Replace existing files");
+
+  std::string show_file;
+  bool show_json = false;
+  CLI::App* show = app.add_subcommand(
+      "show", "Print a key file's kind, key id and public key (never the secret)");
+  show->add_option("FILE", show_file, "Key file (.pub or .key)")->required();
+  show->add_flag("--json", show_json, "JSON output");
+
+  RegistryOptions reg;
+  CLI::App* register_cmd = app.add_subcommand("register", "Register a new key holder");
+  register_cmd->add_option("--registry", reg.registry, "Key registry file (created if missing)")
+      ->required();
+  register_cmd->add_option("--name", reg.name, "Holder name")->required();
+  register_cmd->add_option("--role", reg.role, "unit, publisher or auditor")
+      ->required()
+      ->check(CLI::IsMember({"unit", "publisher", "auditor"}));
+  register_cmd
+      ->add_option("--subject", reg.subject,
+                   "Unit code (unit), publisher name (publisher) or auditor name")
+      ->required();
+  register_cmd->add_option("--curve-pub", reg.curve_pub, "CURVE public key file")->required();
+  register_cmd->add_option("--signing-pub", reg.signing_pub, "Signing public key file");
+
+  RegistryOptions rev;
+  CLI::App* revoke = app.add_subcommand("revoke", "Revoke a holder's active keys");
+  revoke->add_option("--registry", rev.registry, "Key registry file")->required();
+  revoke->add_option("--name", rev.name, "Holder name")->required();
+  revoke->add_option("--kind", rev.kind, "Revoke only this kind (signing or curve)")
+      ->check(CLI::IsMember({"signing", "curve"}));
+
+  RegistryOptions rot;
+  CLI::App* rotate = app.add_subcommand(
+      "rotate", "Replace a holder's active keys: the old ones are revoked, the new ones active");
+  rotate->add_option("--registry", rot.registry, "Key registry file")->required();
+  rotate->add_option("--name", rot.name, "Holder name")->required();
+  rotate->add_option("--curve-pub", rot.curve_pub, "New CURVE public key file")->required();
+  rotate->add_option("--signing-pub", rot.signing_pub, "New signing public key file");
+
+  std::string list_registry;
+  bool list_json = false;
+  CLI::App* list = app.add_subcommand("list", "List the registry's keys, revoked ones included");
+  list->add_option("--registry", list_registry, "Key registry file")->required();
+  list->add_flag("--json", list_json, "JSON output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  Status status;
+  if (*generate) {
+    status = RunGenerate(gen_kind, gen_out, gen_force);
+  } else if (*show) {
+    status = RunShow(show_file, show_json);
+  } else if (*register_cmd) {
+    status = RunRegister(reg);
+  } else if (*revoke) {
+    status = RunRevoke(rev);
+  } else if (*rotate) {
+    status = RunRotate(rot);
+  } else if (*list) {
+    status = RunList(list_registry, list_json);
+  }
+  if (!status.ok()) {
+    spdlog::error("{}", status.ToString());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace flatcast
+
+int main(int argc, char** argv) {
+  try {
+    return flatcast::Main(argc, argv);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}
