@@ -10,6 +10,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"flatcast audit: acknowledgement coverage of directives"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
   std::string broker = "tcp://127.0.0.1:7700";
   int timeout_ms = 30000;
   app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();

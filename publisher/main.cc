@@ -64,6 +64,7 @@ Result<v1::Directive> Content(const flatcast::publisher::DirectiveFlags& flags,
 int main(int argc, char** argv) {
   CLI::App app{"flatcast publisher: publish directives and manage their lifecycle"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
   std::string broker = "tcp://127.0.0.1:7700";
   bool json = false;
   int timeout_ms = 5000;
