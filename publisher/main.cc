@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "flatcast/directive.h"
@@ -69,13 +70,17 @@ int main(int argc, char** argv) {
   bool json = false;
   int timeout_ms = 5000;
   int attempts = 3;
-  std::string publisher_name, idempotency_key;
+  std::string publisher_name, idempotency_key, signing_key_file;
   app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();
   app.add_flag("--json", json, "print JSON instead of text");
   app.add_option("--timeout-ms", timeout_ms, "wait this long for each answer")->capture_default_str();
   app.add_option("--publisher", publisher_name, "registered publisher name");
   app.add_option("--idempotency-key", idempotency_key,
                  "retry key; the same key never changes anything twice (default: random)");
+  app.add_option("--signing-key", signing_key_file,
+                 "sign publish and amend with this signing key file (flatcast-keys generate "
+                 "--kind signing); needed when the broker checks signatures")
+      ->check(CLI::ExistingFile);
   app.add_option("--attempts", attempts, "tries when the broker does not answer")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
@@ -116,12 +121,26 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   flatcast::RpcClient client(ctx, broker);
   auto timeout = std::chrono::milliseconds(timeout_ms);
+  std::optional<flatcast::KeyPair> signing_key;
+  if (!signing_key_file.empty()) {
+    auto pair = flatcast::ReadKeyPair(signing_key_file, flatcast::KeyKind::kSigning);
+    if (!pair.ok()) return Fail(pair.status(), json);
+    signing_key = std::move(pair).value();
+  }
+  // The content from a file or flags, signed when a signing key was given.
+  auto content = [&]() -> Result<v1::Directive> {
+    auto d = Content(f, file, body_file);
+    if (!d.ok() || !signing_key) return d;
+    FLATCAST_RETURN_IF_ERROR(flatcast::publisher::SignForPublishing(
+        d.value(), *signing_key, flatcast::SystemClock::Instance().Now()));
+    return d;
+  };
   std::string key =
       idempotency_key.empty() ? flatcast::publisher::NewIdempotencyKey() : idempotency_key;
 
   if (*pub) {
     v1::PublishRequest request;
-    auto d = Content(f, file, body_file);
+    auto d = content();
     if (!d.ok()) return Fail(d.status(), json);
     *request.mutable_directive() = std::move(d).value();
     request.set_publisher(publisher_name);
@@ -153,7 +172,7 @@ int main(int argc, char** argv) {
   }
   if (*amend) {
     request.set_action(v1::LifecycleRequest::AMEND);
-    auto d = Content(f, file, body_file);
+    auto d = content();
     if (!d.ok()) return Fail(d.status(), json);
     *request.mutable_directive() = std::move(d).value();
   } else if (*cancel) {

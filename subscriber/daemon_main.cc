@@ -41,13 +41,16 @@ int main(int argc, char** argv) {
   CLI::App app{"flatcast terminal: receives the directives addressed to one unit"};
   app.require_subcommand(1);
 
-  std::string config_path, unit, broker, state_dir, log_level = "info";
+  std::string config_path, unit, broker, state_dir, keys, log_level = "info";
   CLI::App* run = app.add_subcommand("run", "Connect to the broker and receive directives");
   run->add_option("--config", config_path, "TOML file with unit, broker, state_dir")
       ->check(CLI::ExistingFile);
   run->add_option("--unit", unit, "GB/T 2260 code of this unit, e.g. 520102001001");
   run->add_option("--broker", broker, "broker endpoint, e.g. tcp://127.0.0.1:7700");
   run->add_option("--state-dir", state_dir, "directory of the inbox and state");
+  run->add_option("--keys", keys,
+                  "key registry (public keys): refuse directives whose signature does not "
+                  "verify with a publisher key");
   run->add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
     if (!unit.empty()) config.unit = unit;
     if (!broker.empty()) config.broker = broker;
     if (!state_dir.empty()) config.state_dir = state_dir;
+    if (!keys.empty()) config.keys = keys;
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }

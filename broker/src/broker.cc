@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <zmq_addon.hpp>
 
@@ -17,6 +19,7 @@
 #include "flatcast/broker/publishers.h"
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/key_registry.h"
 #include "flatcast/public_view.h"
 #include "flatcast/wire.h"
 
@@ -105,6 +108,11 @@ class Broker::Impl {
         holds_.emplace(FromTimestamp(r.release_at()), r.directive_id());
       }
     }));
+    if (!config_.keys.empty()) {
+      auto keys = KeyRegistryWatcher::Open(config_.keys);
+      if (!keys.ok()) return keys.status().WithContext("key registry");
+      keys_ = std::move(keys).value();
+    }
     if (!config_.http_endpoint.empty()) {
       size_t colon = config_.http_endpoint.rfind(':');
       int port = std::atoi(config_.http_endpoint.c_str() + colon + 1);
@@ -145,12 +153,21 @@ class Broker::Impl {
     TimePoint now = clock_.Now();
     next_heartbeat_ = now + config_.heartbeat_interval;
     next_redelivery_check_ = now + RedeliveryCheckPeriod();
+    next_keys_check_ = now + kKeysCheckPeriod;
     for (auto& [seq, state] : directives_) state.next_redelivery = now + config_.redelivery_initial;
     spdlog::info("broker listening on {} ({} units in registry, {} directives stored, head seq {}, "
                  "public feed {}, public lead time {})",
                  endpoint_, registry_.size(), directives_.size(), store_.head_seq(),
                  http_endpoint_.empty() ? "off" : http_endpoint_,
                  FormatDuration(config_.public_lead_time));
+    if (keys_) {
+      spdlog::info("checking directive signatures against key registry {} ({} keys)", keys_->path(),
+                   keys_->registry().records().size());
+    } else {
+      spdlog::warn(
+          "no key registry (keys): unsigned directives are accepted; open mode is for "
+          "development only");
+    }
     return Status::Ok();
   }
 
@@ -202,6 +219,60 @@ class Broker::Impl {
       Redeliver(now);
       next_redelivery_check_ = now + RedeliveryCheckPeriod();
     }
+    if (keys_ && now >= next_keys_check_) {
+      ReloadKeys();
+      next_keys_check_ = now + kKeysCheckPeriod;
+    }
+  }
+
+  // Re-reads the key registry if its file changed; a registry that fails to
+  // load leaves the last good one in force (logged once per distinct error).
+  void ReloadKeys() {
+    auto reloaded = keys_->ReloadIfChanged();
+    if (!reloaded.ok()) {
+      if (reloaded.status().message() != keys_error_) {
+        keys_error_ = reloaded.status().message();
+        spdlog::error("key registry not reloaded, the previous one stays in force: {}",
+                      keys_error_);
+      }
+      return;
+    }
+    keys_error_.clear();
+    if (reloaded.value()) {
+      spdlog::info("key registry {} reloaded ({} keys)", keys_->path(),
+                   keys_->registry().records().size());
+    }
+  }
+
+  // With a key registry: `d` must carry a signature that verifies with an
+  // active signing key of the publisher named `publisher`, and that no stored
+  // directive carries already (a replay). Ok in open mode.
+  Status CheckSignature(const v1::Directive& d, const std::string& publisher) const {
+    if (!keys_) return Status::Ok();
+    if (!d.has_signature() || d.signature().key_id().empty()) {
+      return Status::InvalidArgument(
+          "the directive is not signed; this broker accepts only directives signed with a "
+          "registered publisher key (--signing-key)");
+    }
+    auto key = VerifyDirectiveSignature(d, keys_->registry());
+    if (!key.ok()) {
+      if (key.status().code() == Status::Code::kNotFound) {
+        return Status::PermissionDenied("signature refused: " + key.status().message() +
+                                        " (not in the key registry)");
+      }
+      return Status::PermissionDenied("signature refused: " + key.status().message());
+    }
+    if (key->subject != publisher) {
+      return Status::PermissionDenied("signature refused: signing key " + key->key_id +
+                                      " belongs to publisher \"" + key->subject + "\", not \"" +
+                                      publisher + "\"");
+    }
+    if (signatures_.contains(d.signature().signature())) {
+      return Status::PermissionDenied(
+          "replay refused: a stored directive already carries this signature (a new directive "
+          "or amendment needs a new signature; a retry must reuse its idempotency key)");
+    }
+    return Status::Ok();
   }
 
   bool Expired(const DirectiveState& state, TimePoint now) const {
@@ -434,6 +505,10 @@ class Broker::Impl {
     v1::Directive d = req.directive();
     if (!d.id().empty()) return reply_error(v1::INVALID, "id is assigned by the broker; leave it empty");
     if (d.has_sent()) return reply_error(v1::INVALID, "sent is set by the broker; leave it empty");
+    if (auto st = CheckSignature(d, req.publisher()); !st.ok()) {
+      return reply_error(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
+                         st.message());
+    }
     if (auto st = ValidateDirective(d, registry_); !st.ok()) {
       return reply_error(v1::INVALID, st.message());
     }
@@ -728,6 +803,10 @@ class Broker::Impl {
         if (auto st = ValidateDirective(amended, registry_); !st.ok()) {
           return refuse(v1::INVALID, st.message());
         }
+        if (auto st = CheckSignature(amended, req.publisher()); !st.ok()) {
+          return refuse(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
+                        st.message());
+        }
         // The public release time only moves through extend and release-early.
         if (amended.has_public_release() &&
             FromTimestamp(amended.public_release()) != FromTimestamp(next.public_release())) {
@@ -948,6 +1027,7 @@ class Broker::Impl {
     *env.mutable_deliver()->mutable_directive() = stored;
     state.deliver_bytes = wire::Encode(env);
     seq_of_id_[d.id()] = stored.seq();
+    if (!d.signature().signature().empty()) signatures_.insert(d.signature().signature());
     return state;
   }
 
@@ -1088,6 +1168,14 @@ class Broker::Impl {
   std::unique_ptr<PublicFeed> feed_;
   std::string http_endpoint_;
   uint64_t feed_generation_ = 0;
+
+  // Set when the config names a key registry: signatures are checked.
+  std::optional<KeyRegistryWatcher> keys_;
+  std::string keys_error_;  // the last reload error, logged once
+  TimePoint next_keys_check_{};
+  static constexpr std::chrono::seconds kKeysCheckPeriod{1};
+  // Signature bytes of every stored directive version, to refuse replays.
+  std::unordered_set<std::string> signatures_;
 };
 
 Broker::Broker(const BrokerConfig& config, const Registry& registry, Store& store,

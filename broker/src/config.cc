@@ -20,8 +20,8 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                                "max_message_bytes", "rocksdb_max_open_files",
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
-                                               "public_lead_time", "publishers", "http_endpoint",
-                                               "http_endpoint_file"};
+                                               "public_lead_time", "publishers", "keys",
+                                               "http_endpoint", "http_endpoint_file"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
@@ -52,6 +52,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_string("registry", c.registry));
   FLATCAST_RETURN_IF_ERROR(get_string("endpoint_file", c.endpoint_file));
   FLATCAST_RETURN_IF_ERROR(get_string("publishers", c.publishers));
+  FLATCAST_RETURN_IF_ERROR(get_string("keys", c.keys));
   FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint", c.http_endpoint));
   FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint_file", c.http_endpoint_file));
   int64_t max_bytes = static_cast<int64_t>(c.max_message_bytes);

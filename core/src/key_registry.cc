@@ -324,6 +324,24 @@ Result<KeyRecord> KeyRegistry::SigningKeyValidAt(std::string_view key_id,
   return *r;
 }
 
+Result<KeyRecord> VerifyDirectiveSignature(const v1::Directive& directive, const KeyRegistry& keys,
+                                           std::optional<TimePoint> at) {
+  if (!directive.has_signature() || directive.signature().key_id().empty()) {
+    return Status::InvalidArgument("the directive is not signed");
+  }
+  const v1::DirectiveSignature& sig = directive.signature();
+  Result<KeyRecord> record = keys.SigningKeyValidAt(sig.key_id(), at);
+  if (!record.ok()) return record.status();
+  if (record->role != KeyRole::kPublisher) {
+    return Status::PermissionDenied(
+        fmt::format("signing key {} belongs to {} \"{}\", not to a publisher", sig.key_id(),
+                    KeyRoleName(record->role), record->name));
+  }
+  FLATCAST_RETURN_IF_ERROR(VerifyDirective(
+      directive, DirectiveSignature{sig.key_id(), sig.signature()}, record->public_key));
+  return record;
+}
+
 Status KeyRegistry::Register(std::string_view name, KeyRole role, std::string_view subject,
                              std::string_view curve_public,
                              std::optional<std::string_view> signing_public, TimePoint now) {

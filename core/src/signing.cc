@@ -270,6 +270,8 @@ const std::vector<int>& UnsignedDirectiveFields() {
       v1::Directive::kSentFieldNumber,          v1::Directive::kVersionFieldNumber,
       v1::Directive::kMsgTypeFieldNumber,       v1::Directive::kPublicReleaseFieldNumber,
       v1::Directive::kReferencesFieldNumber,
+      // The signature itself.
+      v1::Directive::kSignatureFieldNumber,
   };
   return kFields;
 }

@@ -87,6 +87,16 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
   return d;
 }
 
+Status SignForPublishing(v1::Directive& directive, const KeyPair& key, TimePoint now) {
+  if (!directive.has_created()) *directive.mutable_created() = ToTimestamp(now);
+  directive.clear_signature();
+  Result<DirectiveSignature> signature = SignDirective(directive, key);
+  if (!signature.ok()) return signature.status();
+  directive.mutable_signature()->set_key_id(signature->key_id);
+  directive.mutable_signature()->set_signature(signature->signature);
+  return Status::Ok();
+}
+
 std::string NewIdempotencyKey() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());

@@ -7,12 +7,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
 #include <zmq.hpp>
 
 #include "flatcast/clock.h"
+#include "flatcast/key_registry.h"
 #include "flatcast/subscriber/directory_inbox.h"
 #include "flatcast/subscriber/terminal_session.h"
 #include "flatcast/zmq_tuning.h"
@@ -70,8 +72,8 @@ bool TrySend(zmq::socket_t& socket, const std::string& bytes) {
   return false;
 }
 
-void LogSessionError(const Status& status) {
-  if (status.code() == Status::Code::kPermissionDenied) {
+void LogSessionError(const Status& status, const TerminalSession& session) {
+  if (status.code() == Status::Code::kPermissionDenied && session.rejected()) {
     spdlog::error("{}; retrying slowly", status.message());
   } else {
     spdlog::warn("{}", status.message());
@@ -94,8 +96,10 @@ Result<zmq::socket_t> OpenSocket(zmq::context_t& context, const std::string& end
 
 // The poll loop. zmq::error_t other than an interrupted poll ends it.
 Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& session,
-            const TerminalConfig& config, const std::atomic<bool>& stop) {
+            KeyRegistryWatcher* keys, const TerminalConfig& config, const std::atomic<bool>& stop) {
   Clock& clock = SystemClock::Instance();
+  TimePoint next_keys_check = clock.Now() + std::chrono::seconds(1);
+  std::string keys_error;
   // With ZMQ_IMMEDIATE a DEALER is writable only over a completed connection,
   // so writability going from false to true marks a (re)connection, after
   // which the broker needs a Hello to know the unit.
@@ -133,11 +137,24 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       }
       out.clear();
       Status status = session.OnMessage(message.to_string_view(), out);
-      if (!status.ok()) LogSessionError(status);
+      if (!status.ok()) LogSessionError(status, session);
       for (const std::string& reply : out) TrySend(socket, reply);
     }
 
     TimePoint now = clock.Now();
+    if (keys != nullptr && now >= next_keys_check) {
+      // The session holds a pointer to keys->registry(), which a reload
+      // replaces in place.
+      Result<bool> reloaded = keys->ReloadIfChanged();
+      if (!reloaded.ok() && reloaded.status().message() != keys_error) {
+        keys_error = reloaded.status().message();
+        spdlog::error("key registry not reloaded, the previous one stays in force: {}", keys_error);
+      } else if (reloaded.ok()) {
+        keys_error.clear();
+        if (reloaded.value()) spdlog::info("key registry {} reloaded", keys->path());
+      }
+      next_keys_check = now + std::chrono::seconds(1);
+    }
     if (session.ConnectionLooksDead(now)) {
       // The broker went silent on a connection TCP still thinks is up (a
       // stopped broker, a lost route). A new socket makes a new TCP
@@ -181,9 +198,10 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (name == "unit") field = &config.unit;
     if (name == "broker") field = &config.broker;
     if (name == "state_dir") field = &config.state_dir;
+    if (name == "keys") field = &config.keys;
     if (!field) {
-      return Status::InvalidArgument(
-          fmt::format("{}: unknown key \"{}\" (expected unit, broker, state_dir)", path, name));
+      return Status::InvalidArgument(fmt::format(
+          "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys)", path, name));
     }
     std::optional<std::string> text = value.value<std::string>();
     if (!value.is_string() || !text) {
@@ -221,15 +239,24 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     spdlog::warn("test hook {}=1: the daemon exits after storing its first directive",
                  kCrashAfterStoreVariable);
   }
+  std::optional<KeyRegistryWatcher> keys;
+  SessionOptions options;
+  if (!config.keys.empty()) {
+    Result<KeyRegistryWatcher> opened = KeyRegistryWatcher::Open(config.keys);
+    if (!opened.ok()) return opened.status().WithContext("key registry");
+    keys = std::move(opened).value();
+    options.keys = &keys->registry();
+    spdlog::info("checking directive signatures against key registry {}", config.keys);
+  }
   LoggingListener listener(crash_after_store);
-  TerminalSession session(config.unit, tier, **inbox, SystemClock::Instance(), &listener);
+  TerminalSession session(config.unit, tier, **inbox, SystemClock::Instance(), &listener, options);
   Status result;
   try {
     zmq::context_t context(1);
     Result<zmq::socket_t> socket = OpenSocket(context, config.broker);
     if (!socket.ok()) return socket.status();
     spdlog::info("connecting to {}", config.broker);
-    result = Loop(context, *socket, session, config, stop);
+    result = Loop(context, *socket, session, keys ? &*keys : nullptr, config, stop);
   } catch (const zmq::error_t& e) {
     result = Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
   }

@@ -158,6 +158,18 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
                     d.version(), stored.seq(), unit_code_));
   }
 
+  if (options_.keys != nullptr) {
+    std::optional<TimePoint> sent;
+    if (HasTime(d.sent())) sent = FromTimestamp(d.sent());
+    Result<KeyRecord> key = VerifyDirectiveSignature(d, *options_.keys, sent);
+    if (!key.ok()) {
+      ++counters_.bad_signatures;
+      return Status::PermissionDenied(
+          fmt::format("directive {} v{} (seq {}) refused, not stored and not acknowledged: {}",
+                      d.id(), d.version(), stored.seq(), key.status().message()));
+    }
+  }
+
   if (inbox_.Contains(d.id(), d.version())) {
     // Stored before: the broker did not get (or did not keep) the ack, so it
     // is sent again, with its first time if it is still pending.

@@ -326,5 +326,17 @@ TEST(BrokerConfig, RefusesUnknownKeysAndBadDurations) {
   EXPECT_EQ(d->heartbeat_interval, std::chrono::milliseconds(500));
 }
 
+TEST(BrokerConfig, KeysNamesTheKeyRegistryAndIsOffByDefault) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.path() / "a.toml", "data_dir = \"/tmp/x\"\nkeys = \"keys.toml\"\n");
+  auto a = LoadBrokerConfig(dir / "a.toml");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->keys, "keys.toml");
+  testing::WriteFile(dir.path() / "b.toml", "data_dir = \"/tmp/x\"\n");
+  auto b = LoadBrokerConfig(dir / "b.toml");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_TRUE(b->keys.empty());
+}
+
 }  // namespace
 }  // namespace flatcast::broker

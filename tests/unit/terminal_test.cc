@@ -13,7 +13,9 @@
 
 #include "flatcast/clock.h"
 #include "flatcast/duration.h"
+#include "flatcast/key_registry.h"
 #include "flatcast/registry.h"
+#include "flatcast/signing.h"
 #include "flatcast/subscriber/inbox.h"
 #include "flatcast/subscriber/swarm.h"
 #include "flatcast/subscriber/terminal_daemon.h"
@@ -489,6 +491,7 @@ TEST(TerminalConfigFile, KeysAreReadAndFlagsAreChecked) {
   EXPECT_EQ(config->unit, "520102001001");
   EXPECT_EQ(config->broker, "tcp://127.0.0.1:7700");
   EXPECT_EQ(config->state_dir, "/var/lib/flatcast");
+  EXPECT_TRUE(config->keys.empty());
   EXPECT_TRUE(CheckTerminalConfig(*config).ok());
 
   config->unit = "52-01";
@@ -613,6 +616,109 @@ TEST(SwarmReport, SummaryCarriesTheReconciliationCounts) {
   EXPECT_EQ(j["reconnects"], 1);
   s.expect.reset();
   EXPECT_TRUE(nlohmann::json::parse(s.ToJson())["units_complete"].is_null());
+}
+
+// A terminal given a key registry: only directives signed by a publisher's
+// registered key, unchanged since, are stored and acknowledged.
+class SignedDeliveryTest : public ::testing::Test {
+ protected:
+  SignedDeliveryTest() : clock_(T0() + 250ms) {
+    publisher_key_ = GenerateKeyPair(KeyKind::kSigning).value();
+    unit_key_ = GenerateKeyPair(KeyKind::kSigning).value();
+    TimePoint added = T0() - 24h;
+    EXPECT_TRUE(keys_
+                    .Register("province", KeyRole::kPublisher, "province",
+                              GenerateKeyPair(KeyKind::kCurve)->public_key,
+                              publisher_key_.public_key, added)
+                    .ok());
+    EXPECT_TRUE(keys_
+                    .Register(kCommunity, KeyRole::kUnit, kCommunity,
+                              GenerateKeyPair(KeyKind::kCurve)->public_key, unit_key_.public_key,
+                              added)
+                    .ok());
+    SessionOptions options;
+    options.keys = &keys_;
+    session_ = std::make_unique<TerminalSession>(kCommunity, Tier::kCommunity, inbox_, clock_,
+                                                 nullptr, options);
+  }
+
+  static v1::StoredDirective Signed(const KeyPair& key, uint64_t seq = 1) {
+    v1::StoredDirective stored = MakeStored(seq, "52-HEALTH-20261128-0001");
+    v1::Directive* d = stored.mutable_directive();
+    *d->mutable_created() = ToTimestamp(T0() - 1min);
+    DirectiveSignature sig = SignDirective(*d, key).value();
+    d->mutable_signature()->set_key_id(sig.key_id);
+    d->mutable_signature()->set_signature(sig.signature);
+    return stored;
+  }
+
+  FakeClock clock_;
+  MemoryInbox inbox_;
+  KeyRegistry keys_;
+  KeyPair publisher_key_;
+  KeyPair unit_key_;
+  std::unique_ptr<TerminalSession> session_;
+  std::vector<std::string> out_;
+};
+
+TEST_F(SignedDeliveryTest, SignedDirectiveIsStoredAndAcknowledged) {
+  ASSERT_TRUE(session_->OnMessage(Deliver(Signed(publisher_key_)), out_).ok());
+  EXPECT_TRUE(inbox_.Contains("52-HEALTH-20261128-0001", 1));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_TRUE(DecodeOk(out_[0]).has_ack());
+}
+
+TEST_F(SignedDeliveryTest, BrokerAssignedFieldsMayChangeAfterSigning) {
+  v1::StoredDirective stored = Signed(publisher_key_);
+  stored.mutable_directive()->set_version(2);
+  stored.mutable_directive()->set_msg_type(v1::CANCEL);
+  stored.mutable_directive()->add_references("52-HEALTH-20261128-0001");
+  ASSERT_TRUE(session_->OnMessage(Deliver(stored), out_).ok());
+  EXPECT_TRUE(inbox_.Contains("52-HEALTH-20261128-0001", 2));
+}
+
+TEST_F(SignedDeliveryTest, TamperedDirectiveIsRefusedNotStoredNotAcknowledged) {
+  v1::StoredDirective stored = Signed(publisher_key_);
+  stored.mutable_directive()->set_body("All wet markets stay open.");
+  Status status = session_->OnMessage(Deliver(stored), out_);
+  EXPECT_EQ(status.code(), Status::Code::kPermissionDenied) << status.ToString();
+  EXPECT_NE(status.message().find("refused"), std::string::npos) << status.message();
+  EXPECT_EQ(inbox_.size(), 0u);
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(session_->counters().bad_signatures, 1u);
+}
+
+TEST_F(SignedDeliveryTest, UnsignedDirectiveIsRefused) {
+  EXPECT_FALSE(session_->OnMessage(Deliver(MakeStored(1, "52-HEALTH-20261128-0001")), out_).ok());
+  EXPECT_EQ(inbox_.size(), 0u);
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(SignedDeliveryTest, DirectiveSignedByANonPublisherKeyIsRefused) {
+  Status status = session_->OnMessage(Deliver(Signed(unit_key_)), out_);
+  EXPECT_EQ(status.code(), Status::Code::kPermissionDenied) << status.ToString();
+  EXPECT_NE(status.message().find("not to a publisher"), std::string::npos) << status.message();
+  EXPECT_EQ(inbox_.size(), 0u);
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(SignedDeliveryTest, DirectiveSignedByAnUnknownKeyIsRefused) {
+  KeyPair stranger = GenerateKeyPair(KeyKind::kSigning).value();
+  EXPECT_FALSE(session_->OnMessage(Deliver(Signed(stranger)), out_).ok());
+  EXPECT_EQ(inbox_.size(), 0u);
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(SignedDeliveryTest, DirectiveSentAfterItsKeyWasRevokedIsRefused) {
+  ASSERT_TRUE(keys_.Revoke("province", KeyKind::kSigning, T0() - 1h).ok());
+  EXPECT_FALSE(session_->OnMessage(Deliver(Signed(publisher_key_)), out_).ok());
+  EXPECT_EQ(inbox_.size(), 0u);
+}
+
+TEST_F(SignedDeliveryTest, DirectiveSentBeforeItsKeyWasRevokedStillVerifies) {
+  ASSERT_TRUE(keys_.Revoke("province", KeyKind::kSigning, T0() + 1h).ok());
+  EXPECT_TRUE(session_->OnMessage(Deliver(Signed(publisher_key_)), out_).ok());
+  EXPECT_EQ(inbox_.size(), 1u);
 }
 
 }  // namespace

@@ -147,6 +147,18 @@ class KeyRegistry {
   std::map<std::string, std::vector<size_t>, std::less<>> by_name_;  // oldest first
 };
 
+// Checks the signature a directive carries (Directive.signature) against
+// the signing key its key id names in `keys`. The key must belong to a
+// holder with the publisher role and be active now (`at` unset: the broker
+// accepting a directive) or have been active at `at` (a terminal or auditor
+// checking a directive sent then), and the signature must verify over the
+// directive's canonical encoding. Returns the key's record: its subject is
+// the publisher's name. InvalidArgument for a directive without a signature;
+// NotFound for an unknown key id; PermissionDenied, saying why, for a revoked
+// key, a holder that is not a publisher, or a signature that does not verify.
+Result<KeyRecord> VerifyDirectiveSignature(const v1::Directive& directive, const KeyRegistry& keys,
+                                           std::optional<TimePoint> at = std::nullopt);
+
 // Loads the registry at `path` (an empty one if it does not exist and
 // `create` is set), applies `change`, and saves it atomically; an exclusive
 // lock on "<path>.lock" keeps concurrent updates from losing each other.

@@ -36,6 +36,12 @@ struct BrokerConfig {
   // Registered publishers (TOML). Empty: any publisher name is accepted, with
   // no rights (no emergency release).
   std::string publishers;
+  // Key registry (TOML, docs/SECURITY.md). Set: every publish and amendment
+  // must carry a valid signature by the publisher's registered signing key,
+  // and the file is re-read when it changes, so a revocation takes effect
+  // without a restart. Empty (the default): "open mode", unsigned directives
+  // are accepted; for development only.
+  std::string keys;
   // host:port of the public HTTP feed, e.g. "127.0.0.1:7780"; port 0 picks a
   // free one; empty (the default): no feed.
   std::string http_endpoint;

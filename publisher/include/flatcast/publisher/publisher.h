@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "flatcast.pb.h"
+#include "flatcast/clock.h"
 #include "flatcast/rpc_client.h"
+#include "flatcast/signing.h"
 #include "flatcast/status.h"
 
 namespace flatcast::publisher {
@@ -35,6 +37,11 @@ struct DirectiveFlags {
 // Flags into a directive. Only the format is checked here (tiers, times,
 // action syntax); the broker validates against the registry.
 Result<v1::Directive> BuildDirective(const DirectiveFlags& flags);
+
+// Signs `directive` with `key` (a signing key pair) and puts the signature in
+// directive.signature. Sets `created` to `now` first when it is unset, since
+// the signature covers it. Any earlier signature is replaced.
+Status SignForPublishing(v1::Directive& directive, const KeyPair& key, TimePoint now);
 
 // A fresh random idempotency key (32 hex digits).
 std::string NewIdempotencyKey();

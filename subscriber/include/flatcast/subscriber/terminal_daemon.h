@@ -21,9 +21,14 @@ struct TerminalConfig {
   std::string unit;       // GB/T 2260 code, e.g. "520102001001"
   std::string broker;     // ZeroMQ endpoint of the broker's ROUTER, e.g. "tcp://127.0.0.1:7700"
   std::string state_dir;  // where the DirectoryInbox lives
+  // Key registry (public keys only). Set: a delivered directive whose
+  // signature does not verify with a publisher key is refused (logged, not
+  // stored, not acknowledged); the file is re-read when it changes. Empty:
+  // signatures are not checked.
+  std::string keys;
 };
 
-// Reads a TOML config with the keys unit, broker and state_dir (all strings,
+// Reads a TOML config with the keys unit, broker, state_dir and keys (all strings,
 // all optional here; CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.
 Result<TerminalConfig> LoadTerminalConfig(const std::string& path);

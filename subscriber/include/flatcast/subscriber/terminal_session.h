@@ -32,6 +32,7 @@
 
 #include "flatcast.pb.h"
 #include "flatcast/clock.h"
+#include "flatcast/key_registry.h"
 #include "flatcast/registry.h"
 #include "flatcast/status.h"
 #include "flatcast/subscriber/inbox.h"
@@ -49,6 +50,7 @@ struct SessionCounters {
   uint64_t received = 0;        // deliveries stored (first time)
   uint64_t duplicates = 0;      // deliveries already stored, acknowledged again
   uint64_t not_addressed = 0;   // deliveries for another unit, ignored
+  uint64_t bad_signatures = 0;  // deliveries refused: signature missing or not verifying
   uint64_t acks_sent = 0;       // including resends
   uint64_t acks_confirmed = 0;  // pending acknowledgements cleared by AckConfirm
   uint64_t heartbeats = 0;      // Heartbeat messages received
@@ -79,6 +81,11 @@ struct SessionOptions {
   std::chrono::milliseconds rejected_retry{60000};
   // Keep delivery latencies for LatenciesUs().
   bool record_latency = true;
+  // When set, a delivered directive must carry a signature that verifies
+  // with a publisher's signing key in this registry that was active when
+  // the directive was sent; any other is refused: not stored, not
+  // acknowledged. Null: signatures are not checked. Must outlive the session.
+  const KeyRegistry* keys = nullptr;
 };
 
 // One terminal's protocol state. Not thread-safe. The inbox, clock and
@@ -98,7 +105,9 @@ class TerminalSession {
   // possibly extended, for: bytes that do not decode (Corruption); a Welcome
   // for another unit or a message a terminal never receives
   // (InvalidArgument); a delivery not addressed to this unit, which is
-  // ignored and not acknowledged (InvalidArgument); an Error from the broker
+  // ignored and not acknowledged (InvalidArgument); with SessionOptions::keys,
+  // a delivery whose signature is missing or does not verify, which is not
+  // stored and not acknowledged (PermissionDenied); an Error from the broker
   // (PermissionDenied for NOT_REGISTERED, else Unavailable); a delivery that
   // could not be stored, which is not acknowledged so the broker sends it
   // again (the store's error).
