@@ -89,9 +89,10 @@ class Broker::Impl {
       AddDirective(d);
       return Status::Ok();
     }));
-    for (auto& [seq, state] : directives_) {
+    for (auto& entry : directives_) {
+      DirectiveState& state = entry.second;  // a plain reference: lambdas may capture it
       FLATCAST_RETURN_IF_ERROR(store_.ForEachAck(
-          seq, "", [&](std::string_view unit, v1::AckLevel level, const v1::AckRecord& record) {
+          entry.first, "", [&](std::string_view unit, v1::AckLevel level, const v1::AckRecord& record) {
             if (level != v1::RECEIVED) return;
             if (auto idx = registry_.Find(unit)) MarkReceived(state, *idx);
             state.last_ack_stored = std::max(state.last_ack_stored, FromTimestamp(record.stored()));
@@ -286,7 +287,8 @@ class Broker::Impl {
     if (unit_of_routing_.empty()) return;
     TimePoint now = clock_.Now();
     std::vector<uint32_t> unacknowledged(registry_.size(), 0);
-    for (const auto& [seq, state] : directives_) {
+    for (const auto& entry : directives_) {
+      const DirectiveState& state = entry.second;
       if (state.Settled() || Expired(state, now)) continue;
       ForEachAddressed(state, [&](uint32_t i) {
         if (!state.received[i]) ++unacknowledged[i];
@@ -311,7 +313,8 @@ class Broker::Impl {
   // addressed units that have not acknowledged it, then doubles its interval
   // (up to redelivery_max). Repairs drops the terminal never noticed.
   void Redeliver(TimePoint now) {
-    for (auto& [seq, state] : directives_) {
+    for (auto& entry : directives_) {
+      DirectiveState& state = entry.second;
       if (state.Settled() || Expired(state, now) || now < state.next_redelivery) continue;
       size_t sent = 0, full = 0;
       zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
