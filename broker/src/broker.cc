@@ -22,6 +22,7 @@
 #include "flatcast/key_registry.h"
 #include "flatcast/public_view.h"
 #include "flatcast/wire.h"
+#include "public_hold.h"
 
 namespace flatcast::broker {
 
@@ -538,7 +539,7 @@ class Broker::Impl {
     StoreWrite write;
     v1::PublicRecord record;
     std::vector<v1::LifecycleEvent> events;
-    if (auto st = DecideRelease(req, publisher, now, d, record, events); !st.ok()) {
+    if (auto st = DecideRelease(req, publisher, now, config_.public_lead_time, d, record, events); !st.ok()) {
       return reply_error(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
                          st.message());
     }
@@ -588,81 +589,6 @@ class Broker::Impl {
   }
 
   // ---- the public hold ----
-
-  // Sets the directive's public release time and the record's state, or says
-  // why the request is refused (PermissionDenied: a missing right).
-  Status DecideRelease(const v1::PublishRequest& req, const Publisher* publisher, TimePoint now,
-                       v1::Directive& d, v1::PublicRecord& record,
-                       std::vector<v1::LifecycleEvent>& events) {
-    if (!d.is_public()) {
-      if (d.has_public_release()) {
-        return Status::InvalidArgument("public_release is set but the directive is not public");
-      }
-      if (req.emergency()) return Status::InvalidArgument("--emergency applies to public directives only");
-      record.set_state(v1::PublicRecord::INTERNAL_ONLY);
-      events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
-      return Status::Ok();
-    }
-    TimePoint earliest = now + config_.public_lead_time;
-    TimePoint release = d.has_public_release() ? FromTimestamp(d.public_release())
-                                               : (req.emergency() ? now : earliest);
-    if (release < now - std::chrono::seconds(1)) {
-      return Status::InvalidArgument("public release time " + FormatTime(release) +
-                                     " is in the past");
-    }
-    release = std::max(release, now);
-    auto lead = std::chrono::duration_cast<std::chrono::milliseconds>(release - now);
-    bool shortened = release < earliest;
-    if (shortened) {
-      if (!req.emergency()) {
-        return Status::InvalidArgument(
-            "public release " + FormatTime(release) + " is before the earliest allowed " +
-            FormatTime(earliest) + " (internal lead time " + FormatDuration(config_.public_lead_time) +
-            "); only a publisher with the emergency right may shorten it, with --emergency --reason");
-      }
-      FLATCAST_RETURN_IF_ERROR(CheckEmergency(req.publisher(), publisher, req.emergency_reason()));
-    }
-    *d.mutable_public_release() = ToTimestamp(release);
-    record.set_state(v1::PublicRecord::HELD);
-    *record.mutable_release_at() = ToTimestamp(release);
-    events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
-    auto hold = Event(v1::LifecycleEvent::HOLD_SET);
-    *hold.mutable_release_at() = ToTimestamp(release);
-    hold.set_lead_ms(lead.count());
-    events.push_back(hold);
-    if (shortened) {
-      auto e = Event(v1::LifecycleEvent::EMERGENCY_SHORTENED);
-      e.set_reason(req.emergency_reason());
-      *e.mutable_release_at() = ToTimestamp(release);
-      e.set_lead_ms(lead.count());
-      events.push_back(e);
-    }
-    return Status::Ok();
-  }
-
-  Status CheckEmergency(const std::string& name, const Publisher* publisher,
-                        const std::string& reason) const {
-    if (reason.empty()) return Status::InvalidArgument("an emergency needs a reason (--reason)");
-    if (publisher == nullptr || !publisher->emergency) {
-      return Status::PermissionDenied("publisher \"" + name + "\" has no emergency right");
-    }
-    return Status::Ok();
-  }
-
-  static v1::LifecycleEvent Event(v1::LifecycleEvent::Kind kind) {
-    v1::LifecycleEvent e;
-    e.set_kind(kind);
-    return e;
-  }
-
-  static void Stamp(v1::LifecycleEvent& e, const v1::StoredDirective& stored, TimePoint now,
-                    const std::string& publisher) {
-    e.set_directive_id(stored.directive().id());
-    e.set_version(stored.directive().version());
-    e.set_directive_seq(stored.seq());
-    *e.mutable_at() = ToTimestamp(now);
-    e.set_publisher(publisher);
-  }
 
   void SetPublicRecord(const v1::PublicRecord& r) {
     auto it = public_.find(r.directive_id());
@@ -724,26 +650,9 @@ class Broker::Impl {
 
   void RebuildFeed() {
     if (!feed_) return;
-    auto snap = std::make_shared<FeedSnapshot>();
-    snap->generation = ++feed_generation_;
-    std::vector<PublicEntry> entries;
-    for (const auto& [id, r] : public_) {
-      if (r.state() != v1::PublicRecord::RELEASED &&
-          r.state() != v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
-        continue;
-      }
-      PublicEntry e{directives_.at(r.latest_seq()).stored, r};
-      FeedSnapshot::Document doc;
-      doc.json = PublicDirectiveJson(e);
-      doc.cap = CapAlertXml(e, &registry_);
-      doc.etag = "\"" + r.public_id() + "-v" + std::to_string(r.latest_version()) + "-" +
-                 std::to_string(static_cast<int>(r.state()));
-      snap->by_public_id[r.public_id()] = std::move(doc);
-      entries.push_back(std::move(e));
-    }
-    snap->list_json = PublicListJson(entries);
-    snap->atom = AtomFeed(entries);
-    feed_->Publish(std::move(snap));
+    feed_->Publish(BuildFeedSnapshot(
+        public_, [&](uint64_t seq) -> const v1::StoredDirective& { return directives_.at(seq).stored; },
+        registry_, ++feed_generation_));
   }
 
   // ---- lifecycle: amend, cancel, extend the hold, release early ----
@@ -784,104 +693,17 @@ class Broker::Impl {
       return refuse(v1::INVALID, "directive " + req.directive_id() + " is cancelled");
     }
     TimePoint now = clock_.Now();
-    bool held = record.state() == v1::PublicRecord::HELD;
-    v1::Directive next = latest.directive();
+    v1::Directive next;
     v1::LifecycleEvent event;
-    switch (req.action()) {
-      case v1::LifecycleRequest::AMEND: {
-        v1::Directive amended = req.directive();
-        if (!amended.id().empty() && amended.id() != req.directive_id()) {
-          return refuse(v1::INVALID, "the amendment names another id: " + amended.id());
-        }
-        amended.clear_id();
-        if (amended.issuer_unit() != next.issuer_unit() ||
-            amended.issuer_department() != next.issuer_department()) {
-          return refuse(v1::INVALID, "an amendment keeps the issuer unit and department");
-        }
-        if (amended.is_public() != next.is_public()) {
-          return refuse(v1::INVALID,
-                        "an amendment cannot change whether the directive is public; cancel it "
-                        "and publish a new one");
-        }
-        if (auto st = ValidateDirective(amended, registry_); !st.ok()) {
-          return refuse(v1::INVALID, st.message());
-        }
-        if (auto st = CheckSignature(amended, req.publisher()); !st.ok()) {
-          return refuse(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
-                        st.message());
-        }
-        // The public release time only moves through extend and release-early.
-        if (amended.has_public_release() &&
-            FromTimestamp(amended.public_release()) != FromTimestamp(next.public_release())) {
-          return refuse(v1::INVALID, "an amendment keeps the public release time; use extend or "
-                                     "release-early to move it");
-        }
-        *amended.mutable_public_release() = next.public_release();
-        next = std::move(amended);
-        event = Event(v1::LifecycleEvent::AMENDED);
-        break;
-      }
-      case v1::LifecycleRequest::CANCEL:
-        next.set_msg_type(v1::CANCEL);
-        event = Event(v1::LifecycleEvent::CANCELLED);
-        if (record.state() == v1::PublicRecord::RELEASED) {
-          record.set_state(v1::PublicRecord::CANCELLED_AFTER_RELEASE);
-        } else {
-          record.set_state(v1::PublicRecord::CANCELLED_BEFORE_RELEASE);
-        }
-        *record.mutable_cancelled_at() = ToTimestamp(now);
-        break;
-      case v1::LifecycleRequest::EXTEND_HOLD: {
-        if (!held) {
-          return refuse(v1::INVALID, "only a held directive's release can be extended (" +
-                                         req.directive_id() + " is " +
-                                         v1::PublicRecord::State_Name(record.state()) + ")");
-        }
-        if (!req.has_public_release()) {
-          return refuse(v1::INVALID, "extend needs the new public release time (--until)");
-        }
-        TimePoint until = FromTimestamp(req.public_release());
-        if (until <= FromTimestamp(record.release_at())) {
-          return refuse(v1::INVALID, "the new release time " + FormatTime(until) +
-                                         " is not later than the current one " +
-                                         FormatTime(FromTimestamp(record.release_at())));
-        }
-        *next.mutable_public_release() = req.public_release();
-        *record.mutable_release_at() = req.public_release();
-        event = Event(v1::LifecycleEvent::HOLD_EXTENDED);
-        *event.mutable_release_at() = req.public_release();
-        break;
-      }
-      case v1::LifecycleRequest::RELEASE_EARLY: {
-        if (!held) {
-          return refuse(v1::INVALID, "only a held directive can be released early (" +
-                                         req.directive_id() + " is " +
-                                         v1::PublicRecord::State_Name(record.state()) + ")");
-        }
-        if (auto st = CheckEmergency(req.publisher(), publisher, req.reason()); !st.ok()) {
-          return refuse(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
-                        st.message());
-        }
-        TimePoint at = req.has_public_release() ? FromTimestamp(req.public_release()) : now;
-        if (at < now - std::chrono::seconds(1)) {
-          return refuse(v1::INVALID, "release time " + FormatTime(at) + " is in the past");
-        }
-        at = std::max(at, now);
-        if (at >= FromTimestamp(record.release_at())) {
-          return refuse(v1::INVALID, "release time " + FormatTime(at) +
-                                         " is not earlier than the current one; use extend");
-        }
-        *next.mutable_public_release() = ToTimestamp(at);
-        *record.mutable_release_at() = ToTimestamp(at);
-        event = Event(v1::LifecycleEvent::RELEASED_EARLY);
-        *event.mutable_release_at() = ToTimestamp(at);
-        event.set_lead_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              at - FromTimestamp(latest.directive().sent()))
-                              .count());
-        break;
-      }
-      default:
-        return refuse(v1::INVALID, "unknown lifecycle action");
+    auto check_amendment = [&](const v1::Directive& amended) {
+      FLATCAST_RETURN_IF_ERROR(ValidateDirective(amended, registry_));
+      return CheckSignature(amended, req.publisher());
+    };
+    if (auto st = PlanTransition(req, publisher, now, latest.directive(), check_amendment, next,
+                                 record, event);
+        !st.ok()) {
+      return refuse(st.code() == Status::Code::kPermissionDenied ? v1::FORBIDDEN : v1::INVALID,
+                    st.message());
     }
     event.set_reason(req.reason());
     next.set_id(req.directive_id());

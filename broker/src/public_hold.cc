@@ -1,0 +1,208 @@
+#include "public_hold.h"
+
+#include <algorithm>
+
+#include "flatcast/directive.h"
+#include "flatcast/duration.h"
+#include "flatcast/public_view.h"
+
+namespace flatcast::broker {
+
+Status DecideRelease(const v1::PublishRequest& req, const Publisher* publisher, TimePoint now,
+                     std::chrono::milliseconds lead_time, v1::Directive& d,
+                     v1::PublicRecord& record, std::vector<v1::LifecycleEvent>& events) {
+  if (!d.is_public()) {
+    if (d.has_public_release()) {
+      return Status::InvalidArgument("public_release is set but the directive is not public");
+    }
+    if (req.emergency())
+      return Status::InvalidArgument("--emergency applies to public directives only");
+    record.set_state(v1::PublicRecord::INTERNAL_ONLY);
+    events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
+    return Status::Ok();
+  }
+  TimePoint earliest = now + lead_time;
+  TimePoint release = d.has_public_release() ? FromTimestamp(d.public_release())
+                                             : (req.emergency() ? now : earliest);
+  if (release < now - std::chrono::seconds(1)) {
+    return Status::InvalidArgument("public release time " + FormatTime(release) +
+                                   " is in the past");
+  }
+  release = std::max(release, now);
+  auto lead = std::chrono::duration_cast<std::chrono::milliseconds>(release - now);
+  bool shortened = release < earliest;
+  if (shortened) {
+    if (!req.emergency()) {
+      return Status::InvalidArgument(
+          "public release " + FormatTime(release) + " is before the earliest allowed " +
+          FormatTime(earliest) + " (internal lead time " + FormatDuration(lead_time) +
+          "); only a publisher with the emergency right may shorten it, with --emergency --reason");
+    }
+    FLATCAST_RETURN_IF_ERROR(CheckEmergency(req.publisher(), publisher, req.emergency_reason()));
+  }
+  *d.mutable_public_release() = ToTimestamp(release);
+  record.set_state(v1::PublicRecord::HELD);
+  *record.mutable_release_at() = ToTimestamp(release);
+  events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
+  auto hold = Event(v1::LifecycleEvent::HOLD_SET);
+  *hold.mutable_release_at() = ToTimestamp(release);
+  hold.set_lead_ms(lead.count());
+  events.push_back(hold);
+  if (shortened) {
+    auto e = Event(v1::LifecycleEvent::EMERGENCY_SHORTENED);
+    e.set_reason(req.emergency_reason());
+    *e.mutable_release_at() = ToTimestamp(release);
+    e.set_lead_ms(lead.count());
+    events.push_back(e);
+  }
+  return Status::Ok();
+}
+
+Status CheckEmergency(const std::string& name, const Publisher* publisher,
+                      const std::string& reason) {
+  if (reason.empty()) return Status::InvalidArgument("an emergency needs a reason (--reason)");
+  if (publisher == nullptr || !publisher->emergency) {
+    return Status::PermissionDenied("publisher \"" + name + "\" has no emergency right");
+  }
+  return Status::Ok();
+}
+
+v1::LifecycleEvent Event(v1::LifecycleEvent::Kind kind) {
+  v1::LifecycleEvent e;
+  e.set_kind(kind);
+  return e;
+}
+
+void Stamp(v1::LifecycleEvent& e, const v1::StoredDirective& stored, TimePoint now,
+           const std::string& publisher) {
+  e.set_directive_id(stored.directive().id());
+  e.set_version(stored.directive().version());
+  e.set_directive_seq(stored.seq());
+  *e.mutable_at() = ToTimestamp(now);
+  e.set_publisher(publisher);
+}
+
+Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publisher, TimePoint now,
+                      const v1::Directive& latest,
+                      const std::function<Status(const v1::Directive&)>& check_amendment,
+                      v1::Directive& next, v1::PublicRecord& record, v1::LifecycleEvent& event) {
+  next = latest;
+  bool held = record.state() == v1::PublicRecord::HELD;
+  switch (req.action()) {
+    case v1::LifecycleRequest::AMEND: {
+      v1::Directive amended = req.directive();
+      if (!amended.id().empty() && amended.id() != req.directive_id()) {
+        return Status::InvalidArgument("the amendment names another id: " + amended.id());
+      }
+      amended.clear_id();
+      if (amended.issuer_unit() != next.issuer_unit() ||
+          amended.issuer_department() != next.issuer_department()) {
+        return Status::InvalidArgument("an amendment keeps the issuer unit and department");
+      }
+      if (amended.is_public() != next.is_public()) {
+        return Status::InvalidArgument(
+            "an amendment cannot change whether the directive is public; cancel it "
+            "and publish a new one");
+      }
+      FLATCAST_RETURN_IF_ERROR(check_amendment(amended));
+      // The public release time only moves through extend and release-early.
+      if (amended.has_public_release() &&
+          FromTimestamp(amended.public_release()) != FromTimestamp(next.public_release())) {
+        return Status::InvalidArgument(
+            "an amendment keeps the public release time; use extend or "
+            "release-early to move it");
+      }
+      *amended.mutable_public_release() = next.public_release();
+      next = std::move(amended);
+      event = Event(v1::LifecycleEvent::AMENDED);
+      break;
+    }
+    case v1::LifecycleRequest::CANCEL:
+      next.set_msg_type(v1::CANCEL);
+      event = Event(v1::LifecycleEvent::CANCELLED);
+      if (record.state() == v1::PublicRecord::RELEASED) {
+        record.set_state(v1::PublicRecord::CANCELLED_AFTER_RELEASE);
+      } else {
+        record.set_state(v1::PublicRecord::CANCELLED_BEFORE_RELEASE);
+      }
+      *record.mutable_cancelled_at() = ToTimestamp(now);
+      break;
+    case v1::LifecycleRequest::EXTEND_HOLD: {
+      if (!held) {
+        return Status::InvalidArgument("only a held directive's release can be extended (" +
+                                       req.directive_id() + " is " +
+                                       v1::PublicRecord::State_Name(record.state()) + ")");
+      }
+      if (!req.has_public_release()) {
+        return Status::InvalidArgument("extend needs the new public release time (--until)");
+      }
+      TimePoint until = FromTimestamp(req.public_release());
+      if (until <= FromTimestamp(record.release_at())) {
+        return Status::InvalidArgument("the new release time " + FormatTime(until) +
+                                       " is not later than the current one " +
+                                       FormatTime(FromTimestamp(record.release_at())));
+      }
+      *next.mutable_public_release() = req.public_release();
+      *record.mutable_release_at() = req.public_release();
+      event = Event(v1::LifecycleEvent::HOLD_EXTENDED);
+      *event.mutable_release_at() = req.public_release();
+      break;
+    }
+    case v1::LifecycleRequest::RELEASE_EARLY: {
+      if (!held) {
+        return Status::InvalidArgument("only a held directive can be released early (" +
+                                       req.directive_id() + " is " +
+                                       v1::PublicRecord::State_Name(record.state()) + ")");
+      }
+      FLATCAST_RETURN_IF_ERROR(CheckEmergency(req.publisher(), publisher, req.reason()));
+      TimePoint at = req.has_public_release() ? FromTimestamp(req.public_release()) : now;
+      if (at < now - std::chrono::seconds(1)) {
+        return Status::InvalidArgument("release time " + FormatTime(at) + " is in the past");
+      }
+      at = std::max(at, now);
+      if (at >= FromTimestamp(record.release_at())) {
+        return Status::InvalidArgument("release time " + FormatTime(at) +
+                                       " is not earlier than the current one; use extend");
+      }
+      *next.mutable_public_release() = ToTimestamp(at);
+      *record.mutable_release_at() = ToTimestamp(at);
+      event = Event(v1::LifecycleEvent::RELEASED_EARLY);
+      *event.mutable_release_at() = ToTimestamp(at);
+      event.set_lead_ms(
+          std::chrono::duration_cast<std::chrono::milliseconds>(at - FromTimestamp(latest.sent()))
+              .count());
+      break;
+    }
+    default:
+      return Status::InvalidArgument("unknown lifecycle action");
+  }
+  return Status::Ok();
+}
+
+std::shared_ptr<const FeedSnapshot> BuildFeedSnapshot(
+    const std::unordered_map<std::string, v1::PublicRecord>& records,
+    const std::function<const v1::StoredDirective&(uint64_t seq)>& latest, const Registry& registry,
+    uint64_t generation) {
+  auto snap = std::make_shared<FeedSnapshot>();
+  snap->generation = generation;
+  std::vector<PublicEntry> entries;
+  for (const auto& [id, r] : records) {
+    if (r.state() != v1::PublicRecord::RELEASED &&
+        r.state() != v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
+      continue;
+    }
+    PublicEntry e{latest(r.latest_seq()), r};
+    FeedSnapshot::Document doc;
+    doc.json = PublicDirectiveJson(e);
+    doc.cap = CapAlertXml(e, &registry);
+    doc.etag = "\"" + r.public_id() + "-v" + std::to_string(r.latest_version()) + "-" +
+               std::to_string(static_cast<int>(r.state()));
+    snap->by_public_id[r.public_id()] = std::move(doc);
+    entries.push_back(std::move(e));
+  }
+  snap->list_json = PublicListJson(entries);
+  snap->atom = AtomFeed(entries);
+  return snap;
+}
+
+}  // namespace flatcast::broker
