@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test with ctest.
+# With --sanitize, also builds the whole tree with AddressSanitizer and
+# UndefinedBehaviorSanitizer (build-asan/) and runs the suite again there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sanitize=0
+case "${1:-}" in
+  --sanitize) sanitize=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--sanitize]" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j2 --timeout 600
+if [ "$sanitize" = 1 ]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLATCAST_SANITIZE=ON >/dev/null
+  ninja -C build-asan
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
+fi

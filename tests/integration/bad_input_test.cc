@@ -71,7 +71,8 @@ class BadInput : public ::testing::Test {
 
 TEST_F(BadInput, MalformedBytesAreRefusedAsMalformed) {
   auto p = Connect();
-  p->SendRaw(std::string("\x0a\xff\xff\xff\xff\x0f garbage", 16));
+  const char garbage[] = "\x0a\xff\xff\xff\xff\x0f garbage";
+  p->SendRaw(std::string(garbage, sizeof garbage - 1));
   auto reply = p->Receive();
   ASSERT_TRUE(reply.has_error());
   EXPECT_EQ(reply.error().code(), v1::MALFORMED);
