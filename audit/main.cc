@@ -15,6 +15,12 @@ int main(int argc, char** argv) {
   int timeout_ms = 30000;
   app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms, "wait this long for the answer")->capture_default_str();
+  std::string curve_key_file, broker_key_file;
+  app.add_option("--curve-key", curve_key_file,
+                 "this auditor's secret CURVE key file, for a broker with CURVE (with --broker-key)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--broker-key", broker_key_file, "the broker's public CURVE key file")
+      ->check(CLI::ExistingFile);
 
   auto* coverage = app.add_subcommand(
       "coverage", "addressed and acknowledged units per tier, and the units missing");
@@ -36,8 +42,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  auto curve = flatcast::LoadCurveClientKeys(curve_key_file, broker_key_file);
+  if (!curve.ok()) {
+    std::cerr << "flatcast-audit: " << curve.status().message() << "\n";
+    return 2;
+  }
   zmq::context_t ctx(1);
-  flatcast::RpcClient client(ctx, broker);
+  flatcast::RpcClient client(ctx, broker, *curve);
   auto as_format = [](const std::string& f) {
     return f == "json"  ? flatcast::OutputFormat::kJson
            : f == "csv" ? flatcast::OutputFormat::kCsv

@@ -32,12 +32,15 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here when ready");
   std::string heartbeat, redelivery_initial, redelivery_max;
   int send_hwm = 0;
-  std::string lead_time, publishers, keys, http_endpoint, http_endpoint_file;
+  std::string lead_time, publishers, keys, curve_key, http_endpoint, http_endpoint_file;
   app.add_option("--public-lead-time", lead_time, "internal lead before public release, e.g. 12h");
   app.add_option("--publishers", publishers, "registered publishers file (overrides config)");
   app.add_option("--keys", keys,
                  "key registry: check every directive's signature (overrides config; without "
                  "it, unsigned directives are accepted, for development only)");
+  app.add_option("--curve-key", curve_key,
+                 "the broker's secret CURVE key file: encrypt every connection and admit only "
+                 "keys of the key registry (overrides config's curve_secret_key; needs --keys)");
   app.add_option("--http-endpoint", http_endpoint, "public feed host:port, e.g. 127.0.0.1:7780");
   app.add_option("--http-endpoint-file", http_endpoint_file,
                  "write the feed's http://host:port here when ready");
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (!publishers.empty()) config.publishers = publishers;
   if (!keys.empty()) config.keys = keys;
+  if (!curve_key.empty()) config.curve_secret_key = curve_key;
   if (!http_endpoint.empty()) config.http_endpoint = http_endpoint;
   if (!http_endpoint_file.empty()) config.http_endpoint_file = http_endpoint_file;
   if (auto st = flatcast::broker::ValidateBrokerConfig(config); !st.ok()) return Fail(st);

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   bool json = false;
   int timeout_ms = 5000;
   int attempts = 3;
-  std::string publisher_name, idempotency_key, signing_key_file;
+  std::string publisher_name, idempotency_key, signing_key_file, curve_key_file, broker_key_file;
   app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();
   app.add_flag("--json", json, "print JSON instead of text");
   app.add_option("--timeout-ms", timeout_ms, "wait this long for each answer")->capture_default_str();
@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
   app.add_option("--signing-key", signing_key_file,
                  "sign publish and amend with this signing key file (flatcast-keys generate "
                  "--kind signing); needed when the broker checks signatures")
+      ->check(CLI::ExistingFile);
+  app.add_option("--curve-key", curve_key_file,
+                 "this publisher's secret CURVE key file, for a broker with CURVE (with "
+                 "--broker-key); the broker then knows the publisher by its key")
+      ->check(CLI::ExistingFile);
+  app.add_option("--broker-key", broker_key_file, "the broker's public CURVE key file")
       ->check(CLI::ExistingFile);
   app.add_option("--attempts", attempts, "tries when the broker does not answer")
       ->capture_default_str()
@@ -118,8 +124,10 @@ int main(int argc, char** argv) {
   status->add_option("id", id, "directive id")->required();
 
   CLI11_PARSE(app, argc, argv);
+  auto curve = flatcast::LoadCurveClientKeys(curve_key_file, broker_key_file);
+  if (!curve.ok()) return Fail(curve.status(), json);
   zmq::context_t ctx(1);
-  flatcast::RpcClient client(ctx, broker);
+  flatcast::RpcClient client(ctx, broker, *curve);
   auto timeout = std::chrono::milliseconds(timeout_ms);
   std::optional<flatcast::KeyPair> signing_key;
   if (!signing_key_file.empty()) {

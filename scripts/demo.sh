@@ -5,15 +5,22 @@
 # unit, spread over several processes), publish the sample directive, follow
 # the acknowledgements and end with the audit summary.
 #
+# Every connection is CURVE-encrypted and authenticated: the demo generates
+# the broker's key, the publisher's CURVE and signing keys, an auditor's key
+# and each daemon's key, registers them in a key registry, and registers a key
+# for every swarm unit derived from a seed (no private key is committed). The
+# directive is signed, and the broker and the daemons verify it. --no-curve
+# runs the same demo in open mode (no keys, for comparison).
+#
 # With --storm it then kills the broker (kill -9), restarts it on the same
 # port, publishes 10 more directives while every terminal reconnects at once,
 # and reports how long until every unit has all of them and has acknowledged.
 #
-# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm]
+# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-setup=1 shards=3 region=52 keep=0 storm=0
+setup=1 shards=3 region=52 keep=0 storm=0 curve=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-setup) setup=0 ;;
@@ -21,7 +28,8 @@ while [ $# -gt 0 ]; do
     --region) region=$2; shift ;;
     --keep) keep=1 ;;
     --storm) storm=1 ;;
-    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm]" >&2; exit 2 ;;
+    --no-curve) curve=0 ;;
+    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -46,9 +54,48 @@ if [ -t 1 ]; then cr='\r'; else cr='\n'; fi
 # Value of a numeric field in a one-line or pretty JSON text.
 field() { grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
 
+daemons=(520102 520102016 520102016001)  # 南明区, 新华路街道, 纪念塔社区
+exclude=$(IFS=,; echo "${daemons[*]}")
+keys=$work/keys
+# Options of each kind of peer: empty in open mode.
+broker_sec=() publisher_sec=() audit_sec=() swarm_sec=()
+if [ "$curve" = 1 ]; then
+  echo "== keys (generated now, in $keys; none is committed)"
+  mkdir -p "$keys"
+  k() { "$bin/flatcast-keys" "$@" >/dev/null; }
+  k generate --kind curve --out "$keys/broker"
+  k generate --kind curve --out "$keys/publisher-curve"
+  k generate --kind signing --out "$keys/publisher-sign"
+  k register --registry "$keys/registry.toml" --name guizhou-health --role publisher \
+    --subject guizhou-health --curve-pub "$keys/publisher-curve.pub" --signing-pub "$keys/publisher-sign.pub"
+  k generate --kind curve --out "$keys/auditor"
+  k register --registry "$keys/registry.toml" --name audit-office --role auditor \
+    --subject audit-office --curve-pub "$keys/auditor.pub"
+  for unit in "${daemons[@]}"; do
+    k generate --kind curve --out "$keys/terminal-$unit"
+    k register --registry "$keys/registry.toml" --name "terminal-$unit" --role unit \
+      --subject "$unit" --curve-pub "$keys/terminal-$unit.pub"
+  done
+  k seed --out "$keys/swarm.seed"
+  "$bin/flatcast-keys" register-units --registry "$keys/registry.toml" --seed "$keys/swarm.seed" \
+    --units "$registry" --region "$region" --exclude "$exclude" | sed 's/^/   /'
+  broker_sec=(--keys "$keys/registry.toml" --curve-key "$keys/broker.key")
+  publisher_sec=(--curve-key "$keys/publisher-curve.key" --broker-key "$keys/broker.pub")
+  audit_sec=(--curve-key "$keys/auditor.key" --broker-key "$keys/broker.pub")
+  swarm_sec=(--key-seed "$keys/swarm.seed" --broker-key "$keys/broker.pub")
+fi
+# Runs the publisher CLI as guizhou-health (its key names it under CURVE).
+publisher() { "$bin/flatcast-publisher" --broker "$endpoint" "${publisher_sec[@]}" --publisher guizhou-health "$@"; }
+publish_sample() {
+  local sign=()
+  [ "$curve" = 1 ] && sign=(--signing-key "$keys/publisher-sign.key")
+  publisher --json "${sign[@]}" publish --file configs/sample-directive.toml
+}
+
 start_broker() {  # $1: endpoint to bind
   "$bin/flatcast-broker" --init --data-dir "$work/broker" --registry "$registry" \
-    --endpoint "$1" --endpoint-file "$work/endpoint" 2>>"$work/broker.log" &
+    --endpoint "$1" --endpoint-file "$work/endpoint" --publishers configs/publishers.toml \
+    "${broker_sec[@]}" 2>>"$work/broker.log" &
   broker_pid=$!
   pids+=("$broker_pid")
 }
@@ -59,19 +106,19 @@ for _ in $(seq 1 300); do [ -s "$work/endpoint" ] && break; sleep 0.1; done
 endpoint=$(cat "$work/endpoint")
 echo "   listening on $endpoint"
 
-daemons=(520102 520102016 520102016001)  # 南明区, 新华路街道, 纪念塔社区
 echo "== subscriber daemons: ${daemons[*]}"
 for unit in "${daemons[@]}"; do
+  terminal_sec=()
+  [ "$curve" = 1 ] && terminal_sec=(--keys "$keys/registry.toml" --curve-key "$keys/terminal-$unit.key" --broker-key "$keys/broker.pub")
   "$bin/flatcast-subscriber" run --unit "$unit" --broker "$endpoint" \
-    --state-dir "$work/terminal-$unit" 2>"$work/terminal-$unit.log" &
+    --state-dir "$work/terminal-$unit" "${terminal_sec[@]}" 2>"$work/terminal-$unit.log" &
   pids+=($!)
 done
 
-exclude=$(IFS=,; echo "${daemons[*]}")
 echo "== terminal swarm: every other unit below $region in $shards processes"
 for i in $(seq 0 $((shards - 1))); do
   "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" --tiers city,district,street,community \
-    --shard "$i" --shards "$shards" --exclude "$exclude" --expect $((1 + 10 * storm)) --timeout-s 600 \
+    --shard "$i" --shards "$shards" --exclude "$exclude" "${swarm_sec[@]}" --expect $((1 + 10 * storm)) --timeout-s 600 \
     --report "$work/swarm-$i.json" >"$work/swarm-$i.out" 2>"$work/swarm-$i.log" &
   pids+=($!)
 done
@@ -96,16 +143,15 @@ while :; do
 done
 echo " ($(($(date +%s) - start)) s)"
 
-echo "== publish configs/sample-directive.toml"
-"$bin/flatcast-publisher" --broker "$endpoint" --json publish --file configs/sample-directive.toml \
-  --publisher "guizhou-health-demo" >"$work/receipt.json"
+echo "== publish configs/sample-directive.toml$([ "$curve" = 1 ] && echo " (signed by guizhou-health)")"
+publish_sample >"$work/receipt.json"
 cat "$work/receipt.json"
 id=$(grep -o '"id": *"[^"]*"' "$work/receipt.json" | sed 's/.*"\([^"]*\)"$/\1/')
 addressed=$(field addressed_units <"$work/receipt.json")
 
 echo "== acknowledgements"
 while :; do
-  "$bin/flatcast-publisher" --broker "$endpoint" --json status "$id" >"$work/status.json"
+  publisher --json status "$id" >"$work/status.json"
   acked=$(field acknowledged <"$work/status.json")
   [ "$acked" != "${shown:-}" ] && printf "$cr   %s of %s units acknowledged" "$acked" "$addressed"
   shown=$acked
@@ -118,7 +164,7 @@ swarm_pids=("${pids[@]:4:$shards}")
 [ "$storm" = 1 ] || for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
 
 echo "== audit summary"
-"$bin/flatcast-audit" --broker "$endpoint" coverage "$id" --missing-limit 10
+"$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" coverage "$id" --missing-limit 10
 echo "== a real terminal's inbox (520102016001 纪念塔社区)"
 "$bin/flatcast-subscriber" list --state-dir "$work/terminal-520102016001"
 
@@ -130,14 +176,13 @@ if [ "$storm" = 1 ]; then
   for _ in $(seq 1 300); do grep -q "listening" "$work/broker.log" && break; sleep 0.1; done
   ids=()
   for n in $(seq 1 10); do
-    "$bin/flatcast-publisher" --broker "$endpoint" --json publish --file configs/sample-directive.toml \
-      --publisher "guizhou-health-demo" >"$work/receipt-$n.json"
+    publish_sample >"$work/receipt-$n.json"
     ids+=("$(grep -o '"id": *"[^"]*"' "$work/receipt-$n.json" | sed 's/.*"\([^"]*\)"$/\1/')")
   done
   for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
   swarm_done=$(date +%s%N)
   for id in "${ids[@]}"; do
-    "$bin/flatcast-publisher" --broker "$endpoint" --json status "$id" >"$work/status.json"
+    publisher --json status "$id" >"$work/status.json"
     acked=$(field acknowledged <"$work/status.json")
     [ "$acked" = "$addressed" ] || echo "   $id: only $acked of $addressed acknowledged"
   done

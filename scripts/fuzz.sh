@@ -60,7 +60,8 @@ for binary in "$build"/fuzz/fuzz_*; do
   corpus="$(find "$work/corpus" -type f | wc -l)"
   printf '%-22s %12s %8s %8s\n' "$target" "${executions:-?}" "$crashes" "$corpus"
   if [ "$crashes" -ne 0 ]; then
-    echo "  see $work/log and $work/artifacts/" >&2
+    echo "  see $work/log and $work/artifacts/; the log ends:" >&2
+    tail -n 40 "$work/log" >&2
     total_crashes=$((total_crashes + crashes))
   fi
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test with ctest.
-# With --sanitize, also builds the whole tree with AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/) and runs the suite again there.
+# With --sanitize (what CI runs), also builds the whole tree with
+# AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/) and runs the
+# suite again there, then builds the libFuzzer targets (build-fuzz/, clang)
+# and runs each for a few seconds (FLATCAST_FUZZ_SECONDS, default 5); a crash
+# fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=0
@@ -18,4 +21,5 @@ if [ "$sanitize" = 1 ]; then
   ninja -C build-asan
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
+  scripts/fuzz.sh "${FLATCAST_FUZZ_SECONDS:-5}"
 fi

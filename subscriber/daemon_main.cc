@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   CLI::App app{"flatcast terminal: receives the directives addressed to one unit"};
   app.require_subcommand(1);
 
-  std::string config_path, unit, broker, state_dir, keys, log_level = "info";
+  std::string config_path, unit, broker, state_dir, keys, curve_key, broker_key,
+      log_level = "info";
   CLI::App* run = app.add_subcommand("run", "Connect to the broker and receive directives");
   run->add_option("--config", config_path, "TOML file with unit, broker, state_dir")
       ->check(CLI::ExistingFile);
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
   run->add_option("--keys", keys,
                   "key registry (public keys): refuse directives whose signature does not "
                   "verify with a publisher key");
+  run->add_option("--curve-key", curve_key,
+                  "this terminal's secret CURVE key file, for a broker with CURVE (with "
+                  "--broker-key)");
+  run->add_option("--broker-key", broker_key, "the broker's public CURVE key file");
   run->add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -90,6 +95,8 @@ int main(int argc, char** argv) {
     if (!broker.empty()) config.broker = broker;
     if (!state_dir.empty()) config.state_dir = state_dir;
     if (!keys.empty()) config.keys = keys;
+    if (!curve_key.empty()) config.curve_key = curve_key;
+    if (!broker_key.empty()) config.broker_key = broker_key;
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "flatcast/curve.h"
 #include "flatcast/registry.h"
 #include "flatcast/subscriber/program.h"
 #include "flatcast/subscriber/swarm.h"
@@ -61,6 +62,13 @@ int main(int argc, char** argv) {
                  "ZMQ_RCVHWM of each terminal socket (default: ZeroMQ's 1000); tiny values make "
                  "the broker drop deliveries, for fault tests")
       ->check(CLI::PositiveNumber);
+  std::string key_seed_file, broker_key_file;
+  app.add_option("--key-seed", key_seed_file,
+                 "unit key seed file (flatcast-keys seed): each unit connects over CURVE with "
+                 "the key derived for it (with --broker-key)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--broker-key", broker_key_file, "the broker's public CURVE key file")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -80,6 +88,18 @@ int main(int argc, char** argv) {
   if (app.count("--timeout-s") == 0 && expect) timeout_s = 600;
   options.timeout = std::chrono::seconds(timeout_s);
 
+  if (key_seed_file.empty() != broker_key_file.empty()) {
+    return Fail(flatcast::Status::InvalidArgument(
+        "a CURVE swarm needs both --key-seed and --broker-key"));
+  }
+  if (!key_seed_file.empty()) {
+    auto seed = flatcast::ReadSeedFile(key_seed_file);
+    if (!seed.ok()) return Fail(seed.status());
+    options.key_seed = std::move(seed).value();
+    auto broker_key = flatcast::ReadPublicKey(broker_key_file, flatcast::KeyKind::kCurve);
+    if (!broker_key.ok()) return Fail(broker_key.status());
+    options.broker_public_key = std::move(broker_key).value();
+  }
   auto registry = flatcast::Registry::Load(registry_path);
   if (!registry.ok()) return Fail(registry.status());
 

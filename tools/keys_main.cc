@@ -7,6 +7,9 @@
 //   flatcast-keys revoke --registry FILE --name N [--kind signing|curve]
 //   flatcast-keys rotate --registry FILE --name N --curve-pub FILE [--signing-pub FILE]
 //   flatcast-keys list --registry FILE [--json]
+//   flatcast-keys seed --out FILE [--force]
+//   flatcast-keys register-units --registry FILE --seed FILE --units REGISTRY.tsv
+//                          [--region CODE] [--tiers LIST] [--exclude CODES]
 //
 // Secret keys are never printed. Results go to stdout; diagnostics to stderr.
 // Exit status: 0 on success, 1 when refused, 2 on usage errors.
@@ -18,10 +21,14 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <vector>
 #include <string>
 
 #include "flatcast/clock.h"
+#include "flatcast/curve.h"
 #include "flatcast/duration.h"
+#include "flatcast/registry.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/signing.h"
 #include "flatcast/status.h"
@@ -177,6 +184,68 @@ Status RunList(const std::string& path, bool json) {
   return Status::Ok();
 }
 
+struct UnitKeyOptions {
+  std::string registry;
+  std::string seed;
+  std::string units;
+  std::string region;
+  std::vector<std::string> tiers{"city", "district", "street", "community"};
+  std::vector<std::string> exclude;
+};
+
+// Registers the seed-derived CURVE key of every selected unit as holder
+// "unit-<code>". A unit already registered with that same key is left as it
+// is, so the command can be run again; one with another key is refused.
+Status RunRegisterUnits(const UnitKeyOptions& o) {
+  Result<std::string> seed = ReadSeedFile(o.seed);
+  if (!seed.ok()) return seed.status();
+  Result<Registry> units = Registry::Load(o.units);
+  if (!units.ok()) return units.status();
+  if (!o.region.empty() && !units->Find(o.region)) {
+    return Status::InvalidArgument(fmt::format("region {} is not in {}", o.region, o.units));
+  }
+  std::vector<Tier> tiers;
+  for (const std::string& name : o.tiers) {
+    std::optional<Tier> tier = TierFromName(name);
+    if (!tier) return Status::InvalidArgument(fmt::format("unknown tier \"{}\"", name));
+    tiers.push_back(*tier);
+  }
+  std::set<std::string> exclude(o.exclude.begin(), o.exclude.end());
+  std::vector<std::pair<std::string, KeyPair>> selected;
+  for (uint32_t i = 0; i < units->size(); ++i) {
+    const Unit& unit = units->unit(i);
+    if (std::find(tiers.begin(), tiers.end(), unit.tier) == tiers.end()) continue;
+    if (!Registry::IsWithin(unit.code, o.region) || exclude.contains(unit.code)) continue;
+    Result<KeyPair> pair = DeriveUnitCurveKey(*seed, unit.code);
+    if (!pair.ok()) return pair.status();
+    selected.emplace_back(unit.code, std::move(pair).value());
+  }
+  if (selected.empty()) return Status::InvalidArgument("no units selected");
+  TimePoint now = SystemClock::Instance().Now();
+  size_t added = 0, kept = 0;
+  FLATCAST_RETURN_IF_ERROR(UpdateKeyRegistryFile(o.registry, /*create=*/true, [&](KeyRegistry& r) {
+    for (const auto& [code, pair] : selected) {
+      std::string name = "unit-" + code;
+      if (const KeyRecord* active = r.FindActive(name, KeyKind::kCurve)) {
+        if (active->public_key != pair.public_key) {
+          return Status::AlreadyExists(fmt::format(
+              "{} already has another active CURVE key ({}); revoke it first", name,
+              active->key_id));
+        }
+        ++kept;
+        continue;
+      }
+      FLATCAST_RETURN_IF_ERROR(
+          r.Register(name, KeyRole::kUnit, code, pair.public_key, std::nullopt, now));
+      ++added;
+    }
+    return Status::Ok();
+  }));
+  fmt::print("{} unit keys registered, {} already registered ({} units selected)\n", added, kept,
+             selected.size());
+  return Status::Ok();
+}
+
 int Main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("flatcast-keys"));
   spdlog::set_pattern("%^%l%$: %v");
@@ -240,6 +309,32 @@ int Main(int argc, char** argv) {
   list->add_option("--registry", list_registry, "Key registry file")->required();
   list->add_flag("--json", list_json, "JSON output");
 
+  std::string seed_out;
+  bool seed_force = false;
+  CLI::App* seed = app.add_subcommand(
+      "seed", "Write a new unit key seed (0600), from which a swarm derives each unit's CURVE key");
+  seed->add_option("--out", seed_out, "Seed file to write")->required();
+  seed->add_flag("--force", seed_force, "Replace an existing file");
+
+  UnitKeyOptions units;
+  CLI::App* register_units = app.add_subcommand(
+      "register-units",
+      "Register the seed-derived CURVE key of every selected unit (holder unit-<code>)");
+  register_units->add_option("--registry", units.registry, "Key registry file (created if missing)")
+      ->required();
+  register_units->add_option("--seed", units.seed, "Unit key seed file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  register_units->add_option("--units", units.units, "Unit registry (TSV)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  register_units->add_option("--region", units.region, "Only units at or below this code");
+  register_units->add_option("--tiers", units.tiers, "Tiers to register")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"province", "city", "district", "street", "community"}))
+      ->capture_default_str();
+  register_units->add_option("--exclude", units.exclude, "Unit codes to leave out")->delimiter(',');
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -259,6 +354,11 @@ int Main(int argc, char** argv) {
     status = RunRotate(rot);
   } else if (*list) {
     status = RunList(list_registry, list_json);
+  } else if (*seed) {
+    status = WriteNewSeedFile(seed_out, seed_force);
+    if (status.ok()) fmt::print("unit key seed written to {} (mode 0600)\n", seed_out);
+  } else if (*register_units) {
+    status = RunRegisterUnits(units);
   }
   if (!status.ok()) {
     spdlog::error("{}", status.ToString());

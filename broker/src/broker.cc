@@ -15,7 +15,9 @@
 
 #include <zmq_addon.hpp>
 
+#include "access.h"
 #include "flatcast/broker/public_feed.h"
+#include "flatcast/curve.h"
 #include "flatcast/broker/publishers.h"
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
@@ -23,6 +25,7 @@
 #include "flatcast/public_view.h"
 #include "flatcast/wire.h"
 #include "public_hold.h"
+#include "zap_handler.h"
 
 namespace flatcast::broker {
 
@@ -82,6 +85,7 @@ class Broker::Impl {
         registry_(registry),
         store_(store),
         clock_(clock),
+        ctx_(ctx),
         socket_(ctx, zmq::socket_type::router),
         routing_of_unit_(registry.size()) {}
 
@@ -114,6 +118,23 @@ class Broker::Impl {
       auto keys = KeyRegistryWatcher::Open(config_.keys);
       if (!keys.ok()) return keys.status().WithContext("key registry");
       keys_ = std::move(keys).value();
+    }
+    std::optional<KeyPair> curve_key;
+    if (!config_.curve_secret_key.empty()) {
+      if (!keys_) {
+        return Status::InvalidArgument(
+            "curve_secret_key needs keys: the key registry says which client keys are admitted");
+      }
+      auto pair = ReadKeyPair(config_.curve_secret_key, KeyKind::kCurve);
+      if (!pair.ok()) return pair.status().WithContext("broker CURVE key");
+      curve_key = std::move(pair).value();
+      auto zap = ZapHandler::Start(ctx_, std::make_shared<const KeyRegistry>(keys_->registry()));
+      if (!zap.ok()) return zap.status();
+      zap_ = std::move(zap).value();
+      FLATCAST_RETURN_IF_ERROR(ApplyCurveServer(socket_, curve_key->secret_key));
+      auto monitor = HandshakeMonitor::Attach(ctx_, socket_, "");
+      if (!monitor.ok()) return monitor.status();
+      handshakes_.emplace(std::move(monitor).value());
     }
     if (!config_.http_endpoint.empty()) {
       size_t colon = config_.http_endpoint.rfind(':');
@@ -165,6 +186,13 @@ class Broker::Impl {
     if (keys_) {
       spdlog::info("checking directive signatures against key registry {} ({} keys)", keys_->path(),
                    keys_->registry().records().size());
+      if (zap_) {
+        spdlog::info("CURVE on (broker key {}): only connections with an active registry key are "
+                     "admitted, each message is attributed to its key's holder",
+                     KeyId(curve_key->public_key));
+      } else {
+        spdlog::warn("no curve_secret_key: connections are neither encrypted nor authenticated");
+      }
     } else {
       spdlog::warn(
           "no key registry (keys): unsigned directives are accepted; open mode is for "
@@ -177,9 +205,11 @@ class Broker::Impl {
   const std::string& http_endpoint() const { return http_endpoint_; }
 
   Status PollOnce(std::chrono::milliseconds timeout) {
-    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {handshakes_ ? handshakes_->socket().handle() : nullptr, 0,
+                                ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 1, timeout);
+      zmq::poll(items, handshakes_ ? 2 : 1, timeout);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) return Status::Ok();
       return Status::IOError(std::string("poll: ") + e.what());
@@ -199,11 +229,39 @@ class Broker::Impl {
       }
     }
     FlushAcks();
+    if (handshakes_ && (items[1].revents & ZMQ_POLLIN)) LogHandshakeFailures();
     RunTimers(clock_.Now());
     return Status::Ok();
   }
 
  private:
+  // Handshakes that failed before the ZAP handler saw a key (a client
+  // without CURVE, or with another broker key), each kind logged at most
+  // once a minute with the count since. ZAP refusals are logged by the handler.
+  void LogHandshakeFailures() {
+    TimePoint now = clock_.Now();
+    for (const HandshakeMonitor::Event& e : handshakes_->TakeEvents()) {
+      if (e.event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED || e.event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        continue;
+      }
+      auto& [logged_at, count] = handshake_failures_[{e.event, e.value}];
+      ++count;
+      if (logged_at != TimePoint{} && now - logged_at < std::chrono::minutes(1)) continue;
+      std::string why =
+          e.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? "the connection closed"
+          : e.value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+              ? "the client does not use CURVE"
+          : e.value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC
+              ? "the client's HELLO did not decrypt (it uses another broker key)"
+              : fmt::format("ZMTP protocol error 0x{:x}", static_cast<unsigned>(e.value));
+      spdlog::warn("refused a connection during the CURVE handshake: {} ({} such since the last "
+                   "report)",
+                   why, count);
+      logged_at = now;
+      count = 0;
+    }
+  }
+
   // ---- timers ----
 
   std::chrono::milliseconds RedeliveryCheckPeriod() const {
@@ -243,7 +301,93 @@ class Broker::Impl {
     if (reloaded.value()) {
       spdlog::info("key registry {} reloaded ({} keys)", keys_->path(),
                    keys_->registry().records().size());
+      if (zap_) {
+        zap_->Update(std::make_shared<const KeyRegistry>(keys_->registry()));
+        RecheckPeers();
+      }
     }
+  }
+
+  // After a reload: connections whose key is no longer active are served no
+  // more (their unit is forgotten, their messages refused).
+  void RecheckPeers() {
+    for (auto it = identities_.begin(); it != identities_.end();) {
+      auto still = ResolvePeer(keys_->registry(), it->second.user_id);
+      if (still.ok()) {
+        ++it;
+        continue;
+      }
+      spdlog::warn("no longer serving {}: {}", it->second.identity.Describe(),
+                   still.status().message());
+      if (auto unit = unit_of_routing_.find(it->first); unit != unit_of_routing_.end()) {
+        ForgetUnit(unit->second);
+      }
+      it = identities_.erase(it);
+    }
+  }
+
+  // The identity of the connection `routing`, from the key it was admitted
+  // with (the User-Id of its messages); cached per connection.
+  Result<const PeerIdentity*> IdentityOf(const std::string& routing, const zmq::message_t& body) {
+    if (auto it = identities_.find(routing); it != identities_.end()) return &it->second.identity;
+    const char* user_id = zmq_msg_gets(const_cast<zmq_msg_t*>(body.handle()), "User-Id");
+    if (user_id == nullptr || *user_id == '\0') {
+      return Status::PermissionDenied("the connection carries no authenticated key");
+    }
+    auto identity = ResolvePeer(keys_->registry(), user_id);
+    if (!identity.ok()) return identity.status();
+    if (identities_.size() > 2 * registry_.size() + 1024) {
+      // Connections come and go without notice on a ROUTER; keep those of
+      // connected units and forget the rest.
+      for (auto it = identities_.begin(); it != identities_.end();) {
+        it = unit_of_routing_.contains(it->first) ? std::next(it) : identities_.erase(it);
+      }
+    }
+    auto [it, inserted] =
+        identities_.emplace(routing, KnownPeer{std::move(identity).value(), user_id});
+    return &it->second.identity;
+  }
+
+  // With CURVE: refuses a message its sender may not send, and replaces the
+  // name a message claims (the unit of a hello, the publisher of a request)
+  // with the authenticated one, refusing a different one. False: refused.
+  bool Authorize(const std::string& routing, const zmq::message_t& body, v1::Envelope& env) {
+    if (!zap_) return true;
+    auto refuse = [&](const std::string& message) {
+      spdlog::warn("refused {} message: {}", wire::BodyName(env), message);
+      Reply(routing, wire::EncodeError(env.correlation_id(), v1::FORBIDDEN, message));
+      return false;
+    };
+    auto who = IdentityOf(routing, body);
+    if (!who.ok()) {
+      if (auto unit = unit_of_routing_.find(routing); unit != unit_of_routing_.end()) {
+        ForgetUnit(unit->second);
+      }
+      return refuse(who.status().message());
+    }
+    const PeerIdentity& id = **who;
+    if (Status st = CheckAccess(id, env.body_case()); !st.ok()) return refuse(st.message());
+    std::string* claimed = nullptr;
+    const char* what = "";
+    if (env.has_hello()) {
+      claimed = env.mutable_hello()->mutable_unit_code();
+      what = "say hello as unit";
+    } else if (env.has_publish()) {
+      claimed = env.mutable_publish()->mutable_publisher();
+      what = "publish as";
+    } else if (env.has_lifecycle()) {
+      claimed = env.mutable_lifecycle()->mutable_publisher();
+      what = "act as publisher";
+    }
+    if (claimed != nullptr) {
+      if (!claimed->empty() && *claimed != id.subject) {
+        return refuse(fmt::format("this connection is authenticated as {} (key {}); it cannot {} "
+                                  "\"{}\"",
+                                  id.Describe(), id.key_id, what, *claimed));
+      }
+      *claimed = id.subject;
+    }
+    return true;
   }
 
   // With a key registry: `d` must carry a signature that verifies with an
@@ -371,6 +515,7 @@ class Broker::Impl {
       return;
     }
     v1::Envelope& env = decoded.value();
+    if (!Authorize(routing, body, env)) return;
     switch (env.body_case()) {
       case v1::Envelope::kHello:
         OnHello(routing, env.correlation_id(), env.hello());
@@ -976,6 +1121,7 @@ class Broker::Impl {
   const Registry& registry_;
   Store& store_;
   const Clock& clock_;
+  zmq::context_t& ctx_;
   zmq::socket_t socket_;
   std::string endpoint_;
 
@@ -1001,6 +1147,17 @@ class Broker::Impl {
   static constexpr std::chrono::seconds kKeysCheckPeriod{1};
   // Signature bytes of every stored directive version, to refuse replays.
   std::unordered_set<std::string> signatures_;
+
+  // With CURVE (curve_secret_key): admits connections by key.
+  std::unique_ptr<ZapHandler> zap_;
+  struct KnownPeer {
+    PeerIdentity identity;
+    std::string user_id;  // the key in Z85
+  };
+  std::unordered_map<std::string, KnownPeer> identities_;  // by routing id
+  std::optional<HandshakeMonitor> handshakes_;
+  // (event, value) -> (last logged, failures since)
+  std::map<std::pair<int, int>, std::pair<TimePoint, int>> handshake_failures_;
 };
 
 Broker::Broker(const BrokerConfig& config, const Registry& registry, Store& store,

@@ -20,7 +20,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                                "max_message_bytes", "rocksdb_max_open_files",
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
-                                               "public_lead_time", "publishers", "keys",
+                                               "public_lead_time", "publishers", "keys", "curve_secret_key",
                                                "http_endpoint", "http_endpoint_file"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
@@ -53,6 +53,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_string("endpoint_file", c.endpoint_file));
   FLATCAST_RETURN_IF_ERROR(get_string("publishers", c.publishers));
   FLATCAST_RETURN_IF_ERROR(get_string("keys", c.keys));
+  FLATCAST_RETURN_IF_ERROR(get_string("curve_secret_key", c.curve_secret_key));
   FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint", c.http_endpoint));
   FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint_file", c.http_endpoint_file));
   int64_t max_bytes = static_cast<int64_t>(c.max_message_bytes);
@@ -98,6 +99,10 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
   }
   if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
+  }
+  if (!c.curve_secret_key.empty() && c.keys.empty()) {
+    return Status::InvalidArgument(
+        "curve_secret_key needs keys: the key registry says which client keys are admitted");
   }
   return Status::Ok();
 }

@@ -54,10 +54,25 @@ std::chrono::milliseconds Remaining(Clock::time_point deadline) {
 
 }  // namespace
 
-RpcClient::RpcClient(zmq::context_t& ctx, const std::string& endpoint) : endpoint_(endpoint) {
+RpcClient::RpcClient(zmq::context_t& ctx, const std::string& endpoint,
+                     const std::optional<CurveClientKeys>& curve)
+    : endpoint_(endpoint) {
   try {
     socket_ = zmq::socket_t(ctx, zmq::socket_type::dealer);
     TuneClientSocket(socket_);
+    curve_ = curve.has_value();
+    if (curve) {
+      if (Status st = ApplyCurveClient(socket_, *curve); !st.ok()) {
+        setup_status_ = st;
+        return;
+      }
+    }
+    Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(ctx, socket_, endpoint);
+    if (!monitor.ok()) {
+      setup_status_ = monitor.status();
+      return;
+    }
+    monitor_.emplace(std::move(monitor).value());
     socket_.connect(endpoint);
   } catch (const zmq::error_t& e) {
     setup_status_ =
@@ -72,26 +87,34 @@ Result<v1::Envelope> RpcClient::Call(v1::Envelope request, std::chrono::millisec
   request.set_correlation_id(correlation_id);
   const std::string bytes = wire::Encode(request);
   const Clock::time_point deadline = Clock::now() + timeout;
-  const Status no_answer = Status::Unavailable(fmt::format(
-      "no answer from {} within {} ms — is the broker running?", endpoint_, timeout.count()));
+  auto no_answer = [&] {
+    std::string why = monitor_->ExplainSilence(curve_);
+    if (!why.empty()) return Status::PermissionDenied(why);
+    return Status::Unavailable(fmt::format("no answer from {} within {} ms — is the broker running?",
+                                           endpoint_, timeout.count()));
+  };
 
   try {
     // With ZMQ_IMMEDIATE a DEALER accepts a message only once a connection is
     // up, so waiting for POLLOUT is waiting for the broker to be reachable.
     while (true) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLOUT, 0};
-      zmq::poll(&item, 1, Remaining(deadline));
-      if (item.revents & ZMQ_POLLOUT) {
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLOUT, 0},
+                                 {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, Remaining(deadline));
+      if (std::optional<Status> failed = monitor_->TakeFailure()) return *failed;
+      if (items[0].revents & ZMQ_POLLOUT) {
         if (socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) break;
       }
-      if (Clock::now() >= deadline) return no_answer;
+      if (Clock::now() >= deadline) return no_answer();
     }
 
     while (true) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, Remaining(deadline));
-      if (!(item.revents & ZMQ_POLLIN)) {
-        if (Clock::now() >= deadline) return no_answer;
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, Remaining(deadline));
+      if (std::optional<Status> failed = monitor_->TakeFailure()) return *failed;
+      if (!(items[0].revents & ZMQ_POLLIN)) {
+        if (Clock::now() >= deadline) return no_answer();
         continue;
       }
       std::vector<zmq::message_t> frames;

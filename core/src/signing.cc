@@ -411,7 +411,7 @@ Result<KeyFile> ParseKeyFile(std::string_view text, std::string_view source_name
   return file;
 }
 
-Result<KeyFile> ReadKeyFile(const std::string& path) {
+Result<std::string> ReadSmallFile(const std::string& path, mode_t* mode) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus("open", path);
   struct stat st {};
@@ -431,15 +431,26 @@ Result<KeyFile> ReadKeyFile(const std::string& path) {
     done += static_cast<size_t>(n);
   }
   text.resize(done);
-  Result<KeyFile> file = ParseKeyFile(text, path);
-  sodium_memzero(text.data(), text.size());
+  if (mode != nullptr) *mode = st.st_mode;
+  return text;
+}
+
+Status CheckOwnerOnly(const std::string& path, mode_t mode) {
+  if ((mode & (S_IRWXG | S_IRWXO)) == 0) return Status::Ok();
+  return Status::PermissionDenied(fmt::format(
+      "{}: this private key file is accessible to group or others (mode {}); it must be "
+      "owner-only: chmod 600 {}",
+      path, ModeText(mode), path));
+}
+
+Result<KeyFile> ReadKeyFile(const std::string& path) {
+  mode_t mode = 0;
+  Result<std::string> text = ReadSmallFile(path, &mode);
+  if (!text.ok()) return text.status();
+  Result<KeyFile> file = ParseKeyFile(*text, path);
+  sodium_memzero(text->data(), text->size());
   if (!file.ok()) return file;
-  if (file->secret_key && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return Status::PermissionDenied(fmt::format(
-        "{}: this private key file is accessible to group or others (mode {}); it must be "
-        "owner-only: chmod 600 {}",
-        path, ModeText(st.st_mode), path));
-  }
+  if (file->secret_key) FLATCAST_RETURN_IF_ERROR(CheckOwnerOnly(path, mode));
   return file;
 }
 

@@ -92,8 +92,10 @@ std::string EncodeError(uint64_t correlation_id, v1::ErrorCode code, std::string
   return Encode(envelope);
 }
 
-std::string_view BodyName(const v1::Envelope& envelope) {
-  switch (envelope.body_case()) {
+std::string_view BodyName(const v1::Envelope& envelope) { return BodyName(envelope.body_case()); }
+
+std::string_view BodyName(v1::Envelope::BodyCase body) {
+  switch (body) {
     case v1::Envelope::kHello:
       return "hello";
     case v1::Envelope::kWelcome:

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 
 #include "flatcast/clock.h"
+#include "flatcast/curve.h"
 #include "flatcast/subscriber/inbox.h"
 #include "flatcast/subscriber/terminal_session.h"
 #include "flatcast/zmq_tuning.h"
@@ -38,6 +39,7 @@ struct SwarmTerminal {
 
   MemoryInbox inbox;
   TerminalSession session;
+  std::optional<CurveClientKeys> curve;  // derived once, reused by every socket
   std::optional<zmq::socket_t> socket;
   bool writable = false;  // a completed connection exists (ZMQ_IMMEDIATE)
   bool complete = false;
@@ -57,6 +59,17 @@ class SwarmRunner {
       const Unit& unit = registry.unit(index);
       terminals_.push_back(std::make_unique<SwarmTerminal>(unit.code, unit.tier, clock_));
     }
+  }
+
+  // Derives every unit's CURVE key when the swarm runs with a seed.
+  Status DeriveKeys() {
+    if (options_.key_seed.empty()) return Status::Ok();
+    for (auto& t : terminals_) {
+      Result<KeyPair> pair = DeriveUnitCurveKey(options_.key_seed, t->session.unit_code());
+      if (!pair.ok()) return pair.status();
+      t->curve = CurveClientKeys{pair->public_key, pair->secret_key, options_.broker_public_key};
+    }
+    return Status::Ok();
   }
 
   ~SwarmRunner() {
@@ -173,6 +186,7 @@ class SwarmRunner {
     // messages find dead connections instead.
     t.socket->set(zmq::sockopt::heartbeat_ivl, 0);
     if (options_.rcvhwm > 0) t.socket->set(zmq::sockopt::rcvhwm, options_.rcvhwm);
+    if (t.curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(*t.socket, *t.curve));
     try {
       t.socket->connect(options_.endpoint);
     } catch (const zmq::error_t& e) {
@@ -444,11 +458,17 @@ Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& opti
                               std::ostream* inboxes) {
   Result<std::vector<uint32_t>> units = SelectSwarmUnits(registry, options);
   if (!units.ok()) return units.status();
+  if (options.key_seed.empty() != options.broker_public_key.empty()) {
+    return Status::InvalidArgument(
+        "a CURVE swarm needs both the unit key seed and the broker's public key");
+  }
   FLATCAST_RETURN_IF_ERROR(ReserveFileDescriptors(units->size()));
-  spdlog::info("swarm shard {} of {}: {} units, connecting to {}", options.shard, options.shards,
-               units->size(), options.endpoint);
+  spdlog::info("swarm shard {} of {}: {} units, connecting to {}{}", options.shard, options.shards,
+               units->size(), options.endpoint,
+               options.key_seed.empty() ? "" : " over CURVE (unit keys derived from the seed)");
   try {
     SwarmRunner runner(registry, options, *units, progress);
+    FLATCAST_RETURN_IF_ERROR(runner.DeriveKeys());
     Result<SwarmSummary> summary = runner.Run(stop);
     if (summary.ok() && inboxes) runner.WriteInboxes(*inboxes);
     return summary;

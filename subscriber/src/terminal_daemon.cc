@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "flatcast/clock.h"
+#include "flatcast/curve.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/subscriber/directory_inbox.h"
 #include "flatcast/subscriber/terminal_session.h"
@@ -80,11 +81,14 @@ void LogSessionError(const Status& status, const TerminalSession& session) {
   }
 }
 
-// A tuned DEALER socket connecting to the broker. ZeroMQ connects in the
-// background and reconnects by itself after a connection breaks.
-Result<zmq::socket_t> OpenSocket(zmq::context_t& context, const std::string& endpoint) {
+// A tuned DEALER socket connecting to the broker, over CURVE with `curve`.
+// ZeroMQ connects in the background and reconnects by itself after a
+// connection breaks.
+Result<zmq::socket_t> OpenSocket(zmq::context_t& context, const std::string& endpoint,
+                                 const std::optional<CurveClientKeys>& curve) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   TuneClientSocket(socket);
+  if (curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(socket, *curve));
   try {
     socket.connect(endpoint);
   } catch (const zmq::error_t& e) {
@@ -94,9 +98,31 @@ Result<zmq::socket_t> OpenSocket(zmq::context_t& context, const std::string& end
   return socket;
 }
 
+// Logs a failed handshake once, and again only when the reason changes or
+// after kHandshakeLogEvery: libzmq retries every few seconds.
+class HandshakeLog {
+ public:
+  void Failed(const Status& failure, TimePoint now) {
+    if (failure.message() == last_ && now - logged_at_ < kHandshakeLogEvery) return;
+    last_ = failure.message();
+    logged_at_ = now;
+    spdlog::error("{}; retrying", failure.message());
+  }
+  void Succeeded() { last_.clear(); }
+
+ private:
+  static constexpr auto kHandshakeLogEvery = std::chrono::minutes(5);
+  std::string last_;
+  TimePoint logged_at_{};
+};
+
 // The poll loop. zmq::error_t other than an interrupted poll ends it.
 Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& session,
-            KeyRegistryWatcher* keys, const TerminalConfig& config, const std::atomic<bool>& stop) {
+            KeyRegistryWatcher* keys, const TerminalConfig& config,
+            const std::optional<CurveClientKeys>& curve, const std::atomic<bool>& stop) {
+  Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(context, socket, config.broker);
+  if (!monitor.ok()) return monitor.status();
+  HandshakeLog handshake_log;
   Clock& clock = SystemClock::Instance();
   TimePoint next_keys_check = clock.Now() + std::chrono::seconds(1);
   std::string keys_error;
@@ -106,13 +132,19 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   bool writable = false;
   std::vector<std::string> out;
   while (!stop.load()) {
-    zmq::pollitem_t item{socket.handle(), 0,
-                         static_cast<short>(ZMQ_POLLIN | (writable ? 0 : ZMQ_POLLOUT)), 0};
+    zmq::pollitem_t items[] = {
+        {socket.handle(), 0, static_cast<short>(ZMQ_POLLIN | (writable ? 0 : ZMQ_POLLOUT)), 0},
+        {monitor->socket().handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(&item, 1, kPollInterval);
+      zmq::poll(items, 2, kPollInterval);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal; the loop condition decides
       throw;
+    }
+    if (std::optional<Status> failed = monitor->TakeFailure()) {
+      handshake_log.Failed(*failed, clock.Now());
+    } else if (monitor->succeeded()) {
+      handshake_log.Succeeded();
     }
     int events = socket.get(zmq::sockopt::events);
     bool now_writable = (events & ZMQ_POLLOUT) != 0;
@@ -167,9 +199,11 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       session.OnDisconnected();
       socket.set(zmq::sockopt::linger, 0);
       socket.close();
-      Result<zmq::socket_t> reopened = OpenSocket(context, config.broker);
+      Result<zmq::socket_t> reopened = OpenSocket(context, config.broker, curve);
       if (!reopened.ok()) return reopened.status();
       socket = std::move(reopened).value();
+      monitor = HandshakeMonitor::Attach(context, socket, config.broker);
+      if (!monitor.ok()) return monitor.status();
       writable = false;
       continue;
     }
@@ -199,9 +233,13 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (name == "broker") field = &config.broker;
     if (name == "state_dir") field = &config.state_dir;
     if (name == "keys") field = &config.keys;
+    if (name == "curve_key") field = &config.curve_key;
+    if (name == "broker_key") field = &config.broker_key;
     if (!field) {
       return Status::InvalidArgument(fmt::format(
-          "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys)", path, name));
+          "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys, curve_key, "
+          "broker_key)",
+          path, name));
     }
     std::optional<std::string> text = value.value<std::string>();
     if (!value.is_string() || !text) {
@@ -248,15 +286,19 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     options.keys = &keys->registry();
     spdlog::info("checking directive signatures against key registry {}", config.keys);
   }
+  Result<std::optional<CurveClientKeys>> curve =
+      LoadCurveClientKeys(config.curve_key, config.broker_key, "curve_key / --curve-key",
+                          "broker_key / --broker-key");
+  if (!curve.ok()) return curve.status();
   LoggingListener listener(crash_after_store);
   TerminalSession session(config.unit, tier, **inbox, SystemClock::Instance(), &listener, options);
   Status result;
   try {
     zmq::context_t context(1);
-    Result<zmq::socket_t> socket = OpenSocket(context, config.broker);
+    Result<zmq::socket_t> socket = OpenSocket(context, config.broker, *curve);
     if (!socket.ok()) return socket.status();
-    spdlog::info("connecting to {}", config.broker);
-    result = Loop(context, *socket, session, keys ? &*keys : nullptr, config, stop);
+    spdlog::info("connecting to {}{}", config.broker, *curve ? " over CURVE" : "");
+    result = Loop(context, *socket, session, keys ? &*keys : nullptr, config, *curve, stop);
   } catch (const zmq::error_t& e) {
     result = Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
   }

@@ -267,7 +267,7 @@ Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
 Status TerminalSession::HandleError(const v1::Error& error) {
   ++counters_.errors;
   std::string code = v1::ErrorCode_Name(error.code());
-  if (error.code() == v1::NOT_REGISTERED) {
+  if (error.code() == v1::NOT_REGISTERED || error.code() == v1::FORBIDDEN) {
     rejected_ = true;
     welcomed_ = false;
     return Status::PermissionDenied(

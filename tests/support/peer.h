@@ -2,18 +2,24 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <zmq.hpp>
 
+#include "flatcast/curve.h"
 #include "flatcast/wire.h"
 
 namespace flatcast::testing {
 
 class Peer {
  public:
-  Peer(zmq::context_t& ctx, const std::string& endpoint) : socket_(ctx, zmq::socket_type::dealer) {
+  // Connects over CURVE when `curve` is set.
+  Peer(zmq::context_t& ctx, const std::string& endpoint,
+       const std::optional<CurveClientKeys>& curve = std::nullopt)
+      : socket_(ctx, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
+    if (curve) (void)ApplyCurveClient(socket_, *curve);
     socket_.connect(endpoint);
   }
   void SendRaw(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }

@@ -130,4 +130,19 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
   return condition();
 }
 
+std::string WaitForEndpointFile(const std::filesystem::path& path,
+                                std::chrono::milliseconds timeout) {
+  std::string endpoint;
+  WaitFor(
+      [&] {
+        endpoint = ReadFile(path);
+        return !endpoint.empty() && endpoint.back() == '\n';
+      },
+      timeout);
+  while (!endpoint.empty() && (endpoint.back() == '\n' || endpoint.back() == '\r')) {
+    endpoint.pop_back();
+  }
+  return endpoint;
+}
+
 }  // namespace flatcast::testing

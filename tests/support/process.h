@@ -60,4 +60,9 @@ class Process {
 // Polls `condition` every 20 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
+// The endpoint a program wrote to `path` (--endpoint-file) once it is ready,
+// without its newline; empty when the file did not appear within `timeout`.
+std::string WaitForEndpointFile(const std::filesystem::path& path,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 }  // namespace flatcast::testing

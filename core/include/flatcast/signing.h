@@ -153,6 +153,13 @@ Result<KeyFile> ParseKeyFile(std::string_view text, std::string_view source_name
 // to group or others (PermissionDenied, naming the mode and the chmod to run).
 Result<KeyFile> ReadKeyFile(const std::string& path);
 
+// Reads a file of at most 64 KiB (a key or seed file) and its mode.
+Result<std::string> ReadSmallFile(const std::string& path, mode_t* mode);
+
+// PermissionDenied, naming the mode and the chmod to run, when `mode` gives
+// group or others any access to the private key file `path`.
+Status CheckOwnerOnly(const std::string& path, mode_t mode);
+
 // A public key of `kind` from a key file (public or secret); InvalidArgument
 // when the file holds the other kind.
 Result<std::string> ReadPublicKey(const std::string& path, KeyKind kind);

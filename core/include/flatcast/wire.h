@@ -31,5 +31,6 @@ std::string EncodeError(uint64_t correlation_id, v1::ErrorCode code, std::string
 
 // Name of the envelope's body ("hello", "publish", ...), for logs and errors.
 std::string_view BodyName(const v1::Envelope& envelope);
+std::string_view BodyName(v1::Envelope::BodyCase body);
 
 }  // namespace flatcast::wire

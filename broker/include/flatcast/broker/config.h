@@ -42,6 +42,12 @@ struct BrokerConfig {
   // without a restart. Empty (the default): "open mode", unsigned directives
   // are accepted; for development only.
   std::string keys;
+  // The broker's secret CURVE key file (flatcast-keys generate --kind curve).
+  // Set: every connection is CURVE-encrypted and admitted only with an
+  // active key of the key registry (`keys`, required then), and each message
+  // is attributed to the unit, publisher or auditor that key belongs to.
+  // Empty: connections are neither encrypted nor authenticated.
+  std::string curve_secret_key;
   // host:port of the public HTTP feed, e.g. "127.0.0.1:7780"; port 0 picks a
   // free one; empty (the default): no feed.
   std::string http_endpoint;

@@ -39,6 +39,11 @@ struct SwarmOptions {
   // Fault tests set it tiny so that deliveries back up and the broker drops
   // them.
   int rcvhwm = 0;
+  // For a broker with CURVE: the seed every unit's key derives from
+  // (DeriveUnitCurveKey, raw 32 bytes) and the broker's public key. Both or
+  // neither.
+  std::string key_seed;
+  std::string broker_public_key;
 };
 
 // The units the swarm plays, as registry indices in registry order.

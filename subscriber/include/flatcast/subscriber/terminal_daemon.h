@@ -26,9 +26,14 @@ struct TerminalConfig {
   // stored, not acknowledged); the file is re-read when it changes. Empty:
   // signatures are not checked.
   std::string keys;
+  // For a broker with CURVE: this terminal's secret CURVE key file (its key
+  // registered for the unit) and the broker's public key file. Both or neither.
+  std::string curve_key;
+  std::string broker_key;
 };
 
-// Reads a TOML config with the keys unit, broker, state_dir and keys (all strings,
+// Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key
+// and broker_key (all strings,
 // all optional here; CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.
 Result<TerminalConfig> LoadTerminalConfig(const std::string& path);

@@ -1,0 +1,56 @@
+#include "access.h"
+
+#include <fmt/format.h>
+
+#include "flatcast/duration.h"
+#include "flatcast/wire.h"
+
+namespace flatcast::broker {
+
+std::string PeerIdentity::Describe() const {
+  return fmt::format("{} {}", KeyRoleName(role), subject);
+}
+
+Result<PeerIdentity> ResolvePeer(const KeyRegistry& keys, std::string_view user_id) {
+  const KeyRecord* record = keys.FindCurveKey(user_id);
+  if (record == nullptr) {
+    return Status::PermissionDenied(
+        fmt::format("the key of this connection ({}) is no longer in the key registry", user_id));
+  }
+  if (record->revoked()) {
+    return Status::PermissionDenied(fmt::format("the key {} of {} was revoked at {}",
+                                                record->key_id, record->name,
+                                                FormatTime(*record->revoked_at)));
+  }
+  return PeerIdentity{record->role, record->subject, record->name, record->key_id};
+}
+
+Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
+  using B = v1::Envelope::BodyCase;
+  const char* who_may = nullptr;
+  switch (body) {
+    case B::kHello:
+    case B::kAck:
+      if (identity.role == KeyRole::kUnit) return Status::Ok();
+      who_may = "only a unit's terminal";
+      break;
+    case B::kPublish:
+    case B::kLifecycle:
+      if (identity.role == KeyRole::kPublisher) return Status::Ok();
+      who_may = identity.role == KeyRole::kAuditor ? "auditors are read-only; only a publisher"
+                                                   : "only a publisher";
+      break;
+    case B::kCoverageQuery:
+    case B::kEventsQuery:
+      if (identity.role != KeyRole::kUnit) return Status::Ok();
+      who_may = "only publishers and auditors";
+      break;
+    default:
+      return Status::Ok();
+  }
+  return Status::PermissionDenied(fmt::format("{} (key {}) may not send \"{}\": {} may",
+                                              identity.Describe(), identity.key_id,
+                                              wire::BodyName(body), who_may));
+}
+
+}  // namespace flatcast::broker
