@@ -15,6 +15,7 @@ packages=(
   libcsv-dev
   libxml2-dev
   clang libclang-rt-14-dev
+  mosquitto libmosquitto-dev python3 gnuplot-nox
 )
 
 missing=()

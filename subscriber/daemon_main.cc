@@ -1,17 +1,25 @@
 // flatcast-subscriber: the terminal of one administrative unit.
-//   run   receive directives and acknowledge them (the daemon)
-//   list  the directives stored in a state directory
-//   show  one stored directive
+//   run      receive directives and acknowledge them (the daemon)
+//   list     the directives stored in a state directory
+//   show     one stored directive
+//   confirm  an operator read a directive (sent through the running daemon)
+//   ready    staff and supplies are in place
+//   rate     rate a directive's clarity and feasibility
+//   overdue  what the broker last reported overdue here and below
+//   status   whether the daemon is connected, and what is pending
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
 #include "flatcast/subscriber/inbox_commands.h"
+#include "flatcast/subscriber/operator_control.h"
 #include "flatcast/subscriber/program.h"
 #include "flatcast/subscriber/terminal_daemon.h"
 
@@ -75,6 +83,41 @@ int main(int argc, char** argv) {
   show->add_option("--config", show_config, "take the state directory from this config");
   show->add_flag("--json", json, "the stored JSON instead of the text rendering");
 
+  // Operator commands: they talk to the daemon running on the state directory.
+  struct OperatorCommand {
+    CLI::App* app = nullptr;
+    std::string id, state_dir, config, note, comment;
+    uint32_t clarity = 0, feasibility = 0;
+    bool json = false;
+  };
+  auto add_operator = [&](const char* name, const char* help, bool with_id) {
+    auto command = std::make_unique<OperatorCommand>();
+    command->app = app.add_subcommand(name, help);
+    if (with_id) command->app->add_option("id", command->id, "directive id")->required();
+    command->app->add_option("--state-dir", command->state_dir, "the daemon's state directory");
+    command->app->add_option("--config", command->config, "take the state directory from this config");
+    command->app->add_flag("--json", command->json, "the daemon's reply as JSON");
+    return command;
+  };
+  auto confirm = add_operator("confirm", "An operator read the directive (CONFIRMED)", true);
+  auto ready = add_operator("ready", "Staff and supplies are in place (READY; implies CONFIRMED)", true);
+  ready->app->add_option("--note", ready->note, "what is in place (kept with the acknowledgement)");
+  auto rate = add_operator("rate", "Rate the directive's clarity and feasibility, 1 to 5", true);
+  rate->app->add_option("--clarity", rate->clarity, "1 (unclear) to 5 (clear)")
+      ->required()
+      ->check(CLI::Range(1, 5));
+  rate->app->add_option("--feasibility", rate->feasibility, "1 (cannot be done) to 5 (easily done)")
+      ->required()
+      ->check(CLI::Range(1, 5));
+  rate->app->add_option("--comment", rate->comment, "what did not work, or what would");
+  auto status_cmd = add_operator("status", "Whether the daemon is connected, and what is pending", false);
+  std::string overdue_state_dir, overdue_config;
+  CLI::App* overdue = app.add_subcommand(
+      "overdue", "What the broker last reported overdue for this unit and the units below it");
+  overdue->add_option("--state-dir", overdue_state_dir, "directory of the inbox and state");
+  overdue->add_option("--config", overdue_config, "take the state directory from this config");
+  overdue->add_flag("--json", json, "the report as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -107,6 +150,47 @@ int main(int argc, char** argv) {
       return 1;
     }
     return 0;
+  }
+
+  for (OperatorCommand* command : {confirm.get(), ready.get(), rate.get(), status_cmd.get()}) {
+    if (!*command->app) continue;
+    auto dir = StateDirFor(command->state_dir, command->config);
+    if (!dir.ok()) return Fail(dir.status());
+    flatcast::v1::OperatorRequest request;
+    request.set_directive_id(command->id);
+    if (command == confirm.get()) request.set_action(flatcast::v1::OperatorRequest::CONFIRM);
+    if (command == ready.get()) {
+      request.set_action(flatcast::v1::OperatorRequest::READY);
+      request.set_note(command->note);
+    }
+    if (command == rate.get()) {
+      request.set_action(flatcast::v1::OperatorRequest::RATE);
+      request.set_clarity(command->clarity);
+      request.set_feasibility(command->feasibility);
+      request.set_comment(command->comment);
+    }
+    if (command == status_cmd.get()) request.set_action(flatcast::v1::OperatorRequest::STATUS);
+    auto reply = flatcast::subscriber::CallDaemon(*dir, request, std::chrono::seconds(5));
+    if (!reply.ok()) {
+      std::cerr << "flatcast-subscriber: " << reply.status().message() << "\n";
+      return reply.status().code() == flatcast::Status::Code::kUnavailable ? 3 : 2;
+    }
+    if (command->json) {
+      nlohmann::json out = {{"directive_id", reply->directive_id()}, {"version", reply->version()},
+                            {"seq", reply->seq()},          {"message", reply->message()},
+                            {"connected", reply->connected()}, {"pending", reply->pending()}};
+      std::cout << out.dump(2) << "\n";
+    } else {
+      std::cout << reply->message() << "\n";
+    }
+    return 0;
+  }
+
+  if (*overdue) {
+    auto dir = StateDirFor(overdue_state_dir, overdue_config);
+    if (!dir.ok()) return Fail(dir.status());
+    auto status = flatcast::subscriber::OverdueCommand(*dir, json, std::cout);
+    return status.ok() ? 0 : Fail(status);
   }
 
   if (*list) {

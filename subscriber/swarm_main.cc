@@ -63,6 +63,12 @@ int main(int argc, char** argv) {
                  "the broker drop deliveries, for fault tests")
       ->check(CLI::PositiveNumber);
   std::string key_seed_file, broker_key_file;
+  std::vector<std::string> ack_levels;
+  app.add_option("--ack-levels", ack_levels,
+                 "levels each unit also acknowledges at once after RECEIVED, as an operator "
+                 "would: confirmed, ready")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"confirmed", "ready"}));
   app.add_option("--key-seed", key_seed_file,
                  "unit key seed file (flatcast-keys seed): each unit connects over CURVE with "
                  "the key derived for it (with --broker-key)")
@@ -84,6 +90,9 @@ int main(int argc, char** argv) {
   options.tiers.clear();
   for (const std::string& name : tier_names) options.tiers.push_back(*flatcast::TierFromName(name));
   options.exclude.insert(exclude.begin(), exclude.end());
+  for (const std::string& level : ack_levels) {
+    options.auto_levels.push_back(level == "ready" ? flatcast::v1::READY : flatcast::v1::CONFIRMED);
+  }
   options.expect = expect;
   if (app.count("--timeout-s") == 0 && expect) timeout_s = 600;
   options.timeout = std::chrono::seconds(timeout_s);

@@ -31,6 +31,7 @@ Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
   switch (body) {
     case B::kHello:
     case B::kAck:
+    case B::kRating:
       if (identity.role == KeyRole::kUnit) return Status::Ok();
       who_may = "only a unit's terminal";
       break;
@@ -42,6 +43,7 @@ Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
       break;
     case B::kCoverageQuery:
     case B::kEventsQuery:
+    case B::kAuditRequest:
       if (identity.role != KeyRole::kUnit) return Status::Ok();
       who_may = "only publishers and auditors";
       break;

@@ -29,9 +29,9 @@ struct PeerIdentity {
 Result<PeerIdentity> ResolvePeer(const KeyRegistry& keys, std::string_view user_id);
 
 // Ok when a peer of `identity` may send a message with this body:
-//   unit       hello, ack
-//   publisher  publish, lifecycle, coverage and events queries
-//   auditor    coverage and events queries (read-only)
+//   unit       hello, ack, rating
+//   publisher  publish, lifecycle, coverage, events and audit queries
+//   auditor    coverage, events and audit queries (read-only)
 // PermissionDenied, saying who may, otherwise. Bodies the broker never
 // accepts are let through here and refused as UNSUPPORTED by the broker.
 Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body);

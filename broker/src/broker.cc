@@ -16,6 +16,9 @@
 #include <zmq_addon.hpp>
 
 #include "access.h"
+#include "deadlines.h"
+#include "directive_state.h"
+#include "query_worker.h"
 #include "flatcast/broker/public_feed.h"
 #include "flatcast/curve.h"
 #include "flatcast/broker/publishers.h"
@@ -33,32 +36,19 @@ namespace {
 
 constexpr int kMaxMessagesPerPass = 4096;
 
-// What the broker keeps in memory of each stored directive: enough to address
-// it, to count coverage and to send it again without reading the store.
-struct DirectiveState {
-  v1::StoredDirective stored;
-  // Disjoint registry index ranges of the scope's subtrees.
-  std::vector<std::pair<uint32_t, uint32_t>> ranges;
-  uint8_t tier_mask = 0;  // bit (1 << tier) for each targeted tier
-  std::vector<bool> received;  // indexed by registry index: RECEIVED ack durable
-  uint32_t received_count = 0;
-  TimePoint last_ack_stored{};  // latest durable RECEIVED ack
-  TimePoint next_redelivery{};  // when the next redelivery round is due
-  int redelivery_round = 0;
-  bool superseded = false;  // a later version of the same id exists
-
-  // Nothing more to deliver: every addressed unit has it, or a later version replaced it.
-  bool Settled() const { return superseded || received_count >= stored.addressed_units(); }
-  std::string deliver_bytes;  // encoded Deliver envelope
-
-  bool Targets(Tier tier) const { return (tier_mask & (1u << static_cast<int>(tier))) != 0; }
-};
-
 struct PendingAck {
   AckEntry entry;
   std::string routing_id;
   uint32_t unit_index;
 };
+
+struct PendingRating {
+  RatingEntry entry;
+  std::string routing_id;
+};
+
+constexpr size_t kMaxNoteBytes = 1000;
+constexpr size_t kMaxCommentBytes = 2000;
 
 std::string Frame(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
 
@@ -87,7 +77,8 @@ class Broker::Impl {
         clock_(clock),
         ctx_(ctx),
         socket_(ctx, zmq::socket_type::router),
-        routing_of_unit_(registry.size()) {}
+        routing_of_unit_(registry.size()),
+        overdue_(registry) {}
 
   Status Start() {
     FLATCAST_RETURN_IF_ERROR(store_.ForEachDirective([&](const v1::StoredDirective& d) {
@@ -98,11 +89,20 @@ class Broker::Impl {
       DirectiveState& state = entry.second;  // a plain reference: lambdas may capture it
       FLATCAST_RETURN_IF_ERROR(store_.ForEachAck(
           entry.first, "", [&](std::string_view unit, v1::AckLevel level, const v1::AckRecord& record) {
-            if (level != v1::RECEIVED) return;
-            if (auto idx = registry_.Find(unit)) MarkReceived(state, *idx);
-            state.last_ack_stored = std::max(state.last_ack_stored, FromTimestamp(record.stored()));
+            if (level < v1::RECEIVED || level > v1::READY) return;
+            if (auto idx = registry_.Find(unit)) state.Mark(level, *idx);
+            if (level == v1::RECEIVED) {
+              state.last_ack_stored = std::max(state.last_ack_stored, FromTimestamp(record.stored()));
+            }
           }));
     }
+    FLATCAST_RETURN_IF_ERROR(store_.ForEachRating(
+        [&](uint64_t seq, std::string_view unit, const v1::RatingRecord& record) {
+          ratings_[{seq, std::string(unit)}] = FromTimestamp(record.rated());
+        }));
+    FLATCAST_RETURN_IF_ERROR(store_.ForEachEvent("", [&](const v1::LifecycleEvent& e) {
+      if (e.kind() == v1::LifecycleEvent::DEADLINE_PASSED) overdue_.MarkPassed(e.directive_seq(), e.level());
+    }));
     if (!config_.publishers.empty()) {
       auto dir = PublisherDirectory::Load(config_.publishers, registry_);
       if (!dir.ok()) return dir.status();
@@ -170,6 +170,9 @@ class Broker::Impl {
     } catch (const zmq::error_t& e) {
       return Status::IOError("cannot bind " + config_.endpoint + ": " + e.what());
     }
+    auto worker = QueryWorker::Start(ctx_, store_, registry_, clock_);
+    if (!worker.ok()) return worker.status();
+    worker_ = std::move(worker).value();
     if (!config_.endpoint_file.empty()) {
       FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(config_.endpoint_file, endpoint_));
     }
@@ -206,10 +209,11 @@ class Broker::Impl {
 
   Status PollOnce(std::chrono::milliseconds timeout) {
     zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {worker_->socket().handle(), 0, ZMQ_POLLIN, 0},
                                {handshakes_ ? handshakes_->socket().handle() : nullptr, 0,
                                 ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, handshakes_ ? 2 : 1, timeout);
+      zmq::poll(items, handshakes_ ? 3 : 2, timeout);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) return Status::Ok();
       return Status::IOError(std::string("poll: ") + e.what());
@@ -229,7 +233,8 @@ class Broker::Impl {
       }
     }
     FlushAcks();
-    if (handshakes_ && (items[1].revents & ZMQ_POLLIN)) LogHandshakeFailures();
+    if (items[1].revents & ZMQ_POLLIN) ForwardAuditReplies();
+    if (handshakes_ && (items[2].revents & ZMQ_POLLIN)) LogHandshakeFailures();
     RunTimers(clock_.Now());
     return Status::Ok();
   }
@@ -273,6 +278,7 @@ class Broker::Impl {
     ReleaseDue(now);
     if (now >= next_heartbeat_) {
       SendHeartbeats();
+      UpdateOverdue(now);
       next_heartbeat_ = now + config_.heartbeat_interval;
     }
     if (now >= next_redelivery_check_) {
@@ -283,6 +289,54 @@ class Broker::Impl {
       ReloadKeys();
       next_keys_check_ = now + kKeysCheckPeriod;
     }
+  }
+
+  // Works out who is overdue, records deadlines that passed for the first
+  // time, and sends every connected unit whose report changed its new one.
+  void UpdateOverdue(TimePoint now) {
+    std::vector<uint32_t> changed = overdue_.Update(
+        directives_,
+        [&](const std::string& id) -> const v1::PublicRecord* {
+          auto it = public_.find(id);
+          return it == public_.end() ? nullptr : &it->second;
+        },
+        now);
+    if (!overdue_.newly_passed().empty()) {
+      StoreWrite w;
+      for (const PassedDeadline& p : overdue_.newly_passed()) {
+        auto e = Event(v1::LifecycleEvent::DEADLINE_PASSED);
+        Stamp(e, directives_.at(p.seq).stored, now, "");
+        e.set_level(p.level);
+        e.set_overdue_units(p.overdue_units);
+        *e.mutable_deadline() = ToTimestamp(p.deadline);
+        w.events.push_back(e);
+        spdlog::warn("{} deadline of {} passed: {} units overdue; reminding them and their parents",
+                     v1::AckLevel_Name(p.level), directives_.at(p.seq).stored.directive().id(),
+                     p.overdue_units);
+      }
+      if (auto st = store_.Write(std::move(w)); !st.ok()) {
+        spdlog::error("recording passed deadlines failed: {}", st.ToString());
+      }
+    }
+    size_t sent = 0;
+    for (uint32_t unit : changed) {
+      if (routing_of_unit_[unit].empty()) continue;
+      SendOverdueReport(unit, now);
+      ++sent;
+    }
+    if (sent > 0) spdlog::info("sent {} overdue reports", sent);
+  }
+
+  void SendOverdueReport(uint32_t unit, TimePoint now) {
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    *env.mutable_overdue_report() = overdue_.ReportFor(unit, directives_, now);
+    SendToUnit(unit, wire::Encode(env));
+  }
+
+  // Replies of the query worker, to the peers that asked.
+  void ForwardAuditReplies() {
+    while (auto reply = worker_->TakeReply()) Reply(reply->first, reply->second);
   }
 
   // Re-reads the key registry if its file changed; a registry that fails to
@@ -436,7 +490,7 @@ class Broker::Impl {
       const DirectiveState& state = entry.second;
       if (state.Settled() || Expired(state, now)) continue;
       ForEachAddressed(state, [&](uint32_t i) {
-        if (!state.received[i]) ++unacknowledged[i];
+        if (!state.Received(i)) ++unacknowledged[i];
       });
     }
     v1::Envelope env;
@@ -464,7 +518,7 @@ class Broker::Impl {
       size_t sent = 0, full = 0;
       zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
       ForEachAddressed(state, [&](uint32_t i) {
-        if (state.received[i] || routing_of_unit_[i].empty()) return;
+        if (state.Received(i) || routing_of_unit_[i].empty()) return;
         zmq::message_t body;
         body.copy(shared);
         switch (SendFrames(routing_of_unit_[i], std::move(body))) {
@@ -535,6 +589,13 @@ class Broker::Impl {
       case v1::Envelope::kCoverageQuery:
         OnCoverage(routing, env.correlation_id(), env.coverage_query());
         break;
+      case v1::Envelope::kRating:
+        OnRating(routing, env.correlation_id(), env.rating());
+        break;
+      case v1::Envelope::kAuditRequest:
+        // Answered off this thread, from the store.
+        worker_->Submit(routing, std::string(body.data<char>(), body.size()));
+        break;
       default:
         spdlog::warn("refused message type {}", wire::BodyName(env));
         Reply(routing, wire::EncodeError(env.correlation_id(), v1::UNSUPPORTED,
@@ -577,7 +638,7 @@ class Broker::Impl {
     size_t sent = 0, deferred = 0;
     bool stopped = false;
     for (auto& [seq, state] : directives_) {
-      if (state.superseded || !Addresses(state, *idx, unit.tier) || state.received[*idx]) continue;
+      if (state.superseded || !state.Addresses(*idx, unit.tier) || state.Received(*idx)) continue;
       if (stopped) {
         ++deferred;
         continue;
@@ -592,6 +653,7 @@ class Broker::Impl {
       spdlog::info("catch-up of {}: {} sent, {} deferred (send queue full)", unit.code, sent,
                    deferred);
     }
+    if (overdue_.HasReport(*idx)) SendOverdueReport(*idx, clock_.Now());
   }
 
   void OnAck(const std::string& routing, uint64_t corr, const v1::Ack& ack) {
@@ -617,7 +679,7 @@ class Broker::Impl {
                                            ack.directive_id()));
       return;
     }
-    if (!Addresses(state, unit_index, unit.tier)) {
+    if (!state.Addresses(unit_index, unit.tier)) {
       Reply(routing, wire::EncodeError(corr, v1::INVALID,
                                        "directive " + ack.directive_id() +
                                            " is not addressed to unit " + unit.code));
@@ -627,15 +689,88 @@ class Broker::Impl {
       Reply(routing, wire::EncodeError(corr, v1::INVALID, "unknown acknowledgement level"));
       return;
     }
-    if (ack.level() == v1::RECEIVED && state.received[unit_index]) {
-      SendAckConfirm(routing, ack.seq(), ack.level());  // already durable: idempotent
+    if (ack.note().size() > kMaxNoteBytes) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID,
+                                       fmt::format("the note is {} bytes; at most {} are kept",
+                                                   ack.note().size(), kMaxNoteBytes)));
+      return;
+    }
+    if (state.Has(ack.level(), unit_index) ||
+        !pending_ack_keys_.insert({ack.seq(), unit_index, ack.level()}).second) {
+      // Durable already, or stored in this pass: the first time stands.
+      if (state.Has(ack.level(), unit_index)) SendAckConfirm(routing, ack.seq(), ack.level());
       return;
     }
     PendingAck p{{ack.seq(), unit.code, ack.level(), {}}, routing, unit_index};
     *p.entry.record.mutable_acked() = ack.acked();
     *p.entry.record.mutable_stored() = ToTimestamp(clock_.Now());
     p.entry.record.set_version(ack.version());
+    p.entry.record.set_note(ack.note());
     pending_acks_.push_back(std::move(p));
+  }
+
+  void OnRating(const std::string& routing, uint64_t corr, const v1::Rating& rating) {
+    auto refuse = [&](const std::string& message) {
+      Reply(routing, wire::EncodeError(corr, v1::INVALID, message));
+    };
+    auto unit_it = unit_of_routing_.find(routing);
+    if (unit_it == unit_of_routing_.end()) {
+      Reply(routing, wire::EncodeError(corr, v1::NOT_REGISTERED,
+                                       "rating before hello: say which unit you are first"));
+      return;
+    }
+    uint32_t unit_index = unit_it->second;
+    const Unit& unit = registry_.unit(unit_index);
+    auto dit = directives_.find(rating.seq());
+    if (dit == directives_.end() || dit->second.stored.directive().id() != rating.directive_id()) {
+      return refuse(fmt::format("no directive {} with sequence {}", rating.directive_id(),
+                                rating.seq()));
+    }
+    const DirectiveState& state = dit->second;
+    if (!state.Addresses(unit_index, unit.tier) || !state.Received(unit_index)) {
+      return refuse(fmt::format("unit {} has not received directive {} (seq {}); a unit rates "
+                                "what it received",
+                                unit.code, rating.directive_id(), rating.seq()));
+    }
+    for (auto [name, value] : {std::pair{"clarity", rating.clarity()},
+                               std::pair{"feasibility", rating.feasibility()}}) {
+      if (value < 1 || value > 5) {
+        return refuse(fmt::format("{} must be from 1 to 5, not {}", name, value));
+      }
+    }
+    if (rating.comment().size() > kMaxCommentBytes) {
+      return refuse(fmt::format("the comment is {} bytes; at most {} are kept",
+                                rating.comment().size(), kMaxCommentBytes));
+    }
+    TimePoint rated = FromTimestamp(rating.rated());
+    auto key = std::make_pair(rating.seq(), unit.code);
+    if (auto it = ratings_.find(key); it != ratings_.end() && it->second == rated) {
+      SendRatingConfirm(routing, rating.seq(), rating.rated());  // the same rating again
+      return;
+    }
+    for (const PendingRating& p : pending_ratings_) {
+      if (p.entry.seq == rating.seq() && p.entry.unit_code == unit.code &&
+          FromTimestamp(p.entry.record.rated()) == rated) {
+        return;  // stored in this pass
+      }
+    }
+    PendingRating p{{rating.seq(), unit.code, {}}, routing};
+    p.entry.record.set_clarity(rating.clarity());
+    p.entry.record.set_feasibility(rating.feasibility());
+    p.entry.record.set_comment(rating.comment());
+    *p.entry.record.mutable_rated() = rating.rated();
+    *p.entry.record.mutable_stored() = ToTimestamp(clock_.Now());
+    p.entry.record.set_version(rating.version());
+    pending_ratings_.push_back(std::move(p));
+  }
+
+  void SendRatingConfirm(const std::string& routing, uint64_t seq,
+                         const google::protobuf::Timestamp& rated) {
+    v1::Envelope env;
+    env.set_protocol_version(wire::kProtocolVersion);
+    env.mutable_rating_confirm()->set_seq(seq);
+    *env.mutable_rating_confirm()->mutable_rated() = rated;
+    Reply(routing, wire::Encode(env));
   }
 
   void OnPublish(const std::string& routing, uint64_t corr, const v1::PublishRequest& req) {
@@ -950,7 +1085,7 @@ class Broker::Impl {
         tc.set_addressed(tc.addressed() + 1);
         ++addressed;
         if (!routing_of_unit_[i].empty()) ++connected;
-        if (state.received[i]) {
+        if (state.Received(i)) {
           tc.set_acknowledged(tc.acknowledged() + 1);
           ++acknowledged;
         } else {
@@ -972,7 +1107,7 @@ class Broker::Impl {
     r->set_acknowledged(acknowledged);
     r->set_missing_total(missing);
     r->set_connected_now(connected);
-    if (state.received_count > 0) *r->mutable_last_ack_stored() = ToTimestamp(state.last_ack_stored);
+    if (state.received_count() > 0) *r->mutable_last_ack_stored() = ToTimestamp(state.last_ack_stored);
     Reply(routing, wire::Encode(env));
   }
 
@@ -991,7 +1126,7 @@ class Broker::Impl {
       state.ranges.push_back(registry_.SubtreeRange(code));
       last = code;
     }
-    state.received.assign(registry_.size(), false);
+    for (auto& bits : state.acked) bits.assign(registry_.size(), false);
     v1::Envelope env;
     env.set_protocol_version(wire::kProtocolVersion);
     *env.mutable_deliver()->mutable_directive() = stored;
@@ -1001,42 +1136,39 @@ class Broker::Impl {
     return state;
   }
 
-  static void MarkReceived(DirectiveState& state, uint32_t index) {
-    if (!state.received[index]) {
-      state.received[index] = true;
-      ++state.received_count;
-    }
-  }
-
-  bool Addresses(const DirectiveState& state, uint32_t index, Tier tier) const {
-    if (!state.Targets(tier)) return false;
-    for (auto [first, last] : state.ranges) {
-      if (index >= first && index < last) return true;
-    }
-    return false;
-  }
-
+  // Group commit: the acknowledgements and ratings of one pass in one synced
+  // write, then their confirmations.
   void FlushAcks() {
-    if (pending_acks_.empty()) return;
+    if (pending_acks_.empty() && pending_ratings_.empty()) return;
     std::vector<AckEntry> entries;
     entries.reserve(pending_acks_.size());
     for (const auto& p : pending_acks_) entries.push_back(p.entry);
-    if (auto st = store_.PutAcks(entries); !st.ok()) {
-      // Not confirmed, so terminals send them again.
-      spdlog::error("storing {} acknowledgements failed: {}", entries.size(), st.ToString());
+    std::vector<RatingEntry> ratings;
+    for (const auto& p : pending_ratings_) ratings.push_back(p.entry);
+    auto clear = [&] {
       pending_acks_.clear();
+      pending_ack_keys_.clear();
+      pending_ratings_.clear();
+    };
+    if (auto st = store_.PutFeedback(entries, ratings); !st.ok()) {
+      // Not confirmed, so terminals send them again.
+      spdlog::error("storing {} acknowledgements and {} ratings failed: {}", entries.size(),
+                    ratings.size(), st.ToString());
+      clear();
       return;
     }
     TimePoint durable = clock_.Now();
     for (const auto& p : pending_acks_) {
-      if (p.entry.level == v1::RECEIVED) {
-        DirectiveState& state = directives_.at(p.entry.seq);
-        MarkReceived(state, p.unit_index);
-        state.last_ack_stored = durable;
-      }
+      DirectiveState& state = directives_.at(p.entry.seq);
+      state.Mark(p.entry.level, p.unit_index);
+      if (p.entry.level == v1::RECEIVED) state.last_ack_stored = durable;
       SendAckConfirm(p.routing_id, p.entry.seq, p.entry.level);
     }
-    pending_acks_.clear();
+    for (const auto& p : pending_ratings_) {
+      ratings_[{p.entry.seq, p.entry.unit_code}] = FromTimestamp(p.entry.record.rated());
+      SendRatingConfirm(p.routing_id, p.entry.seq, p.entry.record.rated());
+    }
+    clear();
   }
 
   // ---- outgoing ----
@@ -1130,6 +1262,13 @@ class Broker::Impl {
   std::vector<std::string> routing_of_unit_;  // indexed by registry index; empty: not connected
   std::unordered_map<std::string, uint32_t> unit_of_routing_;
   std::vector<PendingAck> pending_acks_;
+  std::set<std::tuple<uint64_t, uint32_t, int>> pending_ack_keys_;  // (seq, unit, level) this pass
+  std::vector<PendingRating> pending_ratings_;
+  // The rated time of each unit's stored rating, by (seq, unit code): a
+  // rating sent again is confirmed, not stored twice.
+  std::map<std::pair<uint64_t, std::string>, TimePoint> ratings_;
+  OverdueTracker overdue_;
+  std::unique_ptr<QueryWorker> worker_;
   TimePoint next_heartbeat_{};
   TimePoint next_redelivery_check_{};
 

@@ -4,6 +4,9 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -18,10 +21,21 @@ constexpr char kDailyPrefix[] = "meta/daily/";
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
                                                  "ids", "idempotency", "acks", "public",
-                                                 "public_ids", "events"};
+                                                 "public_ids", "events", "ratings", "log"};
   return names;
 }
-enum Cf { kDefault = 0, kDirectives, kIds, kIdempotency, kAcks, kPublic, kPublicIds, kEvents };
+enum Cf {
+  kDefault = 0, kDirectives, kIds, kIdempotency, kAcks, kPublic, kPublicIds, kEvents,
+  kRatings, kLog
+};
+
+// A 64-bit digest of a primary record's place (column family and key), for
+// the set of places the log accounts for.
+uint64_t PlaceDigest(int cf, std::string_view key) {
+  std::string place(1, static_cast<char>(cf));
+  place.append(key);
+  return std::hash<std::string>{}(place);
+}
 
 // The one place where rocksdb::Status becomes a flatcast::Status.
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -41,8 +55,9 @@ uint64_t DecodeSeq(std::string_view bytes) {
 
 class RocksStore final : public Store {
  public:
-  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs)
-      : db_(std::move(db)), cfs_(std::move(cfs)) {}
+  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
+             bool read_only)
+      : db_(std::move(db)), cfs_(std::move(cfs)), read_only_(read_only) {}
 
   ~RocksStore() override {
     for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
@@ -71,6 +86,17 @@ class RocksStore final : public Store {
     ev->SeekToLast();
     FLATCAST_RETURN_IF_ERROR(FromRocks(ev->status(), "reading event sequence"));
     head_event_seq_ = ev->Valid() ? DecodeSeq(ev->key().ToStringView()) : 0;
+    std::unique_ptr<rocksdb::Iterator> log(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kLog]));
+    log->SeekToLast();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(log->status(), "reading the log's head"));
+    if (log->Valid()) {
+      head_log_seq_ = DecodeSeq(log->key().ToStringView());
+      v1::LogRecord head;
+      if (!head.ParseFromArray(log->value().data(), static_cast<int>(log->value().size()))) {
+        return Status::Corruption(fmt::format("log record {} does not decode", head_log_seq_));
+      }
+      head_log_hash_ = head.hash();
+    }
     return Status::Ok();
   }
 
@@ -85,7 +111,9 @@ class RocksStore final : public Store {
   }
 
   Status Write(StoreWrite w) override {
+    FLATCAST_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
+    LogAppender log(*this, batch);
     if (w.directive != nullptr) {
       const v1::StoredDirective& d = *w.directive;
       if (d.seq() != head_seq_ + 1) {
@@ -109,10 +137,15 @@ class RocksStore final : public Store {
     for (auto& e : w.events) {
       e.set_event_seq(++event_seq);
       batch.Put(cfs_[kEvents], SeqKey(event_seq), e.SerializeAsString());
+      v1::LogRecord record;
+      *record.mutable_at() = e.at();
+      *record.mutable_event() = e;
+      log.Append(std::move(record));
     }
     FLATCAST_RETURN_IF_ERROR(FromRocks(db_->Write(SyncedWrite(), &batch), "storing"));
     if (w.directive != nullptr) head_seq_ = w.directive->seq();
     head_event_seq_ = event_seq;
+    log.Commit();
     return Status::Ok();
   }
 
@@ -187,13 +220,189 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "scanning directives");
   }
 
-  Status PutAcks(const std::vector<AckEntry>& acks) override {
-    if (acks.empty()) return Status::Ok();
+  Status PutFeedback(const std::vector<AckEntry>& acks,
+                     const std::vector<RatingEntry>& ratings) override {
+    if (acks.empty() && ratings.empty()) return Status::Ok();
+    FLATCAST_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
+    LogAppender log(*this, batch);
     for (const auto& a : acks) {
       batch.Put(cfs_[kAcks], AckKey(a.seq, a.unit_code, a.level), a.record.SerializeAsString());
+      v1::LogRecord record;
+      *record.mutable_at() = a.record.stored();
+      auto* entry = record.mutable_ack();
+      entry->set_seq(a.seq);
+      entry->set_unit_code(a.unit_code);
+      entry->set_level(a.level);
+      *entry->mutable_record() = a.record;
+      log.Append(std::move(record));
     }
-    return FromRocks(db_->Write(SyncedWrite(), &batch), "storing acknowledgements");
+    for (const auto& r : ratings) {
+      batch.Put(cfs_[kRatings], RatingKey(r.seq, r.unit_code), r.record.SerializeAsString());
+      v1::LogRecord record;
+      *record.mutable_at() = r.record.stored();
+      auto* entry = record.mutable_rating();
+      entry->set_seq(r.seq);
+      entry->set_unit_code(r.unit_code);
+      *entry->mutable_record() = r.record;
+      log.Append(std::move(record));
+    }
+    FLATCAST_RETURN_IF_ERROR(
+        FromRocks(db_->Write(SyncedWrite(), &batch), "storing acknowledgements and ratings"));
+    log.Commit();
+    return Status::Ok();
+  }
+
+  Result<std::optional<v1::AckRecord>> GetAck(uint64_t seq, std::string_view unit_code,
+                                              v1::AckLevel level) const override {
+    return GetMessage<v1::AckRecord>(kAcks, AckKey(seq, unit_code, level), "acknowledgement");
+  }
+
+  Status ForEachRating(const std::function<void(uint64_t, std::string_view,
+                                                const v1::RatingRecord&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kRatings]));
+    v1::RatingRecord record;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      if (key.size() < 9) return Status::Corruption("short rating key");
+      if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return Status::Corruption("rating record does not decode");
+      }
+      fn(DecodeSeq(key), key.substr(8), record);
+    }
+    return FromRocks(it->status(), "scanning ratings");
+  }
+
+  Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
+                                                    std::string_view unit_code) const override {
+    return GetMessage<v1::RatingRecord>(kRatings, RatingKey(seq, unit_code), "rating");
+  }
+
+  Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const override {
+    return GetMessage<v1::PublicRecord>(kPublic, std::string(id), "public record");
+  }
+
+  Status ForEachLogRecord(uint64_t after_log_seq,
+                          const std::function<bool(const v1::LogRecord&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kLog]));
+    v1::LogRecord record;
+    for (it->Seek(SeqKey(after_log_seq + 1)); it->Valid(); it->Next()) {
+      if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return Status::Corruption(fmt::format("log record {} does not decode",
+                                              DecodeSeq(it->key().ToStringView())));
+      }
+      if (!fn(record)) break;
+    }
+    return FromRocks(it->status(), "scanning the log");
+  }
+
+  Result<std::optional<v1::LogRecord>> GetLogRecord(uint64_t log_seq) const override {
+    return GetMessage<v1::LogRecord>(kLog, SeqKey(log_seq), "log record");
+  }
+
+  Result<uint64_t> HeadLogSeq() const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kLog]));
+    it->SeekToLast();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "reading the log's head"));
+    return it->Valid() ? DecodeSeq(it->key().ToStringView()) : uint64_t{0};
+  }
+
+  Result<ChainReport> VerifyLog(uint64_t anchor_log_seq,
+                                const std::string& anchor_hash) const override {
+    // One snapshot for all passes, so records stored meanwhile are neither
+    // walked nor reported as missing from the log.
+    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+    struct Release {
+      const rocksdb::DB* db;
+      const rocksdb::Snapshot* s;
+      ~Release() { const_cast<rocksdb::DB*>(db)->ReleaseSnapshot(s); }
+    } release{db_.get(), snapshot};
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    ro.fill_cache = false;
+    ChainVerifier verifier = anchor_hash.empty() ? ChainVerifier()
+                                                 : ChainVerifier(anchor_log_seq, anchor_hash);
+
+    // Pass 1: the chain, and the place of each record's primary copy. A place
+    // named twice (a rating replaced) is checked against its latest record.
+    struct Place {
+      uint64_t digest;
+      uint64_t log_seq;
+    };
+    std::vector<Place> places;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kLog]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        std::optional<v1::LogRecord> r =
+            verifier.Add(DecodeSeq(it->key().ToStringView()), it->value().ToStringView());
+        if (!r) continue;
+        auto [cf, key] = PrimaryPlace(*r);
+        if (cf >= 0) places.push_back({PlaceDigest(cf, key), r->log_seq()});
+      }
+      FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "walking the log"));
+    }
+    std::vector<Place> latest = places;
+    std::stable_sort(latest.begin(), latest.end(),
+                     [](const Place& a, const Place& b) { return a.digest < b.digest; });
+    // Keep the last record of each place.
+    std::vector<Place> unique;
+    for (size_t i = 0; i < latest.size(); ++i) {
+      if (i + 1 < latest.size() && latest[i + 1].digest == latest[i].digest) continue;
+      unique.push_back(latest[i]);
+    }
+    auto is_latest = [&](const Place& p) {
+      auto it = std::lower_bound(unique.begin(), unique.end(), p.digest,
+                                 [](const Place& a, uint64_t d) { return a.digest < d; });
+      return it != unique.end() && it->digest == p.digest && it->log_seq == p.log_seq;
+    };
+
+    // Pass 2: each place's primary copy equals its latest log record.
+    {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kLog]));
+      size_t i = 0;
+      v1::LogRecord r;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+        auto [cf, key] = PrimaryPlace(r);
+        if (cf < 0) continue;
+        Place p{PlaceDigest(cf, key), r.log_seq()};
+        ++i;
+        if (!is_latest(p)) continue;
+        std::string stored;
+        rocksdb::Status s = db_->Get(ro, cfs_[cf], key, &stored);
+        if (s.IsNotFound()) {
+          verifier.Problem(r.log_seq(), fmt::format("the {} logged in record {} was removed from "
+                                                    "the store",
+                                                    PlaceName(cf), r.log_seq()));
+          continue;
+        }
+        FLATCAST_RETURN_IF_ERROR(FromRocks(s, "reading a logged record"));
+        if (stored != PrimaryValue(r)) {
+          verifier.Problem(r.log_seq(), fmt::format("the {} logged in record {} was changed in "
+                                                    "the store: it no longer matches the log",
+                                                    PlaceName(cf), r.log_seq()));
+        }
+      }
+      FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "walking the log"));
+    }
+
+    // Pass 3: nothing in the store that the log does not account for.
+    for (int cf : {kAcks, kRatings, kEvents}) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[cf]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        uint64_t digest = PlaceDigest(cf, it->key().ToStringView());
+        auto found = std::lower_bound(unique.begin(), unique.end(), digest,
+                                      [](const Place& a, uint64_t d) { return a.digest < d; });
+        if (found == unique.end() || found->digest != digest) {
+          verifier.Problem(verifier.report().head_log_seq + 1,
+                           fmt::format("{} in the store is not in the log (inserted outside the "
+                                       "broker): {}",
+                                       PlaceName(cf), DescribePlace(cf, it->key().ToStringView())));
+        }
+      }
+      FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the store"));
+    }
+    return verifier.Finish();
   }
 
   Status ForEachAck(uint64_t seq, std::string_view region_prefix,
@@ -223,6 +432,84 @@ class RocksStore final : public Store {
     return wo;
   }
 
+  Status Writable() const {
+    if (read_only_) return Status::InvalidArgument("the store was opened read-only");
+    return Status::Ok();
+  }
+
+  template <typename Message>
+  Result<std::optional<Message>> GetMessage(int cf, const std::string& key,
+                                            std::string_view what) const {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[cf], key, &value);
+    if (s.IsNotFound()) return std::optional<Message>();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(s, fmt::format("reading {}", what)));
+    Message m;
+    if (!m.ParseFromString(value)) return Status::Corruption(fmt::format("{} does not decode", what));
+    return std::optional<Message>(std::move(m));
+  }
+
+  // Where a log record's primary copy lives: column family and key; -1 for
+  // none.
+  static std::pair<int, std::string> PrimaryPlace(const v1::LogRecord& r) {
+    switch (r.entry_case()) {
+      case v1::LogRecord::kAck:
+        return {kAcks, AckKey(r.ack().seq(), r.ack().unit_code(), r.ack().level())};
+      case v1::LogRecord::kRating:
+        return {kRatings, RatingKey(r.rating().seq(), r.rating().unit_code())};
+      case v1::LogRecord::kEvent:
+        return {kEvents, SeqKey(r.event().event_seq())};
+      default:
+        return {-1, ""};
+    }
+  }
+  // The value the primary copy of `r` must have.
+  static std::string PrimaryValue(const v1::LogRecord& r) {
+    switch (r.entry_case()) {
+      case v1::LogRecord::kAck: return r.ack().record().SerializeAsString();
+      case v1::LogRecord::kRating: return r.rating().record().SerializeAsString();
+      case v1::LogRecord::kEvent: return r.event().SerializeAsString();
+      default: return "";
+    }
+  }
+  static const char* PlaceName(int cf) {
+    return cf == kAcks ? "acknowledgement" : cf == kRatings ? "rating" : "lifecycle event";
+  }
+  static std::string DescribePlace(int cf, std::string_view key) {
+    if (key.size() < 8) return "a malformed key";
+    uint64_t seq = DecodeSeq(key);
+    if (cf == kEvents) return fmt::format("event {}", seq);
+    std::string_view unit = key.substr(8);
+    if (cf == kAcks && unit.size() >= 2) {
+      return fmt::format("directive seq {}, unit {}, level {}", seq, unit.substr(0, unit.size() - 2),
+                         static_cast<int>(static_cast<uint8_t>(unit.back())));
+    }
+    return fmt::format("directive seq {}, unit {}", seq, unit);
+  }
+
+  // Appends log records to a write batch, chaining them from the store's
+  // head; Commit() moves the head once the batch is written.
+  class LogAppender {
+   public:
+    LogAppender(RocksStore& store, rocksdb::WriteBatch& batch)
+        : store_(store), batch_(batch), seq_(store.head_log_seq_), hash_(store.head_log_hash_) {}
+    void Append(v1::LogRecord record) {
+      SealLogRecord(record, ++seq_, hash_);
+      hash_ = record.hash();
+      batch_.Put(store_.cfs_[kLog], SeqKey(seq_), record.SerializeAsString());
+    }
+    void Commit() {
+      store_.head_log_seq_ = seq_;
+      store_.head_log_hash_ = hash_;
+    }
+
+   private:
+    RocksStore& store_;
+    rocksdb::WriteBatch& batch_;
+    uint64_t seq_;
+    std::string hash_;
+  };
+
   Result<std::optional<uint64_t>> LookupSeq(int cf, std::string_view key) const {
     std::string value;
     auto s = db_->Get(rocksdb::ReadOptions(), cfs_[cf], rocksdb::Slice(key.data(), key.size()), &value);
@@ -233,8 +520,11 @@ class RocksStore final : public Store {
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  bool read_only_;
   uint64_t head_seq_ = 0;
   uint64_t head_event_seq_ = 0;
+  uint64_t head_log_seq_ = 0;   // writer thread only
+  std::string head_log_hash_;   // writer thread only
 };
 
 }  // namespace
@@ -245,6 +535,12 @@ std::string SeqKey(uint64_t seq) {
     key[i] = static_cast<char>(seq & 0xff);
     seq >>= 8;
   }
+  return key;
+}
+
+std::string RatingKey(uint64_t seq, std::string_view unit_code) {
+  std::string key = SeqKey(seq);
+  key.append(unit_code);
   return key;
 }
 
@@ -278,9 +574,30 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
+  rocksdb::Status s;
+  if (options.read_only) {
+    if (!exists) return Status::NotFound("no flatcast store in " + options.path);
+    // A store written before a column family existed opens with those it has.
+    std::vector<std::string> present;
+    FLATCAST_RETURN_IF_ERROR(FromRocks(
+        rocksdb::DB::ListColumnFamilies(db_options, options.path, &present), "opening store"));
+    std::vector<rocksdb::ColumnFamilyDescriptor> available;
+    for (const auto& d : descriptors) {
+      if (std::find(present.begin(), present.end(), d.name) == present.end()) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: the store has no \"{}\" column family; open it once with a broker of this "
+            "version",
+            options.path, d.name));
+      }
+      available.push_back(d);
+    }
+    s = rocksdb::DB::OpenForReadOnly(db_options, options.path, available, &handles, &raw);
+  } else {
+    s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
+  }
   if (!s.ok()) return FromRocks(s, "opening store " + options.path);
-  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                            options.read_only);
   FLATCAST_RETURN_IF_ERROR(store->Init(!exists).WithContext(options.path));
   return std::unique_ptr<Store>(std::move(store));
 }

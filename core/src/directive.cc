@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <set>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -271,6 +272,7 @@ Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
   FLATCAST_RETURN_IF_ERROR(CheckActions(d));
   FLATCAST_RETURN_IF_ERROR(CheckScope(d, registry));
   FLATCAST_RETURN_IF_ERROR(CheckTargetTiers(d));
+  FLATCAST_RETURN_IF_ERROR(ValidateDeadlines(d));
   if (d.status() == v1::DIRECTIVE_STATUS_UNSPECIFIED) {
     return Status::InvalidArgument("status is not set (ACTUAL, EXERCISE or TEST)");
   }
@@ -279,6 +281,54 @@ Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
                                                static_cast<int>(d.status())));
   }
   return Status::Ok();
+}
+
+Status ValidateDeadlines(const v1::Directive& d) {
+  std::set<int> levels;
+  for (const v1::AckDeadline& deadline : d.deadlines()) {
+    if (deadline.level() < v1::RECEIVED || deadline.level() > v1::READY) {
+      return Status::InvalidArgument(
+          "deadlines: level must be received, confirmed or ready");
+    }
+    std::string level = v1::AckLevel_Name(deadline.level());
+    int kinds = (deadline.within_ms() != 0) + deadline.has_at() + deadline.before_public_release();
+    if (kinds != 1) {
+      return Status::InvalidArgument(fmt::format(
+          "deadlines: the {} deadline must set exactly one of within, at and before public "
+          "release",
+          level));
+    }
+    if (deadline.within_ms() < 0) {
+      return Status::InvalidArgument(fmt::format("deadlines: {} within must be positive", level));
+    }
+    if (deadline.before_public_release() && !d.is_public()) {
+      return Status::InvalidArgument(fmt::format(
+          "deadlines: {} before public release, but the directive is not public", level));
+    }
+    if (!levels.insert(deadline.level()).second) {
+      return Status::InvalidArgument(fmt::format("deadlines: two deadlines for {}", level));
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<Deadline> ResolveDeadlines(const v1::Directive& d, const v1::PublicRecord* record) {
+  std::vector<Deadline> out;
+  for (const v1::AckDeadline& deadline : d.deadlines()) {
+    if (deadline.within_ms() > 0) {
+      out.push_back({deadline.level(),
+                     FromTimestamp(d.sent()) + std::chrono::milliseconds(deadline.within_ms())});
+    } else if (deadline.has_at()) {
+      out.push_back({deadline.level(), FromTimestamp(deadline.at())});
+    } else if (deadline.before_public_release() && record != nullptr) {
+      if (record->state() == v1::PublicRecord::HELD) {
+        out.push_back({deadline.level(), FromTimestamp(record->release_at())});
+      } else if (record->state() == v1::PublicRecord::RELEASED) {
+        out.push_back({deadline.level(), FromTimestamp(record->released_at())});
+      }
+    }
+  }
+  return out;
 }
 
 std::vector<uint32_t> AddressedUnits(const v1::Directive& d, const Registry& registry) {

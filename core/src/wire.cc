@@ -124,6 +124,20 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "coverage_query";
     case v1::Envelope::kCoverageReply:
       return "coverage_reply";
+    case v1::Envelope::kAuditRequest:
+      return "audit_request";
+    case v1::Envelope::kAuditReply:
+      return "audit_reply";
+    case v1::Envelope::kRating:
+      return "rating";
+    case v1::Envelope::kRatingConfirm:
+      return "rating_confirm";
+    case v1::Envelope::kOverdueReport:
+      return "overdue_report";
+    case v1::Envelope::kOperatorRequest:
+      return "operator_request";
+    case v1::Envelope::kOperatorReply:
+      return "operator_reply";
     case v1::Envelope::kError:
       return "error";
     case v1::Envelope::BODY_NOT_SET:

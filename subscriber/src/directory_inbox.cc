@@ -202,20 +202,51 @@ Result<InboxScan> ScanInbox(const std::string& state_dir) {
 
 struct StateFile {
   uint64_t last_seq = 0;
-  std::vector<PendingAck> pending;
+  OperatorState state;
 };
 
-std::string StateToJson(uint64_t last_seq, const std::vector<PendingAck>& pending) {
+std::string StateToJson(uint64_t last_seq, const OperatorState& state) {
   nlohmann::json acks = nlohmann::json::array();
-  for (const PendingAck& ack : pending) {
-    acks.push_back({{"seq", ack.seq},
-                    {"directive_id", ack.directive_id},
-                    {"version", ack.version},
-                    {"level", v1::AckLevel_Name(ack.level)},
-                    {"acked", FormatTime(ack.acked)}});
+  for (const auto& [key, ack] : state.pending_acks) {
+    nlohmann::json a = {{"seq", ack.seq},
+                        {"directive_id", ack.directive_id},
+                        {"version", ack.version},
+                        {"level", v1::AckLevel_Name(ack.level)},
+                        {"acked", FormatTime(ack.acked)}};
+    if (!ack.note.empty()) a["note"] = ack.note;
+    acks.push_back(std::move(a));
   }
-  nlohmann::json state = {{"last_seq", last_seq}, {"pending_acks", std::move(acks)}};
-  return state.dump(2) + "\n";
+  nlohmann::json ratings = nlohmann::json::array();
+  for (const auto& [key, r] : state.pending_ratings) {
+    ratings.push_back({{"seq", r.seq},
+                       {"directive_id", r.directive_id},
+                       {"version", r.version},
+                       {"clarity", r.clarity},
+                       {"feasibility", r.feasibility},
+                       {"comment", r.comment},
+                       {"rated", FormatTime(r.rated)}});
+  }
+  nlohmann::json acknowledged = nlohmann::json::array();
+  for (const auto& [key, at] : state.acknowledged) {
+    acknowledged.push_back({{"seq", key.first},
+                            {"level", v1::AckLevel_Name(static_cast<v1::AckLevel>(key.second))},
+                            {"acked", FormatTime(at)}});
+  }
+  nlohmann::json rated = nlohmann::json::array();
+  for (const auto& [seq, at] : state.rated) rated.push_back({{"seq", seq}, {"rated", FormatTime(at)}});
+  nlohmann::json doc = {{"last_seq", last_seq},
+                        {"pending_acks", std::move(acks)},
+                        {"pending_ratings", std::move(ratings)},
+                        {"acknowledged", std::move(acknowledged)},
+                        {"rated", std::move(rated)}};
+  if (state.overdue.own_size() > 0 || state.overdue.children_size() > 0) {
+    std::string overdue;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(state.overdue, &overdue, options);
+    doc["overdue"] = nlohmann::json::parse(overdue, nullptr, false);
+  }
+  return doc.dump(2) + "\n";
 }
 
 Result<StateFile> ParseState(const std::string& text, const std::string& path) {
@@ -228,47 +259,118 @@ Result<StateFile> ParseState(const std::string& text, const std::string& path) {
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return corrupt("not valid JSON");
   if (!doc.is_object()) return corrupt("not a JSON object");
-  StateFile state;
+  StateFile file;
   auto last_seq = doc.find("last_seq");
   if (last_seq == doc.end() || !last_seq->is_number_unsigned()) {
     return corrupt("\"last_seq\" missing or not a non-negative integer");
   }
-  state.last_seq = last_seq->get<uint64_t>();
-  auto acks = doc.find("pending_acks");
-  if (acks == doc.end()) return state;
-  if (!acks->is_array()) return corrupt("\"pending_acks\" is not an array");
-  for (size_t i = 0; i < acks->size(); ++i) {
-    const nlohmann::json& a = (*acks)[i];
-    std::string where = fmt::format("pending_acks[{}]", i);
-    if (!a.is_object()) return corrupt(where + " is not an object");
-    auto field = [&](const char* name) -> const nlohmann::json* {
-      auto f = a.find(name);
-      return f == a.end() ? nullptr : &*f;
-    };
-    const nlohmann::json* seq = field("seq");
-    const nlohmann::json* id = field("directive_id");
-    const nlohmann::json* version = field("version");
-    const nlohmann::json* level = field("level");
-    const nlohmann::json* acked = field("acked");
-    if (!seq || !seq->is_number_unsigned()) return corrupt(where + ".seq is missing or invalid");
-    if (!id || !id->is_string()) return corrupt(where + ".directive_id is missing or invalid");
-    if (!version || !version->is_number_unsigned() || version->get<uint64_t>() > UINT32_MAX) {
-      return corrupt(where + ".version is missing or invalid");
+  file.last_seq = last_seq->get<uint64_t>();
+
+  // Each list is optional; an entry must have every field it names.
+  auto each = [&](const char* list, auto&& parse) -> Status {
+    auto it = doc.find(list);
+    if (it == doc.end()) return Status::Ok();
+    if (!it->is_array()) return corrupt(fmt::format("\"{}\" is not an array", list));
+    for (size_t i = 0; i < it->size(); ++i) {
+      const nlohmann::json& e = (*it)[i];
+      std::string where = fmt::format("{}[{}]", list, i);
+      if (!e.is_object()) return corrupt(where + " is not an object");
+      FLATCAST_RETURN_IF_ERROR(parse(e, where));
     }
-    v1::AckLevel parsed_level;
-    if (!level || !level->is_string() ||
-        !v1::AckLevel_Parse(level->get<std::string>(), &parsed_level) ||
-        parsed_level == v1::ACK_LEVEL_UNSPECIFIED) {
-      return corrupt(where + ".level is missing or not RECEIVED, CONFIRMED or READY");
+    return Status::Ok();
+  };
+  auto number = [&](const nlohmann::json& e, const std::string& where, const char* name,
+                    uint64_t max, uint64_t& out) -> Status {
+    auto f = e.find(name);
+    if (f == e.end() || !f->is_number_unsigned() || f->get<uint64_t>() > max) {
+      return corrupt(fmt::format("{}.{} is missing or invalid", where, name));
     }
-    if (!acked || !acked->is_string()) return corrupt(where + ".acked is missing or invalid");
-    Result<TimePoint> acked_time = ParseTime(acked->get<std::string>());
-    if (!acked_time.ok()) return corrupt(where + ".acked: " + acked_time.status().message());
-    state.pending.push_back(PendingAck{seq->get<uint64_t>(), id->get<std::string>(),
-                                       static_cast<uint32_t>(version->get<uint64_t>()),
-                                       parsed_level, *acked_time});
+    out = f->get<uint64_t>();
+    return Status::Ok();
+  };
+  auto text_field = [&](const nlohmann::json& e, const std::string& where, const char* name,
+                        bool required, std::string& out) -> Status {
+    auto f = e.find(name);
+    if (f == e.end() && !required) return Status::Ok();
+    if (f == e.end() || !f->is_string()) {
+      return corrupt(fmt::format("{}.{} is missing or invalid", where, name));
+    }
+    out = f->get<std::string>();
+    return Status::Ok();
+  };
+  auto time = [&](const nlohmann::json& e, const std::string& where, const char* name,
+                  TimePoint& out) -> Status {
+    std::string value;
+    FLATCAST_RETURN_IF_ERROR(text_field(e, where, name, true, value));
+    Result<TimePoint> t = ParseTime(value);
+    if (!t.ok()) return corrupt(fmt::format("{}.{}: {}", where, name, t.status().message()));
+    out = *t;
+    return Status::Ok();
+  };
+  auto level = [&](const nlohmann::json& e, const std::string& where, v1::AckLevel& out) -> Status {
+    std::string name;
+    FLATCAST_RETURN_IF_ERROR(text_field(e, where, "level", true, name));
+    if (!v1::AckLevel_Parse(name, &out) || out == v1::ACK_LEVEL_UNSPECIFIED) {
+      return corrupt(where + ".level is not RECEIVED, CONFIRMED or READY");
+    }
+    return Status::Ok();
+  };
+  OperatorState& state = file.state;
+  FLATCAST_RETURN_IF_ERROR(each("pending_acks", [&](const nlohmann::json& e, const std::string& w) {
+    PendingAck ack;
+    uint64_t version = 0;
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "seq", UINT64_MAX, ack.seq));
+    FLATCAST_RETURN_IF_ERROR(text_field(e, w, "directive_id", true, ack.directive_id));
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "version", UINT32_MAX, version));
+    ack.version = static_cast<uint32_t>(version);
+    FLATCAST_RETURN_IF_ERROR(level(e, w, ack.level));
+    FLATCAST_RETURN_IF_ERROR(time(e, w, "acked", ack.acked));
+    FLATCAST_RETURN_IF_ERROR(text_field(e, w, "note", false, ack.note));
+    state.pending_acks[{ack.seq, ack.level}] = std::move(ack);
+    return Status::Ok();
+  }));
+  FLATCAST_RETURN_IF_ERROR(each("pending_ratings", [&](const nlohmann::json& e,
+                                                       const std::string& w) {
+    PendingRating r;
+    uint64_t version = 0, clarity = 0, feasibility = 0;
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "seq", UINT64_MAX, r.seq));
+    FLATCAST_RETURN_IF_ERROR(text_field(e, w, "directive_id", true, r.directive_id));
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "version", UINT32_MAX, version));
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "clarity", 5, clarity));
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "feasibility", 5, feasibility));
+    FLATCAST_RETURN_IF_ERROR(text_field(e, w, "comment", false, r.comment));
+    FLATCAST_RETURN_IF_ERROR(time(e, w, "rated", r.rated));
+    r.version = static_cast<uint32_t>(version);
+    r.clarity = static_cast<uint32_t>(clarity);
+    r.feasibility = static_cast<uint32_t>(feasibility);
+    state.pending_ratings[{r.seq, r.rated}] = std::move(r);
+    return Status::Ok();
+  }));
+  FLATCAST_RETURN_IF_ERROR(each("acknowledged", [&](const nlohmann::json& e, const std::string& w) {
+    uint64_t seq = 0;
+    v1::AckLevel l;
+    TimePoint at;
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "seq", UINT64_MAX, seq));
+    FLATCAST_RETURN_IF_ERROR(level(e, w, l));
+    FLATCAST_RETURN_IF_ERROR(time(e, w, "acked", at));
+    state.acknowledged[{seq, l}] = at;
+    return Status::Ok();
+  }));
+  FLATCAST_RETURN_IF_ERROR(each("rated", [&](const nlohmann::json& e, const std::string& w) {
+    uint64_t seq = 0;
+    TimePoint at;
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "seq", UINT64_MAX, seq));
+    FLATCAST_RETURN_IF_ERROR(time(e, w, "rated", at));
+    state.rated[seq] = at;
+    return Status::Ok();
+  }));
+  if (auto overdue = doc.find("overdue"); overdue != doc.end()) {
+    google::protobuf::util::JsonParseOptions options;
+    if (!google::protobuf::util::JsonStringToMessage(overdue->dump(), &state.overdue, options).ok()) {
+      return corrupt("\"overdue\" is not an overdue report");
+    }
   }
-  return state;
+  return file;
 }
 
 TimePoint ModificationTime(const std::string& path) {
@@ -339,7 +441,7 @@ Status DirectoryInbox::Load() {
 
   std::set<std::string> json_stems;
   RaiseLastSeq(state.last_seq);
-  for (const PendingAck& ack : state.pending) SetPendingAck(ack);
+  RestoreState(std::move(state.state));
   bool state_changed = !have_state;
   for (auto& [stored, json_path] : scan->stored) {
     const v1::Directive& d = stored.directive();
@@ -356,8 +458,8 @@ Status DirectoryInbox::Load() {
     // acknowledgement was recorded, so it was never sent. Record it now; the
     // broker still waits for it.
     if (stored.seq() > state.last_seq && !FindPendingAck(stored.seq(), v1::RECEIVED)) {
-      SetPendingAck(
-          PendingAck{stored.seq(), d.id(), d.version(), v1::RECEIVED, ModificationTime(json_path)});
+      mutable_state().pending_acks[{stored.seq(), v1::RECEIVED}] =
+          PendingAck{stored.seq(), d.id(), d.version(), v1::RECEIVED, ModificationTime(json_path), ""};
       state_changed = true;
     }
     if (stored.seq() > last_seq()) state_changed = true;
@@ -374,7 +476,7 @@ Status DirectoryInbox::Load() {
 }
 
 Status DirectoryInbox::WriteState() {
-  return WriteFileAtomically(StatePath(state_dir_), StateToJson(last_seq(), PendingAcks()));
+  return WriteFileAtomically(StatePath(state_dir_), StateToJson(last_seq(), operator_state()));
 }
 
 Status DirectoryInbox::Flush() { return WriteState(); }
@@ -399,30 +501,15 @@ Status DirectoryInbox::Put(const v1::StoredDirective& stored) {
   return WriteState();
 }
 
-// The index changes first because WriteState writes what it holds; when the
-// write fails the index goes back to what state.json still says.
-Status DirectoryInbox::AddPendingAck(const PendingAck& ack) {
-  std::optional<PendingAck> replaced = SetPendingAck(ack);
-  Status status = WriteState();
-  if (!status.ok()) {
-    if (replaced) {
-      SetPendingAck(*replaced);
-    } else {
-      TakePendingAck(ack.seq, ack.level);
-    }
-  }
-  return status;
-}
-
-Result<bool> DirectoryInbox::RemovePendingAck(uint64_t seq, v1::AckLevel level) {
-  std::optional<PendingAck> removed = TakePendingAck(seq, level);
-  if (!removed) return false;
-  Status status = WriteState();
-  if (!status.ok()) {
-    SetPendingAck(*removed);
-    return status;
-  }
-  return true;
+Result<OperatorState> ReadOperatorState(const std::string& state_dir) {
+  std::string path = StatePath(state_dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return OperatorState();
+  Result<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  Result<StateFile> parsed = ParseState(*text, path);
+  if (!parsed.ok()) return parsed.status();
+  return std::move(parsed->state);
 }
 
 Result<std::vector<v1::StoredDirective>> ReadInbox(const std::string& state_dir) {

@@ -26,15 +26,85 @@ bool IndexedInbox::Contains(std::string_view id, uint32_t version) const {
 }
 
 const PendingAck* IndexedInbox::FindPendingAck(uint64_t seq, v1::AckLevel level) const {
-  auto it = pending_.find(AckKey(seq, level));
-  return it == pending_.end() ? nullptr : &it->second;
+  auto it = state_.pending_acks.find({seq, level});
+  return it == state_.pending_acks.end() ? nullptr : &it->second;
 }
 
 std::vector<PendingAck> IndexedInbox::PendingAcks() const {
   std::vector<PendingAck> out;
-  out.reserve(pending_.size());
-  for (const auto& [key, ack] : pending_) out.push_back(ack);
+  out.reserve(state_.pending_acks.size());
+  for (const auto& [key, ack] : state_.pending_acks) out.push_back(ack);
   return out;
+}
+
+std::optional<InboxEntry> IndexedInbox::Latest(std::string_view id) const {
+  auto it = entries_.upper_bound(Key(std::string(id), UINT32_MAX));
+  if (it == entries_.begin()) return std::nullopt;
+  --it;
+  if (it->first.first != id) return std::nullopt;
+  return it->second;
+}
+
+template <typename Change>
+Status IndexedInbox::Update(Change&& change) {
+  OperatorState before = state_;
+  change(state_);
+  Status status = Persist();
+  if (!status.ok()) state_ = std::move(before);
+  return status;
+}
+
+Status IndexedInbox::AddPendingAck(const PendingAck& ack) {
+  return Update([&](OperatorState& s) { s.pending_acks[{ack.seq, ack.level}] = ack; });
+}
+
+Result<bool> IndexedInbox::RemovePendingAck(uint64_t seq, v1::AckLevel level) {
+  auto it = state_.pending_acks.find({seq, level});
+  if (it == state_.pending_acks.end()) return false;
+  Status status = Update([&](OperatorState& s) {
+    auto found = s.pending_acks.find({seq, level});
+    if (level != v1::RECEIVED) s.acknowledged[{seq, level}] = found->second.acked;
+    s.pending_acks.erase(found);
+  });
+  if (!status.ok()) return status;
+  return true;
+}
+
+Status IndexedInbox::AddPendingRating(const PendingRating& rating) {
+  return Update([&](OperatorState& s) { s.pending_ratings[{rating.seq, rating.rated}] = rating; });
+}
+
+Result<bool> IndexedInbox::RemovePendingRating(uint64_t seq, TimePoint rated) {
+  if (!state_.pending_ratings.contains({seq, rated})) return false;
+  Status status = Update([&](OperatorState& s) {
+    s.pending_ratings.erase({seq, rated});
+    auto& last = s.rated[seq];
+    last = std::max(last, rated);
+  });
+  if (!status.ok()) return status;
+  return true;
+}
+
+std::vector<PendingRating> IndexedInbox::PendingRatings() const {
+  std::vector<PendingRating> out;
+  for (const auto& [key, rating] : state_.pending_ratings) out.push_back(rating);
+  return out;
+}
+
+std::optional<TimePoint> IndexedInbox::Rated(uint64_t seq) const {
+  auto it = state_.rated.find(seq);
+  if (it == state_.rated.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<TimePoint> IndexedInbox::Acknowledged(uint64_t seq, v1::AckLevel level) const {
+  auto it = state_.acknowledged.find({seq, level});
+  if (it == state_.acknowledged.end()) return std::nullopt;
+  return it->second;
+}
+
+Status IndexedInbox::SetOverdue(const v1::OverdueReport& report) {
+  return Update([&](OperatorState& s) { s.overdue = report; });
 }
 
 std::vector<InboxEntry> IndexedInbox::List() const {
@@ -62,21 +132,6 @@ void IndexedInbox::AddEntry(InboxEntry entry) {
 
 void IndexedInbox::RaiseLastSeq(uint64_t seq) { last_seq_ = std::max(last_seq_, seq); }
 
-std::optional<PendingAck> IndexedInbox::SetPendingAck(const PendingAck& ack) {
-  std::optional<PendingAck> replaced;
-  auto [it, inserted] = pending_.try_emplace(AckKey(ack.seq, ack.level), ack);
-  if (!inserted) replaced = std::exchange(it->second, ack);
-  return replaced;
-}
-
-std::optional<PendingAck> IndexedInbox::TakePendingAck(uint64_t seq, v1::AckLevel level) {
-  auto it = pending_.find(AckKey(seq, level));
-  if (it == pending_.end()) return std::nullopt;
-  PendingAck taken = std::move(it->second);
-  pending_.erase(it);
-  return taken;
-}
-
 Status MemoryInbox::Put(const v1::StoredDirective& stored) {
   const v1::Directive& d = stored.directive();
   if (d.id().empty()) return Status::InvalidArgument("directive has no id");
@@ -92,15 +147,6 @@ Status MemoryInbox::Put(const v1::StoredDirective& stored) {
   AddEntry(std::move(entry));
   ++put_count_;
   return Status::Ok();
-}
-
-Status MemoryInbox::AddPendingAck(const PendingAck& ack) {
-  SetPendingAck(ack);
-  return Status::Ok();
-}
-
-Result<bool> MemoryInbox::RemovePendingAck(uint64_t seq, v1::AckLevel level) {
-  return TakePendingAck(seq, level).has_value();
 }
 
 }  // namespace flatcast::subscriber

@@ -1,6 +1,7 @@
 #include "flatcast/subscriber/inbox_commands.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <filesystem>
 #include <map>
@@ -54,6 +55,23 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
   auto public_text = [&](const v1::Directive& d) {
     return d.msg_type() == v1::CANCEL ? std::string("cancelled") : PublicReleaseText(d, now);
   };
+  Result<OperatorState> state = ReadOperatorState(state_dir);
+  if (!state.ok()) return state.status();
+  // The highest level acknowledged, confirmed by the broker or still pending.
+  auto acknowledged = [&](uint64_t seq) {
+    std::string text = "received";
+    for (v1::AckLevel level : {v1::CONFIRMED, v1::READY}) {
+      if (state->acknowledged.contains({seq, level})) {
+        text = level == v1::READY ? "ready" : "confirmed";
+      } else if (state->pending_acks.contains({seq, level})) {
+        text = std::string(level == v1::READY ? "ready" : "confirmed") + " (pending)";
+      }
+    }
+    if (state->pending_acks.contains({seq, v1::RECEIVED}) && text == "received") {
+      text = "received (pending)";
+    }
+    return text;
+  };
   if (json) {
     nlohmann::json list = nlohmann::json::array();
     for (const v1::StoredDirective* s : shown) {
@@ -66,7 +84,8 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
                              {"status", std::string(StatusName(d.status()))},
                              {"sent", FormatTime(FromTimestamp(d.sent()))},
                              {"cancelled", d.msg_type() == v1::CANCEL},
-                             {"public", public_text(d)}};
+                             {"public", public_text(d)},
+                             {"acknowledged", acknowledged(s->seq())}};
       if (d.is_public() && d.has_public_release()) {
         item["public_release"] = FormatTime(FromTimestamp(d.public_release()));
       }
@@ -79,13 +98,58 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
     out << "inbox is empty\n";
     return Status::Ok();
   }
-  out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<40}  {}\n", "SEQ", "ID", "VER", "SENT",
-                     "PUBLIC", "TITLE");
+  out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<20}  {:<40}  {}\n", "SEQ", "ID", "VER",
+                     "SENT", "ACKNOWLEDGED", "PUBLIC", "TITLE");
   for (const v1::StoredDirective* s : shown) {
     const v1::Directive& d = s->directive();
-    out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<40}  {}\n", s->seq(), d.id(), d.version(),
-                       FormatTimeSeconds(FromTimestamp(d.sent())), public_text(d), d.title());
+    out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<20}  {:<40}  {}\n", s->seq(), d.id(),
+                       d.version(), FormatTimeSeconds(FromTimestamp(d.sent())),
+                       acknowledged(s->seq()), public_text(d), d.title());
   }
+  return Status::Ok();
+}
+
+Status OverdueCommand(const std::string& state_dir, bool json, std::ostream& out) {
+  FLATCAST_RETURN_IF_ERROR(CheckStateDir(state_dir));
+  Result<OperatorState> state = ReadOperatorState(state_dir);
+  if (!state.ok()) return state.status();
+  const v1::OverdueReport& report = state->overdue;
+  if (json) {
+    std::string text;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    (void)google::protobuf::util::MessageToJsonString(report, &text, options);
+    out << text << "\n";
+    return Status::Ok();
+  }
+  if (report.own_size() == 0 && report.children_size() == 0) {
+    out << "nothing overdue\n";
+    return Status::Ok();
+  }
+  auto due = [](const v1::OverdueItem& item) {
+    return FormatTimeSeconds(FromTimestamp(item.deadline()));
+  };
+  if (report.own_size() > 0) {
+    out << "This unit is overdue:\n";
+    out << fmt::format("  {:<32} {:>3}  {:<10} {:<20}  {}\n", "ID", "VER", "LEVEL", "DUE", "TITLE");
+    for (const v1::OverdueItem& item : report.own()) {
+      out << fmt::format("  {:<32} {:>3}  {:<10} {:<20}  {}\n", item.directive_id(), item.version(),
+                         v1::AckLevel_Name(item.level()), due(item), item.title());
+    }
+  }
+  if (report.children_size() > 0) {
+    out << "Overdue units below this unit:\n";
+    for (const v1::OverdueItem& item : report.children()) {
+      out << fmt::format("  {} v{} {} due {} ({}): {} units\n", item.directive_id(), item.version(),
+                         v1::AckLevel_Name(item.level()), due(item), item.title(), item.units_size());
+      for (int i = 0; i < item.units_size(); ++i) {
+        out << fmt::format("    {:<14} {}\n", item.units(i),
+                           i < item.unit_names_size() ? item.unit_names(i) : "");
+      }
+    }
+  }
+  out << "as of " << FormatTimeSeconds(FromTimestamp(report.as_of())) << "\n";
   return Status::Ok();
 }
 

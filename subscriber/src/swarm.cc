@@ -34,8 +34,9 @@ constexpr uint64_t kLoggedErrors = 20;
 using Steady = std::chrono::steady_clock;
 
 struct SwarmTerminal {
-  SwarmTerminal(std::string code, Tier tier, Clock& clock)
-      : inbox(/*keep_directives=*/false), session(std::move(code), tier, inbox, clock) {}
+  SwarmTerminal(std::string code, Tier tier, Clock& clock, const SessionOptions& options)
+      : inbox(/*keep_directives=*/false),
+        session(std::move(code), tier, inbox, clock, nullptr, options) {}
 
   MemoryInbox inbox;
   TerminalSession session;
@@ -55,9 +56,12 @@ class SwarmRunner {
         progress_(progress),
         context_(1, static_cast<int>(units.size() + kSpareFds)) {
     terminals_.reserve(units.size());
+    SessionOptions session_options;
+    session_options.auto_levels = options.auto_levels;
     for (uint32_t index : units) {
       const Unit& unit = registry.unit(index);
-      terminals_.push_back(std::make_unique<SwarmTerminal>(unit.code, unit.tier, clock_));
+      terminals_.push_back(
+          std::make_unique<SwarmTerminal>(unit.code, unit.tier, clock_, session_options));
     }
   }
 

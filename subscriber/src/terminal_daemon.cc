@@ -16,7 +16,9 @@
 #include "flatcast/clock.h"
 #include "flatcast/curve.h"
 #include "flatcast/key_registry.h"
+#include "flatcast/duration.h"
 #include "flatcast/subscriber/directory_inbox.h"
+#include "flatcast/subscriber/operator_control.h"
 #include "flatcast/subscriber/terminal_session.h"
 #include "flatcast/zmq_tuning.h"
 
@@ -54,6 +56,24 @@ class LoggingListener final : public SessionListener {
   }
   void OnAckConfirmed(uint64_t seq, v1::AckLevel level) override {
     spdlog::info("ack confirmed for seq {} ({})", seq, v1::AckLevel_Name(level));
+  }
+  void OnRatingConfirmed(uint64_t seq) override {
+    spdlog::info("rating confirmed for seq {}", seq);
+  }
+  void OnOverdue(const v1::OverdueReport& report) override {
+    for (const v1::OverdueItem& item : report.own()) {
+      spdlog::warn("overdue: {} of {} \"{}\" was due {}", v1::AckLevel_Name(item.level()),
+                   item.directive_id(), item.title(),
+                   FormatTimeSeconds(FromTimestamp(item.deadline())));
+    }
+    for (const v1::OverdueItem& item : report.children()) {
+      spdlog::warn("overdue below this unit: {} units without {} of {} (due {})",
+                   item.units_size(), v1::AckLevel_Name(item.level()), item.directive_id(),
+                   FormatTimeSeconds(FromTimestamp(item.deadline())));
+    }
+    if (report.own_size() == 0 && report.children_size() == 0) {
+      spdlog::info("nothing overdue any more");
+    }
   }
 
  private:
@@ -116,10 +136,70 @@ class HandshakeLog {
   TimePoint logged_at_{};
 };
 
+// Answers every waiting operator request: the session records it, the
+// daemon sends what the session produced.
+void ServeOperators(OperatorEndpoint& operators, TerminalSession& session, const InboxStore& inbox,
+                    zmq::socket_t& socket) {
+  while (std::optional<v1::OperatorRequest> request = operators.Take()) {
+    std::vector<std::string> out;
+    Result<OperatorOutcome> outcome = Status::InvalidArgument("unknown operator action");
+    switch (request->action()) {
+      case v1::OperatorRequest::CONFIRM:
+        outcome = session.Acknowledge(request->directive_id(), v1::CONFIRMED, "", out);
+        break;
+      case v1::OperatorRequest::READY:
+        outcome = session.Acknowledge(request->directive_id(), v1::READY, request->note(), out);
+        break;
+      case v1::OperatorRequest::RATE:
+        outcome = session.Rate(request->directive_id(), request->clarity(), request->feasibility(),
+                               request->comment(), out);
+        break;
+      case v1::OperatorRequest::STATUS: {
+        v1::OperatorReply reply;
+        reply.set_connected(session.welcomed());
+        reply.set_pending(static_cast<uint32_t>(inbox.pending_ack_count() +
+                                                inbox.PendingRatings().size()));
+        reply.set_message(fmt::format("unit {}: {}, {} directives stored", session.unit_code(),
+                                      session.welcomed() ? "connected to the broker"
+                                                         : "not connected to the broker",
+                                      inbox.size()));
+        operators.Answer(reply);
+        continue;
+      }
+      default:
+        break;
+    }
+    if (!outcome.ok()) {
+      spdlog::warn("operator request refused: {}", outcome.status().message());
+      operators.Refuse(outcome.status());
+      continue;
+    }
+    for (const std::string& bytes : out) TrySend(socket, bytes);
+    v1::OperatorReply reply;
+    reply.set_directive_id(outcome->directive.id);
+    reply.set_version(outcome->directive.version);
+    reply.set_seq(outcome->directive.seq);
+    reply.set_connected(session.welcomed());
+    reply.set_pending(
+        static_cast<uint32_t>(inbox.pending_ack_count() + inbox.PendingRatings().size()));
+    reply.set_message(fmt::format(
+        "{} for {} v{}; {}", outcome->what, outcome->directive.id, outcome->directive.version,
+        out.empty() ? (session.welcomed() ? "nothing new to send"
+                                          : "the broker is not reachable now: it is sent when it "
+                                            "is back")
+                    : "sent to the broker, which confirms it once it is stored"));
+    spdlog::info("operator: {}", reply.message());
+    operators.Answer(reply);
+  }
+}
+
 // The poll loop. zmq::error_t other than an interrupted poll ends it.
 Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& session,
-            KeyRegistryWatcher* keys, const TerminalConfig& config,
+            const InboxStore& inbox, KeyRegistryWatcher* keys, const TerminalConfig& config,
             const std::optional<CurveClientKeys>& curve, const std::atomic<bool>& stop) {
+  Result<OperatorEndpoint> operators = OperatorEndpoint::Bind(context, config.state_dir);
+  if (!operators.ok()) return operators.status();
+  spdlog::info("operator commands on {}", operators->endpoint());
   Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(context, socket, config.broker);
   if (!monitor.ok()) return monitor.status();
   HandshakeLog handshake_log;
@@ -134,9 +214,10 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   while (!stop.load()) {
     zmq::pollitem_t items[] = {
         {socket.handle(), 0, static_cast<short>(ZMQ_POLLIN | (writable ? 0 : ZMQ_POLLOUT)), 0},
-        {monitor->socket().handle(), 0, ZMQ_POLLIN, 0}};
+        {monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
+        {operators->socket().handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, kPollInterval);
+      zmq::poll(items, 3, kPollInterval);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal; the loop condition decides
       throw;
@@ -172,6 +253,7 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       if (!status.ok()) LogSessionError(status, session);
       for (const std::string& reply : out) TrySend(socket, reply);
     }
+    if (items[2].revents & ZMQ_POLLIN) ServeOperators(*operators, session, inbox, socket);
 
     TimePoint now = clock.Now();
     if (keys != nullptr && now >= next_keys_check) {
@@ -298,7 +380,7 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     Result<zmq::socket_t> socket = OpenSocket(context, config.broker, *curve);
     if (!socket.ok()) return socket.status();
     spdlog::info("connecting to {}{}", config.broker, *curve ? " over CURVE" : "");
-    result = Loop(context, *socket, session, keys ? &*keys : nullptr, config, *curve, stop);
+    result = Loop(context, *socket, session, **inbox, keys ? &*keys : nullptr, config, *curve, stop);
   } catch (const zmq::error_t& e) {
     result = Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
   }

@@ -1,6 +1,7 @@
 #include "flatcast/subscriber/terminal_session.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <utility>
@@ -78,6 +79,7 @@ void TerminalSession::ForgetConnection() {
   heartbeat_interval_ = std::chrono::milliseconds(0);
   last_heard_.reset();
   ack_sent_.clear();
+  rating_sent_.clear();
 }
 
 bool TerminalSession::ConnectionLooksDead(TimePoint now) const {
@@ -111,6 +113,10 @@ Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::strin
       return HandleHeartbeat(envelope->heartbeat(), out);
     case v1::Envelope::kError:
       return HandleError(envelope->error());
+    case v1::Envelope::kRatingConfirm:
+      return HandleRatingConfirm(envelope->rating_confirm());
+    case v1::Envelope::kOverdueReport:
+      return HandleOverdue(envelope->overdue_report());
     default:
       ++counters_.bad_messages;
       return Status::InvalidArgument(
@@ -135,6 +141,7 @@ Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<st
   // The broker knows this connection only from now on; acknowledgements it
   // never confirmed may have been lost with an earlier one.
   for (const PendingAck& ack : inbox_.PendingAcks()) out.push_back(EncodeAck(ack));
+  for (const PendingRating& rating : inbox_.PendingRatings()) out.push_back(EncodeRating(rating));
   return Status::Ok();
 }
 
@@ -180,7 +187,7 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
       out.push_back(EncodeAck(*pending));
       return Status::Ok();
     }
-    PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, clock_.Now()};
+    PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, clock_.Now(), ""};
     FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
     out.push_back(EncodeAck(ack));
     return Status::Ok();
@@ -190,7 +197,7 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
   FLATCAST_RETURN_IF_ERROR(
       inbox_.Put(stored).WithContext(fmt::format("storing directive {} v{}", d.id(), d.version())));
   TimePoint now = clock_.Now();
-  PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, now};
+  PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, now, ""};
   FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
   ++counters_.received;
   if (options_.record_latency && HasTime(d.sent())) {
@@ -200,6 +207,101 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
   }
   if (listener_) listener_->OnStored(stored);
   out.push_back(EncodeAck(ack));
+  for (v1::AckLevel level : options_.auto_levels) {
+    if (level == v1::RECEIVED) continue;
+    PendingAck more{stored.seq(), d.id(), d.version(), level, now, ""};
+    FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(more));
+    out.push_back(EncodeAck(more));
+  }
+  return Status::Ok();
+}
+
+Result<bool> TerminalSession::RecordAck(PendingAck ack, std::vector<std::string>& out) {
+  FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
+  if (!welcomed_) return false;
+  out.push_back(EncodeAck(ack));
+  return true;
+}
+
+Result<OperatorOutcome> TerminalSession::Acknowledge(std::string_view id, v1::AckLevel level,
+                                                     std::string note,
+                                                     std::vector<std::string>& out) {
+  if (level != v1::CONFIRMED && level != v1::READY) {
+    return Status::InvalidArgument("an operator acknowledges CONFIRMED or READY");
+  }
+  std::optional<InboxEntry> entry = inbox_.Latest(id);
+  if (!entry) return Status::NotFound(fmt::format("no directive {} in this terminal's inbox", id));
+  OperatorOutcome outcome{*entry, false, ""};
+  TimePoint now = clock_.Now();
+  auto done = [&](v1::AckLevel l) -> std::optional<TimePoint> {
+    if (auto at = inbox_.Acknowledged(entry->seq, l)) return at;
+    if (const PendingAck* p = inbox_.FindPendingAck(entry->seq, l)) return p->acked;
+    return std::nullopt;
+  };
+  std::vector<std::string> recorded;
+  for (v1::AckLevel l : {v1::CONFIRMED, v1::READY}) {
+    if (l > level) break;
+    if (std::optional<TimePoint> at = done(l)) {
+      if (l == level) {
+        outcome.what = fmt::format("already {} since {}", v1::AckLevel_Name(l), FormatTimeSeconds(*at));
+      }
+      continue;
+    }
+    PendingAck ack{entry->seq, entry->id, entry->version, l, now, l == v1::READY ? note : ""};
+    Result<bool> sent = RecordAck(std::move(ack), out);
+    if (!sent.ok()) return sent.status();
+    outcome.sent = *sent;
+    recorded.push_back(v1::AckLevel_Name(l));
+  }
+  if (!recorded.empty()) {
+    outcome.what = fmt::format("{} recorded", fmt::join(recorded, " and "));
+  }
+  return outcome;
+}
+
+Result<OperatorOutcome> TerminalSession::Rate(std::string_view id, uint32_t clarity,
+                                              uint32_t feasibility, std::string comment,
+                                              std::vector<std::string>& out) {
+  for (auto [name, value] : {std::pair{"clarity", clarity}, std::pair{"feasibility", feasibility}}) {
+    if (value < 1 || value > 5) {
+      return Status::InvalidArgument(fmt::format("{} must be from 1 to 5, not {}", name, value));
+    }
+  }
+  if (comment.size() > 2000) {
+    return Status::InvalidArgument(
+        fmt::format("the comment is {} bytes; at most 2000 are kept", comment.size()));
+  }
+  std::optional<InboxEntry> entry = inbox_.Latest(id);
+  if (!entry) return Status::NotFound(fmt::format("no directive {} in this terminal's inbox", id));
+  PendingRating rating{entry->seq, entry->id, entry->version, clarity, feasibility,
+                       std::move(comment), clock_.Now()};
+  FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingRating(rating));
+  OperatorOutcome outcome{*entry, false,
+                          fmt::format("rating recorded (clarity {}, feasibility {})", clarity,
+                                      feasibility)};
+  if (welcomed_) {
+    out.push_back(EncodeRating(rating));
+    outcome.sent = true;
+  }
+  return outcome;
+}
+
+Status TerminalSession::HandleRatingConfirm(const v1::RatingConfirm& confirm) {
+  TimePoint rated = FromTimestamp(confirm.rated());
+  Result<bool> removed = inbox_.RemovePendingRating(confirm.seq(), rated);
+  if (!removed.ok()) return removed.status();
+  rating_sent_.erase({confirm.seq(), rated});
+  if (*removed) {
+    ++counters_.ratings_confirmed;
+    if (listener_) listener_->OnRatingConfirmed(confirm.seq());
+  }
+  return Status::Ok();
+}
+
+Status TerminalSession::HandleOverdue(const v1::OverdueReport& report) {
+  ++counters_.overdue_reports;
+  FLATCAST_RETURN_IF_ERROR(inbox_.SetOverdue(report));
+  if (listener_) listener_->OnOverdue(report);
   return Status::Ok();
 }
 
@@ -238,7 +340,7 @@ Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
   }
 
   std::vector<PendingAck> pending = inbox_.PendingAcks();
-  if (!pending.empty()) {
+  if (!pending.empty() || !inbox_.PendingRatings().empty()) {
     // An ack still pending an interval after it was sent has lost its way or
     // lost its AckConfirm; the broker confirms a durable ack again.
     size_t before = out.size();
@@ -247,6 +349,11 @@ Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
       if (sent != ack_sent_.end() && now - sent->second < interval) continue;
       out.push_back(EncodeAck(ack));
       ++counters_.acks_resent;
+    }
+    for (const PendingRating& rating : inbox_.PendingRatings()) {
+      auto sent = rating_sent_.find({rating.seq, rating.rated});
+      if (sent != rating_sent_.end() && now - sent->second < interval) continue;
+      out.push_back(EncodeRating(rating));
     }
     if (out.size() != before) last_repair_ = now;
     // The acks in flight may be what the broker counts as unacknowledged; a
@@ -286,6 +393,22 @@ std::string TerminalSession::EncodeAck(const PendingAck& pending) {
   ack->set_version(pending.version);
   ack->set_level(pending.level);
   *ack->mutable_acked() = ToTimestamp(pending.acked);
+  ack->set_note(pending.note);
+  return wire::Encode(envelope);
+}
+
+std::string TerminalSession::EncodeRating(const PendingRating& pending) {
+  ++counters_.ratings_sent;
+  rating_sent_[{pending.seq, pending.rated}] = clock_.Now();
+  v1::Envelope envelope = NewEnvelope();
+  v1::Rating* rating = envelope.mutable_rating();
+  rating->set_seq(pending.seq);
+  rating->set_directive_id(pending.directive_id);
+  rating->set_version(pending.version);
+  rating->set_clarity(pending.clarity);
+  rating->set_feasibility(pending.feasibility);
+  rating->set_comment(pending.comment);
+  *rating->mutable_rated() = ToTimestamp(pending.rated);
   return wire::Encode(envelope);
 }
 

@@ -445,18 +445,12 @@ TEST_F(TerminalSessionTest, NotRegisteredIsAnErrorAndHellosSlowDown) {
 }
 
 // An inbox whose Put fails, as a full disk would.
-class FailingInbox final : public InboxStore {
+class FailingInbox final : public IndexedInbox {
  public:
-  uint64_t last_seq() const override { return 0; }
-  bool Contains(std::string_view, uint32_t) const override { return false; }
-  size_t size() const override { return 0; }
   Status Put(const v1::StoredDirective&) override { return Status::IOError("disk full"); }
-  Status AddPendingAck(const PendingAck&) override { return Status::Ok(); }
-  Result<bool> RemovePendingAck(uint64_t, v1::AckLevel) override { return false; }
-  const PendingAck* FindPendingAck(uint64_t, v1::AckLevel) const override { return nullptr; }
-  std::vector<PendingAck> PendingAcks() const override { return {}; }
-  size_t pending_ack_count() const override { return 0; }
-  std::vector<InboxEntry> List() const override { return {}; }
+
+ protected:
+  Status Persist() override { return Status::Ok(); }
 };
 
 TEST(TerminalSessionStorage, DeliveryThatCannotBeStoredIsNotAcknowledged) {

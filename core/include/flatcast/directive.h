@@ -28,6 +28,24 @@ inline constexpr size_t kMaxScopeCodes = 256;
 // The first problem found is returned, saying which field is wrong.
 Status ValidateDirective(const v1::Directive& d, const Registry& registry);
 
+// Refuses deadlines that are not well formed: a level other than RECEIVED,
+// CONFIRMED or READY, not exactly one of within_ms (> 0), at and
+// before_public_release, before_public_release on a directive that is not
+// public, two deadlines for one level. ValidateDirective calls it.
+Status ValidateDeadlines(const v1::Directive& directive);
+
+struct Deadline {
+  v1::AckLevel level;
+  TimePoint at;
+};
+
+// The deadlines of a stored directive version, as times: within_ms counts
+// from `sent`; before_public_release is the release time of `public_record`
+// (its release_at while held, released_at once released; none when it is
+// null, or the directive is not held for the public or was cancelled).
+std::vector<Deadline> ResolveDeadlines(const v1::Directive& directive,
+                                       const v1::PublicRecord* public_record);
+
 // Which units a directive reaches: those of a targeted tier at or below a
 // scope code. Sorted registry indices, no duplicates. Assumes a valid directive.
 std::vector<uint32_t> AddressedUnits(const v1::Directive& d, const Registry& registry);

@@ -84,7 +84,8 @@ Status Verify(std::string_view message, std::string_view signature, std::string_
 //
 // Signed fields (the content a publisher writes): issuer_unit,
 // issuer_department, title, body, actions (every field of each item), scope,
-// target_tiers, status, created, is_public, expires, internal_note.
+// target_tiers, status, created, is_public, expires, internal_note,
+// deadlines.
 // Every other field is cleared before serializing: the ones the broker assigns
 // or changes after submission (format_version, id, sent, version, msg_type,
 // public_release, references) and any field added to flatcast.proto later.

@@ -7,8 +7,15 @@
 //   public       directive id                         -> PublicRecord
 //   public_ids   public id                            -> directive id
 //   events       event seq (8 bytes big-endian)       -> LifecycleEvent
-// Every write that a peer is told about is synced before the call returns.
-// Not thread-safe: the broker's event loop is its only user.
+//   ratings      seq | unit code                      -> RatingRecord (latest)
+//   log          log seq (8 bytes big-endian)         -> LogRecord (hash-chained)
+// Every acknowledgement, rating and lifecycle event is also appended to the
+// log, in the same write. Every write that a peer is told about is synced
+// before the call returns.
+//
+// Threads: one thread writes (the broker's event loop) and is the only one
+// to call head_seq(); the other const methods read RocksDB and may be called
+// from other threads at the same time (the broker's query worker).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "flatcast.pb.h"
+#include "flatcast/log_chain.h"
 #include "flatcast/status.h"
 
 namespace flatcast::broker {
@@ -33,6 +41,9 @@ struct StoreOptions {
   bool initialise = false;
   // RocksDB's table-file cache; part of the broker's file-descriptor budget.
   int max_open_files = 64;
+  // Open for reading only (an auditor's copy, or a stopped broker's store);
+  // every write then fails.
+  bool read_only = false;
 };
 
 struct AckEntry {
@@ -40,6 +51,12 @@ struct AckEntry {
   std::string unit_code;
   v1::AckLevel level;
   v1::AckRecord record;
+};
+
+struct RatingEntry {
+  uint64_t seq;
+  std::string unit_code;
+  v1::RatingRecord record;
 };
 
 // Everything one state change writes, applied in one synced WriteBatch.
@@ -80,18 +97,47 @@ class Store {
   virtual Status ForEachEvent(std::string_view directive_id,
                               const std::function<void(const v1::LifecycleEvent&)>& fn) const = 0;
 
-  // Stores acknowledgements in one synced write (group commit). Storing an
-  // ack that is already there again only rewrites it.
-  virtual Status PutAcks(const std::vector<AckEntry>& acks) = 0;
+  // Stores acknowledgements and ratings in one synced write (group commit),
+  // appending each to the log. Storing an ack that is already there again
+  // rewrites it and logs it again: callers store each ack once. A rating
+  // replaces the unit's earlier rating of the same directive version.
+  virtual Status PutFeedback(const std::vector<AckEntry>& acks,
+                             const std::vector<RatingEntry>& ratings) = 0;
+  Status PutAcks(const std::vector<AckEntry>& acks) { return PutFeedback(acks, {}); }
   // Calls `fn` for each ack of directive `seq` by a unit at or below
   // `region_prefix` (empty: all), in unit-code order. One range scan.
   virtual Status ForEachAck(uint64_t seq, std::string_view region_prefix,
                             const std::function<void(std::string_view unit_code, v1::AckLevel level,
                                                      const v1::AckRecord& record)>& fn) const = 0;
+  virtual Result<std::optional<v1::AckRecord>> GetAck(uint64_t seq, std::string_view unit_code,
+                                                      v1::AckLevel level) const = 0;
+
+  // Every stored rating (the latest of each unit and directive version), in
+  // (seq, unit) order.
+  virtual Status ForEachRating(
+      const std::function<void(uint64_t seq, std::string_view unit_code,
+                               const v1::RatingRecord& record)>& fn) const = 0;
+  virtual Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
+                                                            std::string_view unit_code) const = 0;
+  virtual Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const = 0;
+
+  // Log records after `after_log_seq`, in order, while `fn` returns true.
+  virtual Status ForEachLogRecord(uint64_t after_log_seq,
+                                  const std::function<bool(const v1::LogRecord&)>& fn) const = 0;
+  virtual Result<std::optional<v1::LogRecord>> GetLogRecord(uint64_t log_seq) const = 0;
+  // The last record's log_seq, read from the store (0: empty log).
+  virtual Result<uint64_t> HeadLogSeq() const = 0;
+  // Walks the log's hash chain (ChainVerifier) in one snapshot, then checks
+  // that every stored acknowledgement, rating and event equals its latest log
+  // record and that none is missing from the log. `anchor_hash` non-empty:
+  // record `anchor_log_seq` must have that hash.
+  virtual Result<ChainReport> VerifyLog(uint64_t anchor_log_seq,
+                                        const std::string& anchor_hash) const = 0;
 };
 
 // Key encodings, exposed for tests and tools.
 std::string SeqKey(uint64_t seq);
 std::string AckKey(uint64_t seq, std::string_view unit_code, v1::AckLevel level);
+std::string RatingKey(uint64_t seq, std::string_view unit_code);
 
 }  // namespace flatcast::broker

@@ -4,9 +4,10 @@
 //   inbox/<id>.v<version>.txt   RenderDirectiveText, for people
 //   inbox/<id>.v<version>.json  DirectiveToJson of the StoredDirective; its
 //                               presence is what "stored" means
-//   state.json                  {"last_seq": N, "pending_acks": [{"seq": N,
-//                               "directive_id": "...", "version": N,
-//                               "level": "RECEIVED", "acked": "<RFC 3339>"}]}
+//   state.json                  {"last_seq": N, "pending_acks": [...],
+//                               "pending_ratings": [...], "acknowledged":
+//                               [...], "rated": [...], "overdue": {...}}
+//                               (docs/STORAGE.md, "Subscriber state")
 //   lock                        held (flock) while a DirectoryInbox is open
 // Every file is replaced atomically (temporary file, fsync, rename, fsync of
 // the directory). A directive's files are written before state.json, so after
@@ -37,14 +38,15 @@ class DirectoryInbox final : public IndexedInbox {
   DirectoryInbox& operator=(const DirectoryInbox&) = delete;
 
   Status Put(const v1::StoredDirective& stored) override;
-  Status AddPendingAck(const PendingAck& ack) override;
-  Result<bool> RemovePendingAck(uint64_t seq, v1::AckLevel level) override;
 
   // Writes state.json again. Every change is already durable when it returns;
   // this is for shutdown paths that want to say so explicitly.
   Status Flush();
 
   const std::string& state_dir() const { return state_dir_; }
+
+ protected:
+  Status Persist() override { return WriteState(); }
 
  private:
   DirectoryInbox(std::string state_dir, int lock_fd);
@@ -71,6 +73,10 @@ struct InboxFiles {
 };
 Result<InboxFiles> FindInInbox(const std::string& state_dir, const std::string& id,
                                std::optional<uint32_t> version = std::nullopt);
+
+// The operator state in state.json (pending and confirmed acknowledgements
+// and ratings, the overdue report); empty when there is no state file yet.
+Result<OperatorState> ReadOperatorState(const std::string& state_dir);
 
 // Reads the stored directive `files` names; Corruption when it does not parse.
 Result<v1::StoredDirective> ReadStored(const InboxFiles& files);

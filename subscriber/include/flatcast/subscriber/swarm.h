@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "flatcast.pb.h"
 #include "flatcast/registry.h"
 #include "flatcast/status.h"
 
@@ -44,6 +45,9 @@ struct SwarmOptions {
   // neither.
   std::string key_seed;
   std::string broker_public_key;
+  // Levels every unit acknowledges right after RECEIVED (CONFIRMED, READY),
+  // as if an operator did at once; `expect` then waits for those too.
+  std::vector<v1::AckLevel> auto_levels;
 };
 
 // The units the swarm plays, as registry indices in registry order.

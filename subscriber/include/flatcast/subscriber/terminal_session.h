@@ -10,6 +10,10 @@
 //   Ack{seq, id, version, RECEIVED} ->
 //                              <-    AckConfirm{seq, level}     (ack is durable)
 //                              <-    Heartbeat{head_seq, unacknowledged}  (every interval)
+//                              <-    OverdueReport               (deadlines passed)
+//   Ack{..., CONFIRMED | READY}  ->  (an operator's Acknowledge)
+//   Rating{seq, ...}             ->  (an operator's Rate)
+//                              <-    RatingConfirm{seq, rated}   (rating is durable)
 //
 // Repair. Any message may be lost on the way (a full send queue drops it), so
 // a Heartbeat makes the session check that nothing is missing, at most once
@@ -56,6 +60,9 @@ struct SessionCounters {
   uint64_t heartbeats = 0;      // Heartbeat messages received
   uint64_t resyncs = 0;         // Hellos sent because a Heartbeat showed something missing
   uint64_t acks_resent = 0;     // pending acks sent again because a Heartbeat came first
+  uint64_t ratings_sent = 0;       // including resends
+  uint64_t ratings_confirmed = 0;  // pending ratings cleared by RatingConfirm
+  uint64_t overdue_reports = 0;    // OverdueReport messages received
   uint64_t errors = 0;          // Error envelopes from the broker
   uint64_t bad_messages = 0;    // undecodable or unexpected envelopes
 };
@@ -69,6 +76,15 @@ class SessionListener {
   virtual void OnStored(const v1::StoredDirective& stored) {}
   virtual void OnDuplicate(const v1::StoredDirective& stored) {}
   virtual void OnAckConfirmed(uint64_t seq, v1::AckLevel level) {}
+  virtual void OnRatingConfirmed(uint64_t seq) {}
+  virtual void OnOverdue(const v1::OverdueReport& report) {}
+};
+
+// What an operator's command recorded.
+struct OperatorOutcome {
+  InboxEntry directive;  // the version acknowledged or rated (the latest stored)
+  bool sent = false;     // sent to the broker now; else when it is reachable again
+  std::string what;      // e.g. "CONFIRMED recorded", "already READY since ..."
 };
 
 struct SessionOptions {
@@ -86,6 +102,9 @@ struct SessionOptions {
   // the directive was sent; any other is refused: not stored, not
   // acknowledged. Null: signatures are not checked. Must outlive the session.
   const KeyRegistry* keys = nullptr;
+  // Levels acknowledged automatically right after RECEIVED, for swarms that
+  // play operators too (benchmarks, tests): CONFIRMED, READY.
+  std::vector<v1::AckLevel> auto_levels;
 };
 
 // One terminal's protocol state. Not thread-safe. The inbox, clock and
@@ -112,6 +131,20 @@ class TerminalSession {
   // could not be stored, which is not acknowledged so the broker sends it
   // again (the store's error).
   Status OnMessage(std::string_view bytes, std::vector<std::string>& out);
+
+  // An operator acknowledges the latest stored version of `id` at `level`
+  // (CONFIRMED or READY; READY also records CONFIRMED if it was not). The
+  // acknowledgement is recorded durably as pending and, when the session is
+  // welcomed, its message appended to `out`; otherwise it is sent after the
+  // next Welcome. Acknowledging a level again changes nothing. NotFound when
+  // no version of `id` is stored.
+  Result<OperatorOutcome> Acknowledge(std::string_view id, v1::AckLevel level, std::string note,
+                                      std::vector<std::string>& out);
+  // An operator rates the latest stored version of `id` (clarity and
+  // feasibility 1..5, a comment); a later rating replaces an earlier one at
+  // the broker. Delivered like Acknowledge.
+  Result<OperatorOutcome> Rate(std::string_view id, uint32_t clarity, uint32_t feasibility,
+                               std::string comment, std::vector<std::string>& out);
 
   // The connection was (re)established: the broker knows this unit again
   // only after a Hello, so the session waits for a Welcome as after Hello().
@@ -152,7 +185,12 @@ class TerminalSession {
   Status HandleAckConfirm(const v1::AckConfirm& confirm);
   Status HandleHeartbeat(const v1::Heartbeat& heartbeat, std::vector<std::string>& out);
   Status HandleError(const v1::Error& error);
+  Status HandleRatingConfirm(const v1::RatingConfirm& confirm);
+  Status HandleOverdue(const v1::OverdueReport& report);
   std::string EncodeAck(const PendingAck& ack);
+  std::string EncodeRating(const PendingRating& rating);
+  // Records `ack` as pending and sends it if welcomed; true when sent.
+  Result<bool> RecordAck(PendingAck ack, std::vector<std::string>& out);
   // Drops what the session knew about the current connection: its Welcome,
   // heartbeat interval, last message heard and the acks sent on it.
   void ForgetConnection();
@@ -174,6 +212,8 @@ class TerminalSession {
   std::optional<TimePoint> last_repair_;  // a Heartbeat last made the session send something
   // When each pending ack, by (seq, level), was last sent on this connection.
   std::map<std::pair<uint64_t, int>, TimePoint> ack_sent_;
+  // When each pending rating, by (seq, rated), was last sent on this connection.
+  std::map<std::pair<uint64_t, TimePoint>, TimePoint> rating_sent_;
   std::string unit_name_;
   SessionCounters counters_;
   std::vector<int64_t> latencies_us_;
