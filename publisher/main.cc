@@ -45,11 +45,23 @@ void AddContentOptions(CLI::App* cmd, flatcast::publisher::DirectiveFlags& f, st
   cmd->add_option("--expires", f.expires, "expiry time (RFC 3339)");
   cmd->add_option("--reference", f.references, "id of an earlier directive (repeatable)");
   cmd->add_option("--note", f.internal_note, "internal note (never public)");
+  cmd->add_option("--deadline", f.deadlines,
+                  "acknowledgement deadline LEVEL=WHEN (repeatable): confirmed=2h, "
+                  "ready=release, ready=2026-12-02T08:00:00Z; overdue units are reminded and "
+                  "their parent unit told");
 }
 
 Result<v1::Directive> Content(const flatcast::publisher::DirectiveFlags& flags,
                               const std::string& file, const std::string& body_file) {
-  if (!file.empty()) return flatcast::LoadDirectiveFile(file);
+  if (!file.empty()) {
+    // --deadline adds to the file's deadlines.
+    auto d = flatcast::LoadDirectiveFile(file);
+    if (!d.ok()) return d;
+    for (const auto& spec : flags.deadlines) {
+      FLATCAST_RETURN_IF_ERROR(flatcast::publisher::AddDeadline(*d, spec));
+    }
+    return d;
+  }
   flatcast::publisher::DirectiveFlags f = flags;
   if (!body_file.empty()) {
     std::ifstream in(body_file);

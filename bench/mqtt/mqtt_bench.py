@@ -189,6 +189,20 @@ def proc_status_kb(pid, field):
     return None
 
 
+def tcp_mem_pages():
+    """Kernel memory of all TCP sockets, in pages (/proc/net/sockstat): both ends of every
+    loopback connection, since clients and broker share the machine."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    fields = line.split()
+                    return int(fields[fields.index("mem") + 1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def proc_cpu_s(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -201,7 +215,7 @@ def proc_cpu_s(pid):
 class Broker:
     """One mosquitto process at a time on a fixed port and store."""
 
-    def __init__(self, work_dir, port, max_inflight, binary):
+    def __init__(self, work_dir, port, max_inflight, max_queued, allow_duplicates, binary):
         self.work_dir = work_dir
         self.port = port
         self.binary = binary
@@ -218,9 +232,13 @@ class Broker:
             "persistence_file mosquitto.db",
             "autosave_interval 1800",
             "autosave_on_changes false",
-            "max_queued_messages 1000000",
+            f"max_queued_messages {max_queued}",
             "max_queued_bytes 0",
             f"max_inflight_messages {max_inflight}",
+            # 2.0.11 defaults to false: it then checks every message against the
+            # list of clients it was already sent to, O(N) per recipient and
+            # O(N^2) per directive fanned out to N units (src/database.c).
+            f"allow_duplicate_messages {'true' if allow_duplicates else 'false'}",
             "user root" if os.geteuid() == 0 else "",
             "connection_messages false",
             f"log_dest file {work_dir}/mosquitto.log",
@@ -306,7 +324,8 @@ class Bench:
                 raise BenchError(f"{program} not found in {self.bin_dir} (build it first)")
         self.work_dir = tempfile.mkdtemp(prefix="mqtt-bench-", dir=args.work_root)
         self.port = free_port()
-        self.broker = Broker(self.work_dir, self.port, args.max_inflight, args.mosquitto)
+        self.broker = Broker(self.work_dir, self.port, args.max_inflight, args.max_queued,
+                             args.allow_duplicate_messages == "true", args.mosquitto)
         self.units = self._read_units()
         self.failures = []
         self.results = {}
@@ -522,6 +541,7 @@ class Bench:
     def note_connected_rss(self, result):
         rss = self.broker.rss_kb()
         result["broker_rss_kb_connected"] = rss
+        result["kernel_tcp_mem_pages_connected"] = tcp_mem_pages()
         if self.first_connected_rss_kb is None:
             self.first_connected_rss_kb = rss
             result["bytes_per_connection"] = round(
@@ -858,6 +878,7 @@ class Bench:
         self.broker.start()
         time.sleep(0.5)
         self.idle_rss_kb = self.broker.rss_kb()
+        self.idle_tcp_mem_pages = tcp_mem_pages()
         runners = {
             "fanout": self.run_fanout,
             "burst": self.run_burst,
@@ -903,6 +924,8 @@ class Bench:
                                       "(group commit); an ack counts as durable when that "
                                       "fdatasync returns",
             "broker_idle_rss_kb": self.idle_rss_kb,
+            "kernel_tcp_mem_pages_idle": self.idle_tcp_mem_pages,
+            "page_size": os.sysconf("SC_PAGE_SIZE"),
             "broker_bytes_per_connection": next(
                 (r["bytes_per_connection"] for r in self.results.values()
                  if isinstance(r, dict) and "bytes_per_connection" in r), None),
@@ -1048,7 +1071,14 @@ def main():
                              "once (0: 96 / processes, so that all processes together stay "
                              "under Mosquitto's listen backlog of 100)")
     parser.add_argument("--max-inflight", type=int, default=0,
-                        help="mosquitto max_inflight_messages (0: no limit)")
+                        help="mosquitto max_inflight_messages (0: no limit; Mosquitto's "
+                             "default is 20, which throttles the collector's ack stream)")
+    parser.add_argument("--max-queued", type=int, default=1000000,
+                        help="mosquitto max_queued_messages per client (default 1000000: "
+                             "the catch-up and the collector's backlog after a restart)")
+    parser.add_argument("--allow-duplicate-messages", choices=["true", "false"], default="true",
+                        help="mosquitto allow_duplicate_messages (2.0.11 defaults to false, "
+                             "which costs O(N^2) per fanned-out message)")
     parser.add_argument("--timeout-s", type=int, default=300, help="per phase")
     parser.add_argument("--kill9-wait-s", type=float, default=10,
                         help="kill9: how long to wait for deliveries once all units are back")

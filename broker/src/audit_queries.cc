@@ -1,4 +1,4 @@
-#include "audit_queries.h"
+#include "flatcast/broker/audit_queries.h"
 
 #include <fmt/format.h>
 

@@ -253,7 +253,8 @@ class Broker::Impl {
       ++count;
       if (logged_at != TimePoint{} && now - logged_at < std::chrono::minutes(1)) continue;
       std::string why =
-          e.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? "the connection closed"
+          e.event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+              ? "the client closed the connection (one without CURVE closes it so)"
           : e.value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
               ? "the client does not use CURVE"
           : e.value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC

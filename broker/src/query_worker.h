@@ -18,7 +18,7 @@
 
 #include <zmq.hpp>
 
-#include "audit_queries.h"
+#include "flatcast/broker/audit_queries.h"
 
 namespace flatcast::broker {
 

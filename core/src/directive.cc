@@ -442,6 +442,26 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
   if (d.msg_type() == v1::CANCEL) line("CANCELLED:", "this directive has been cancelled");
   line("Public release:", PublicReleaseText(d, now));
   if (d.has_expires()) line("Expires:", FormatTime(FromTimestamp(d.expires())));
+  for (const v1::AckDeadline& deadline : d.deadlines()) {
+    std::string level = deadline.level() == v1::READY       ? "ready"
+                        : deadline.level() == v1::CONFIRMED ? "confirmed"
+                                                            : "received";
+    std::string when;
+    if (deadline.within_ms() > 0) {
+      when = "within " + FormatDuration(std::chrono::milliseconds(deadline.within_ms()));
+      if (d.has_sent()) {
+        when += " (by " +
+                FormatTimeSeconds(FromTimestamp(d.sent()) +
+                                  std::chrono::milliseconds(deadline.within_ms())) +
+                ")";
+      }
+    } else if (deadline.has_at()) {
+      when = "by " + FormatTimeSeconds(FromTimestamp(deadline.at()));
+    } else {
+      when = "before the public release";
+    }
+    line("Deadline:", level + " " + when);
+  }
 
   out += "\n" + d.title() + "\n";
   if (!d.body().empty()) {

@@ -43,6 +43,39 @@ Status SetTime(const std::string& text, const char* what, Field field) {
 
 }  // namespace
 
+Status AddDeadline(v1::Directive& d, const std::string& spec) {
+  size_t eq = spec.find('=');
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument(fmt::format(
+        "deadline \"{}\": {} (write LEVEL=WHEN: confirmed=2h, ready=release or "
+        "ready=2026-12-02T08:00:00Z)",
+        spec, why));
+  };
+  if (eq == std::string::npos) return bad("no '='");
+  std::string level = spec.substr(0, eq), when = spec.substr(eq + 1);
+  v1::AckDeadline* deadline = d.add_deadlines();
+  if (level == "received") {
+    deadline->set_level(v1::RECEIVED);
+  } else if (level == "confirmed") {
+    deadline->set_level(v1::CONFIRMED);
+  } else if (level == "ready") {
+    deadline->set_level(v1::READY);
+  } else {
+    return bad("the level must be received, confirmed or ready");
+  }
+  if (when == "release") {
+    deadline->set_before_public_release(true);
+  } else if (auto within = ParseDuration(when); within.ok()) {
+    if (within->count() <= 0) return bad("the time allowed must be positive");
+    deadline->set_within_ms(within->count());
+  } else if (auto at = ParseTime(when); at.ok()) {
+    *deadline->mutable_at() = ToTimestamp(*at);
+  } else {
+    return bad("WHEN is neither a duration, an RFC 3339 time nor \"release\"");
+  }
+  return Status::Ok();
+}
+
 Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
   v1::Directive d;
   d.set_issuer_unit(f.issuer);
@@ -63,6 +96,7 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
       FLATCAST_RETURN_IF_ERROR(SetTime(parts[2], "action due time", [a] { return a->mutable_due(); }));
     }
   }
+  for (const auto& spec : f.deadlines) FLATCAST_RETURN_IF_ERROR(AddDeadline(d, spec));
   for (const auto& code : f.scope) d.add_scope(code);
   for (const auto& name : f.tiers) {
     auto tier = ParseTargetTier(name);

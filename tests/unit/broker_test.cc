@@ -298,6 +298,185 @@ TEST_F(BrokerTest, HeartbeatTellsATerminalHowManyDirectivesItHasNotAcknowledged)
   EXPECT_EQ(hb.heartbeat().unacknowledged(), 2u);
 }
 
+v1::Envelope AckOf(const v1::PublishReceipt& receipt, v1::AckLevel level, const std::string& note = "") {
+  v1::Envelope ack;
+  ack.mutable_ack()->set_seq(receipt.seq());
+  ack.mutable_ack()->set_directive_id(receipt.id());
+  ack.mutable_ack()->set_version(1);
+  ack.mutable_ack()->set_level(level);
+  ack.mutable_ack()->set_note(note);
+  return ack;
+}
+
+v1::Envelope RatingOf(const v1::PublishReceipt& receipt, uint32_t clarity, uint32_t feasibility,
+                      int64_t rated_seconds) {
+  v1::Envelope env;
+  auto* r = env.mutable_rating();
+  r->set_seq(receipt.seq());
+  r->set_directive_id(receipt.id());
+  r->set_version(1);
+  r->set_clarity(clarity);
+  r->set_feasibility(feasibility);
+  r->set_comment("not enough masks");
+  r->mutable_rated()->set_seconds(rated_seconds);
+  return env;
+}
+
+v1::Envelope Audit(v1::AuditRequest request) {
+  v1::Envelope env;
+  *env.mutable_audit_request() = std::move(request);
+  return env;
+}
+
+TEST_F(BrokerTest, EveryLevelIsStoredOnceAndCountsInTheAuditorsRollup) {
+  auto t = Terminal("520102001001");
+  auto pub = Connect();
+  auto receipt = pub->Call(PublishRequest({"5201"}, {v1::COMMUNITY, v1::STREET})).receipt();
+  ASSERT_TRUE(t->Receive().has_deliver());
+  for (v1::AckLevel level : {v1::RECEIVED, v1::CONFIRMED, v1::READY}) {
+    auto confirm = t->Call(AckOf(receipt, level, level == v1::READY ? "two staff on duty" : ""));
+    ASSERT_TRUE(confirm.has_ack_confirm()) << confirm.DebugString();
+    EXPECT_EQ(confirm.ack_confirm().level(), level);
+  }
+  // Sent again (its confirmation lost): confirmed, not stored or logged twice.
+  EXPECT_TRUE(t->Call(AckOf(receipt, v1::CONFIRMED)).has_ack_confirm());
+
+  v1::AuditRequest rollup;
+  rollup.mutable_rollup()->set_directive_id(receipt.id());
+  rollup.mutable_rollup()->set_region("520102");
+  rollup.mutable_rollup()->set_depth(v1::STREET);
+  auto reply = pub->Call(Audit(rollup));
+  ASSERT_TRUE(reply.has_audit_reply()) << reply.DebugString();
+  const auto& rows = reply.audit_reply().rollup().rows();
+  ASSERT_EQ(rows.size(), 2);  // the district and its street
+  EXPECT_EQ(rows[0].counts().addressed(), 2u);
+  EXPECT_EQ(rows[0].counts().confirmed(), 1u);
+  EXPECT_EQ(rows[0].counts().ready(), 1u);
+  v1::AuditRequest log;
+  log.mutable_log();
+  auto records = pub->Call(Audit(log)).audit_reply().log().records();
+  int confirmed = 0;
+  for (const auto& r : records) confirmed += r.has_ack() && r.ack().level() == v1::CONFIRMED;
+  EXPECT_EQ(confirmed, 1);
+  v1::AuditRequest history;
+  history.mutable_unit_history()->set_unit_code("520102001001");
+  auto row = pub->Call(Audit(history)).audit_reply().unit_history().rows(0);
+  EXPECT_EQ(row.ready_note(), "two staff on duty");
+}
+
+TEST_F(BrokerTest, RatingsAreStoredConfirmedAndRefusedWhenOutOfRangeOrUnreceived) {
+  auto t = Terminal("520102001001");
+  auto pub = Connect();
+  auto receipt = pub->Call(PublishRequest({"5201"}, {v1::COMMUNITY})).receipt();
+  ASSERT_TRUE(t->Receive().has_deliver());
+  auto early = t->Call(RatingOf(receipt, 3, 3, 100));
+  ASSERT_TRUE(early.has_error()) << early.DebugString();
+  EXPECT_NE(early.error().message().find("has not received"), std::string::npos);
+  ASSERT_TRUE(t->Call(AckOf(receipt, v1::RECEIVED)).has_ack_confirm());
+  auto bad = t->Call(RatingOf(receipt, 0, 6, 100));
+  ASSERT_TRUE(bad.has_error());
+  EXPECT_NE(bad.error().message().find("clarity must be from 1 to 5"), std::string::npos);
+  auto ok = t->Call(RatingOf(receipt, 4, 2, 100));
+  ASSERT_TRUE(ok.has_rating_confirm()) << ok.DebugString();
+  EXPECT_EQ(ok.rating_confirm().rated().seconds(), 100);
+  ASSERT_TRUE(t->Call(RatingOf(receipt, 4, 2, 100)).has_rating_confirm());  // again: same one
+  ASSERT_TRUE(t->Call(RatingOf(receipt, 5, 4, 200)).has_rating_confirm());  // a later one
+  v1::AuditRequest ratings;
+  ratings.mutable_ratings()->set_by(v1::RatingsQuery::DIRECTIVE);
+  auto rows = pub->Call(Audit(ratings)).audit_reply().ratings().rows();
+  ASSERT_EQ(rows.size(), 1);
+  EXPECT_EQ(rows[0].ratings(), 1u);  // the later one replaced the first
+  EXPECT_DOUBLE_EQ(rows[0].clarity_mean(), 5.0);
+  v1::AuditRequest log;
+  log.mutable_log();
+  int logged = 0;
+  v1::Envelope log_reply = pub->Call(Audit(log));
+  for (const auto& r : log_reply.audit_reply().log().records()) logged += r.has_rating();
+  EXPECT_EQ(logged, 2);  // both kept in the log
+}
+
+TEST_F(BrokerTest, AUnitPastItsDeadlineIsRemindedAndItsParentTold) {
+  auto street = Terminal("520102001");
+  auto late = Terminal("520102001001");
+  auto pub = Connect();
+  auto env = PublishRequest({"520102001"}, {v1::STREET, v1::COMMUNITY});
+  auto* deadline = env.mutable_publish()->mutable_directive()->add_deadlines();
+  deadline->set_level(v1::CONFIRMED);
+  deadline->set_within_ms(2 * 3600 * 1000);
+  auto receipt = pub->Call(env).receipt();
+  ASSERT_FALSE(receipt.id().empty());
+  // The street confirms in time; the community does not.
+  ASSERT_TRUE(street->Call(AckOf(receipt, v1::RECEIVED)).has_ack_confirm());
+  ASSERT_TRUE(street->Call(AckOf(receipt, v1::CONFIRMED)).has_ack_confirm());
+  clock_.Advance(std::chrono::hours(2) + std::chrono::seconds(6));
+  auto next_report = [](Peer& p) {
+    for (int i = 0; i < 20; ++i) {
+      v1::Envelope e = p.Receive();
+      if (e.has_overdue_report() || e.body_case() == v1::Envelope::BODY_NOT_SET) return e;
+    }
+    return v1::Envelope();
+  };
+  v1::Envelope own = next_report(*late);
+  ASSERT_TRUE(own.has_overdue_report()) << own.DebugString();
+  ASSERT_EQ(own.overdue_report().own_size(), 1);
+  EXPECT_EQ(own.overdue_report().own(0).level(), v1::CONFIRMED);
+  EXPECT_EQ(own.overdue_report().own(0).directive_id(), receipt.id());
+  v1::Envelope parent = next_report(*street);
+  ASSERT_TRUE(parent.has_overdue_report()) << parent.DebugString();
+  EXPECT_EQ(parent.overdue_report().own_size(), 0);
+  ASSERT_EQ(parent.overdue_report().children_size(), 1);
+  ASSERT_EQ(parent.overdue_report().children(0).units_size(), 1);
+  EXPECT_EQ(parent.overdue_report().children(0).units(0), "520102001001");
+
+  // Late, but acknowledged: the street hears that nothing is overdue.
+  ASSERT_TRUE(late->Call(AckOf(receipt, v1::CONFIRMED)).has_ack_confirm());
+  clock_.Advance(std::chrono::seconds(6));
+  v1::Envelope cleared = next_report(*street);
+  ASSERT_TRUE(cleared.has_overdue_report()) << cleared.DebugString();
+  EXPECT_EQ(cleared.overdue_report().children_size(), 0);
+
+  v1::Envelope events;
+  events.mutable_events_query()->set_directive_id(receipt.id());
+  int passed = 0;
+  v1::Envelope events_reply = pub->Call(events);
+  for (const auto& e : events_reply.events_reply().events()) {
+    if (e.kind() == v1::LifecycleEvent::DEADLINE_PASSED) {
+      ++passed;
+      EXPECT_EQ(e.overdue_units(), 1u);
+      EXPECT_EQ(e.level(), v1::CONFIRMED);
+    }
+  }
+  EXPECT_EQ(passed, 1);  // recorded once, however often the tracker runs
+}
+
+TEST_F(BrokerTest, MalformedDeadlinesAreRefused) {
+  auto env = PublishRequest({"520102001"}, {v1::COMMUNITY});
+  auto* d = env.mutable_publish()->mutable_directive()->add_deadlines();
+  d->set_level(v1::READY);
+  d->set_before_public_release(true);  // the directive is not public
+  auto reply = Connect()->Call(env);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().message().find("not public"), std::string::npos) << reply.error().message();
+}
+
+TEST_F(BrokerTest, AuditQueriesAreAnsweredOffTheLoopAndErrorsSayWhy) {
+  auto pub = Connect();
+  v1::AuditRequest missing;
+  missing.mutable_missing()->set_directive_id("52-HEALTH-20251128-0404");
+  auto reply = pub->Call(Audit(missing));
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::NOT_FOUND);
+  v1::AuditRequest empty;
+  reply = pub->Call(Audit(empty));
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().message().find("names no query"), std::string::npos);
+  v1::AuditRequest verify;
+  verify.mutable_verify();
+  reply = pub->Call(Audit(verify));
+  ASSERT_TRUE(reply.has_audit_reply()) << reply.DebugString();
+  EXPECT_TRUE(reply.audit_reply().verify().ok());
+}
+
 TEST(FdBudget, RefusesWhenTheLimitCannotCoverEveryTerminal) {
   auto budget = CheckFdBudget(uint64_t{1} << 40, 64);
   ASSERT_FALSE(budget.ok());

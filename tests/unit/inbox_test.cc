@@ -44,7 +44,7 @@ v1::StoredDirective MakeStored(uint64_t seq, const std::string& id, uint32_t ver
 }
 
 PendingAck AckFor(const v1::StoredDirective& s, TimePoint acked = T0()) {
-  return PendingAck{s.seq(), s.directive().id(), s.directive().version(), v1::RECEIVED, acked};
+  return PendingAck{s.seq(), s.directive().id(), s.directive().version(), v1::RECEIVED, acked, ""};
 }
 
 class DirectoryInboxTest : public ::testing::Test {
@@ -93,6 +93,49 @@ TEST_F(DirectoryInboxTest, StoredDirectivesAndPendingAcksSurviveReopening) {
   EXPECT_EQ(entries[1].id, "52-HEALTH-20261128-0002");
   EXPECT_EQ(entries[1].title, "Close wet markets");
   EXPECT_EQ(entries[1].sent, T0());
+}
+
+TEST_F(DirectoryInboxTest, OperatorStateSurvivesReopeningAndShowsInTheListing) {
+  auto a = MakeStored(3, "52-HEALTH-20261128-0001");
+  {
+    auto inbox = Open();
+    ASSERT_TRUE(inbox->Put(a).ok());
+    PendingAck ready{3, a.directive().id(), 1, v1::READY, T0(), "two staff on duty"};
+    PendingAck confirmed{3, a.directive().id(), 1, v1::CONFIRMED, T0(), ""};
+    ASSERT_TRUE(inbox->AddPendingAck(confirmed).ok());
+    ASSERT_TRUE(inbox->AddPendingAck(ready).ok());
+    ASSERT_TRUE(inbox->RemovePendingAck(3, v1::CONFIRMED).value());  // the broker confirmed it
+    PendingRating rating{3, a.directive().id(), 1, 4, 2, "masks are short", T0()};
+    ASSERT_TRUE(inbox->AddPendingRating(rating).ok());
+    v1::OverdueReport report;
+    report.add_own()->set_directive_id(a.directive().id());
+    ASSERT_TRUE(inbox->SetOverdue(report).ok());
+  }
+  auto inbox = Open();
+  ASSERT_TRUE(inbox);
+  ASSERT_EQ(inbox->PendingAcks().size(), 1u);
+  EXPECT_EQ(inbox->PendingAcks()[0].note, "two staff on duty");
+  EXPECT_EQ(inbox->Acknowledged(3, v1::CONFIRMED), T0());
+  ASSERT_EQ(inbox->PendingRatings().size(), 1u);
+  EXPECT_EQ(inbox->PendingRatings()[0].comment, "masks are short");
+  EXPECT_EQ(inbox->overdue().own_size(), 1);
+  std::ostringstream listing;
+  ASSERT_TRUE(ListInboxCommand(state_dir_, false, listing, T0()).ok());
+  EXPECT_NE(listing.str().find("ready (pending)"), std::string::npos) << listing.str();
+  std::ostringstream overdue;
+  ASSERT_TRUE(OverdueCommand(state_dir_, false, overdue).ok());
+  EXPECT_NE(overdue.str().find("This unit is overdue"), std::string::npos) << overdue.str();
+}
+
+TEST_F(DirectoryInboxTest, AStateFileWithABadRatingIsAClearError) {
+  fs::create_directories(fs::path(state_dir_) / "inbox");
+  testing::WriteFile(fs::path(state_dir_) / "state.json",
+                     R"({"last_seq": 0, "pending_ratings": [{"seq": 1, "directive_id": "x",
+                     "version": 1, "clarity": 9, "feasibility": 1, "rated": "2026-11-28T09:30:00Z"}]})");
+  auto inbox = DirectoryInbox::Open(state_dir_);
+  ASSERT_FALSE(inbox.ok());
+  EXPECT_NE(inbox.status().message().find("pending_ratings[0].clarity"), std::string::npos)
+      << inbox.status().message();
 }
 
 TEST_F(DirectoryInboxTest, EachDirectiveGetsAJsonAndATextFile) {

@@ -444,6 +444,119 @@ TEST_F(TerminalSessionTest, NotRegisteredIsAnErrorAndHellosSlowDown) {
   EXPECT_TRUE(session_.NeedsHelloRetry(clock_.Now()));
 }
 
+class OperatorTest : public TerminalSessionTest {
+ protected:
+  void SetUp() override {
+    session_.Hello();
+    ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
+    ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, kId)), out_).ok());
+    ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
+    out_.clear();
+  }
+  static constexpr char kId[] = "52-HEALTH-20261128-0001";
+};
+
+TEST_F(OperatorTest, ReadyAlsoConfirmsAndIsSentWhileWelcomed) {
+  auto outcome = session_.Acknowledge(kId, v1::READY, "two staff, 200 masks", out_);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_TRUE(outcome->sent);
+  EXPECT_EQ(outcome->what, "CONFIRMED and READY recorded");
+  ASSERT_EQ(out_.size(), 2u);
+  v1::Envelope confirmed = DecodeOk(out_[0]), ready = DecodeOk(out_[1]);
+  EXPECT_EQ(confirmed.ack().level(), v1::CONFIRMED);
+  EXPECT_EQ(ready.ack().level(), v1::READY);
+  EXPECT_EQ(ready.ack().note(), "two staff, 200 masks");
+  EXPECT_EQ(ready.ack().seq(), 3u);
+  EXPECT_EQ(inbox_.pending_ack_count(), 2u);
+
+  ASSERT_TRUE(session_.OnMessage(AckConfirm(3, v1::READY), out_).ok());
+  EXPECT_TRUE(inbox_.Acknowledged(3, v1::READY).has_value());
+  out_.clear();
+  auto again = session_.Acknowledge(kId, v1::READY, "", out_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(out_.empty());
+  EXPECT_NE(again->what.find("already READY since"), std::string::npos) << again->what;
+}
+
+TEST_F(OperatorTest, WhileTheBrokerIsAwayItIsKeptAndSentAfterTheNextWelcome) {
+  session_.OnDisconnected();
+  auto outcome = session_.Acknowledge(kId, v1::CONFIRMED, "", out_);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_FALSE(outcome->sent);
+  EXPECT_TRUE(out_.empty());
+  auto rated = session_.Rate(kId, 4, 2, "masks are short", out_);
+  ASSERT_TRUE(rated.ok());
+  EXPECT_FALSE(rated->sent);
+  session_.OnConnected();
+  session_.Hello();
+  ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
+  bool confirm_sent = false, rating_sent = false;
+  for (const auto& bytes : out_) {
+    v1::Envelope e = DecodeOk(bytes);
+    confirm_sent |= e.has_ack() && e.ack().level() == v1::CONFIRMED;
+    rating_sent |= e.has_rating() && e.rating().clarity() == 4 && e.rating().comment() == "masks are short";
+  }
+  EXPECT_TRUE(confirm_sent);
+  EXPECT_TRUE(rating_sent);
+  ASSERT_EQ(inbox_.PendingRatings().size(), 1u);
+  std::string confirm = Encode([&](v1::Envelope& e) {
+    e.mutable_rating_confirm()->set_seq(3);
+    *e.mutable_rating_confirm()->mutable_rated() = ToTimestamp(inbox_.PendingRatings()[0].rated);
+  });
+  ASSERT_TRUE(session_.OnMessage(confirm, out_).ok());
+  EXPECT_TRUE(inbox_.PendingRatings().empty());
+  EXPECT_EQ(session_.counters().ratings_confirmed, 1u);
+}
+
+TEST_F(OperatorTest, RefusesUnknownDirectivesAndRatingsOutOfRange) {
+  EXPECT_EQ(session_.Acknowledge("52-HEALTH-20261128-0404", v1::CONFIRMED, "", out_).status().code(),
+            Status::Code::kNotFound);
+  EXPECT_EQ(session_.Acknowledge(kId, v1::RECEIVED, "", out_).status().code(),
+            Status::Code::kInvalidArgument);
+  auto bad = session_.Rate(kId, 0, 3, "", out_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("clarity must be from 1 to 5"), std::string::npos);
+  EXPECT_FALSE(session_.Rate(kId, 3, 6, "", out_).ok());
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(OperatorTest, TheLatestVersionIsTheOneAcknowledged) {
+  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(5, kId, 2)), out_).ok());
+  out_.clear();
+  auto outcome = session_.Acknowledge(kId, v1::CONFIRMED, "", out_);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->directive.version, 2u);
+  EXPECT_EQ(DecodeOk(out_.back()).ack().seq(), 5u);
+}
+
+TEST_F(OperatorTest, AnOverdueReportIsKeptUntilTheNextOne) {
+  std::string report = Encode([&](v1::Envelope& e) {
+    auto* item = e.mutable_overdue_report()->add_children();
+    item->set_directive_id(kId);
+    item->set_level(v1::CONFIRMED);
+    item->add_units("520102001002");
+  });
+  ASSERT_TRUE(session_.OnMessage(report, out_).ok());
+  ASSERT_EQ(inbox_.overdue().children_size(), 1);
+  EXPECT_EQ(inbox_.overdue().children(0).units(0), "520102001002");
+  ASSERT_TRUE(session_.OnMessage(Encode([](v1::Envelope& e) { e.mutable_overdue_report(); }), out_).ok());
+  EXPECT_EQ(inbox_.overdue().children_size(), 0);
+  EXPECT_EQ(session_.counters().overdue_reports, 2u);
+}
+
+TEST(SwarmOperators, AutoLevelsAcknowledgeEveryLevelOnReceipt) {
+  FakeClock clock(T0());
+  MemoryInbox inbox;
+  SessionOptions options;
+  options.auto_levels = {v1::CONFIRMED, v1::READY};
+  TerminalSession session(kCommunity, Tier::kCommunity, inbox, clock, nullptr, options);
+  std::vector<std::string> out;
+  ASSERT_TRUE(session.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out).ok());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(DecodeOk(out[2]).ack().level(), v1::READY);
+  EXPECT_EQ(inbox.pending_ack_count(), 3u);
+}
+
 // An inbox whose Put fails, as a full disk would.
 class FailingInbox final : public IndexedInbox {
  public:

@@ -32,7 +32,13 @@ struct DirectiveFlags {
   std::string expires;         // RFC 3339, optional
   std::vector<std::string> references;
   std::string internal_note;
+  // "LEVEL=WHEN": LEVEL received, confirmed or ready; WHEN a duration after
+  // sending ("2h"), an RFC 3339 time, or "release" (before the public release).
+  std::vector<std::string> deadlines;
 };
+
+// Adds a deadline written as in DirectiveFlags::deadlines.
+Status AddDeadline(v1::Directive& directive, const std::string& spec);
 
 // Flags into a directive. Only the format is checked here (tiers, times,
 // action syntax); the broker validates against the registry.

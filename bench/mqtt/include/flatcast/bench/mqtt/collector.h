@@ -34,7 +34,7 @@ struct CollectorOptions {
   std::string directive_prefix;  // directives counted toward completion
   size_t expect_acks = 0;        // distinct units per directive
   size_t directives = 0;         // 0: serve until stopped
-  size_t max_batch = 65536;      // acks read per pass before a commit at the latest
+  size_t max_batch = 1024;       // acks read per pass before a commit at the latest
   std::chrono::seconds timeout{0};
   std::chrono::milliseconds progress_interval{1000};
 };

@@ -1,0 +1,23 @@
+// What flatcast-audit prints: each audit reply as a readable table, JSON or
+// CSV. JSON holds the same rows as the table, with numbers as numbers and
+// percentages beside their counts; CSV has one header line.
+#pragma once
+
+#include <string>
+
+#include "flatcast.pb.h"
+#include "flatcast/report.h"
+
+namespace flatcast::audit {
+
+std::string RenderRollup(const v1::RollupReply& r, OutputFormat format);
+std::string RenderMissing(const v1::MissingReply& r, OutputFormat format);
+std::string RenderLatency(const v1::LatencyReply& r, OutputFormat format);
+std::string RenderUnitHistory(const v1::UnitHistoryReply& r, OutputFormat format);
+std::string RenderLog(const v1::LogReply& r, OutputFormat format);
+std::string RenderReadiness(const v1::ReadinessReply& r, OutputFormat format);
+std::string RenderRatings(const v1::RatingsReply& r, bool by_directive, OutputFormat format);
+std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat format);
+std::string RenderVerify(const v1::VerifyReply& r, OutputFormat format);
+
+}  // namespace flatcast::audit

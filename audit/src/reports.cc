@@ -1,0 +1,492 @@
+#include "flatcast/audit/reports.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "flatcast/duration.h"
+#include "flatcast/signing.h"
+
+namespace flatcast::audit {
+
+namespace {
+
+using nlohmann::json;
+
+std::string TierName(v1::Tier t) {
+  switch (t) {
+    case v1::PROVINCE: return "province";
+    case v1::CITY: return "city";
+    case v1::DISTRICT: return "district";
+    case v1::STREET: return "street";
+    case v1::COMMUNITY: return "community";
+    default: return "";
+  }
+}
+
+std::string LevelName(v1::AckLevel l) {
+  switch (l) {
+    case v1::RECEIVED: return "received";
+    case v1::CONFIRMED: return "confirmed";
+    case v1::READY: return "ready";
+    default: return "";
+  }
+}
+
+double Percent(uint32_t part, uint32_t whole) {
+  return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+double Round1(double v) { return static_cast<double>(static_cast<int64_t>(v * 10.0 + 0.5)) / 10.0; }
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  return FormatTimeSeconds(FromTimestamp(t));
+}
+std::string TimeOr(bool has, const google::protobuf::Timestamp& t) { return has ? Time(t) : ""; }
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string Text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  if (v.is_number_float()) return fmt::format("{:.1f}", v.get<double>());
+  return v.dump();
+}
+
+// Columns of a report; a cell is a JSON value, shown as text in tables and
+// CSV. `about` is the report's header: lines above a table, fields beside
+// "rows" in JSON.
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<bool> right;  // right-aligned (numbers) per column
+  std::vector<std::vector<json>> rows;
+  json about = json::object();
+  std::vector<std::string> heading;  // table format only
+  std::vector<std::string> footing;  // table format only
+
+  void Column(std::string name, bool numeric = false) {
+    columns.push_back(std::move(name));
+    right.push_back(numeric);
+  }
+
+  std::string Render(OutputFormat format) const {
+    if (format == OutputFormat::kJson) {
+      json out = about;
+      json list = json::array();
+      for (const auto& row : rows) {
+        json item = json::object();
+        for (size_t i = 0; i < columns.size() && i < row.size(); ++i) item[columns[i]] = row[i];
+        list.push_back(std::move(item));
+      }
+      out["rows"] = std::move(list);
+      return out.dump(2) + "\n";
+    }
+    std::string out;
+    if (format == OutputFormat::kCsv) {
+      for (size_t i = 0; i < columns.size(); ++i) out += (i ? "," : "") + columns[i];
+      out += "\n";
+      for (const auto& row : rows) {
+        for (size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + CsvField(Text(row[i]));
+        out += "\n";
+      }
+      return out;
+    }
+    for (const std::string& line : heading) out += line + "\n";
+    if (!heading.empty()) out += "\n";
+    std::vector<size_t> width(columns.size());
+    std::vector<std::vector<std::string>> cells;
+    for (size_t i = 0; i < columns.size(); ++i) width[i] = columns[i].size();
+    for (const auto& row : rows) {
+      std::vector<std::string> line;
+      for (size_t i = 0; i < row.size(); ++i) {
+        line.push_back(Text(row[i]));
+        // Wide characters (names) come last, so a byte count is good enough.
+        if (i + 1 < columns.size()) width[i] = std::max(width[i], line.back().size());
+      }
+      cells.push_back(std::move(line));
+    }
+    auto emit = [&](const std::vector<std::string>& line) {
+      std::string text;
+      for (size_t i = 0; i < line.size(); ++i) {
+        if (i > 0) text += "  ";
+        if (i + 1 == line.size()) {
+          text += line[i];
+        } else if (right[i]) {
+          text += fmt::format("{:>{}}", line[i], width[i]);
+        } else {
+          text += fmt::format("{:<{}}", line[i], width[i]);
+        }
+      }
+      while (!text.empty() && text.back() == ' ') text.pop_back();
+      out += text + "\n";
+    };
+    std::vector<std::string> header;
+    for (const std::string& c : columns) {
+      std::string upper = c;
+      for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      header.push_back(upper);
+    }
+    emit(header);
+    for (const auto& line : cells) emit(line);
+    if (rows.empty()) out += "(none)\n";
+    for (const std::string& line : footing) out += line + "\n";
+    return out;
+  }
+};
+
+json DirectiveAbout(const v1::StoredDirective& s) {
+  const v1::Directive& d = s.directive();
+  return {{"id", d.id()},       {"version", d.version()}, {"seq", s.seq()},
+          {"title", d.title()}, {"sent", Time(d.sent())}, {"department", d.issuer_department()},
+          {"addressed_units", s.addressed_units()}};
+}
+
+std::string DirectiveLine(const v1::StoredDirective& s) {
+  const v1::Directive& d = s.directive();
+  return fmt::format("{} v{}  \"{}\"  (seq {}, {} {}, sent {})", d.id(), d.version(), d.title(),
+                     s.seq(), d.issuer_unit(), d.issuer_department(), Time(d.sent()));
+}
+
+// Count and percent columns of the three levels.
+void LevelColumns(Table& t) {
+  t.Column("addressed", true);
+  for (const char* level : {"received", "confirmed", "ready"}) {
+    t.Column(level, true);
+    t.Column(std::string(level) + "_pct", true);
+  }
+}
+void LevelCells(std::vector<json>& row, const v1::LevelCounts& c) {
+  row.push_back(c.addressed());
+  for (uint32_t n : {c.received(), c.confirmed(), c.ready()}) {
+    row.push_back(n);
+    row.push_back(Round1(Percent(n, c.addressed())));
+  }
+}
+
+}  // namespace
+
+std::string RenderRollup(const v1::RollupReply& r, OutputFormat format) {
+  Table t;
+  t.about["directive"] = DirectiveAbout(r.directive());
+  json deadlines = json::array();
+  std::string deadline_text;
+  for (const v1::ResolvedDeadline& d : r.deadlines()) {
+    deadlines.push_back({{"level", LevelName(d.level())},
+                         {"deadline", Time(d.deadline())},
+                         {"passed", d.passed()}});
+    deadline_text += fmt::format("{}{} by {}{}", deadline_text.empty() ? "" : ", ",
+                                 LevelName(d.level()), Time(d.deadline()),
+                                 d.passed() ? " (passed)" : "");
+  }
+  t.about["deadlines"] = deadlines;
+  t.heading.push_back(DirectiveLine(r.directive()));
+  if (!deadline_text.empty()) t.heading.push_back("deadlines: " + deadline_text);
+  t.Column("code");
+  t.Column("tier");
+  LevelColumns(t);
+  t.Column("name");
+  int top = r.rows_size() > 0 ? static_cast<int>(r.rows(0).tier()) : 0;
+  for (const v1::RollupRow& row : r.rows()) {
+    std::vector<json> cells;
+    // Indented by depth below the first row in the table; plain in JSON/CSV.
+    std::string code = row.code();
+    if (format == OutputFormat::kTable) {
+      code = std::string(2 * static_cast<size_t>(std::max(0, static_cast<int>(row.tier()) - top)), ' ') + code;
+    }
+    cells.push_back(code);
+    cells.push_back(TierName(row.tier()));
+    LevelCells(cells, row.counts());
+    cells.push_back(row.name());
+    t.rows.push_back(std::move(cells));
+  }
+  return t.Render(format);
+}
+
+std::string RenderMissing(const v1::MissingReply& r, OutputFormat format) {
+  Table t;
+  t.about["directive"] = DirectiveAbout(r.directive());
+  t.about["level"] = LevelName(r.level());
+  t.about["total"] = r.total();
+  if (r.has_deadline()) {
+    t.about["deadline"] = Time(r.deadline());
+    t.about["overdue"] = r.overdue();
+  }
+  t.heading.push_back(DirectiveLine(r.directive()));
+  t.heading.push_back(fmt::format(
+      "{} units without {}{}", r.total(), LevelName(r.level()),
+      r.has_deadline() ? fmt::format(" (due {}{})", Time(r.deadline()), r.overdue() ? ", overdue" : "")
+                       : ""));
+  t.Column("code");
+  t.Column("tier");
+  t.Column("name");
+  for (const v1::UnitRef& u : r.units()) t.rows.push_back({u.code(), TierName(u.tier()), u.name()});
+  if (static_cast<uint32_t>(r.units_size()) + r.offset() < r.total()) {
+    t.footing.push_back(fmt::format("... {} more (--all lists every one)",
+                                    r.total() - r.offset() - r.units_size()));
+  }
+  return t.Render(format);
+}
+
+std::string RenderLatency(const v1::LatencyReply& r, OutputFormat format) {
+  Table t;
+  t.about["directive"] = DirectiveAbout(r.directive());
+  t.heading.push_back(DirectiveLine(r.directive()));
+  t.heading.push_back("time from sending to each level's durable acknowledgement (broker clock)");
+  t.Column("level");
+  t.Column("units", true);
+  t.Column("addressed", true);
+  t.Column("p50_ms", true);
+  t.Column("p90_ms", true);
+  t.Column("p99_ms", true);
+  t.Column("max_ms", true);
+  for (const v1::LevelLatency& l : r.levels()) {
+    t.rows.push_back({LevelName(l.level()), l.count(), l.addressed(), l.p50_ms(), l.p90_ms(),
+                      l.p99_ms(), l.max_ms()});
+  }
+  return t.Render(format);
+}
+
+std::string RenderUnitHistory(const v1::UnitHistoryReply& r, OutputFormat format) {
+  Table t;
+  t.about["unit"] = {{"code", r.unit().code()},
+                     {"name", r.unit().name()},
+                     {"tier", TierName(r.unit().tier())}};
+  t.heading.push_back(fmt::format("{} {} ({}): {} directive versions", r.unit().code(),
+                                  r.unit().name(), TierName(r.unit().tier()), r.rows_size()));
+  t.Column("seq", true);
+  t.Column("id");
+  t.Column("version", true);
+  t.Column("sent");
+  t.Column("received");
+  t.Column("confirmed");
+  t.Column("ready");
+  t.Column("rating");
+  t.Column("department");
+  t.Column("title");
+  for (const v1::UnitHistoryRow& row : r.rows()) {
+    std::string rating = row.has_rating() ? fmt::format("{}/{}", row.rating().clarity(),
+                                                        row.rating().feasibility())
+                                          : "";
+    t.rows.push_back({row.seq(), row.directive_id(), row.version(), Time(row.sent()),
+                      TimeOr(row.has_received(), row.received()),
+                      TimeOr(row.has_confirmed(), row.confirmed()),
+                      TimeOr(row.has_ready(), row.ready()), rating, row.issuer_department(),
+                      row.title() + (row.superseded() ? " (superseded)" : "")});
+    if (!row.ready_note().empty()) t.footing.push_back(fmt::format("  seq {} ready: {}", row.seq(), row.ready_note()));
+    if (row.has_rating() && !row.rating().comment().empty()) {
+      t.footing.push_back(fmt::format("  seq {} comment: {}", row.seq(), row.rating().comment()));
+    }
+  }
+  if (!t.footing.empty()) t.footing.insert(t.footing.begin(), "");
+  return t.Render(format);
+}
+
+std::string RenderLog(const v1::LogReply& r, OutputFormat format) {
+  Table t;
+  t.about["head_log_seq"] = r.head_log_seq();
+  t.about["more"] = r.more();
+  t.Column("log_seq", true);
+  t.Column("at");
+  t.Column("kind");
+  t.Column("directive");
+  t.Column("unit");
+  t.Column("detail");
+  for (const v1::LogRecord& rec : r.records()) {
+    std::vector<json> row{rec.log_seq(), FormatTime(FromTimestamp(rec.at()))};
+    switch (rec.entry_case()) {
+      case v1::LogRecord::kAck: {
+        const auto& a = rec.ack();
+        row.push_back("ack");
+        row.push_back(fmt::format("seq {}", a.seq()));
+        row.push_back(a.unit_code());
+        std::string detail = fmt::format("{} v{}", LevelName(a.level()), a.record().version());
+        if (!a.record().note().empty()) detail += ": " + a.record().note();
+        row.push_back(detail);
+        break;
+      }
+      case v1::LogRecord::kRating: {
+        const auto& g = rec.rating();
+        row.push_back("rating");
+        row.push_back(fmt::format("seq {}", g.seq()));
+        row.push_back(g.unit_code());
+        std::string detail = fmt::format("clarity {} feasibility {}", g.record().clarity(),
+                                         g.record().feasibility());
+        if (!g.record().comment().empty()) detail += ": " + g.record().comment();
+        row.push_back(detail);
+        break;
+      }
+      case v1::LogRecord::kEvent: {
+        const auto& e = rec.event();
+        row.push_back("event");
+        row.push_back(fmt::format("{} v{}", e.directive_id(), e.version()));
+        row.push_back("");
+        std::string detail = v1::LifecycleEvent::Kind_Name(e.kind());
+        if (!e.publisher().empty()) detail += " by " + e.publisher();
+        if (e.kind() == v1::LifecycleEvent::DEADLINE_PASSED) {
+          detail += fmt::format(" {}: {} units overdue", LevelName(e.level()), e.overdue_units());
+        }
+        if (!e.reason().empty()) detail += ": " + e.reason();
+        row.push_back(detail);
+        break;
+      }
+      default:
+        row.insert(row.end(), {"", "", "", ""});
+    }
+    t.rows.push_back(std::move(row));
+  }
+  if (r.more()) t.footing.push_back("... more records follow (--all reads every page)");
+  return t.Render(format);
+}
+
+std::string RenderReadiness(const v1::ReadinessReply& r, OutputFormat format) {
+  Table t;
+  t.about["directive"] = DirectiveAbout(r.directive());
+  t.about["released"] = r.released();
+  t.about["as_of"] = Time(r.as_of());
+  t.about["public_state"] = v1::PublicRecord::State_Name(r.public_record().state());
+  t.heading.push_back(DirectiveLine(r.directive()));
+  t.heading.push_back(r.released()
+                          ? fmt::format("acknowledged when it became public, {}", Time(r.as_of()))
+                          : fmt::format("not public ({}); acknowledged as of now, {}",
+                                        v1::PublicRecord::State_Name(r.public_record().state()),
+                                        Time(r.as_of())));
+  t.Column("tier");
+  LevelColumns(t);
+  for (const v1::TierReadiness& row : r.tiers()) {
+    std::vector<json> cells{TierName(row.tier())};
+    LevelCells(cells, row.counts());
+    t.rows.push_back(std::move(cells));
+  }
+  std::vector<json> total{"total"};
+  LevelCells(total, r.total());
+  t.rows.push_back(std::move(total));
+  return t.Render(format);
+}
+
+std::string RenderRatings(const v1::RatingsReply& r, bool by_directive, OutputFormat format) {
+  Table t;
+  t.Column(by_directive ? "directive" : "department");
+  t.Column("ratings", true);
+  if (!by_directive) t.Column("directives", true);
+  t.Column("clarity", true);
+  t.Column("feasibility", true);
+  t.Column("clarity_1_to_5");
+  t.Column("feasibility_1_to_5");
+  if (by_directive) {
+    t.Column("department");
+    t.Column("title");
+  }
+  auto hist = [](const google::protobuf::RepeatedField<uint32_t>& h) {
+    std::string out;
+    for (int i = 0; i < h.size(); ++i) out += fmt::format("{}{}", i ? " " : "", h.Get(i));
+    return out;
+  };
+  for (const v1::RatingsRow& row : r.rows()) {
+    std::vector<json> cells{row.key(), row.ratings()};
+    if (!by_directive) cells.push_back(row.directives());
+    cells.push_back(std::round(row.clarity_mean() * 100) / 100);
+    cells.push_back(std::round(row.feasibility_mean() * 100) / 100);
+    cells.push_back(hist(row.clarity_histogram()));
+    cells.push_back(hist(row.feasibility_histogram()));
+    if (by_directive) {
+      cells.push_back(row.issuer_department());
+      cells.push_back(row.title());
+      for (const std::string& c : row.comments()) t.footing.push_back(fmt::format("  {}: {}", row.key(), c));
+    }
+    t.rows.push_back(std::move(cells));
+  }
+  if (!t.footing.empty()) t.footing.insert(t.footing.begin(), "\ncomments (newest first):");
+  t.heading.push_back("means of 1 (poor) to 5 (good), with the count of each score");
+  std::string out = t.Render(format);
+  if (format == OutputFormat::kJson && by_directive) {
+    // The comments belong to their rows.
+    json doc = json::parse(out);
+    for (size_t i = 0; i < doc["rows"].size(); ++i) {
+      json comments = json::array();
+      for (const std::string& c : r.rows(static_cast<int>(i)).comments()) comments.push_back(c);
+      doc["rows"][i]["comments"] = comments;
+    }
+    out = doc.dump(2) + "\n";
+  }
+  return out;
+}
+
+std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat format) {
+  Table t;
+  t.heading.push_back(by_tier ? "directives and action items received per tier, week and department"
+                              : "directives and action items each unit received, per week and department");
+  if (!by_tier) {
+    t.Column("unit");
+    t.Column("tier");
+    t.Column("week");
+    t.Column("department");
+    t.Column("directives", true);
+    t.Column("action_items", true);
+    t.Column("name");
+    for (const v1::BurdenRow& row : r.rows()) {
+      t.rows.push_back({row.unit_code(), TierName(row.tier()), row.week(), row.department(),
+                        row.directives(), row.action_items(), row.unit_name()});
+    }
+    return t.Render(format);
+  }
+  t.Column("tier");
+  t.Column("week");
+  t.Column("department");
+  t.Column("units", true);
+  t.Column("directives", true);
+  t.Column("action_items", true);
+  t.Column("directives_per_unit", true);
+  t.Column("action_items_per_unit", true);
+  for (const v1::BurdenRow& row : r.rows()) {
+    double units = row.units() == 0 ? 1.0 : static_cast<double>(row.units());
+    t.rows.push_back({TierName(row.tier()), row.week(), row.department(), row.units(),
+                      row.directives(), row.action_items(),
+                      std::round(row.directives() / units * 100) / 100,
+                      std::round(row.action_items() / units * 100) / 100});
+  }
+  return t.Render(format);
+}
+
+std::string RenderVerify(const v1::VerifyReply& r, OutputFormat format) {
+  std::string head = fmt::format("{}:{}", r.head_log_seq(), ToHex(r.head_hash()));
+  if (format != OutputFormat::kTable) {
+    Table t;
+    t.about = {{"ok", r.ok()},
+               {"records", r.records()},
+               {"head_log_seq", r.head_log_seq()},
+               {"head_hash", ToHex(r.head_hash())},
+               {"anchor", head},
+               {"first_bad_log_seq", r.first_bad_log_seq()},
+               {"problem", r.problem()},
+               {"problems", r.problems()}};
+    if (format == OutputFormat::kJson) {
+      return t.about.dump(2) + "\n";
+    }
+    return "ok,records,head_log_seq,head_hash,first_bad_log_seq,problems,problem\n" +
+           fmt::format("{},{},{},{},{},{},{}\n", r.ok(), r.records(), r.head_log_seq(),
+                       ToHex(r.head_hash()), r.first_bad_log_seq(), r.problems(),
+                       CsvField(r.problem()));
+  }
+  if (r.ok()) {
+    return fmt::format(
+        "log verified: {} records, the chain is whole and every stored acknowledgement, rating "
+        "and event matches it\nhead {} (note it: `verify --anchor {}` later proves nothing up "
+        "to here was rewritten)\n",
+        r.records(), head, head);
+  }
+  return fmt::format("LOG TAMPERED: {} problem{} in {} records; the first, at record {}:\n  {}\n",
+                     r.problems(), r.problems() == 1 ? "" : "s", r.records(),
+                     r.first_bad_log_seq(), r.problem());
+}
+
+}  // namespace flatcast::audit
