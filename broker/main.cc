@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "flatcast/broker/broker.h"
@@ -32,6 +33,11 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here when ready");
   std::string heartbeat, redelivery_initial, redelivery_max;
   int send_hwm = 0;
+  int64_t max_terminals = -1;
+  app.add_option("--max-terminals", max_terminals,
+                 "terminal connections expected at once, for the open-file budget (default: "
+                 "every registered unit)")
+      ->check(CLI::NonNegativeNumber);
   std::string lead_time, publishers, keys, curve_key, http_endpoint, http_endpoint_file;
   app.add_option("--public-lead-time", lead_time, "internal lead before public release, e.g. 12h");
   app.add_option("--publishers", publishers, "registered publishers file (overrides config)");
@@ -71,6 +77,7 @@ int main(int argc, char** argv) {
     *target = d.value();
   }
   if (send_hwm > 0) config.send_hwm = send_hwm;
+  if (max_terminals >= 0) config.max_terminals = max_terminals;
   if (!publishers.empty()) config.publishers = publishers;
   if (!keys.empty()) config.keys = keys;
   if (!curve_key.empty()) config.curve_secret_key = curve_key;
@@ -83,8 +90,11 @@ int main(int argc, char** argv) {
 
   auto registry = flatcast::Registry::Load(config.registry);
   if (!registry.ok()) return Fail(registry.status());
-  // Every registered unit may connect, each with one connection.
-  auto budget = flatcast::broker::CheckFdBudget(registry->size(), config.rocksdb_max_open_files);
+  // Every registered unit may connect, each with one connection, unless the
+  // config says fewer will.
+  uint64_t terminals = registry->size();
+  if (config.max_terminals > 0) terminals = std::min<uint64_t>(terminals, config.max_terminals);
+  auto budget = flatcast::broker::CheckFdBudget(terminals, config.rocksdb_max_open_files);
   if (!budget.ok()) return Fail(budget.status());
   spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
                budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,

@@ -116,9 +116,14 @@ for unit in "${daemons[@]}"; do
 done
 
 echo "== terminal swarm: every other unit below $region in $shards processes"
+# As operators would: shard 0 also confirms and is ready at once, shard 1
+# confirms, the others only receive.
+levels=(--ack-levels confirmed,ready)
 for i in $(seq 0 $((shards - 1))); do
+  [ "$i" = 1 ] && levels=(--ack-levels confirmed)
+  [ "$i" -ge 2 ] && levels=()
   "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" --tiers city,district,street,community \
-    --shard "$i" --shards "$shards" --exclude "$exclude" "${swarm_sec[@]}" --expect $((1 + 10 * storm)) --timeout-s 600 \
+    --shard "$i" --shards "$shards" --exclude "$exclude" "${swarm_sec[@]}" "${levels[@]}" --expect $((1 + 10 * storm)) --timeout-s 600 \
     --report "$work/swarm-$i.json" >"$work/swarm-$i.out" 2>"$work/swarm-$i.log" &
   pids+=($!)
 done
@@ -163,10 +168,30 @@ echo "   last acknowledgement durable $(field last_ack_after_ms <"$work/status.j
 swarm_pids=("${pids[@]:4:$shards}")
 [ "$storm" = 1 ] || for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
 
-echo "== audit summary"
-"$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" coverage "$id" --missing-limit 10
+echo "== operators at the real terminals"
+sub() { "$bin/flatcast-subscriber" "$@"; }
+sub confirm "$id" --state-dir "$work/terminal-520102" | sed 's/^/   520102: /'
+sub ready "$id" --state-dir "$work/terminal-520102016001" --note "口罩200个、消毒液20瓶已到位，2人值守" | sed 's/^/   520102016001: /'
+sub rate "$id" --state-dir "$work/terminal-520102016001" --clarity 4 --feasibility 2 \
+  --comment "48小时内补齐测温设备有困难" | sed 's/^/   520102016001: /'
+sub rate "$id" --state-dir "$work/terminal-520102016" --clarity 5 --feasibility 4 | sed 's/^/   520102016: /'
+sleep 1
+
+audit() { "$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" "$@"; }
+echo "== audit: coverage tree (province → city), every level"
+audit rollup "$id" --depth city
+echo "== audit: who in 新华路街道 is not ready yet"
+audit missing "$id" --level ready --region 520102016
+echo "== audit: latency from sending to each level"
+audit latency "$id"
+echo "== audit: one community's history"
+audit unit 520102016001
+echo "== audit: the communities' ratings by department"
+audit ratings
+echo "== audit: the log's hash chain"
+audit verify
 echo "== a real terminal's inbox (520102016001 纪念塔社区)"
-"$bin/flatcast-subscriber" list --state-dir "$work/terminal-520102016001"
+sub list --state-dir "$work/terminal-520102016001"
 
 if [ "$storm" = 1 ]; then
   echo "== storm: kill -9 the broker, restart it, publish 10 directives while all reconnect"

@@ -203,6 +203,22 @@ def tcp_mem_pages():
     return None
 
 
+def machine_busy_s():
+    """CPU seconds spent by the whole machine (all processes, kernel included)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / CLK_TCK
+    except (OSError, ValueError):
+        return 0.0
+
+
+def self_cpu_s():
+    usage = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def proc_cpu_s(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -872,6 +888,21 @@ class Bench:
 
     # -- driver ------------------------------------------------------------
 
+    def wait_quiet(self):
+        """Measures the machine's CPU use (cores) over 2 s while only the idle broker runs;
+        with --wait-quiet-s, waits until it is below 0.15 core or that long has passed."""
+        deadline = time.time() + self.args.wait_quiet_s
+        while True:
+            busy0, t0 = machine_busy_s(), time.time()
+            time.sleep(2)
+            cores = round((machine_busy_s() - busy0) / (time.time() - t0), 2)
+            if cores < 0.15 or time.time() >= deadline:
+                if cores >= 0.15:
+                    log(f"warning: the machine is busy ({cores} cores besides this bench)")
+                return cores
+            log(f"machine busy ({cores} cores); waiting for it to be quiet")
+            time.sleep(5)
+
     def run(self):
         log(f"work dir {self.work_dir}; mosquitto on 127.0.0.1:{self.port}; N={self.n}, "
             f"{self.processes_for(self.n)} swarm processes")
@@ -889,11 +920,24 @@ class Bench:
             "kill9": lambda: self.run_queued_restart("kill9", "kill9-", signal.SIGKILL),
         }
         for workload in self.args.workloads:
+            background = self.wait_quiet()
             log(f"workload {workload}")
             t0 = time.time()
+            busy0, self0 = machine_busy_s(), self_cpu_s()
+            load0 = os.getloadavg()[0]
             try:
-                self.results[workload] = runners[workload]()
-                self.results[workload]["wall_s"] = round(time.time() - t0, 1)
+                result = runners[workload]()
+                self.results[workload] = result
+                result["wall_s"] = round(time.time() - t0, 1)
+                # Everything else the machine did meanwhile: other users' work
+                # would skew the figures (the publisher and kernel threads are
+                # in here too, a few hundredths of a second).
+                machine = machine_busy_s() - busy0
+                ours = result["broker"]["cpu_s"] + result["client_cpu_s"] + self_cpu_s() - self0
+                result["machine_cpu_s"] = round(machine, 2)
+                result["other_cpu_s"] = round(machine - ours, 2)
+                result["loadavg_1min_at_start"] = round(load0, 2)
+                result["background_cores_before"] = background
             except BenchError as e:
                 self.failures.append(f"{workload}: {e}")
                 self.results[workload] = {"error": str(e)}
@@ -1030,6 +1074,7 @@ def table(summary):
         add(name, "mosquitto peak RSS MiB / CPU s",
             f"{round(b['peak_rss_kb'] / 1024, 1)} / {b['cpu_s']}")
         add(name, "clients' CPU s (swarms+collector)", r.get("client_cpu_s"))
+        add(name, "other CPU s on the machine meanwhile", r.get("other_cpu_s"))
         add(name, "collector fdatasyncs / mean batch",
             f"{r['collector']['fsyncs']} / {round(r['collector']['batch_mean'] or 0, 1)}")
     width = [max(len(row[i]) for row in rows + [("workload", "figure", "value")])
@@ -1082,6 +1127,9 @@ def main():
     parser.add_argument("--timeout-s", type=int, default=300, help="per phase")
     parser.add_argument("--kill9-wait-s", type=float, default=10,
                         help="kill9: how long to wait for deliveries once all units are back")
+    parser.add_argument("--wait-quiet-s", type=float, default=0,
+                        help="before each workload, wait up to this long for the machine to "
+                             "be idle (other users' processes skew the figures)")
     parser.add_argument("--work-root", default=None, help="parent of the temp dir")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args()

@@ -309,7 +309,7 @@ class RocksStore final : public Store {
 
   Result<ChainReport> VerifyLog(uint64_t anchor_log_seq,
                                 const std::string& anchor_hash) const override {
-    // One snapshot for all passes, so records stored meanwhile are neither
+    // One snapshot for both passes, so records stored meanwhile are neither
     // walked nor reported as missing from the log.
     const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
     struct Release {
@@ -323,11 +323,14 @@ class RocksStore final : public Store {
     ChainVerifier verifier = anchor_hash.empty() ? ChainVerifier()
                                                  : ChainVerifier(anchor_log_seq, anchor_hash);
 
-    // Pass 1: the chain, and the place of each record's primary copy. A place
-    // named twice (a rating replaced) is checked against its latest record.
+    // Pass 1: the chain, and for each place a log record names (column
+    // family and key of its primary copy) the digest of the value it must
+    // have there; a place named twice (a rating replaced) keeps its latest.
     struct Place {
       uint64_t digest;
+      uint64_t value_digest;
       uint64_t log_seq;
+      bool seen = false;  // matched by pass 2
     };
     std::vector<Place> places;
     {
@@ -337,70 +340,55 @@ class RocksStore final : public Store {
             verifier.Add(DecodeSeq(it->key().ToStringView()), it->value().ToStringView());
         if (!r) continue;
         auto [cf, key] = PrimaryPlace(*r);
-        if (cf >= 0) places.push_back({PlaceDigest(cf, key), r->log_seq()});
-      }
-      FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "walking the log"));
-    }
-    std::vector<Place> latest = places;
-    std::stable_sort(latest.begin(), latest.end(),
-                     [](const Place& a, const Place& b) { return a.digest < b.digest; });
-    // Keep the last record of each place.
-    std::vector<Place> unique;
-    for (size_t i = 0; i < latest.size(); ++i) {
-      if (i + 1 < latest.size() && latest[i + 1].digest == latest[i].digest) continue;
-      unique.push_back(latest[i]);
-    }
-    auto is_latest = [&](const Place& p) {
-      auto it = std::lower_bound(unique.begin(), unique.end(), p.digest,
-                                 [](const Place& a, uint64_t d) { return a.digest < d; });
-      return it != unique.end() && it->digest == p.digest && it->log_seq == p.log_seq;
-    };
-
-    // Pass 2: each place's primary copy equals its latest log record.
-    {
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kLog]));
-      size_t i = 0;
-      v1::LogRecord r;
-      for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
-        auto [cf, key] = PrimaryPlace(r);
         if (cf < 0) continue;
-        Place p{PlaceDigest(cf, key), r.log_seq()};
-        ++i;
-        if (!is_latest(p)) continue;
-        std::string stored;
-        rocksdb::Status s = db_->Get(ro, cfs_[cf], key, &stored);
-        if (s.IsNotFound()) {
-          verifier.Problem(r.log_seq(), fmt::format("the {} logged in record {} was removed from "
-                                                    "the store",
-                                                    PlaceName(cf), r.log_seq()));
-          continue;
-        }
-        FLATCAST_RETURN_IF_ERROR(FromRocks(s, "reading a logged record"));
-        if (stored != PrimaryValue(r)) {
-          verifier.Problem(r.log_seq(), fmt::format("the {} logged in record {} was changed in "
-                                                    "the store: it no longer matches the log",
-                                                    PlaceName(cf), r.log_seq()));
-        }
+        places.push_back({PlaceDigest(cf, key), std::hash<std::string>{}(PrimaryValue(*r)),
+                          r->log_seq()});
       }
       FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "walking the log"));
     }
+    std::stable_sort(places.begin(), places.end(),
+                     [](const Place& a, const Place& b) { return a.digest < b.digest; });
+    // In place: keep the last of each run of equal digests.
+    size_t kept = 0;
+    for (size_t i = 0; i < places.size(); ++i) {
+      if (i + 1 < places.size() && places[i + 1].digest == places[i].digest) continue;
+      places[kept++] = places[i];
+    }
+    places.resize(kept);
+    std::vector<Place>& latest = places;
 
-    // Pass 3: nothing in the store that the log does not account for.
+    // Pass 2: one scan of each primary column family. Every record must be
+    // the one the log says (changed: its value differs; inserted: the log
+    // does not name it), and every place the log names must be there.
     for (int cf : {kAcks, kRatings, kEvents}) {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[cf]));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         uint64_t digest = PlaceDigest(cf, it->key().ToStringView());
-        auto found = std::lower_bound(unique.begin(), unique.end(), digest,
+        auto found = std::lower_bound(latest.begin(), latest.end(), digest,
                                       [](const Place& a, uint64_t d) { return a.digest < d; });
-        if (found == unique.end() || found->digest != digest) {
+        if (found == latest.end() || found->digest != digest) {
           verifier.Problem(verifier.report().head_log_seq + 1,
                            fmt::format("{} in the store is not in the log (inserted outside the "
                                        "broker): {}",
                                        PlaceName(cf), DescribePlace(cf, it->key().ToStringView())));
+          continue;
+        }
+        found->seen = true;
+        if (std::hash<std::string>{}(it->value().ToString()) != found->value_digest) {
+          verifier.Problem(found->log_seq,
+                           fmt::format("the {} logged in record {} was changed in the store: it "
+                                       "no longer matches the log",
+                                       PlaceName(cf), found->log_seq));
         }
       }
       FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the store"));
+    }
+    for (const Place& p : latest) {
+      if (!p.seen) {
+        verifier.Problem(p.log_seq, fmt::format("the record logged in record {} was removed from "
+                                                "the store",
+                                                p.log_seq));
+      }
     }
     return verifier.Finish();
   }

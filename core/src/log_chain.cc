@@ -47,7 +47,8 @@ void SealLogRecord(v1::LogRecord& record, uint64_t log_seq, std::string_view pre
 }
 
 void ChainVerifier::Problem(uint64_t log_seq, std::string what) {
-  if (report_.problems++ == 0) {
+  // The first problem is the one at the lowest record, whichever pass found it.
+  if (report_.problems++ == 0 || log_seq < report_.first_bad_log_seq) {
     report_.first_bad_log_seq = log_seq;
     report_.first_problem = std::move(what);
   }

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -222,6 +223,11 @@ void ClientPool::DisconnectAll(milliseconds grace) {
   stopping_ = true;
   for (auto& client : clients_) {
     if (client->state == State::kConnected || client->state == State::kConnecting) {
+      int fd = mosquitto_socket(client->handle);
+      if (options_.abortive_close && fd >= 0) {
+        linger abort{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+      }
       // Writes DISCONNECT now when the socket takes it, and then closes it.
       mosquitto_disconnect(client->handle);
       FlushAndWatch(*client);

@@ -54,7 +54,8 @@ class ChainVerifier {
   // nullopt when it does not decode (a problem is recorded).
   std::optional<v1::LogRecord> Add(uint64_t key_seq, std::string_view value);
   // Records a problem found elsewhere (a primary record that differs from
-  // the log) at `log_seq`.
+  // the log) at `log_seq`. The report's first problem is the one at the
+  // lowest log_seq.
   void Problem(uint64_t log_seq, std::string what);
   // Call after the last record.
   const ChainReport& Finish();

@@ -18,6 +18,12 @@ struct BrokerConfig {
   // error. ZeroMQ drops connections that send over 4x this (ZMQ_MAXMSGSIZE).
   size_t max_message_bytes = 1 << 20;
   int rocksdb_max_open_files = 64;
+  // The most terminal connections expected at once; 0 (the default): every
+  // registered unit. The open-file budget checked at start-up is computed
+  // from it. A broker for a registry larger than its descriptor limit (a
+  // national registry on a 20,000-descriptor machine, for queries) sets it
+  // lower; terminals beyond it are refused by the operating system.
+  int64_t max_terminals = 0;
   // If set, the bound endpoint is written here once the broker is ready.
   std::string endpoint_file;
   // How often every connected terminal is sent a Heartbeat.

@@ -127,9 +127,11 @@ class Store {
   virtual Result<std::optional<v1::LogRecord>> GetLogRecord(uint64_t log_seq) const = 0;
   // The last record's log_seq, read from the store (0: empty log).
   virtual Result<uint64_t> HeadLogSeq() const = 0;
-  // Walks the log's hash chain (ChainVerifier) in one snapshot, then checks
-  // that every stored acknowledgement, rating and event equals its latest log
-  // record and that none is missing from the log. `anchor_hash` non-empty:
+  // Walks the log's hash chain (ChainVerifier) in one snapshot, then, in one
+  // scan of each column family, checks that every stored acknowledgement,
+  // rating and event equals its latest log record (by 64-bit digests of key
+  // and value, held in memory: 24 bytes a record) and that the log names
+  // nothing the store lacks and the store holds nothing the log lacks. `anchor_hash` non-empty:
   // record `anchor_log_seq` must have that hash.
   virtual Result<ChainReport> VerifyLog(uint64_t anchor_log_seq,
                                         const std::string& anchor_hash) const = 0;

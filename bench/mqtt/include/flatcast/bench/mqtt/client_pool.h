@@ -57,6 +57,11 @@ struct PoolOptions {
   size_t max_packets_per_read = 64;
   // libmosquitto's limit of unacknowledged outgoing QoS 1 messages per client.
   int max_inflight = 20;
+  // DisconnectAll() sets SO_LINGER {on, 0} before the DISCONNECT, so the
+  // close that follows it sends RST and leaves no TIME_WAIT on the client's
+  // port. Thousands of TIME_WAIT ports from one run slow down every connect()
+  // of the next (the kernel searches a crowded ephemeral range).
+  bool abortive_close = true;
 };
 
 // Callbacks from inside Poll(), with the index Add() returned. A callback may
@@ -99,8 +104,8 @@ class ClientPool {
   int Subscribe(size_t client, const std::string& topic, int qos, int* mid);
 
   // Sends DISCONNECT on every connected client (the sessions stay on the
-  // broker), stops reconnecting, and polls until the broker has closed the
-  // connections or `grace` has passed.
+  // broker), closes its socket, stops reconnecting, and polls until every
+  // client is closed or `grace` has passed.
   void DisconnectAll(std::chrono::milliseconds grace);
 
   size_t size() const { return clients_.size(); }
