@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "exercise.h"
+#include "flatcast/audit/reports.h"
 #include "flatcast/duration.h"
 #include "flatcast/report.h"
 #include "flatcast/wire.h"
@@ -48,6 +49,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)RenderCoverage(env.coverage_reply(), f);
       }
       fuzz::ExerciseStoredDirective(env.coverage_reply().directive());
+      break;
+    case v1::Envelope::kAuditReply: {
+      const v1::AuditReply& r = env.audit_reply();
+      for (OutputFormat f : {OutputFormat::kTable, OutputFormat::kJson, OutputFormat::kCsv}) {
+        (void)audit::RenderRollup(r.rollup(), f);
+        (void)audit::RenderMissing(r.missing(), f);
+        (void)audit::RenderLatency(r.latency(), f);
+        (void)audit::RenderUnitHistory(r.unit_history(), f);
+        (void)audit::RenderLog(r.log(), f);
+        (void)audit::RenderReadiness(r.readiness(), f);
+        (void)audit::RenderRatings(r.ratings(), true, f);
+        (void)audit::RenderRatings(r.ratings(), false, f);
+        (void)audit::RenderBurden(r.burden(), true, f);
+        (void)audit::RenderBurden(r.burden(), false, f);
+        (void)audit::RenderVerify(r.verify(), f);
+      }
+      break;
+    }
+    case v1::Envelope::kRating:
+      (void)FromTimestamp(env.rating().rated());
+      break;
+    case v1::Envelope::kOverdueReport:
+      for (const auto& item : env.overdue_report().children()) (void)FromTimestamp(item.deadline());
       break;
     case v1::Envelope::kError:
       // A broker quoting what a peer sent: the message must stay valid UTF-8.

@@ -86,3 +86,38 @@ enc heartbeat.bin <<'EOF'
 protocol_version: 1
 heartbeat { head_seq: 9 unacknowledged: 2 }
 EOF
+enc rating.bin <<'EOF'
+protocol_version: 1
+rating { seq: 1 directive_id: "5201-CITY_HEALTH-20261128-0001" version: 1 clarity: 4 feasibility: 2 comment: "masks are short" rated { seconds: 1795856500 } }
+EOF
+enc overdue.bin <<'EOF'
+protocol_version: 1
+overdue_report {
+  own { seq: 1 directive_id: "5201-CITY_HEALTH-20261128-0001" version: 1 title: "Close wet markets" level: CONFIRMED deadline { seconds: 1795863600 } }
+  children { seq: 1 directive_id: "5201-CITY_HEALTH-20261128-0001" version: 1 level: READY deadline { seconds: 1795899600 } units: "520102001001" unit_names: "新华社区" }
+  as_of { seconds: 1795863700 } }
+EOF
+enc audit_request.bin <<'EOF'
+protocol_version: 1
+correlation_id: 21
+audit_request { rollup { directive_id: "5201-CITY_HEALTH-20261128-0001" region: "5201" depth: STREET } }
+EOF
+enc audit_reply.bin <<'EOF'
+protocol_version: 1
+correlation_id: 21
+audit_reply { rollup {
+  directive { seq: 1 addressed_units: 3 directive { id: "5201-CITY_HEALTH-20261128-0001" version: 1 title: "Close wet markets" sent { seconds: 1795856400 } } }
+  rows { code: "5201" name: "贵阳市" tier: CITY counts { addressed: 3 received: 3 confirmed: 2 ready: 1 } }
+  rows { code: "520102" name: "南明区" tier: DISTRICT counts { addressed: 3 received: 3 confirmed: 2 ready: 1 } }
+  deadlines { level: CONFIRMED deadline { seconds: 1795863600 } passed: true } } }
+EOF
+enc audit_log.bin <<'EOF'
+protocol_version: 1
+audit_reply { log { head_log_seq: 2 more: true
+  records { log_seq: 1 at { seconds: 1795856400 } event { kind: PUBLISHED directive_id: "5201-CITY_HEALTH-20261128-0001" version: 1 } }
+  records { log_seq: 2 at { seconds: 1795856401 } ack { seq: 1 unit_code: "520102001001" level: READY record { version: 1 note: "2 staff" } } } } }
+EOF
+enc operator.bin <<'EOF'
+protocol_version: 1
+operator_request { action: RATE directive_id: "5201-CITY_HEALTH-20261128-0001" clarity: 4 feasibility: 2 comment: "masks are short" }
+EOF

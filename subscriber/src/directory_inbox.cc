@@ -200,10 +200,7 @@ Result<InboxScan> ScanInbox(const std::string& state_dir) {
   return scan;
 }
 
-struct StateFile {
-  uint64_t last_seq = 0;
-  OperatorState state;
-};
+using StateFile = TerminalState;
 
 std::string StateToJson(uint64_t last_seq, const OperatorState& state) {
   nlohmann::json acks = nlohmann::json::array();
@@ -249,7 +246,9 @@ std::string StateToJson(uint64_t last_seq, const OperatorState& state) {
   return doc.dump(2) + "\n";
 }
 
-Result<StateFile> ParseState(const std::string& text, const std::string& path) {
+}  // namespace
+
+Result<TerminalState> ParseTerminalState(const std::string& text, const std::string& path) {
   auto corrupt = [&](std::string_view why) {
     return Status::Corruption(fmt::format(
         "state file {} is corrupt: {} (the inbox/ files are intact; move the state file aside "
@@ -373,6 +372,8 @@ Result<StateFile> ParseState(const std::string& text, const std::string& path) {
   return file;
 }
 
+namespace {
+
 TimePoint ModificationTime(const std::string& path) {
   std::error_code ec;
   auto ftime = fs::last_write_time(path, ec);
@@ -429,7 +430,7 @@ Status DirectoryInbox::Load() {
   if (fs::exists(state_path, ec)) {
     Result<std::string> text = ReadWholeFile(state_path);
     if (!text.ok()) return text.status();
-    Result<StateFile> parsed = ParseState(*text, state_path);
+    Result<StateFile> parsed = ParseTerminalState(*text, state_path);
     if (!parsed.ok()) return parsed.status();
     state = std::move(parsed).value();
     have_state = true;
@@ -507,7 +508,7 @@ Result<OperatorState> ReadOperatorState(const std::string& state_dir) {
   if (!fs::exists(path, ec)) return OperatorState();
   Result<std::string> text = ReadWholeFile(path);
   if (!text.ok()) return text.status();
-  Result<StateFile> parsed = ParseState(*text, path);
+  Result<StateFile> parsed = ParseTerminalState(*text, path);
   if (!parsed.ok()) return parsed.status();
   return std::move(parsed->state);
 }

@@ -74,6 +74,15 @@ struct InboxFiles {
 Result<InboxFiles> FindInInbox(const std::string& state_dir, const std::string& id,
                                std::optional<uint32_t> version = std::nullopt);
 
+// What state.json holds.
+struct TerminalState {
+  uint64_t last_seq = 0;
+  OperatorState state;
+};
+// Parses state.json text; Corruption naming `path` and the field that is
+// wrong.
+Result<TerminalState> ParseTerminalState(const std::string& text, const std::string& path);
+
 // The operator state in state.json (pending and confirmed acknowledgements
 // and ratings, the overdue report); empty when there is no state file yet.
 Result<OperatorState> ReadOperatorState(const std::string& state_dir);
