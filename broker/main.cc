@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   std::string heartbeat, redelivery_initial, redelivery_max;
   int send_hwm = 0;
   int64_t max_terminals = -1;
+  int io_threads = 0;
+  app.add_option("--io-threads", io_threads, "ZeroMQ I/O threads (overrides config; default 2)")
+      ->check(CLI::Range(1, 16));
   app.add_option("--max-terminals", max_terminals,
                  "terminal connections expected at once, for the open-file budget (default: "
                  "every registered unit)")
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   }
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (max_terminals >= 0) config.max_terminals = max_terminals;
+  if (io_threads > 0) config.io_threads = io_threads;
   if (!publishers.empty()) config.publishers = publishers;
   if (!keys.empty()) config.keys = keys;
   if (!curve_key.empty()) config.curve_secret_key = curve_key;
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
       {config.data_dir, init, config.rocksdb_max_open_files});
   if (!store.ok()) return Fail(store.status());
 
-  zmq::context_t ctx(1);
+  zmq::context_t ctx(config.io_threads);
   flatcast::broker::Broker broker(config, registry.value(), *store.value(),
                                   flatcast::SystemClock::Instance(), ctx);
   if (auto st = broker.Start(); !st.ok()) return Fail(st);

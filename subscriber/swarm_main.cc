@@ -27,7 +27,7 @@ int Fail(const flatcast::Status& status) {
 
 int main(int argc, char** argv) {
   CLI::App app{"flatcast-swarm: many terminals in one process"};
-  std::string registry_path, report_path, inboxes_path, log_level = "info";
+  std::string registry_path, report_path, inboxes_path, latencies_path, log_level = "info";
   std::vector<std::string> tier_names{"district", "street", "community"};
   std::vector<std::string> exclude;
   std::optional<uint32_t> expect;
@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--inboxes", inboxes_path,
                  "at the end, write each unit's stored directives to this file "
                  "(\"<unit>\\t<id>.v<version>,...\" per line)");
+  app.add_option("--latencies", latencies_path,
+                 "at the end, write each first delivery to this file (\"<seq>\\t<microseconds "
+                 "from sent to receipt>\" per line), for latency distributions");
   app.add_option("--connect-batch", options.connect_batch, "sockets connected per millisecond")
       ->check(CLI::PositiveNumber);
   app.add_option("--rcvhwm", options.rcvhwm,
@@ -118,9 +121,15 @@ int main(int argc, char** argv) {
     if (!inboxes) return Fail(flatcast::Status::IOError("cannot write " + inboxes_path));
   }
 
+  std::ofstream latencies;
+  if (!latencies_path.empty()) {
+    latencies.open(latencies_path, std::ios::trunc);
+    if (!latencies) return Fail(flatcast::Status::IOError("cannot write " + latencies_path));
+  }
   const std::atomic<bool>& stop = flatcast::subscriber::StopOnSignals();
   auto summary = flatcast::subscriber::RunSwarm(*registry, options, stop, std::cout,
-                                                inboxes_path.empty() ? nullptr : &inboxes);
+                                                inboxes_path.empty() ? nullptr : &inboxes,
+                                                latencies_path.empty() ? nullptr : &latencies);
   if (!summary.ok()) return Fail(summary.status());
   if (!inboxes_path.empty()) {
     inboxes.close();

@@ -19,6 +19,8 @@ inline void AddConnectionOptions(CLI::App& app, PoolOptions& pool, int& reconnec
   app.add_option("--port", pool.port, "broker port")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  app.add_option("--bind-address", pool.bind_address,
+                 "local address to connect from (e.g. 127.0.3.1; default: any)");
   app.add_option("--keepalive", pool.keepalive_s, "MQTT keepalive, seconds")
       ->check(CLI::Range(5, 65535))
       ->capture_default_str();

@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -62,6 +63,12 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def loopback_address(i):
+    """The i-th address of 127.1.1.1 .. 127.250.250.250 (all on the loopback interface)."""
+    i %= 250 ** 3
+    return f"127.{i // 62500 + 1}.{(i // 250) % 250 + 1}.{i % 250 + 1}"
 
 
 def percentile(sorted_values, p):
@@ -185,20 +192,6 @@ def proc_status_kb(pid, field):
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
-        pass
-    return None
-
-
-def tcp_mem_pages():
-    """Kernel memory of all TCP sockets, in pages (/proc/net/sockstat): both ends of every
-    loopback connection, since clients and broker share the machine."""
-    try:
-        with open("/proc/net/sockstat") as f:
-            for line in f:
-                if line.startswith("TCP:"):
-                    fields = line.split()
-                    return int(fields[fields.index("mem") + 1])
-    except (OSError, ValueError):
         pass
     return None
 
@@ -347,6 +340,9 @@ class Bench:
         self.results = {}
         self.first_connected_rss_kb = None
         self.timeout = args.timeout_s
+        # Each swarm process connects from a loopback address of its own, so that no
+        # process meets the TIME_WAIT ports an earlier one left (client_pool.h).
+        self.next_address = random.randrange(250 ** 3)
 
     def _read_units(self):
         codes = []
@@ -405,7 +401,9 @@ class Bench:
         swarms = []
         for shard in range(shards):
             label = f"{name}-{tag}-{shard}"
+            self.next_address += 1
             argv = [os.path.join(self.bin_dir, "flatcast-mqtt-swarm"), *self.common(),
+                    "--bind-address", loopback_address(self.next_address),
                     "--registry", self.args.registry, "--first", str(self.n), *selection,
                     "--shard", str(shard), "--shards", str(shards),
                     "--topic", TOPIC, "--prefix", prefix, "--expect", str(expect),
@@ -557,7 +555,6 @@ class Bench:
     def note_connected_rss(self, result):
         rss = self.broker.rss_kb()
         result["broker_rss_kb_connected"] = rss
-        result["kernel_tcp_mem_pages_connected"] = tcp_mem_pages()
         if self.first_connected_rss_kb is None:
             self.first_connected_rss_kb = rss
             result["bytes_per_connection"] = round(
@@ -693,7 +690,6 @@ class Bench:
             published = {d["id"]: d["publish_us"] for d in out["directives"]}
             self.wait_until(lambda: self.total(online, "received") >= online_count * count,
                             self.timeout, f"{name}: online units have every directive", online)
-            result["online_publish_to_last_delivery_ms"] = None  # filled below
             time.sleep(0.5)
             reconnect_us = now_us()
             back = self.start_swarms(name, prefix, count, ["--include", offline_path],
@@ -702,7 +698,7 @@ class Bench:
             back_reports = self.finish(back, self.timeout)
             online_reports = self.finish(online, self.timeout)
             collector_report = self.finish([collector], self.timeout)[0]
-            latencies = self.read_latencies(back)
+            latencies = self.read_latencies(back)  # the returning units'
             per = self.delivery_figures(list(published), published, online_reports + back_reports,
                                         self.read_latencies(online + back), collector_report)
             self.check_complete(name, per, self.n)
@@ -909,7 +905,6 @@ class Bench:
         self.broker.start()
         time.sleep(0.5)
         self.idle_rss_kb = self.broker.rss_kb()
-        self.idle_tcp_mem_pages = tcp_mem_pages()
         runners = {
             "fanout": self.run_fanout,
             "burst": self.run_burst,
@@ -920,33 +915,64 @@ class Bench:
             "kill9": lambda: self.run_queued_restart("kill9", "kill9-", signal.SIGKILL),
         }
         for workload in self.args.workloads:
+            self.run_workload(workload, runners[workload])
+        self.broker.stop(signal.SIGTERM)
+        return self.summary()
+
+    def run_workload(self, workload, runner):
+        """Runs one workload; when other processes used more than --busy-threshold-s of CPU
+        meanwhile, runs it again (up to --attempts), the fanout on a fresh broker."""
+        disturbed = []
+        for attempt in range(1, self.args.attempts + 1):
+            if attempt > 1 and workload == "fanout":
+                self.fresh_broker()
             background = self.wait_quiet()
-            log(f"workload {workload}")
+            log(f"workload {workload}" + (f" (attempt {attempt})" if attempt > 1 else ""))
+            failures_before = len(self.failures)
             t0 = time.time()
             busy0, self0 = machine_busy_s(), self_cpu_s()
             load0 = os.getloadavg()[0]
             try:
-                result = runners[workload]()
-                self.results[workload] = result
-                result["wall_s"] = round(time.time() - t0, 1)
-                # Everything else the machine did meanwhile: other users' work
-                # would skew the figures (the publisher and kernel threads are
-                # in here too, a few hundredths of a second).
-                machine = machine_busy_s() - busy0
-                ours = result["broker"]["cpu_s"] + result["client_cpu_s"] + self_cpu_s() - self0
-                result["machine_cpu_s"] = round(machine, 2)
-                result["other_cpu_s"] = round(machine - ours, 2)
-                result["loadavg_1min_at_start"] = round(load0, 2)
-                result["background_cores_before"] = background
+                result = runner()
             except BenchError as e:
                 self.failures.append(f"{workload}: {e}")
-                self.results[workload] = {"error": str(e)}
+                self.results[workload] = {"error": str(e), "disturbed_attempts": disturbed}
                 log(f"workload {workload} FAILED: {e}")
                 if not self.broker.child.alive():
                     self.broker.start()
-            log(f"workload {workload} done in {time.time() - t0:.1f} s")
+                return
+            result["wall_s"] = round(time.time() - t0, 1)
+            # Everything else the machine did meanwhile: other users' work skews the
+            # figures (the publisher and kernel threads are in here too, a few
+            # hundredths of a second).
+            machine = machine_busy_s() - busy0
+            ours = result["broker"]["cpu_s"] + result["client_cpu_s"] + self_cpu_s() - self0
+            result["machine_cpu_s"] = round(machine, 2)
+            result["other_cpu_s"] = round(machine - ours, 2)
+            result["loadavg_1min_at_start"] = round(load0, 2)
+            result["background_cores_before"] = background
+            result["attempt"] = attempt
+            result["disturbed_attempts"] = disturbed
+            self.results[workload] = result
+            log(f"workload {workload} done in {time.time() - t0:.1f} s "
+                f"(other CPU {result['other_cpu_s']} s)")
+            # Loopback softirq work and the publisher count as "other" too: allow 6 %.
+            threshold = max(self.args.busy_threshold_s, 0.06 * machine)
+            if result["other_cpu_s"] <= threshold or attempt == self.args.attempts:
+                return
+            disturbed.append({"attempt": attempt, "other_cpu_s": result["other_cpu_s"]})
+            del self.failures[failures_before:]
+            log(f"workload {workload} was disturbed by other processes; again")
+
+    def fresh_broker(self):
+        """A new, empty broker (no sessions, no store) on the same port."""
         self.broker.stop(signal.SIGTERM)
-        return self.summary()
+        shutil.rmtree(self.broker.store_dir, ignore_errors=True)
+        os.makedirs(self.broker.store_dir, exist_ok=True)
+        self.broker.start()
+        time.sleep(0.5)
+        self.idle_rss_kb = self.broker.rss_kb()
+        self.first_connected_rss_kb = None
 
     def summary(self):
         return {
@@ -968,7 +994,6 @@ class Bench:
                                       "(group commit); an ack counts as durable when that "
                                       "fdatasync returns",
             "broker_idle_rss_kb": self.idle_rss_kb,
-            "kernel_tcp_mem_pages_idle": self.idle_tcp_mem_pages,
             "page_size": os.sysconf("SC_PAGE_SIZE"),
             "broker_bytes_per_connection": next(
                 (r["bytes_per_connection"] for r in self.results.values()
@@ -1130,6 +1155,12 @@ def main():
     parser.add_argument("--wait-quiet-s", type=float, default=0,
                         help="before each workload, wait up to this long for the machine to "
                              "be idle (other users' processes skew the figures)")
+    parser.add_argument("--attempts", type=int, default=1,
+                        help="run a workload again (up to this many times in all) when other "
+                             "processes used more than --busy-threshold-s CPU seconds meanwhile")
+    parser.add_argument("--busy-threshold-s", type=float, default=2.0,
+                        help="CPU seconds of other processes that count as a disturbance "
+                             "(at least 6 %% of the machine's CPU time in the workload)")
     parser.add_argument("--work-root", default=None, help="parent of the temp dir")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args()

@@ -17,7 +17,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                    std::to_string(where.column) + ": " + std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {"endpoint", "data_dir", "registry",
-                                               "max_message_bytes", "rocksdb_max_open_files", "max_terminals",
+                                               "max_message_bytes", "rocksdb_max_open_files", "max_terminals", "io_threads",
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
                                                "public_lead_time", "publishers", "keys", "curve_secret_key",
@@ -63,6 +63,9 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_int("rocksdb_max_open_files", 16, 100000, max_files));
   c.rocksdb_max_open_files = static_cast<int>(max_files);
   FLATCAST_RETURN_IF_ERROR(get_int("max_terminals", 0, int64_t{1} << 32, c.max_terminals));
+  int64_t io_threads = c.io_threads;
+  FLATCAST_RETURN_IF_ERROR(get_int("io_threads", 1, 16, io_threads));
+  c.io_threads = static_cast<int>(io_threads);
   auto get_duration = [&](const char* key, std::chrono::milliseconds& out) -> Status {
     std::string text;
     FLATCAST_RETURN_IF_ERROR(get_string(key, text));

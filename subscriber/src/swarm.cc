@@ -155,6 +155,15 @@ class SwarmRunner {
     return final_summary;
   }
 
+  void WriteLatencies(std::ostream& out) const {
+    for (const auto& t : terminals_) {
+      const auto& us = t->session.LatenciesUs();
+      const auto& seqs = t->session.LatencySeqs();
+      for (size_t i = 0; i < us.size() && i < seqs.size(); ++i) out << seqs[i] << '\t' << us[i] << '\n';
+    }
+    out.flush();
+  }
+
   void WriteInboxes(std::ostream& out) const {
     for (const auto& t : terminals_) {
       out << t->session.unit_code() << '\t';
@@ -459,7 +468,7 @@ std::string SwarmSummary::ProgressJson() const {
 
 Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& options,
                               const std::atomic<bool>& stop, std::ostream& progress,
-                              std::ostream* inboxes) {
+                              std::ostream* inboxes, std::ostream* latencies) {
   Result<std::vector<uint32_t>> units = SelectSwarmUnits(registry, options);
   if (!units.ok()) return units.status();
   if (options.key_seed.empty() != options.broker_public_key.empty()) {
@@ -475,6 +484,7 @@ Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& opti
     FLATCAST_RETURN_IF_ERROR(runner.DeriveKeys());
     Result<SwarmSummary> summary = runner.Run(stop);
     if (summary.ok() && inboxes) runner.WriteInboxes(*inboxes);
+    if (summary.ok() && latencies) runner.WriteLatencies(*latencies);
     return summary;
   } catch (const zmq::error_t& e) {
     return Status::IOError(fmt::format("ZeroMQ: {}", e.what()));

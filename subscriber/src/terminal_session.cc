@@ -201,6 +201,7 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
   FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
   ++counters_.received;
   if (options_.record_latency && HasTime(d.sent())) {
+    latency_seqs_.push_back(stored.seq());
     latencies_us_.push_back(
         std::chrono::duration_cast<std::chrono::microseconds>(now - FromTimestamp(d.sent()))
             .count());

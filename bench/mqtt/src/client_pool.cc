@@ -2,7 +2,6 @@
 
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,9 +86,11 @@ void ClientPool::StartDueConnects(Clock::time_point now) {
 void ClientPool::StartConnect(Client& client) {
   // The non-blocking connect: the TCP handshake completes later and the
   // queued CONNECT goes out when the socket turns writable.
-  int rc = client.ever_started ? mosquitto_reconnect_async(client.handle)
-                               : mosquitto_connect_async(client.handle, options_.host.c_str(),
-                                                         options_.port, options_.keepalive_s);
+  const char* bind = options_.bind_address.empty() ? nullptr : options_.bind_address.c_str();
+  int rc = client.ever_started
+               ? mosquitto_reconnect_async(client.handle)
+               : mosquitto_connect_bind_async(client.handle, options_.host.c_str(), options_.port,
+                                              options_.keepalive_s, bind);
   client.ever_started = true;
   if (rc != MOSQ_ERR_SUCCESS) {
     ++connect_errors_;
@@ -223,11 +224,6 @@ void ClientPool::DisconnectAll(milliseconds grace) {
   stopping_ = true;
   for (auto& client : clients_) {
     if (client->state == State::kConnected || client->state == State::kConnecting) {
-      int fd = mosquitto_socket(client->handle);
-      if (options_.abortive_close && fd >= 0) {
-        linger abort{1, 0};
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
-      }
       // Writes DISCONNECT now when the socket takes it, and then closes it.
       mosquitto_disconnect(client->handle);
       FlushAndWatch(*client);

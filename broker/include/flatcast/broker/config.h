@@ -18,6 +18,9 @@ struct BrokerConfig {
   // error. ZeroMQ drops connections that send over 4x this (ZMQ_MAXMSGSIZE).
   size_t max_message_bytes = 1 << 20;
   int rocksdb_max_open_files = 64;
+  // ZeroMQ I/O threads: they read, write, encrypt and decrypt every
+  // connection's traffic (CURVE handshakes included) beside the broker's loop.
+  int io_threads = 2;
   // The most terminal connections expected at once; 0 (the default): every
   // registered unit. The open-file budget checked at start-up is computed
   // from it. A broker for a registry larger than its descriptor limit (a

@@ -109,8 +109,10 @@ int64_t Percentile(std::vector<int64_t>& values, double q);
 // registry order: "<unit code>\t<id>.v<version>,<id>.v<version>..." ordered by
 // seq (nothing after the tab when the inbox is empty). Fails at start when
 // the units do not fit the descriptor limit or the endpoint is refused.
+// With `latencies`, writes every first delivery at the end, one line each:
+// "<seq>\t<microseconds from the directive's sent time to its receipt>".
 Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& options,
                               const std::atomic<bool>& stop, std::ostream& progress,
-                              std::ostream* inboxes = nullptr);
+                              std::ostream* inboxes = nullptr, std::ostream* latencies = nullptr);
 
 }  // namespace flatcast::subscriber

@@ -178,6 +178,8 @@ class TerminalSession {
   // now - directive.sent, in microseconds, for each first-time delivery that
   // carried a sent time.
   const std::vector<int64_t>& LatenciesUs() const { return latencies_us_; }
+  // The seq of each delivery in LatenciesUs(), parallel to it.
+  const std::vector<uint64_t>& LatencySeqs() const { return latency_seqs_; }
 
  private:
   Status HandleWelcome(const v1::Welcome& welcome, std::vector<std::string>& out);
@@ -217,6 +219,7 @@ class TerminalSession {
   std::string unit_name_;
   SessionCounters counters_;
   std::vector<int64_t> latencies_us_;
+  std::vector<uint64_t> latency_seqs_;
 };
 
 }  // namespace flatcast::subscriber

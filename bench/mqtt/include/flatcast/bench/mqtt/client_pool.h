@@ -57,11 +57,12 @@ struct PoolOptions {
   size_t max_packets_per_read = 64;
   // libmosquitto's limit of unacknowledged outgoing QoS 1 messages per client.
   int max_inflight = 20;
-  // DisconnectAll() sets SO_LINGER {on, 0} before the DISCONNECT, so the
-  // close that follows it sends RST and leaves no TIME_WAIT on the client's
-  // port. Thousands of TIME_WAIT ports from one run slow down every connect()
-  // of the next (the kernel searches a crowded ephemeral range).
-  bool abortive_close = true;
+  // Local address the clients' sockets bind to before connecting (empty: the
+  // kernel picks). A swarm started right after another one gets a loopback
+  // address of its own (127.x.y.z): the 19,571 ports the previous swarm left
+  // in TIME_WAIT would otherwise slow down every connect() of the next one,
+  // as the kernel searches a crowded ephemeral port range.
+  std::string bind_address;
 };
 
 // Callbacks from inside Poll(), with the index Add() returned. A callback may
@@ -104,8 +105,8 @@ class ClientPool {
   int Subscribe(size_t client, const std::string& topic, int qos, int* mid);
 
   // Sends DISCONNECT on every connected client (the sessions stay on the
-  // broker), closes its socket, stops reconnecting, and polls until every
-  // client is closed or `grace` has passed.
+  // broker), stops reconnecting, and polls until every client is closed or
+  // `grace` has passed.
   void DisconnectAll(std::chrono::milliseconds grace);
 
   size_t size() const { return clients_.size(); }
