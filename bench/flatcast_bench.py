@@ -108,7 +108,7 @@ class Flatcast:
         self.port = common.free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.broker = None
-        self.broker_log = None
+        self.children = []
         self.runs = 0
         self.failures = []
         self.results = {}
@@ -152,13 +152,14 @@ class Flatcast:
                 "--registry", self.args.registry, "--endpoint", self.endpoint,
                 "--endpoint-file", endpoint_file,
                 "--publishers", os.path.join(REPO, "configs", "publishers.toml"),
-                "--keys", os.path.join(self.keys, "registry.toml")]
+                "--keys", os.path.join(self.keys, "registry.toml"), *self.args.broker_arg]
         if fresh:
             argv.append("--init")
         if self.curve:
             argv += ["--curve-key", os.path.join(self.keys, "broker.key")]
         self.runs += 1
         self.broker = common.Child(f"broker-{self.runs}", argv, self.work)
+        self.children.append(self.broker)
         started = time.time()
         while not os.path.exists(endpoint_file):
             if not self.broker.alive():
@@ -210,6 +211,7 @@ class Flatcast:
                 argv += ["--key-seed", os.path.join(self.keys, "swarm.seed"),
                          "--broker-key", os.path.join(self.keys, "broker.pub")]
             swarms.append(Swarm(label, argv, self.work))
+        self.children += swarms
         return swarms
 
     @staticmethod
@@ -289,6 +291,14 @@ class Flatcast:
             time.sleep(0.2)
         return last
 
+    def kill_children(self):
+        """Stops whatever this run started that still runs."""
+        for child in self.children:
+            if child.alive():
+                child.signal(signal.SIGKILL)
+                child.wait(10)
+        self.children = []
+
     def stop_swarms(self, swarms):
         for s in swarms:
             s.signal(signal.SIGTERM)
@@ -331,8 +341,7 @@ class Flatcast:
                 "broker_cpu_s_connect": round(self.broker_cpu_s() - cpu0, 2),
                 "broker_rss_kb_idle": idle_rss,
                 "broker_rss_kb_connected": connected_rss,
-                "bytes_per_connection": round((connected_rss - idle_rss) * 1024 / self.args.n),
-                "kernel_tcp_mem_pages_connected": common.tcp_mem_pages()}
+                "bytes_per_connection": round((connected_rss - idle_rss) * 1024 / self.args.n)}
         log(f"{self.label} {name}: {self.args.n} terminals welcomed in {connect_s:.1f} s, "
             f"broker RSS {connected_rss / 1024:.0f} MiB")
         return swarms, info
@@ -487,11 +496,11 @@ class Flatcast:
         for name in workloads:
             try:
                 self.results[name] = getattr(self, "run_" + name)()
-            except BenchError as e:
+            except Exception as e:  # a failed workload must not leave processes behind
                 log(f"{self.label} {name} FAILED: {e}")
                 self.failures.append(f"{name}: {e}")
-                if self.broker and self.broker.alive():
-                    self.stop_broker()
+            finally:
+                self.kill_children()
         return {"system": self.label, "curve": self.curve, "n": self.args.n,
                 "work_dir": self.work, "workloads": self.results,
                 "failures": self.failures, "ok": not self.failures}
@@ -515,6 +524,8 @@ def add_arguments(p):
     p.add_argument("--bin-dir", default=os.path.join(REPO, "build/bin"))
     p.add_argument("--work-root", default=None)
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--broker-arg", action="append", default=[],
+                   help="an extra flatcast-broker argument, e.g. --broker-arg=--io-threads=1")
 
 
 def main():

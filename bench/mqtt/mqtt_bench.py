@@ -604,6 +604,13 @@ class Bench:
             result["collector"] = self.collector_summary(collector_report)
             result["broker"] = self.broker_usage(mark)
             result["client_cpu_s"] = self.client_cpu(children)
+            if self.args.latencies_out:
+                # Per-unit latencies of the warm rounds, for a CDF (bench/run.py).
+                latencies = self.read_latencies(swarms)
+                warm = sorted(v for d in list(published)[1:] for v in latencies.get(d, []))
+                with open(self.args.latencies_out, "w") as f:
+                    f.write("\n".join(str(v) for v in warm) + "\n")
+                result["warm_latencies_file"] = self.args.latencies_out
         finally:
             self.kill_all(children)
         return result
@@ -1163,6 +1170,8 @@ def main():
                              "(at least 6 %% of the machine's CPU time in the workload)")
     parser.add_argument("--work-root", default=None, help="parent of the temp dir")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--latencies-out", default=None,
+                        help="write the fanout's warm-round per-unit latencies (µs) here")
     args = parser.parse_args()
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in args.workloads if w not in ALL_WORKLOADS]

@@ -48,6 +48,11 @@ struct PendingRating {
 };
 
 constexpr size_t kMaxNoteBytes = 1000;
+// Confirmations wait while acknowledgements keep arriving, at most this long.
+constexpr auto kConfirmMaxDelay = std::chrono::seconds(1);
+// With confirmations waiting, the loop polls this briefly: a poll that
+// brings nothing means the acknowledgements have stopped.
+constexpr auto kConfirmQuietPoll = std::chrono::milliseconds(5);
 constexpr size_t kMaxCommentBytes = 2000;
 
 std::string Frame(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
@@ -78,6 +83,7 @@ class Broker::Impl {
         ctx_(ctx),
         socket_(ctx, zmq::socket_type::router),
         routing_of_unit_(registry.size()),
+        last_sent_(registry.size()),
         overdue_(registry) {}
 
   Status Start() {
@@ -212,6 +218,7 @@ class Broker::Impl {
                                {worker_->socket().handle(), 0, ZMQ_POLLIN, 0},
                                {handshakes_ ? handshakes_->socket().handle() : nullptr, 0,
                                 ZMQ_POLLIN, 0}};
+    if (!confirms_.empty()) timeout = std::min<std::chrono::milliseconds>(timeout, kConfirmQuietPoll);
     try {
       zmq::poll(items, handshakes_ ? 3 : 2, timeout);
     } catch (const zmq::error_t& e) {
@@ -233,6 +240,12 @@ class Broker::Impl {
       }
     }
     FlushAcks();
+    // Confirmations go out once the acknowledgements pause, so that during
+    // a fan-out they do not compete with deliveries and acknowledgements.
+    if (!confirms_.empty() &&
+        (!(items[0].revents & ZMQ_POLLIN) || clock_.Now() - confirms_since_ >= kConfirmMaxDelay)) {
+      SendConfirmations();
+    }
     if (items[1].revents & ZMQ_POLLIN) ForwardAuditReplies();
     if (handshakes_ && (items[2].revents & ZMQ_POLLIN)) LogHandshakeFailures();
     RunTimers(clock_.Now());
@@ -500,6 +513,10 @@ class Broker::Impl {
     hb->set_head_seq(store_.head_seq());
     std::vector<uint32_t> gone;
     for (const auto& [routing, index] : unit_of_routing_) {
+      // A terminal sent something within the interval knows the broker is
+      // alive; unless a heartbeat has a repair to ask for, it can wait.
+      if (unacknowledged[index] == 0 && now - last_sent_[index] < config_.heartbeat_interval) continue;
+      last_sent_[index] = now;
       hb->set_unacknowledged(unacknowledged[index]);
       std::string bytes = wire::Encode(env);
       if (SendFrames(routing, zmq::message_t(bytes.data(), bytes.size())) == SendOutcome::kGone) {
@@ -699,7 +716,7 @@ class Broker::Impl {
     if (state.Has(ack.level(), unit_index) ||
         !pending_ack_keys_.insert({ack.seq(), unit_index, ack.level()}).second) {
       // Durable already, or stored in this pass: the first time stands.
-      if (state.Has(ack.level(), unit_index)) SendAckConfirm(routing, ack.seq(), ack.level());
+      if (state.Has(ack.level(), unit_index)) QueueAckConfirm(routing, ack.seq(), ack.level());
       return;
     }
     PendingAck p{{ack.seq(), unit.code, ack.level(), {}}, routing, unit_index};
@@ -746,7 +763,7 @@ class Broker::Impl {
     TimePoint rated = FromTimestamp(rating.rated());
     auto key = std::make_pair(rating.seq(), unit.code);
     if (auto it = ratings_.find(key); it != ratings_.end() && it->second == rated) {
-      SendRatingConfirm(routing, rating.seq(), rating.rated());  // the same rating again
+      QueueRatingConfirm(routing, rating.seq(), rating.rated());  // the same rating again
       return;
     }
     for (const PendingRating& p : pending_ratings_) {
@@ -765,13 +782,41 @@ class Broker::Impl {
     pending_ratings_.push_back(std::move(p));
   }
 
-  void SendRatingConfirm(const std::string& routing, uint64_t seq,
-                         const google::protobuf::Timestamp& rated) {
+  void QueueRatingConfirm(const std::string& routing, uint64_t seq,
+                          const google::protobuf::Timestamp& rated) {
+    if (confirms_.empty()) confirms_since_ = clock_.Now();
+    v1::RatingConfirm* c = confirms_[routing].add_ratings();
+    c->set_seq(seq);
+    *c->mutable_rated() = rated;
+  }
+
+  void QueueAckConfirm(const std::string& routing, uint64_t seq, v1::AckLevel level) {
+    if (confirms_.empty()) confirms_since_ = clock_.Now();
+    v1::AckConfirm* c = confirms_[routing].add_acks();
+    c->set_seq(seq);
+    c->set_level(level);
+  }
+
+  // One message per terminal: its only confirmation as AckConfirm or
+  // RatingConfirm, or several as Confirmations.
+  void SendConfirmations() {
+    const TimePoint now = clock_.Now();
     v1::Envelope env;
     env.set_protocol_version(wire::kProtocolVersion);
-    env.mutable_rating_confirm()->set_seq(seq);
-    *env.mutable_rating_confirm()->mutable_rated() = rated;
-    Reply(routing, wire::Encode(env));
+    for (auto& [routing, pending] : confirms_) {
+      if (auto unit = unit_of_routing_.find(routing); unit != unit_of_routing_.end()) {
+        last_sent_[unit->second] = now;
+      }
+      if (pending.acks_size() == 1 && pending.ratings_size() == 0) {
+        *env.mutable_ack_confirm() = pending.acks(0);
+      } else if (pending.acks_size() == 0 && pending.ratings_size() == 1) {
+        *env.mutable_rating_confirm() = pending.ratings(0);
+      } else {
+        *env.mutable_confirmations() = std::move(pending);
+      }
+      Reply(routing, wire::Encode(env));
+    }
+    confirms_.clear();
   }
 
   void OnPublish(const std::string& routing, uint64_t corr, const v1::PublishRequest& req) {
@@ -1163,11 +1208,11 @@ class Broker::Impl {
       DirectiveState& state = directives_.at(p.entry.seq);
       state.Mark(p.entry.level, p.unit_index);
       if (p.entry.level == v1::RECEIVED) state.last_ack_stored = durable;
-      SendAckConfirm(p.routing_id, p.entry.seq, p.entry.level);
+      QueueAckConfirm(p.routing_id, p.entry.seq, p.entry.level);
     }
     for (const auto& p : pending_ratings_) {
       ratings_[{p.entry.seq, p.entry.unit_code}] = FromTimestamp(p.entry.record.rated());
-      SendRatingConfirm(p.routing_id, p.entry.seq, p.entry.record.rated());
+      QueueRatingConfirm(p.routing_id, p.entry.seq, p.entry.record.rated());
     }
     clear();
   }
@@ -1175,6 +1220,7 @@ class Broker::Impl {
   // ---- outgoing ----
 
   void FanOut(DirectiveState& state) {
+    const TimePoint now = clock_.Now();
     zmq::message_t shared(state.deliver_bytes.data(), state.deliver_bytes.size());
     size_t sent = 0, offline = 0, dropped = 0;
     ForEachAddressed(state, [&](uint32_t i) {
@@ -1185,7 +1231,7 @@ class Broker::Impl {
       zmq::message_t body;
       body.copy(shared);  // shares the buffer; no copy per unit
       switch (SendFrames(routing_of_unit_[i], std::move(body))) {
-        case SendOutcome::kSent: ++sent; break;
+        case SendOutcome::kSent: ++sent; last_sent_[i] = now; break;
         case SendOutcome::kGone: ForgetUnit(i); ++offline; break;
         case SendOutcome::kFull: ++dropped; break;
       }
@@ -1228,14 +1274,6 @@ class Broker::Impl {
     }
   }
 
-  void SendAckConfirm(const std::string& routing, uint64_t seq, v1::AckLevel level) {
-    v1::Envelope env;
-    env.set_protocol_version(wire::kProtocolVersion);
-    env.mutable_ack_confirm()->set_seq(seq);
-    env.mutable_ack_confirm()->set_level(level);
-    Reply(routing, wire::Encode(env));
-  }
-
   void SendReceipt(const std::string& routing, uint64_t corr, const v1::StoredDirective& stored,
                    bool duplicate) {
     v1::Envelope env;
@@ -1261,6 +1299,8 @@ class Broker::Impl {
   std::map<uint64_t, DirectiveState> directives_;
   std::unordered_map<std::string, uint64_t> seq_of_id_;
   std::vector<std::string> routing_of_unit_;  // indexed by registry index; empty: not connected
+  // When each unit was last sent a delivery, confirmation or heartbeat.
+  std::vector<TimePoint> last_sent_;
   std::unordered_map<std::string, uint32_t> unit_of_routing_;
   std::vector<PendingAck> pending_acks_;
   std::set<std::tuple<uint64_t, uint32_t, int>> pending_ack_keys_;  // (seq, unit, level) this pass
@@ -1269,6 +1309,10 @@ class Broker::Impl {
   // rating sent again is confirmed, not stored twice.
   std::map<std::pair<uint64_t, std::string>, TimePoint> ratings_;
   OverdueTracker overdue_;
+  // Confirmations of durable acknowledgements and ratings not sent yet, by
+  // routing id (SendConfirmations), and when the oldest was queued.
+  std::unordered_map<std::string, v1::Confirmations> confirms_;
+  TimePoint confirms_since_{};
   std::unique_ptr<QueryWorker> worker_;
   TimePoint next_heartbeat_{};
   TimePoint next_redelivery_check_{};

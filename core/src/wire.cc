@@ -134,6 +134,8 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "rating_confirm";
     case v1::Envelope::kOverdueReport:
       return "overdue_report";
+    case v1::Envelope::kConfirmations:
+      return "confirmations";
     case v1::Envelope::kOperatorRequest:
       return "operator_request";
     case v1::Envelope::kOperatorReply:

@@ -115,6 +115,15 @@ Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::strin
       return HandleError(envelope->error());
     case v1::Envelope::kRatingConfirm:
       return HandleRatingConfirm(envelope->rating_confirm());
+    case v1::Envelope::kConfirmations: {
+      for (const v1::AckConfirm& c : envelope->confirmations().acks()) {
+        FLATCAST_RETURN_IF_ERROR(HandleAckConfirm(c));
+      }
+      for (const v1::RatingConfirm& c : envelope->confirmations().ratings()) {
+        FLATCAST_RETURN_IF_ERROR(HandleRatingConfirm(c));
+      }
+      return Status::Ok();
+    }
     case v1::Envelope::kOverdueReport:
       return HandleOverdue(envelope->overdue_report());
     default:
