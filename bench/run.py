@@ -46,6 +46,40 @@ def run_mosquitto(args, out_path, n):
         return json.load(f)
 
 
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def run_once(args, n):
+    """Every system once: {label: that system's result}."""
+    runs = {}
+    for label, curve, workloads in (("flatcast (CURVE)", True, flatcast_bench.ALL_WORKLOADS),
+                                    ("flatcast (no CURVE)", False, flatcast_bench.ALL_WORKLOADS)):
+        bench = flatcast_bench.Flatcast(args, curve=curve,
+                                        label="flatcast" if curve else "flatcast-nocurve")
+        try:
+            runs[label] = bench.run(workloads)
+        finally:
+            if not args.keep:
+                # Keep the latency files the plot needs.
+                lat = runs.get(label, {}).get("workloads", {}).get("fanout", {}).get("warm_latencies_file")
+                if lat and os.path.exists(lat):
+                    kept = os.path.join(args.out_dir, ("curve" if curve else "nocurve") + "-warm-us.txt")
+                    shutil.copy(lat, kept)
+                    runs[label]["workloads"]["fanout"]["warm_latencies_file"] = kept
+                bench.cleanup()
+    if not args.skip_mosquitto:
+        runs["Mosquitto"] = run_mosquitto(args, os.path.join(args.out_dir, "mosquitto.json"), n)
+    return runs
+
+
 def median(values):
     values = sorted(v for v in values if v is not None)
     return values[len(values) // 2] if values else None
@@ -175,6 +209,8 @@ def main():
     p.add_argument("--out-dir", default=os.path.join(REPO, "build", "bench"))
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--skip-mosquitto", action="store_true")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run everything this many times; the table gives each figure's median")
     args = p.parse_args()
     if args.smoke:
         args.region = "520102"  # 235 units
@@ -183,32 +219,21 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     started = time.time()
     results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "machine": f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-                          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB",
+               "machine": f"{os.cpu_count()} vCPU {cpu_model()}, "
+                          f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+                          f"{platform.system()} {platform.release()}",
                "command": " ".join(sys.argv)}
-    runs = {}
-    for label, curve, workloads in (("flatcast (CURVE)", True, flatcast_bench.ALL_WORKLOADS),
-                                    ("flatcast (no CURVE)", False, ["fanout", "burst"])):
-        bench = flatcast_bench.Flatcast(args, curve=curve,
-                                        label="flatcast" if curve else "flatcast-nocurve")
-        try:
-            runs[label] = bench.run(workloads)
-        finally:
-            if not args.keep:
-                # Keep the latency files the plot needs.
-                lat = runs.get(label, {}).get("workloads", {}).get("fanout", {}).get("warm_latencies_file")
-                if lat and os.path.exists(lat):
-                    kept = os.path.join(args.out_dir, os.path.basename(bench.work) + "-warm-us.txt")
-                    shutil.copy(lat, kept)
-                    runs[label]["workloads"]["fanout"]["warm_latencies_file"] = kept
-                bench.cleanup()
+    repeats = []
     n = len(flatcast_bench.read_units(args.registry, args.region))
-    if not args.skip_mosquitto:
-        if args.region != "52" and not args.smoke:
-            log("Mosquitto plays the first N units below the province; N matches the flatcast run")
-        runs["Mosquitto"] = run_mosquitto(args, os.path.join(args.out_dir, "mosquitto.json"), n)
-    results["runs"] = runs
-    columns = {name: figures(r) for name, r in runs.items()}
+    for repeat in range(args.repeat):
+        log(f"== run {repeat + 1} of {args.repeat}")
+        repeats.append(run_once(args, n))
+    runs = repeats[-1]
+    results["runs"] = repeats
+    per_repeat = [{name: figures(r) for name, r in rs.items()} for rs in repeats]
+    columns = {name: {row: median([f[name][row] for f in per_repeat if name in f])
+                      for row in per_repeat[0][name]} for name in per_repeat[0]}
+    results["figures_per_run"] = per_repeat
     results["figures"] = columns
     md = table(columns)
     mosq_lat = runs.get("Mosquitto", {}).get("workloads", {}).get("fanout", {}).get("warm_latencies_file")
@@ -217,17 +242,19 @@ def main():
                [("Mosquitto", mosq_lat)])
     results["plot"] = png
     results["elapsed_s"] = round(time.time() - started, 1)
-    ok = all(r.get("ok") for r in runs.values())
+    ok = all(r.get("ok") for rs in repeats for r in rs.values())
     results["ok"] = ok
     with open(os.path.join(args.out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     with open(os.path.join(args.out_dir, "table.md"), "w") as f:
         f.write(md)
-    print(f"\nN = {n} terminals, {args.bytes}-byte body, {results['date']}, {results['machine']}\n")
+    print(f"\nN = {n} terminals, {args.bytes}-byte body, {results['date']}, {results['machine']}, "
+          f"medians of {args.repeat} run{'s' if args.repeat > 1 else ''}\n")
     print(md)
-    for name, r in runs.items():
-        for failure in r.get("failures", []):
-            print(f"FAILED {name}: {failure}")
+    for rs in repeats:
+        for name, r in rs.items():
+            for failure in r.get("failures", []):
+                print(f"FAILED {name}: {failure}")
     print(f"results: {args.out_dir}/results.json, table.md{', cdf.png' if png else ''} "
           f"({results['elapsed_s']} s)")
     return 0 if ok else 1

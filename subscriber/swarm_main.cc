@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
                  "from sent to receipt>\" per line), for latency distributions");
   app.add_option("--connect-batch", options.connect_batch, "sockets connected per millisecond")
       ->check(CLI::PositiveNumber);
+  app.add_option("--connect-window", options.connect_window,
+                 "at most this many connections shaking hands at once (default 1000)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--rcvhwm", options.rcvhwm,
                  "ZMQ_RCVHWM of each terminal socket (default: ZeroMQ's 1000); tiny values make "
                  "the broker drop deliveries, for fault tests")

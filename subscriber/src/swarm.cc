@@ -179,7 +179,12 @@ class SwarmRunner {
 
  private:
   Status ConnectBatch() {
-    size_t end = std::min(terminals_.size(), next_to_connect_ + options_.connect_batch);
+    // Connections whose handshake is not done yet (ZMQ_IMMEDIATE: a socket
+    // becomes writable when it is).
+    size_t connecting = next_to_connect_ > connected_ ? next_to_connect_ - connected_ : 0;
+    if (connecting >= options_.connect_window) return Status::Ok();
+    size_t room = std::min(options_.connect_batch, options_.connect_window - connecting);
+    size_t end = std::min(terminals_.size(), next_to_connect_ + room);
     for (; next_to_connect_ < end; ++next_to_connect_) {
       FLATCAST_RETURN_IF_ERROR(OpenSocket(static_cast<uint32_t>(next_to_connect_)));
     }

@@ -32,9 +32,13 @@ struct SwarmOptions {
   std::optional<uint32_t> expect;
   // Zero: no limit. Without `expect`, reaching it ends the run normally.
   std::chrono::seconds timeout{0};
-  // Sockets connected per loop turn (about a millisecond), so the broker's
-  // accept queue is not flooded.
+  // Sockets connected per loop turn (about a millisecond), and at most this
+  // many connecting at once (connection opened, handshake not done), so the
+  // broker's accept queue (somaxconn, 4096 here) is not flooded: a connection
+  // the kernel drops from a full queue waits out SYN-ACK retries and can
+  // miss the 60 s handshake limit.
   size_t connect_batch = 200;
+  size_t connect_window = 1000;
   std::chrono::milliseconds progress_interval{1000};
   // ZMQ_RCVHWM of each terminal socket; zero keeps ZeroMQ's default (1000).
   // Fault tests set it tiny so that deliveries back up and the broker drops
