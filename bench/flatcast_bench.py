@@ -105,8 +105,7 @@ class Flatcast:
         self.work = tempfile.mkdtemp(prefix=f"{label}-bench-", dir=args.work_root)
         self.units = read_units(args.registry, args.region)
         args.n = len(self.units)
-        self.port = common.free_port()
-        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.endpoint = None  # a new one for each fresh broker (new_endpoint)
         self.broker = None
         self.children = []
         self.runs = 0
@@ -144,7 +143,32 @@ class Flatcast:
 
     # -- the broker --------------------------------------------------------
 
+    @staticmethod
+    def fresh_address():
+        import random
+        return f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+    def new_endpoint(self):
+        """A loopback address and port no earlier connection used: after a run, tens of
+        thousands of connections linger in TIME_WAIT, and a new connection whose 4-tuple meets
+        one of them has its SYN answered as part of the old connection and retries for up to
+        63 s. The port is below the ephemeral range, so no client ever had it either."""
+        import random
+        import socket
+        for _ in range(100):
+            host = f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            port = random.randint(20000, 32000)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    continue
+            return f"tcp://{host}:{port}"
+        raise BenchError("no free loopback address and port")
+
     def start_broker(self, data_dir, fresh=True):
+        if fresh or self.endpoint is None:
+            self.endpoint = self.new_endpoint()
         endpoint_file = os.path.join(self.work, "endpoint")
         if os.path.exists(endpoint_file):
             os.remove(endpoint_file)
@@ -207,6 +231,7 @@ class Flatcast:
                 argv += ["--expect", str(expect)]
             if levels:
                 argv += ["--ack-levels", ",".join(levels)]
+            argv += ["--source-address", self.fresh_address()]
             if self.curve:
                 argv += ["--key-seed", os.path.join(self.keys, "swarm.seed"),
                          "--broker-key", os.path.join(self.keys, "broker.pub")]

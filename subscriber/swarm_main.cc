@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--endpoint", options.endpoint, "broker endpoint, e.g. tcp://127.0.0.1:7700")
       ->required();
+  app.add_option("--source-address", options.source_address,
+                 "connect from this local address, e.g. 127.0.3.1 (a fresh one avoids the "
+                 "TIME_WAIT connections of an earlier run)");
   app.add_option("--region", options.region, "play the units at or below this code (default: all)");
   app.add_option("--tiers", tier_names, "tiers to play")
       ->delimiter(',')

@@ -55,6 +55,11 @@ class SwarmRunner {
       : options_(options),
         progress_(progress),
         context_(1, static_cast<int>(units.size() + kSpareFds)) {
+    // libzmq's "tcp://source;destination" form binds each connection's local end.
+    connect_to_ = options.endpoint;
+    if (!options.source_address.empty() && connect_to_.rfind("tcp://", 0) == 0) {
+      connect_to_ = "tcp://" + options.source_address + ":0;" + connect_to_.substr(6);
+    }
     terminals_.reserve(units.size());
     SessionOptions session_options;
     session_options.auto_levels = options.auto_levels;
@@ -206,7 +211,7 @@ class SwarmRunner {
     if (options_.rcvhwm > 0) t.socket->set(zmq::sockopt::rcvhwm, options_.rcvhwm);
     if (t.curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(*t.socket, *t.curve));
     try {
-      t.socket->connect(options_.endpoint);
+      t.socket->connect(connect_to_);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument(
           fmt::format("cannot connect to \"{}\": {}", options_.endpoint, e.what()));
@@ -363,6 +368,7 @@ class SwarmRunner {
   uint64_t reconnects_ = 0;
   std::vector<std::string> out_;
   Steady::time_point start_;
+  std::string connect_to_;
 };
 
 }  // namespace

@@ -22,6 +22,10 @@ namespace flatcast::subscriber {
 
 struct SwarmOptions {
   std::string endpoint;  // the broker's ROUTER endpoint
+  // Connect from this local (loopback) address: a swarm of tens of thousands
+  // of connections leaves as many in TIME_WAIT, and connections from a fresh
+  // source address never meet them. Empty: the kernel's choice.
+  std::string source_address;
   std::string region;    // units at or below this code; empty: the whole registry
   std::vector<Tier> tiers = {Tier::kDistrict, Tier::kStreet, Tier::kCommunity};
   uint32_t shard = 0;             // this process plays the selected units whose registry
