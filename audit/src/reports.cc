@@ -195,13 +195,15 @@ std::string RenderRollup(const v1::RollupReply& r, OutputFormat format) {
   t.Column("tier");
   LevelColumns(t);
   t.Column("name");
-  int top = r.rows_size() > 0 ? static_cast<int>(r.rows(0).tier()) : 0;
+  // A reply is input from the network: a tier outside the enum indents nothing.
+  auto depth_of = [](v1::Tier tier) { return v1::Tier_IsValid(tier) ? static_cast<int>(tier) : 0; };
+  int top = r.rows_size() > 0 ? depth_of(r.rows(0).tier()) : 0;
   for (const v1::RollupRow& row : r.rows()) {
     std::vector<json> cells;
     // Indented by depth below the first row in the table; plain in JSON/CSV.
     std::string code = row.code();
     if (format == OutputFormat::kTable) {
-      code = std::string(2 * static_cast<size_t>(std::max(0, static_cast<int>(row.tier()) - top)), ' ') + code;
+      code = std::string(2 * static_cast<size_t>(std::max(0, depth_of(row.tier()) - top)), ' ') + code;
     }
     cells.push_back(code);
     cells.push_back(TierName(row.tier()));
