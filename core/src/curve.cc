@@ -1,5 +1,7 @@
 #include "flatcast/curve.h"
 
+#include "flatcast/handshake_memory.h"
+
 #include <fmt/format.h>
 #include <sodium.h>
 #include <toml++/toml.h>
@@ -45,6 +47,7 @@ Status ApplyCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
       keys.server_public.size() != kKeyBytes) {
     return Status::InvalidArgument("CURVE keys must be 32 bytes each");
   }
+  LinkHandshakeMemory();
   try {
     socket.set(zmq::sockopt::curve_serverkey, zmq::buffer(keys.server_public));
     socket.set(zmq::sockopt::curve_publickey, zmq::buffer(keys.public_key));
@@ -57,6 +60,7 @@ Status ApplyCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
 
 Status ApplyCurveServer(zmq::socket_t& socket, std::string_view secret_key) {
   if (secret_key.size() != kKeyBytes) return Status::InvalidArgument("a CURVE key must be 32 bytes");
+  LinkHandshakeMemory();
   try {
     socket.set(zmq::sockopt::curve_server, 1);
     socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(secret_key.data(), secret_key.size()));
