@@ -104,18 +104,29 @@ void LogSessionError(const Status& status, const TerminalSession& session) {
 // A tuned DEALER socket connecting to the broker, over CURVE with `curve`.
 // ZeroMQ connects in the background and reconnects by itself after a
 // connection breaks.
-Result<zmq::socket_t> OpenSocket(zmq::context_t& context, const std::string& endpoint,
+// The terminal's socket, configured but not yet connected: its handshake
+// monitor must be attached first, or a handshake that fails at once (a key the
+// broker refuses) goes unreported.
+Result<zmq::socket_t> OpenSocket(zmq::context_t& context,
                                  const std::optional<CurveClientKeys>& curve) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   TuneClientSocket(socket);
   if (curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(socket, *curve));
+  return socket;
+}
+
+// Attaches the handshake monitor to `socket`, then connects it.
+Result<HandshakeMonitor> MonitorAndConnect(zmq::context_t& context, zmq::socket_t& socket,
+                                           const std::string& endpoint) {
+  Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(context, socket, endpoint);
+  if (!monitor.ok()) return monitor.status();
   try {
     socket.connect(endpoint);
   } catch (const zmq::error_t& e) {
     return Status::InvalidArgument(
         fmt::format("cannot connect to broker endpoint \"{}\": {}", endpoint, e.what()));
   }
-  return socket;
+  return monitor;
 }
 
 // Logs a failed handshake once, and again only when the reason changes or
@@ -200,8 +211,9 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   Result<OperatorEndpoint> operators = OperatorEndpoint::Bind(context, config.state_dir);
   if (!operators.ok()) return operators.status();
   spdlog::info("operator commands on {}", operators->endpoint());
-  Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(context, socket, config.broker);
+  Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, config.broker);
   if (!monitor.ok()) return monitor.status();
+  spdlog::info("connecting to {}{}", config.broker, curve ? " over CURVE" : "");
   HandshakeLog handshake_log;
   Clock& clock = SystemClock::Instance();
   TimePoint next_keys_check = clock.Now() + std::chrono::seconds(1);
@@ -281,10 +293,10 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       session.OnDisconnected();
       socket.set(zmq::sockopt::linger, 0);
       socket.close();
-      Result<zmq::socket_t> reopened = OpenSocket(context, config.broker, curve);
+      Result<zmq::socket_t> reopened = OpenSocket(context, curve);
       if (!reopened.ok()) return reopened.status();
       socket = std::move(reopened).value();
-      monitor = HandshakeMonitor::Attach(context, socket, config.broker);
+      monitor = MonitorAndConnect(context, socket, config.broker);
       if (!monitor.ok()) return monitor.status();
       writable = false;
       continue;
@@ -377,9 +389,8 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
   Status result;
   try {
     zmq::context_t context(1);
-    Result<zmq::socket_t> socket = OpenSocket(context, config.broker, *curve);
+    Result<zmq::socket_t> socket = OpenSocket(context, *curve);
     if (!socket.ok()) return socket.status();
-    spdlog::info("connecting to {}{}", config.broker, *curve ? " over CURVE" : "");
     result = Loop(context, *socket, session, **inbox, keys ? &*keys : nullptr, config, *curve, stop);
   } catch (const zmq::error_t& e) {
     result = Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
