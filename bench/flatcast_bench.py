@@ -24,8 +24,10 @@ import datetime
 import json
 import os
 import platform
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -145,7 +147,7 @@ class Flatcast:
 
     @staticmethod
     def fresh_address():
-        import random
+        """A random loopback address (127.16.0.1 and up), most likely unused so far."""
         return f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
     def new_endpoint(self):
@@ -153,10 +155,8 @@ class Flatcast:
         thousands of connections linger in TIME_WAIT, and a new connection whose 4-tuple meets
         one of them has its SYN answered as part of the old connection and retries for up to
         63 s. The port is below the ephemeral range, so no client ever had it either."""
-        import random
-        import socket
         for _ in range(100):
-            host = f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            host = self.fresh_address()
             port = random.randint(20000, 32000)
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 try:

@@ -48,12 +48,12 @@ struct PendingRating {
 };
 
 constexpr size_t kMaxNoteBytes = 1000;
+constexpr size_t kMaxCommentBytes = 2000;
 // Confirmations wait while acknowledgements keep arriving, at most this long.
 constexpr auto kConfirmMaxDelay = std::chrono::seconds(1);
 // With confirmations waiting, the loop polls this briefly: a poll that
 // brings nothing means the acknowledgements have stopped.
 constexpr auto kConfirmQuietPoll = std::chrono::milliseconds(5);
-constexpr size_t kMaxCommentBytes = 2000;
 
 std::string Frame(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
 

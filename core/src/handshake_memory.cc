@@ -29,18 +29,16 @@ class Pool {
       return nullptr;
     }
     const size_t bytes = count * size;
-    if (base_ != nullptr && bytes > 0 && bytes <= kHandshakeBlockBytes) {
+    const bool fits = base_ != nullptr && bytes > 0 && bytes <= kHandshakeBlockBytes;
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!free_.empty()) {
+      if (fits && !free_.empty()) {
         const size_t index = free_.back();
         free_.pop_back();
         ++stats_.pooled;
         ++stats_.in_use;
         return base_ + index * kHandshakeBlockBytes;
       }
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.fallback;
     }
     return real_allocarray_ != nullptr ? real_allocarray_(count, size) : nullptr;

@@ -101,12 +101,9 @@ void LogSessionError(const Status& status, const TerminalSession& session) {
   }
 }
 
-// A tuned DEALER socket connecting to the broker, over CURVE with `curve`.
-// ZeroMQ connects in the background and reconnects by itself after a
-// connection breaks.
-// The terminal's socket, configured but not yet connected: its handshake
-// monitor must be attached first, or a handshake that fails at once (a key the
-// broker refuses) goes unreported.
+// The terminal's tuned DEALER socket, over CURVE with `curve`, not yet
+// connected: its handshake monitor must be attached first (MonitorAndConnect),
+// or a handshake that fails at once (a key the broker refuses) goes unreported.
 Result<zmq::socket_t> OpenSocket(zmq::context_t& context,
                                  const std::optional<CurveClientKeys>& curve) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);
@@ -115,7 +112,9 @@ Result<zmq::socket_t> OpenSocket(zmq::context_t& context,
   return socket;
 }
 
-// Attaches the handshake monitor to `socket`, then connects it.
+// Attaches the handshake monitor to `socket`, then connects it. ZeroMQ
+// connects in the background and reconnects by itself after a connection
+// breaks.
 Result<HandshakeMonitor> MonitorAndConnect(zmq::context_t& context, zmq::socket_t& socket,
                                            const std::string& endpoint) {
   Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(context, socket, endpoint);
