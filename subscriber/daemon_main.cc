@@ -20,7 +20,7 @@
 
 #include "flatcast/subscriber/inbox_commands.h"
 #include "flatcast/subscriber/operator_control.h"
-#include "flatcast/subscriber/program.h"
+#include "flatcast/program.h"
 #include "flatcast/subscriber/terminal_daemon.h"
 
 namespace {
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run) {
-    flatcast::subscriber::LogToStderr("flatcast-subscriber", log_level);
+    flatcast::LogToStderr("flatcast-subscriber", log_level);
 
     flatcast::subscriber::TerminalConfig config;
     if (!config_path.empty()) {
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }
-    const std::atomic<bool>& stop = flatcast::subscriber::StopOnSignals();
+    const std::atomic<bool>& stop = flatcast::StopOnSignals();
     auto status = flatcast::subscriber::RunTerminal(config, stop);
     if (!status.ok()) {
       spdlog::error("{}", status.message());

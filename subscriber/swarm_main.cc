@@ -13,7 +13,7 @@
 
 #include "flatcast/curve.h"
 #include "flatcast/registry.h"
-#include "flatcast/subscriber/program.h"
+#include "flatcast/program.h"
 #include "flatcast/subscriber/swarm.h"
 
 namespace {
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
-  flatcast::subscriber::LogToStderr("flatcast-swarm", log_level);
+  flatcast::LogToStderr("flatcast-swarm", log_level);
 
   options.tiers.clear();
   for (const std::string& name : tier_names) options.tiers.push_back(*flatcast::TierFromName(name));
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
     latencies.open(latencies_path, std::ios::trunc);
     if (!latencies) return Fail(flatcast::Status::IOError("cannot write " + latencies_path));
   }
-  const std::atomic<bool>& stop = flatcast::subscriber::StopOnSignals();
+  const std::atomic<bool>& stop = flatcast::StopOnSignals();
   auto summary = flatcast::subscriber::RunSwarm(*registry, options, stop, std::cout,
                                                 inboxes_path.empty() ? nullptr : &inboxes,
                                                 latencies_path.empty() ? nullptr : &latencies);

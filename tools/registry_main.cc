@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "flatcast/file_util.h"
 #include "flatcast/registry.h"
 #include "flatcast/status.h"
 
@@ -292,22 +293,6 @@ struct BuildOptions {
   std::string out;
   std::string source_label;
 };
-
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string temp = path + ".tmp";
-  FILE* file = std::fopen(temp.c_str(), "wb");
-  if (!file) return Status::IOError(fmt::format("{}: {}", temp, std::strerror(errno)));
-  bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  bool closed = std::fclose(file) == 0;
-  if (!written || !closed) {
-    std::remove(temp.c_str());
-    return Status::IOError(fmt::format("{}: {}", temp, std::strerror(errno)));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return Status::IOError(fmt::format("{}: {}", path, std::strerror(errno)));
-  }
-  return Status::Ok();
-}
 
 Status RunBuild(const BuildOptions& options) {
   SourceReader reader(options.source_dir);

@@ -9,6 +9,7 @@
 
 #include "flatcast/duration.h"
 #include "flatcast/signing.h"
+#include "flatcast/report.h"
 
 namespace flatcast::audit {
 
@@ -45,16 +46,6 @@ std::string Time(const google::protobuf::Timestamp& t) {
   return FormatTimeSeconds(FromTimestamp(t));
 }
 std::string TimeOr(bool has, const google::protobuf::Timestamp& t) { return has ? Time(t) : ""; }
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string Text(const json& v) {
   if (v.is_string()) return v.get<std::string>();

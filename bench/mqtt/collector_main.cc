@@ -10,6 +10,7 @@
 #include "cli_options.h"
 #include "flatcast/bench/mqtt/collector.h"
 #include "flatcast/bench/mqtt/process.h"
+#include "flatcast/program.h"
 
 namespace mqtt = flatcast::bench::mqtt;
 
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
   options.timeout = std::chrono::seconds(timeout_s);
   options.progress_interval = std::chrono::milliseconds(progress_ms);
 
-  const std::atomic<bool>& stop = mqtt::InstallStopSignals();
+  const std::atomic<bool>& stop = flatcast::StopOnSignals();
   mqtt::MosquittoLibrary library;
   auto collector = mqtt::Collector::Create(options);
   if (!collector.ok()) {

@@ -10,6 +10,7 @@
 
 #include "cli_options.h"
 #include "flatcast/bench/mqtt/process.h"
+#include "flatcast/program.h"
 #include "flatcast/bench/mqtt/publisher.h"
 
 namespace mqtt = flatcast::bench::mqtt;
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   options.interval = std::chrono::milliseconds(interval_ms);
   options.timeout = std::chrono::seconds(timeout_s);
 
-  const std::atomic<bool>& stop = mqtt::InstallStopSignals();
+  const std::atomic<bool>& stop = flatcast::StopOnSignals();
   mqtt::MosquittoLibrary library;
   auto publisher = mqtt::Publisher::Create(options);
   if (!publisher.ok()) {

@@ -11,6 +11,7 @@
 
 #include "cli_options.h"
 #include "flatcast/bench/mqtt/process.h"
+#include "flatcast/program.h"
 #include "flatcast/bench/mqtt/swarm.h"
 #include "flatcast/bench/mqtt/units.h"
 
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
 
   auto registry = mqtt::ReadRegistry(registry_path);
   if (!registry.ok()) return Fail(registry.status().message());
-  const std::atomic<bool>& stop = mqtt::InstallStopSignals();
+  const std::atomic<bool>& stop = flatcast::StopOnSignals();
   mqtt::MosquittoLibrary library;
   auto swarm = mqtt::Swarm::Create(mqtt::SelectUnits(registry.value(), selection), options);
   if (!swarm.ok()) return Fail(swarm.status().message());

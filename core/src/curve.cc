@@ -1,6 +1,6 @@
 #include "flatcast/curve.h"
 
-#include "flatcast/handshake_memory.h"
+#include "flatcast/file_util.h"
 
 #include <fmt/format.h>
 #include <sodium.h>
@@ -47,7 +47,6 @@ Status ApplyCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
       keys.server_public.size() != kKeyBytes) {
     return Status::InvalidArgument("CURVE keys must be 32 bytes each");
   }
-  LinkHandshakeMemory();
   try {
     socket.set(zmq::sockopt::curve_serverkey, zmq::buffer(keys.server_public));
     socket.set(zmq::sockopt::curve_publickey, zmq::buffer(keys.public_key));
@@ -60,7 +59,6 @@ Status ApplyCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
 
 Status ApplyCurveServer(zmq::socket_t& socket, std::string_view secret_key) {
   if (secret_key.size() != kKeyBytes) return Status::InvalidArgument("a CURVE key must be 32 bytes");
-  LinkHandshakeMemory();
   try {
     socket.set(zmq::sockopt::curve_server, 1);
     socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(secret_key.data(), secret_key.size()));
@@ -104,7 +102,7 @@ Status WriteNewSeedFile(const std::string& path, bool replace) {
       "# flatcast unit key seed. SECRET: every swarm unit's CURVE key derives from it.\n"
       "kind = \"{}\"\nsecret = \"{}\"\n",
       kSeedKind, *z85);
-  Status st = WriteFileAtomically(path, text, 0600, replace);
+  Status st = WriteFileAtomically(path, text, {0600, replace});
   sodium_memzero(text.data(), text.size());
   sodium_memzero(z85->data(), z85->size());
   return st;

@@ -100,8 +100,6 @@ bool IsHandshakeMemory(const void* p) { return Pool::Instance().Contains(p); }
 
 HandshakeMemoryStats GetHandshakeMemoryStats() { return Pool::Instance().Stats(); }
 
-void LinkHandshakeMemory() { (void)Pool::Instance(); }
-
 }  // namespace flatcast
 
 // The two functions libzmq calls for its handshake buffers. Defined in the

@@ -14,6 +14,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
+#include "flatcast/file_util.h"
 #include "flatcast/duration.h"
 
 namespace flatcast {
@@ -253,7 +256,7 @@ std::string KeyRegistry::Serialize() const {
 }
 
 Status KeyRegistry::Save(const std::string& path) const {
-  return WriteFileAtomically(path, Serialize(), 0644, /*replace=*/true);
+  return WriteFileAtomically(path, Serialize());
 }
 
 const KeyRecord* KeyRegistry::FindCurveKey(std::string_view public_key) const {
@@ -573,6 +576,26 @@ Result<bool> KeyRegistryWatcher::ReloadIfChanged() {
   stamp_ = *stamp;
   registry_ = std::move(registry).value();
   return true;
+}
+
+bool KeyRegistryReloader::Poll(TimePoint now) {
+  if (now < next_check_) return false;
+  next_check_ = now + period_;
+  Result<bool> reloaded = watcher_.ReloadIfChanged();
+  if (!reloaded.ok()) {
+    if (reloaded.status().message() != last_error_) {
+      last_error_ = reloaded.status().message();
+      spdlog::error("key registry {} not reloaded, the previous one stays in force: {}",
+                    watcher_.path(), last_error_);
+    }
+    return false;
+  }
+  last_error_.clear();
+  if (*reloaded) {
+    spdlog::info("key registry {} reloaded ({} keys)", watcher_.path(),
+                 watcher_.registry().records().size());
+  }
+  return *reloaded;
 }
 
 }  // namespace flatcast

@@ -23,7 +23,8 @@ std::string TierLabel(v1::Tier t) {
 
 double Percent(uint32_t part, uint32_t whole) { return whole == 0 ? 0.0 : 100.0 * part / whole; }
 
-// CSV field quoting (RFC 4180): quote when the field holds a comma, quote or newline.
+}  // namespace
+
 std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -33,8 +34,6 @@ std::string CsvField(const std::string& s) {
   }
   return out + "\"";
 }
-
-}  // namespace
 
 std::string ReceiptToJson(const v1::PublishReceipt& r) {
   nlohmann::json j = {{"id", r.id()},

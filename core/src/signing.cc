@@ -1,5 +1,7 @@
 #include "flatcast/signing.h"
 
+#include "flatcast/file_util.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -25,45 +27,6 @@ constexpr size_t kMaxKeyFileBytes = 64 * 1024;
 Status SodiumReady() {
   // sodium_init is idempotent and thread-safe; 1 means "already initialised".
   if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
-  return Status::Ok();
-}
-
-Status ErrnoStatus(std::string_view what, const std::string& path) {
-  int err = errno;
-  std::string message = fmt::format("{}: {}: {}", path, what, std::strerror(err));
-  if (err == EACCES || err == EPERM) return Status::PermissionDenied(message);
-  if (err == ENOENT) return Status::NotFound(message);
-  if (err == EEXIST) return Status::AlreadyExists(message);
-  return Status::IOError(message);
-}
-
-// Closes a descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now, reporting the result (a deferred write error shows here).
-  int Close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-Status SyncDirectoryOf(const std::string& path) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoStatus("open directory", dir.string());
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync directory", dir.string());
   return Status::Ok();
 }
 
@@ -413,10 +376,10 @@ Result<KeyFile> ParseKeyFile(std::string_view text, std::string_view source_name
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, mode_t* mode) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoStatus("open", path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("open", path, errno);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path);
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
   if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
   if (static_cast<size_t>(st.st_size) > kMaxKeyFileBytes) {
     return Status::InvalidArgument(
@@ -427,7 +390,7 @@ Result<std::string> ReadSmallFile(const std::string& path, mode_t* mode) {
   while (done < text.size()) {
     ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("read", path);
+    if (n < 0) return ErrnoStatus("read", path, errno);
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
@@ -493,50 +456,10 @@ Status WriteKeyFiles(const std::string& prefix, const KeyPair& key, bool replace
   Result<std::string> public_text = FormatKeyFile(key, /*with_secret=*/false);
   Result<std::string> secret_text = FormatKeyFile(key, /*with_secret=*/true);
   if (!secret_text.ok()) return secret_text.status();
-  Status st = WriteFileAtomically(secret_path, *secret_text, 0600, replace);
+  Status st = WriteFileAtomically(secret_path, *secret_text, {0600, replace});
   sodium_memzero(secret_text->data(), secret_text->size());
   FLATCAST_RETURN_IF_ERROR(st);
-  return WriteFileAtomically(public_path, *public_text, 0644, replace);
-}
-
-Status WriteFileAtomically(const std::string& path, std::string_view contents, mode_t mode,
-                           bool replace) {
-  std::string temp = path + ".tmp.XXXXXX";
-  // mkstemp creates the file with mode 0600, so no one else can open it
-  // before fchmod sets the final mode.
-  Fd fd(::mkstemp(temp.data()));
-  if (fd.get() < 0) return ErrnoStatus("create temporary file", temp);
-  auto fail = [&](std::string_view what) {
-    Status st = ErrnoStatus(what, temp);
-    ::unlink(temp.c_str());
-    return st;
-  };
-  if (::fchmod(fd.get(), mode) != 0) return fail("chmod");
-  size_t done = 0;
-  while (done < contents.size()) {
-    ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("write");
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return fail("fsync");
-  if (fd.Close() != 0) return fail("close");
-  if (replace) {
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-      Status st = ErrnoStatus("rename", path);
-      ::unlink(temp.c_str());
-      return st;
-    }
-  } else {
-    // link() fails if `path` exists, so a concurrent writer is never overwritten.
-    if (::link(temp.c_str(), path.c_str()) != 0) {
-      Status st = ErrnoStatus("create", path);
-      ::unlink(temp.c_str());
-      return st;
-    }
-    ::unlink(temp.c_str());
-  }
-  return SyncDirectoryOf(path);
+  return WriteFileAtomically(public_path, *public_text, {0644, replace});
 }
 
 }  // namespace flatcast

@@ -14,6 +14,7 @@ std::string Status::ToString() const {
     case Code::kUnavailable: name = "unavailable"; break;
     case Code::kPermissionDenied: name = "permission denied"; break;
     case Code::kTooLarge: name = "too large"; break;
+    case Code::kNotRegistered: name = "not registered"; break;
     case Code::kInternal: name = "internal error"; break;
   }
   return std::string(name) + ": " + message_;

@@ -18,6 +18,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/file_util.h"
 
 namespace flatcast::subscriber {
 
@@ -27,11 +28,6 @@ namespace {
 
 constexpr std::string_view kJsonExt = ".json";
 constexpr std::string_view kTextExt = ".txt";
-constexpr std::string_view kTempExt = ".tmp";
-
-Status ErrnoStatus(std::string_view what, const std::string& path, int err) {
-  return Status::IOError(fmt::format("{} {}: {}", what, path, std::strerror(err)));
-}
 
 std::string InboxDir(const std::string& state_dir) {
   return (fs::path(state_dir) / "inbox").string();
@@ -85,63 +81,6 @@ Result<std::vector<fs::path>> ListInboxDir(const std::string& state_dir) {
   return paths;
 }
 
-Status FsyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("cannot open directory", dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoStatus("cannot sync directory", dir, err);
-  return Status::Ok();
-}
-
-// Replaces `path` so that a reader or a crash sees either the old or the new
-// content, never a mix: the data reaches the disk before the rename, and the
-// rename before this returns.
-Status WriteFileAtomically(const std::string& path, std::string_view content) {
-  std::string temp = path + std::string(kTempExt);
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create", temp, errno);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return ErrnoStatus("cannot write", temp, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return ErrnoStatus("cannot sync", temp, err);
-  }
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return ErrnoStatus("cannot close", temp, err);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return ErrnoStatus("cannot rename into place", path, err);
-  }
-  return FsyncDirectory(fs::path(path).parent_path().string());
-}
-
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoStatus("cannot read", path, errno);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return ErrnoStatus("cannot read", path, errno);
-  return buffer.str();
-}
-
 Result<v1::StoredDirective> ParseStoredJson(const std::string& json, const std::string& path) {
   v1::StoredDirective stored;
   google::protobuf::util::JsonParseOptions options;
@@ -181,7 +120,9 @@ Result<InboxScan> ScanInbox(const std::string& state_dir) {
   InboxScan scan;
   for (const fs::path& path : *paths) {
     std::string name = path.filename().string();
-    if (EndsWith(name, kTempExt)) {
+    // A write cut short: "<name>.tmp.XXXXXX", or "<name>.tmp" in inboxes
+    // written by earlier builds.
+    if (IsAtomicWriteLeftover(name) || EndsWith(name, ".tmp")) {
       scan.leftovers.push_back(path.string());
       continue;
     }
@@ -400,7 +341,7 @@ Result<std::unique_ptr<DirectoryInbox>> DirectoryInbox::Open(const std::string& 
   }
   std::string lock_path = (fs::path(state_dir) / "lock").string();
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return ErrnoStatus("cannot open", lock_path, errno);
+  if (lock_fd < 0) return ErrnoStatus("open", lock_path, errno);
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     ::close(lock_fd);
@@ -408,7 +349,7 @@ Result<std::unique_ptr<DirectoryInbox>> DirectoryInbox::Open(const std::string& 
       return Status::Unavailable(
           fmt::format("state directory {} is in use by another terminal process", state_dir));
     }
-    return ErrnoStatus("cannot lock", lock_path, err);
+    return ErrnoStatus("lock", lock_path, err);
   }
   std::unique_ptr<DirectoryInbox> inbox(new DirectoryInbox(state_dir, lock_fd));
   FLATCAST_RETURN_IF_ERROR(inbox->Load());

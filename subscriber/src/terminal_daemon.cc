@@ -16,6 +16,7 @@
 #include "flatcast/clock.h"
 #include "flatcast/curve.h"
 #include "flatcast/key_registry.h"
+#include "flatcast/log_throttle.h"
 #include "flatcast/duration.h"
 #include "flatcast/subscriber/directory_inbox.h"
 #include "flatcast/subscriber/operator_control.h"
@@ -128,23 +129,9 @@ Result<HandshakeMonitor> MonitorAndConnect(zmq::context_t& context, zmq::socket_
   return monitor;
 }
 
-// Logs a failed handshake once, and again only when the reason changes or
-// after kHandshakeLogEvery: libzmq retries every few seconds.
-class HandshakeLog {
- public:
-  void Failed(const Status& failure, TimePoint now) {
-    if (failure.message() == last_ && now - logged_at_ < kHandshakeLogEvery) return;
-    last_ = failure.message();
-    logged_at_ = now;
-    spdlog::error("{}; retrying", failure.message());
-  }
-  void Succeeded() { last_.clear(); }
-
- private:
-  static constexpr auto kHandshakeLogEvery = std::chrono::minutes(5);
-  std::string last_;
-  TimePoint logged_at_{};
-};
+// A failed handshake is logged once, and again only when the reason
+// changes or after kHandshakeLogEvery: libzmq retries every few seconds.
+constexpr auto kHandshakeLogEvery = std::chrono::minutes(5);
 
 // Answers every waiting operator request: the session records it, the
 // daemon sends what the session produced.
@@ -213,10 +200,10 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, config.broker);
   if (!monitor.ok()) return monitor.status();
   spdlog::info("connecting to {}{}", config.broker, curve ? " over CURVE" : "");
-  HandshakeLog handshake_log;
+  LogThrottle handshake_log(kHandshakeLogEvery);
   Clock& clock = SystemClock::Instance();
-  TimePoint next_keys_check = clock.Now() + std::chrono::seconds(1);
-  std::string keys_error;
+  std::optional<KeyRegistryReloader> reloader;
+  if (keys != nullptr) reloader.emplace(*keys);
   // With ZMQ_IMMEDIATE a DEALER is writable only over a completed connection,
   // so writability going from false to true marks a (re)connection, after
   // which the broker needs a Hello to know the unit.
@@ -234,9 +221,11 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       throw;
     }
     if (std::optional<Status> failed = monitor->TakeFailure()) {
-      handshake_log.Failed(*failed, clock.Now());
+      if (handshake_log.Admit(failed->message(), clock.Now())) {
+        spdlog::error("{}; retrying", failed->message());
+      }
     } else if (monitor->succeeded()) {
-      handshake_log.Succeeded();
+      handshake_log.ClearAll();
     }
     int events = socket.get(zmq::sockopt::events);
     bool now_writable = (events & ZMQ_POLLOUT) != 0;
@@ -267,19 +256,9 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     if (items[2].revents & ZMQ_POLLIN) ServeOperators(*operators, session, inbox, socket);
 
     TimePoint now = clock.Now();
-    if (keys != nullptr && now >= next_keys_check) {
-      // The session holds a pointer to keys->registry(), which a reload
-      // replaces in place.
-      Result<bool> reloaded = keys->ReloadIfChanged();
-      if (!reloaded.ok() && reloaded.status().message() != keys_error) {
-        keys_error = reloaded.status().message();
-        spdlog::error("key registry not reloaded, the previous one stays in force: {}", keys_error);
-      } else if (reloaded.ok()) {
-        keys_error.clear();
-        if (reloaded.value()) spdlog::info("key registry {} reloaded", keys->path());
-      }
-      next_keys_check = now + std::chrono::seconds(1);
-    }
+    // The session holds a pointer to keys->registry(), which a reload
+    // replaces in place.
+    if (reloader) reloader->Poll(now);
     if (session.ConnectionLooksDead(now)) {
       // The broker went silent on a connection TCP still thinks is up (a
       // stopped broker, a lost route). A new socket makes a new TCP

@@ -8,10 +8,12 @@
 #include <sstream>
 #include <string>
 
+#include "flatcast/file_util.h"
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
 #include "flatcast/subscriber/directory_inbox.h"
 #include "flatcast/subscriber/inbox_commands.h"
+#include "samples.h"
 #include "temp_dir.h"
 
 namespace flatcast::subscriber {
@@ -19,27 +21,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TimePoint T0() { return ParseTime("2026-11-28T09:30:00Z").value(); }
+TimePoint T0() { return testing::SampleTime(); }
 
 v1::StoredDirective MakeStored(uint64_t seq, const std::string& id, uint32_t version = 1,
                                const std::string& title = "Close wet markets") {
-  v1::StoredDirective stored;
-  stored.set_seq(seq);
+  v1::StoredDirective stored = testing::SampleStored(seq, id, version);
   stored.set_addressed_units(3);
   stored.set_publisher("city-health");
-  v1::Directive* d = stored.mutable_directive();
-  d->set_format_version(1);
-  d->set_id(id);
-  d->set_version(version);
-  d->set_issuer_unit("52");
-  d->set_issuer_department("HEALTH");
-  d->set_title(title);
-  d->set_body("All wet markets close at noon.");
-  d->add_actions()->set_what("Post notices at every market");
-  d->add_scope("5201");
-  d->add_target_tiers(v1::COMMUNITY);
-  d->set_status(v1::ACTUAL);
-  *d->mutable_sent() = ToTimestamp(T0());
+  stored.mutable_directive()->set_title(title);
   return stored;
 }
 
@@ -155,7 +144,7 @@ TEST_F(DirectoryInboxTest, EachDirectiveGetsAJsonAndATextFile) {
   EXPECT_EQ(state["pending_acks"][0]["level"], "RECEIVED");
   // Atomic writes leave no temporary files behind.
   for (const auto& entry : fs::recursive_directory_iterator(state_dir_)) {
-    EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+    EXPECT_FALSE(IsAtomicWriteLeftover(entry.path().filename().string())) << entry.path();
   }
 }
 
@@ -237,14 +226,16 @@ TEST_F(DirectoryInboxTest, InterruptedWritesAreCleanedUpOnOpen) {
   { ASSERT_TRUE(Open()->Put(stored).ok()); }
   // Text written but not the JSON: not stored. A temporary file: a write cut short.
   testing::WriteFile(InboxFile("52-HEALTH-20261128-0007.v1.txt"), "half");
-  testing::WriteFile(InboxFile("52-HEALTH-20261128-0008.v1.json.tmp"), "{");
+  testing::WriteFile(InboxFile("52-HEALTH-20261128-0008.v1.json.tmp.Xa3k9Q"), "{");
+  testing::WriteFile(InboxFile("52-HEALTH-20261128-0009.v1.json.tmp"), "{");
   fs::remove(InboxFile("52-HEALTH-20261128-0001.v1.txt"));
 
   auto inbox = Open();
   ASSERT_TRUE(inbox);
   EXPECT_EQ(inbox->size(), 1u);
   EXPECT_FALSE(fs::exists(InboxFile("52-HEALTH-20261128-0007.v1.txt")));
-  EXPECT_FALSE(fs::exists(InboxFile("52-HEALTH-20261128-0008.v1.json.tmp")));
+  EXPECT_FALSE(fs::exists(InboxFile("52-HEALTH-20261128-0008.v1.json.tmp.Xa3k9Q")));
+  EXPECT_FALSE(fs::exists(InboxFile("52-HEALTH-20261128-0009.v1.json.tmp")));
   EXPECT_EQ(testing::ReadFile(InboxFile("52-HEALTH-20261128-0001.v1.txt")),
             RenderDirectiveText(stored));
 }

@@ -9,9 +9,10 @@
 // broker while 19,571 terminals connect, those calls were about a third of its
 // CPU.
 //
-// Any program linking flatcast_core over CURVE (curve.cc pulls this in)
-// therefore defines sodium_allocarray and sodium_free itself, and libzmq
-// binds to these. A request of at most kHandshakeBlockBytes is served from one
+// A program that links the CMake target flatcast_handshake_memory (an
+// object library, opt-in: the broker, the subscriber daemon and the swarm
+// link it) therefore defines sodium_allocarray and sodium_free itself, and
+// libzmq binds to these; other users of flatcast_core keep libsodium's. A request of at most kHandshakeBlockBytes is served from one
 // pool mapped once at first use, locked into RAM (mlock; left unlocked if the
 // limit forbids it) and excluded from core dumps; every block is zeroed when
 // freed. Larger requests, a full pool, and memory that came from elsewhere
@@ -39,8 +40,5 @@ bool IsHandshakeMemory(const void* p);
 
 // Counters since the start of the process.
 HandshakeMemoryStats GetHandshakeMemoryStats();
-
-// Referenced by the CURVE helpers so that linking them links this pool.
-void LinkHandshakeMemory();
 
 }  // namespace flatcast

@@ -198,4 +198,25 @@ class KeyRegistryWatcher {
   Stamp stamp_;
 };
 
+// The one reload policy of a watched registry (the broker's and the
+// terminal's): the file is checked at most once per `period`; a reload is
+// logged, a failed one is logged once per distinct error while the previous
+// registry stays in force.
+class KeyRegistryReloader {
+ public:
+  // `watcher` must outlive the reloader.
+  explicit KeyRegistryReloader(KeyRegistryWatcher& watcher,
+                               std::chrono::milliseconds period = std::chrono::seconds(1))
+      : watcher_(watcher), period_(period) {}
+
+  // True when this call reloaded the registry (watcher.registry() changed in place).
+  bool Poll(TimePoint now);
+
+ private:
+  KeyRegistryWatcher& watcher_;
+  std::chrono::milliseconds period_;
+  TimePoint next_check_{};
+  std::string last_error_;
+};
+
 }  // namespace flatcast

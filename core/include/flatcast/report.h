@@ -23,4 +23,7 @@ std::string RenderEvents(const v1::EventsReply& r, OutputFormat format);
 // the units that have not acknowledged (as many as the reply lists).
 std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format);
 
+// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a newline.
+std::string CsvField(const std::string& s);
+
 }  // namespace flatcast

@@ -173,11 +173,4 @@ Result<KeyPair> ReadKeyPair(const std::string& path, KeyKind kind);
 // `replace`.
 Status WriteKeyFiles(const std::string& prefix, const KeyPair& key, bool replace);
 
-// Writes `contents` to `path` atomically: a temporary file in the same
-// directory with `mode`, flushed to disk, then renamed over `path` (or, when
-// !replace, linked to `path`, which fails with AlreadyExists if it exists).
-// Readers see the old file or the new one, never a part.
-Status WriteFileAtomically(const std::string& path, std::string_view contents, mode_t mode,
-                           bool replace);
-
 }  // namespace flatcast

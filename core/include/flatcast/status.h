@@ -22,6 +22,7 @@ class Status {
     kUnavailable,      // a peer did not answer in time
     kPermissionDenied,
     kTooLarge,
+    kNotRegistered,    // a unit or publisher the registry does not know
     kInternal,
   };
 
@@ -35,6 +36,7 @@ class Status {
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
+  static Status NotRegistered(std::string m) { return {Code::kNotRegistered, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }

@@ -1,10 +1,10 @@
-#include "flatcast/subscriber/program.h"
+#include "flatcast/program.h"
 
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-namespace flatcast::subscriber {
+namespace flatcast {
 
 namespace {
 
@@ -23,6 +23,7 @@ const std::atomic<bool>& StopOnSignals() {
   action.sa_flags = 0;  // no SA_RESTART, see the header
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   return g_stop;
 }
 
@@ -32,4 +33,4 @@ void LogToStderr(const std::string& program, const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
-}  // namespace flatcast::subscriber
+}  // namespace flatcast

@@ -1,0 +1,58 @@
+// Files written so that a reader or a crash sees the old content or the new,
+// never a part: the one atomic write of flatcast (key files, the key
+// registry, registry builds, the terminal's inbox and state, endpoint files).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "flatcast/status.h"
+
+namespace flatcast {
+
+// Closes a descriptor when it goes out of scope.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd();
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and returns close()'s result (a deferred write error shows here).
+  int Close();
+
+ private:
+  int fd_;
+};
+
+struct AtomicWriteOptions {
+  mode_t mode = 0644;
+  // false: fail with AlreadyExists when `path` exists (the new file is
+  // linked into place, so a concurrent writer is never overwritten).
+  bool replace = true;
+};
+
+// Writes `contents` to a temporary file beside `path` (created with mode
+// 0600, then given `options.mode`), syncs it, renames (or links) it over
+// `path` and syncs the directory, so the new file is durable when this
+// returns. Errors name the path and the step; a failed write leaves no
+// temporary file behind.
+Status WriteFileAtomically(const std::string& path, std::string_view contents,
+                           AtomicWriteOptions options = {});
+
+// Syncs the directory that holds `path`, so a rename or a new file in it is durable.
+Status SyncDirectoryOf(const std::string& path);
+
+// True for the name of a temporary file WriteFileAtomically left behind when
+// the process died mid-write ("<name>.tmp.XXXXXX").
+bool IsAtomicWriteLeftover(std::string_view file_name);
+
+// The whole file; IOError (NotFound when it does not exist) naming the path.
+Result<std::string> ReadWholeFile(const std::string& path);
+
+// A Status for the errno of a failed system call: "<path>: <what>: <reason>".
+Status ErrnoStatus(std::string_view what, const std::string& path, int err);
+
+}  // namespace flatcast

@@ -1,0 +1,102 @@
+#include "flatcast/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace flatcast {
+
+namespace {
+
+constexpr std::string_view kTempMarker = ".tmp.";
+
+}  // namespace
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int UniqueFd::Close() {
+  int rc = ::close(fd_);
+  fd_ = -1;
+  return rc;
+}
+
+Status ErrnoStatus(std::string_view what, const std::string& path, int err) {
+  std::string message = fmt::format("{}: {}: {}", path, what, std::strerror(err));
+  if (err == EACCES || err == EPERM) return Status::PermissionDenied(message);
+  if (err == ENOENT) return Status::NotFound(message);
+  if (err == EEXIST) return Status::AlreadyExists(message);
+  return Status::IOError(message);
+}
+
+Status SyncDirectoryOf(const std::string& path) {
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("open directory", dir.string(), errno);
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync directory", dir.string(), errno);
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents,
+                           AtomicWriteOptions options) {
+  std::string temp = path + std::string(kTempMarker) + "XXXXXX";
+  // mkstemp creates the file with mode 0600, so no one else can open it
+  // before fchmod sets the final mode.
+  UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("create temporary file", temp, errno);
+  auto fail = [&](std::string_view what) {
+    Status st = ErrnoStatus(what, temp, errno);
+    ::unlink(temp.c_str());
+    return st;
+  };
+  if (::fchmod(fd.get(), options.mode) != 0) return fail("chmod");
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("write");
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) return fail("fsync");
+  if (fd.Close() != 0) return fail("close");
+  if (options.replace) {
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+      Status st = ErrnoStatus("rename into place", path, errno);
+      ::unlink(temp.c_str());
+      return st;
+    }
+  } else {
+    if (::link(temp.c_str(), path.c_str()) != 0) {
+      Status st = ErrnoStatus("create", path, errno);
+      ::unlink(temp.c_str());
+      return st;
+    }
+    ::unlink(temp.c_str());
+  }
+  return SyncDirectoryOf(path);
+}
+
+bool IsAtomicWriteLeftover(std::string_view file_name) {
+  size_t at = file_name.rfind(kTempMarker);
+  return at != std::string_view::npos && file_name.size() - at == kTempMarker.size() + 6;
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoStatus("read", path, errno);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return ErrnoStatus("read", path, errno);
+  return buffer.str();
+}
+
+}  // namespace flatcast
