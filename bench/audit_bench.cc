@@ -82,7 +82,7 @@ Status Populate(const std::string& registry_path, const std::string& data_dir, i
     e.set_version(1);
     *e.mutable_at() = d->sent();
     broker::StoreWrite w;
-    w.directive = &s;
+    w.directive = s;
     w.events.push_back(e);
     FLATCAST_RETURN_IF_ERROR((*store)->Write(std::move(w)));
 
@@ -93,9 +93,8 @@ Status Populate(const std::string& registry_path, const std::string& data_dir, i
         ready_ms(7'200'000, 43'200'000);
     auto flush = [&]() -> Status {
       if (batch.empty()) return Status::Ok();
-      FLATCAST_RETURN_IF_ERROR((*store)->PutAcks(batch));
       acks += batch.size();
-      batch.clear();
+      FLATCAST_RETURN_IF_ERROR((*store)->PutAcks(std::exchange(batch, {})));
       return Status::Ok();
     };
     for (uint32_t i : units) {

@@ -1,19 +1,15 @@
 // flatcast-broker: loads config, registry and store, then serves until SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <csignal>
 
 #include "flatcast/broker/broker.h"
 #include "flatcast/broker/fd_budget.h"
 #include "flatcast/duration.h"
+#include "flatcast/program.h"
 
 namespace {
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
-
 int Fail(const flatcast::Status& st) {
   spdlog::error("{}", st.ToString());
   return 1;
@@ -58,7 +54,7 @@ int main(int argc, char** argv) {
   app.add_option("--redelivery-max", redelivery_max, "e.g. 60s (overrides config)");
   app.add_option("--send-hwm", send_hwm, "per-terminal send queue limit (overrides config)");
   CLI11_PARSE(app, argc, argv);
-  spdlog::set_default_logger(spdlog::stderr_color_mt("broker"));
+  flatcast::LogToStderr("flatcast-broker");
 
   flatcast::broker::BrokerConfig config;
   if (!config_path.empty()) {
@@ -110,10 +106,9 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(config.io_threads);
   flatcast::broker::Broker broker(config, registry.value(), *store.value(),
                                   flatcast::SystemClock::Instance(), ctx);
+  const std::atomic<bool>& stop = flatcast::StopOnSignals();
   if (auto st = broker.Start(); !st.ok()) return Fail(st);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  if (auto st = broker.Run(g_stop); !st.ok()) return Fail(st);
+  if (auto st = broker.Run(stop); !st.ok()) return Fail(st);
   spdlog::info("broker stopped");
   return 0;
 }

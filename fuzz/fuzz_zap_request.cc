@@ -6,10 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "access.h"
+#include "flatcast/broker/access.h"
 #include "flatcast/clock.h"
 #include "fuzz_support.h"
-#include "zap_handler.h"
+#include "flatcast/broker/zap_handler.h"
 
 using namespace flatcast;
 

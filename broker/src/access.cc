@@ -1,4 +1,4 @@
-#include "access.h"
+#include "flatcast/broker/access.h"
 
 #include <fmt/format.h>
 

@@ -186,6 +186,57 @@ Result<v1::RollupReply> AuditQueries::Rollup(const v1::RollupQuery& q) const {
   return reply;
 }
 
+Result<v1::CoverageReply> AuditQueries::Coverage(const v1::CoverageQuery& q,
+                                                 uint32_t connected_now) const {
+  Result<Target> t = Load(q.directive_id(), q.region());
+  if (!t.ok()) return t.status();
+  v1::CoverageReply r;
+  *r.mutable_directive() = t->stored;
+  r.set_region(q.region());
+  std::array<v1::TierCount, 6> tiers;
+  uint32_t acknowledged = 0, missing = 0;
+  TimePoint last = kNever;
+  for (size_t p = 0; p < t->units.size(); ++p) {
+    const Unit& unit = registry_.unit(t->units[p]);
+    auto& tc = tiers[static_cast<int>(unit.tier)];
+    tc.set_addressed(tc.addressed() + 1);
+    const TimePoint received = t->acked[p][0];
+    if (received != kNever) {
+      tc.set_acknowledged(tc.acknowledged() + 1);
+      ++acknowledged;
+      last = std::max(last, received);
+      continue;
+    }
+    if (missing < q.max_missing()) {
+      r.add_missing(unit.code);
+      r.add_missing_names(unit.name);
+    }
+    ++missing;
+  }
+  for (Tier tier : kAllTiers) {
+    auto& tc = tiers[static_cast<int>(tier)];
+    if (tc.addressed() == 0) continue;
+    tc.set_tier(static_cast<v1::Tier>(tier));
+    *r.add_tiers() = tc;
+  }
+  r.set_addressed(static_cast<uint32_t>(t->units.size()));
+  r.set_acknowledged(acknowledged);
+  r.set_missing_total(missing);
+  r.set_connected_now(connected_now);
+  if (acknowledged > 0) *r.mutable_last_ack_stored() = ToTimestamp(last);
+  return r;
+}
+
+Result<v1::EventsReply> AuditQueries::Events(const v1::EventsQuery& q) const {
+  v1::EventsReply reply;
+  FLATCAST_RETURN_IF_ERROR(store_.ForEachEvent(
+      q.directive_id(), [&](const v1::LifecycleEvent& e) { *reply.add_events() = e; }));
+  if (!q.directive_id().empty() && reply.events_size() == 0) {
+    return Status::NotFound(fmt::format("no directive with id \"{}\"", q.directive_id()));
+  }
+  return reply;
+}
+
 Result<v1::MissingReply> AuditQueries::Missing(const v1::MissingQuery& q) const {
   v1::AckLevel level = q.level() == v1::ACK_LEVEL_UNSPECIFIED ? v1::RECEIVED : q.level();
   if (level < v1::RECEIVED || level > v1::READY) {

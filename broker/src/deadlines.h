@@ -39,6 +39,14 @@ class OverdueTracker {
   // Deadlines already recorded as passed (from the stored events), so a
   // restart does not record them again.
   void MarkPassed(uint64_t seq, v1::AckLevel level) { passed_.insert({seq, level}); }
+  // Forgets every passing and report.
+  void Reset() {
+    passed_.clear();
+    newly_passed_.clear();
+    reports_.clear();
+  }
+  // The passing could not be recorded: the next Update reports it again.
+  void UnmarkPassed(uint64_t seq, v1::AckLevel level) { passed_.erase({seq, level}); }
 
   // Works out every unit's report at `now` from the latest versions in
   // `directives`. Returns the units whose report changed since the last

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "flatcast.pb.h"
+#include "flatcast/broker/outbox.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
 
@@ -35,7 +36,7 @@ struct DirectiveState {
   TimePoint next_redelivery{};  // when the next redelivery round is due
   int redelivery_round = 0;
   bool superseded = false;  // a later version of the same id exists
-  std::string deliver_bytes;  // encoded Deliver envelope
+  Payload deliver;  // the encoded Deliver envelope, shared by every send
 
   bool Received(uint32_t index) const { return acked[0][index]; }
   uint32_t received_count() const { return acked_count[0]; }

@@ -1,54 +1,51 @@
-// The broker's query worker: audit queries read the store, which can take
-// long on a national registry (a coverage rollup scans every acknowledgement
-// of a directive), so they are answered on a thread of their own, never on
-// the event loop that fans out directives and stores acknowledgements.
-//
-// The loop authorizes a request and Submit()s it with the peer's routing id;
-// the worker answers it (AuditQueries, read-only) and the loop sends the
-// reply it takes from TakeReply() when socket() is readable. Requests are
-// answered one at a time, in order.
+// The broker's query worker: audit queries, coverage and events read the
+// store, which can take long on a national registry (a rollup scans every
+// acknowledgement of a directive), so they are answered on a thread of
+// their own, never on the event loop that fans out directives and stores
+// acknowledgements. Jobs are answered one at a time, in order; the loop
+// learns that answers wait when wake_fd() becomes readable.
 #pragma once
 
-#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <memory>
-#include <optional>
-#include <string>
+#include <mutex>
 #include <thread>
-#include <utility>
-
-#include <zmq.hpp>
 
 #include "flatcast/broker/audit_queries.h"
+#include "flatcast/broker/query_port.h"
 
 namespace flatcast::broker {
 
-class QueryWorker {
+class QueryWorker final : public QueryPort {
  public:
-  // Starts the thread. `store`, `registry` and `clock` must outlive it.
-  static Result<std::unique_ptr<QueryWorker>> Start(zmq::context_t& context, const Store& store,
-                                                    const Registry& registry, const Clock& clock);
-  ~QueryWorker();
+  // Starts the thread. `store`, `registry` and `clock` must outlive it. At
+  // most `max_waiting` jobs wait; more are refused.
+  static Result<std::unique_ptr<QueryWorker>> Start(const Store& store, const Registry& registry,
+                                                    const Clock& clock, size_t max_waiting = 1000);
+  ~QueryWorker() override;
   QueryWorker(const QueryWorker&) = delete;
   QueryWorker& operator=(const QueryWorker&) = delete;
 
-  // Queues an encoded Envelope carrying an AuditRequest from `routing`.
-  void Submit(const std::string& routing, const std::string& body);
-  // The loop's end, readable when a reply is waiting.
-  zmq::socket_t& socket() { return loop_end_; }
-  // The next reply: (routing id, encoded Envelope); nullopt when none waits.
-  std::optional<std::pair<std::string, std::string>> TakeReply();
+  Status Submit(QueryJob job) override;
+  std::vector<QueryAnswer> TakeAnswers() override;
+  // Readable while answers wait (an eventfd); for the loop's poll.
+  int wake_fd() const { return wake_fd_; }
 
  private:
-  QueryWorker(zmq::context_t& context, const Store& store, const Registry& registry,
-              const Clock& clock);
-  void Serve(zmq::socket_t& socket);
-  std::string Answer(const std::string& body) const;
+  QueryWorker(const Store& store, const Registry& registry, const Clock& clock, size_t max_waiting,
+              int wake_fd)
+      : queries_(store, registry, clock), max_waiting_(max_waiting), wake_fd_(wake_fd) {}
+  void Serve();
 
-  zmq::context_t& context_;
   AuditQueries queries_;
-  std::string address_;
-  zmq::socket_t loop_end_;
-  std::atomic<bool> stop_{false};
+  const size_t max_waiting_;
+  const int wake_fd_;
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::deque<QueryJob> jobs_;          // guarded by mu_
+  std::vector<QueryAnswer> answers_;   // guarded by mu_
+  bool stop_ = false;                  // guarded by mu_
   std::thread thread_;
 };
 

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 
@@ -17,6 +19,7 @@ namespace {
 constexpr char kFormatKey[] = "meta/format";
 constexpr char kFormatValue[] = "flatcast-broker-store/1";
 constexpr char kDailyPrefix[] = "meta/daily/";
+constexpr char kCommitSeqKey[] = "meta/commit_seq";
 
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
@@ -65,6 +68,11 @@ class RocksStore final : public Store {
   }
 
   Status Init(bool fresh) {
+    FLATCAST_RETURN_IF_ERROR(CheckFormat(fresh));
+    return ReadHeads();
+  }
+
+  Status CheckFormat(bool fresh) {
     if (fresh) {
       rocksdb::WriteOptions wo;
       wo.sync = true;
@@ -78,6 +86,15 @@ class RocksStore final : public Store {
                                   format + "\")");
       }
     }
+    return Status::Ok();
+  }
+
+  // The heads from what RocksDB holds now: at open, and after a recovery.
+  Status ReadHeads() {
+    std::string commits;
+    auto cs = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kCommitSeqKey, &commits);
+    if (!cs.IsNotFound()) FLATCAST_RETURN_IF_ERROR(FromRocks(cs, "reading the commit sequence"));
+    commit_seq_ = cs.ok() ? DecodeSeq(commits) : 0;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kDirectives]));
     it->SeekToLast();
     FLATCAST_RETURN_IF_ERROR(FromRocks(it->status(), "reading head sequence"));
@@ -96,25 +113,23 @@ class RocksStore final : public Store {
         return Status::Corruption(fmt::format("log record {} does not decode", head_log_seq_));
       }
       head_log_hash_ = head.hash();
+    } else {
+      head_log_seq_ = 0;
+      head_log_hash_.clear();
     }
     return Status::Ok();
   }
 
   uint64_t head_seq() const override { return head_seq_; }
-
-  Status PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
-                      uint32_t daily_counter) override {
-    StoreWrite w;
-    w.directive = &d;
-    if (!daily_counter_key.empty()) w.counters.emplace_back(daily_counter_key, daily_counter);
-    return Write(std::move(w));
+  StoreHeads heads() const override {
+    return {commit_seq_, head_seq_, head_event_seq_, head_log_seq_};
   }
 
   Status Write(StoreWrite w) override {
-    FLATCAST_RETURN_IF_ERROR(Writable());
+    if (read_only_) return Status::InvalidArgument("the store was opened read-only");
     rocksdb::WriteBatch batch;
     LogAppender log(*this, batch);
-    if (w.directive != nullptr) {
+    if (w.directive) {
       const v1::StoredDirective& d = *w.directive;
       if (d.seq() != head_seq_ + 1) {
         return Status::Internal("directive sequence " + std::to_string(d.seq()) +
@@ -142,11 +157,68 @@ class RocksStore final : public Store {
       *record.mutable_event() = e;
       log.Append(std::move(record));
     }
-    FLATCAST_RETURN_IF_ERROR(FromRocks(db_->Write(SyncedWrite(), &batch), "storing"));
-    if (w.directive != nullptr) head_seq_ = w.directive->seq();
+    for (const auto& a : w.acks) {
+      batch.Put(cfs_[kAcks], AckKey(a.seq, a.unit_code, a.level), a.record.SerializeAsString());
+      v1::LogRecord record;
+      *record.mutable_at() = a.record.stored();
+      auto* entry = record.mutable_ack();
+      entry->set_seq(a.seq);
+      entry->set_unit_code(a.unit_code);
+      entry->set_level(a.level);
+      *entry->mutable_record() = a.record;
+      log.Append(std::move(record));
+    }
+    for (const auto& r : w.ratings) {
+      batch.Put(cfs_[kRatings], RatingKey(r.seq, r.unit_code), r.record.SerializeAsString());
+      v1::LogRecord record;
+      *record.mutable_at() = r.record.stored();
+      auto* entry = record.mutable_rating();
+      entry->set_seq(r.seq);
+      entry->set_unit_code(r.unit_code);
+      *entry->mutable_record() = r.record;
+      log.Append(std::move(record));
+    }
+    batch.Put(cfs_[kDefault], kCommitSeqKey, SeqKey(commit_seq_ + 1));
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    Status st = FromRocks(db_->Write(synced, &batch), "storing");
+    if (!st.ok()) {
+      failed_ = true;
+      return st;
+    }
+    ++commit_seq_;
+    if (w.directive) head_seq_ = w.directive->seq();
     head_event_seq_ = event_seq;
     log.Commit();
     return Status::Ok();
+  }
+
+  Status Recover() override {
+    if (!failed_) return Status::Ok();
+    // RocksDB refuses writes after a failed one until resumed; resuming
+    // flushes the memtables to a new WAL, so a batch whose write failed is
+    // not replayed later.
+    FLATCAST_RETURN_IF_ERROR(FromRocks(db_->Resume(), "resuming the store after a failed write"));
+    FLATCAST_RETURN_IF_ERROR(ReadHeads());
+    failed_ = false;
+    return Status::Ok();
+  }
+
+  Status ForEachCounter(
+      const std::function<void(std::string_view, uint32_t)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kDefault]));
+    const std::string_view prefix = kDailyPrefix;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      std::string_view key = it->key().ToStringView().substr(prefix.size());
+      std::string value = it->value().ToString();
+      char* end = nullptr;
+      unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n > UINT32_MAX) {
+        return Status::Corruption(fmt::format("counter {} holds \"{}\"", key, value));
+      }
+      fn(key, static_cast<uint32_t>(n));
+    }
+    return FromRocks(it->status(), "scanning counters");
   }
 
   Status ForEachPublicRecord(
@@ -202,7 +274,12 @@ class RocksStore final : public Store {
                       std::string(kDailyPrefix) + std::string(key), &value);
     if (s.IsNotFound()) return uint32_t{0};
     FLATCAST_RETURN_IF_ERROR(FromRocks(s, "reading daily counter"));
-    return static_cast<uint32_t>(std::stoul(value));
+    char* end = nullptr;
+    unsigned long n = std::strtoul(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n > UINT32_MAX) {
+      return Status::Corruption(fmt::format("counter {} holds \"{}\"", key, value));
+    }
+    return static_cast<uint32_t>(n);
   }
 
   Status ForEachDirective(
@@ -218,39 +295,6 @@ class RocksStore final : public Store {
       FLATCAST_RETURN_IF_ERROR(fn(d));
     }
     return FromRocks(it->status(), "scanning directives");
-  }
-
-  Status PutFeedback(const std::vector<AckEntry>& acks,
-                     const std::vector<RatingEntry>& ratings) override {
-    if (acks.empty() && ratings.empty()) return Status::Ok();
-    FLATCAST_RETURN_IF_ERROR(Writable());
-    rocksdb::WriteBatch batch;
-    LogAppender log(*this, batch);
-    for (const auto& a : acks) {
-      batch.Put(cfs_[kAcks], AckKey(a.seq, a.unit_code, a.level), a.record.SerializeAsString());
-      v1::LogRecord record;
-      *record.mutable_at() = a.record.stored();
-      auto* entry = record.mutable_ack();
-      entry->set_seq(a.seq);
-      entry->set_unit_code(a.unit_code);
-      entry->set_level(a.level);
-      *entry->mutable_record() = a.record;
-      log.Append(std::move(record));
-    }
-    for (const auto& r : ratings) {
-      batch.Put(cfs_[kRatings], RatingKey(r.seq, r.unit_code), r.record.SerializeAsString());
-      v1::LogRecord record;
-      *record.mutable_at() = r.record.stored();
-      auto* entry = record.mutable_rating();
-      entry->set_seq(r.seq);
-      entry->set_unit_code(r.unit_code);
-      *entry->mutable_record() = r.record;
-      log.Append(std::move(record));
-    }
-    FLATCAST_RETURN_IF_ERROR(
-        FromRocks(db_->Write(SyncedWrite(), &batch), "storing acknowledgements and ratings"));
-    log.Commit();
-    return Status::Ok();
   }
 
   Result<std::optional<v1::AckRecord>> GetAck(uint64_t seq, std::string_view unit_code,
@@ -414,17 +458,6 @@ class RocksStore final : public Store {
   }
 
  private:
-  static rocksdb::WriteOptions SyncedWrite() {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return wo;
-  }
-
-  Status Writable() const {
-    if (read_only_) return Status::InvalidArgument("the store was opened read-only");
-    return Status::Ok();
-  }
-
   template <typename Message>
   Result<std::optional<Message>> GetMessage(int cf, const std::string& key,
                                             std::string_view what) const {
@@ -509,6 +542,8 @@ class RocksStore final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   bool read_only_;
+  bool failed_ = false;  // a write failed and Recover() has not succeeded since
+  uint64_t commit_seq_ = 0;
   uint64_t head_seq_ = 0;
   uint64_t head_event_seq_ = 0;
   uint64_t head_log_seq_ = 0;   // writer thread only
@@ -540,6 +575,22 @@ std::string AckKey(uint64_t seq, std::string_view unit_code, v1::AckLevel level)
   return key;
 }
 
+Status Store::PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
+                           uint32_t daily_counter) {
+  StoreWrite w;
+  w.directive = d;
+  if (!daily_counter_key.empty()) w.counters.emplace_back(daily_counter_key, daily_counter);
+  return Write(std::move(w));
+}
+
+Status Store::PutFeedback(std::vector<AckEntry> acks, std::vector<RatingEntry> ratings) {
+  if (acks.empty() && ratings.empty()) return Status::Ok();
+  StoreWrite w;
+  w.acks = std::move(acks);
+  w.ratings = std::move(ratings);
+  return Write(std::move(w));
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -565,7 +616,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   rocksdb::Status s;
   if (options.read_only) {
     if (!exists) return Status::NotFound("no flatcast store in " + options.path);
-    // A store written before a column family existed opens with those it has.
+    // A read-only open cannot create column families: a store written by an
+    // older broker that lacks one is refused, saying how to upgrade it.
     std::vector<std::string> present;
     FLATCAST_RETURN_IF_ERROR(FromRocks(
         rocksdb::DB::ListColumnFamilies(db_options, options.path, &present), "opening store"));

@@ -1,4 +1,4 @@
-#include "zap_handler.h"
+#include "flatcast/broker/zap_handler.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,7 +13,6 @@ namespace {
 
 constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
 constexpr auto kStopCheck = std::chrono::milliseconds(100);
-constexpr auto kLogEvery = std::chrono::minutes(1);
 
 }  // namespace
 
@@ -121,12 +120,7 @@ void ZapHandler::Answer(zmq::socket_t& socket) {
 
 void ZapHandler::LogRefusal(const std::string& address, const std::string& key,
                             const std::string& reason) {
-  TimePoint now = SystemClock::Instance().Now();
-  std::string what = key + "\n" + reason;
-  auto it = last_logged_.find(what);
-  if (it != last_logged_.end() && now - it->second < kLogEvery) return;
-  if (last_logged_.size() > 10000) last_logged_.clear();
-  last_logged_[what] = now;
+  if (!refusal_log_.Admit(key + "\n" + reason, SystemClock::Instance().Now())) return;
   spdlog::warn("refused connection from {}: {} (logged at most once a minute per key)", address,
                reason);
 }

@@ -12,7 +12,7 @@
 #include "flatcast/broker/store.h"
 #include "flatcast/log_chain.h"
 #include "flatcast/registry.h"
-#include "process.h"
+#include "broker_process.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -23,7 +23,7 @@ using testing::Program;
 using testing::SourcePath;
 using namespace std::chrono_literals;
 
-const std::string kRegistry = SourcePath("configs/registry/guizhou-52.tsv");
+const std::string& kRegistry = testing::GuizhouRegistry();
 constexpr char kStreet[] = "520102016";        // 新华路街道, 7 communities
 constexpr char kCommunity[] = "520102016001";  // 纪念塔社区
 constexpr char kOther[] = "520102016002";      // 新华路社区
@@ -33,15 +33,11 @@ class Audit : public ::testing::Test {
   void SetUp() override { StartBroker("tcp://127.0.0.1:*"); }
 
   void StartBroker(const std::string& endpoint) {
-    std::filesystem::remove(dir_ / "endpoint");
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{Program("flatcast-broker"), "--init", "--data-dir", dir_ / "data",
-                                 "--registry", kRegistry, "--endpoint", endpoint,
-                                 "--endpoint-file", dir_ / "endpoint", "--heartbeat-interval",
-                                 "500ms"},
-        dir_.path() / ("broker-" + std::to_string(++broker_runs_)));
-    endpoint_ = testing::WaitForEndpointFile(dir_.path() / "endpoint");
-    ASSERT_FALSE(endpoint_.empty()) << broker_->Stderr();
+    broker_ = std::make_unique<testing::BrokerProcess>(
+        dir_.path(), std::vector<std::string>{"--endpoint", endpoint, "--heartbeat-interval", "500ms"},
+        "broker-" + std::to_string(++broker_runs_));
+    ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
+    endpoint_ = broker_->endpoint();
   }
 
   std::unique_ptr<Process> Daemon(const std::string& unit) {
@@ -87,7 +83,7 @@ class Audit : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<Process> broker_;
+  std::unique_ptr<testing::BrokerProcess> broker_;
   std::string endpoint_;
   int broker_runs_ = 0;
 };

@@ -30,10 +30,8 @@ class BadInput : public ::testing::Test {
     broker_ = std::make_unique<Process>(
         std::vector<std::string>{Program("flatcast-broker"), "--init", "--config", dir_ / "broker.toml"},
         dir_.path() / "broker");
-    ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(dir_ / "endpoint"); }, 30s))
-        << broker_->Stderr();
-    endpoint_ = testing::ReadFile(dir_ / "endpoint");
-    endpoint_.erase(endpoint_.find('\n'));
+    endpoint_ = testing::WaitForEndpointFile(dir_.path() / "endpoint");
+    ASSERT_FALSE(endpoint_.empty()) << broker_->Stderr();
   }
 
   std::unique_ptr<Peer> Connect() { return std::make_unique<Peer>(ctx_, endpoint_); }

@@ -13,7 +13,7 @@
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
 #include "peer.h"
-#include "process.h"
+#include "broker_process.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -24,7 +24,7 @@ using testing::Program;
 using testing::SourcePath;
 using namespace std::chrono_literals;
 
-const std::string kRegistry = SourcePath("configs/registry/guizhou-52.tsv");
+const std::string& kRegistry = testing::GuizhouRegistry();
 constexpr char kDistrict[] = "520102";         // 南明区, the swarm's region
 constexpr char kCommunity[] = "520102016001";  // the daemon's unit
 constexpr char kOtherCommunity[] = "520102016002";
@@ -48,15 +48,12 @@ class Curve : public ::testing::Test {
     Keys({"seed", "--out", dir_ / "seed"});
     Keys({"register-units", "--registry", KeysPath(), "--seed", dir_ / "seed", "--units", kRegistry,
           "--region", kDistrict, "--exclude", kCommunity});
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{Program("flatcast-broker"), "--init", "--data-dir", dir_ / "data",
-                                 "--registry", kRegistry, "--endpoint", "tcp://127.0.0.1:*",
-                                 "--endpoint-file", dir_ / "endpoint", "--publishers",
-                                 SourcePath("configs/publishers.toml"), "--keys", KeysPath(),
-                                 "--curve-key", dir_ / "broker.key", "--heartbeat-interval", "1s"},
-        dir_.path() / "broker");
-    endpoint_ = testing::WaitForEndpointFile(dir_.path() / "endpoint");
-    ASSERT_FALSE(endpoint_.empty()) << broker_->Stderr();
+    broker_ = std::make_unique<testing::BrokerProcess>(
+        dir_.path(), std::vector<std::string>{"--publishers", SourcePath("configs/publishers.toml"),
+                                              "--keys", KeysPath(), "--curve-key",
+                                              dir_ / "broker.key", "--heartbeat-interval", "1s"});
+    ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
+    endpoint_ = broker_->endpoint();
   }
 
   std::string KeysPath() const { return dir_ / "keys.toml"; }
@@ -111,7 +108,7 @@ class Curve : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<Process> broker_;
+  std::unique_ptr<testing::BrokerProcess> broker_;
   std::string endpoint_;
   zmq::context_t ctx_{1};
 };

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flatcast/registry.h"
-#include "process.h"
+#include "broker_process.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -24,23 +24,16 @@ using testing::Program;
 using testing::SourcePath;
 using namespace std::chrono_literals;
 
-const std::string kRegistry = SourcePath("configs/registry/guizhou-52.tsv");
+const std::string& kRegistry = testing::GuizhouRegistry();
 
 class EndToEnd : public ::testing::Test {
  protected:
   void SetUp() override { StartBroker(); }
 
   void StartBroker() {
-    std::filesystem::remove(dir_ / "endpoint");
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{Program("flatcast-broker"), "--init", "--data-dir", dir_ / "data",
-                                 "--registry", kRegistry, "--endpoint", "tcp://127.0.0.1:*",
-                                 "--endpoint-file", dir_ / "endpoint"},
-        dir_.path() / "broker");
-    ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(dir_ / "endpoint"); }, 30s))
-        << broker_->Stderr();
-    endpoint_ = testing::ReadFile(dir_ / "endpoint");
-    endpoint_.erase(endpoint_.find_last_not_of("\n") + 1);
+    broker_ = std::make_unique<testing::BrokerProcess>(dir_.path());
+    ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
+    endpoint_ = broker_->endpoint();
   }
 
   testing::RunResult Publisher(std::vector<std::string> args) {
@@ -93,7 +86,7 @@ class EndToEnd : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<Process> broker_;
+  std::unique_ptr<testing::BrokerProcess> broker_;
   std::string endpoint_;
 };
 

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "http_client.h"
-#include "process.h"
+#include "broker_process.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -25,23 +25,15 @@ std::string FirstLine(const std::string& text) { return text.substr(0, text.find
 class PublicFeedProcesses : public ::testing::Test {
  protected:
   void StartBroker(const std::string& lead) {
-    std::filesystem::remove(dir_ / "endpoint");
     std::filesystem::remove(dir_ / "http");
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{Program("flatcast-broker"), "--init", "--data-dir", dir_ / "data",
-                                 "--registry", SourcePath("configs/registry/guizhou-52.tsv"),
-                                 "--publishers", SourcePath("configs/publishers.toml"),
-                                 "--endpoint", "tcp://127.0.0.1:*", "--endpoint-file",
-                                 dir_ / "endpoint", "--http-endpoint", "127.0.0.1:0",
-                                 "--http-endpoint-file", dir_ / "http", "--public-lead-time", lead},
-        dir_.path() / ("broker-" + std::to_string(++starts_)));
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          return std::filesystem::exists(dir_ / "endpoint") && std::filesystem::exists(dir_ / "http");
-        },
-        30s))
-        << broker_->Stderr();
-    endpoint_ = FirstLine(testing::ReadFile(dir_ / "endpoint"));
+    broker_ = std::make_unique<testing::BrokerProcess>(
+        dir_.path(),
+        std::vector<std::string>{"--publishers", SourcePath("configs/publishers.toml"),
+                                 "--http-endpoint", "127.0.0.1:0", "--http-endpoint-file",
+                                 dir_ / "http", "--public-lead-time", lead},
+        "broker-" + std::to_string(++starts_));
+    ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
+    endpoint_ = broker_->endpoint();
     http_ = FirstLine(testing::ReadFile(dir_ / "http"));
   }
   testing::RunResult Publisher(std::vector<std::string> args) {
@@ -63,7 +55,7 @@ class PublicFeedProcesses : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<Process> broker_;
+  std::unique_ptr<testing::BrokerProcess> broker_;
   std::string endpoint_, http_;
   int starts_ = 0;
 };

@@ -14,7 +14,7 @@
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
 #include "flatcast/signing.h"
-#include "process.h"
+#include "broker_process.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -25,7 +25,7 @@ using testing::Program;
 using testing::SourcePath;
 using namespace std::chrono_literals;
 
-const std::string kRegistry = SourcePath("configs/registry/guizhou-52.tsv");
+const std::string& kRegistry = testing::GuizhouRegistry();
 constexpr char kCommunity[] = "520102016001";
 
 class Signatures : public ::testing::Test {
@@ -36,16 +36,11 @@ class Signatures : public ::testing::Test {
     Keys({"register", "--registry", KeysPath(), "--name", "guizhou-health", "--role", "publisher",
           "--subject", "guizhou-health", "--curve-pub", dir_ / "health-curve.pub", "--signing-pub",
           dir_ / "health-sign.pub"});
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{Program("flatcast-broker"), "--init", "--data-dir", dir_ / "data",
-                                 "--registry", kRegistry, "--endpoint", "tcp://127.0.0.1:*",
-                                 "--endpoint-file", dir_ / "endpoint", "--publishers",
-                                 SourcePath("configs/publishers.toml"), "--keys", KeysPath()},
-        dir_.path() / "broker");
-    ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(dir_ / "endpoint"); }, 30s))
-        << broker_->Stderr();
-    endpoint_ = testing::ReadFile(dir_ / "endpoint");
-    endpoint_.erase(endpoint_.find_last_not_of("\n") + 1);
+    broker_ = std::make_unique<testing::BrokerProcess>(
+        dir_.path(), std::vector<std::string>{"--publishers", SourcePath("configs/publishers.toml"),
+                                              "--keys", KeysPath()});
+    ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
+    endpoint_ = broker_->endpoint();
   }
 
   std::string KeysPath() const { return dir_ / "keys.toml"; }
@@ -89,7 +84,7 @@ class Signatures : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<Process> broker_;
+  std::unique_ptr<testing::BrokerProcess> broker_;
   std::string endpoint_;
 };
 

@@ -1,8 +1,8 @@
 // Who may send what, and which connections the ZAP handler admits.
 #include <gtest/gtest.h>
 
-#include "../../broker/src/access.h"
-#include "../../broker/src/zap_handler.h"
+#include "flatcast/broker/access.h"
+#include "flatcast/broker/zap_handler.h"
 #include "flatcast/clock.h"
 
 namespace flatcast::broker {

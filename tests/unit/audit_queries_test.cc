@@ -8,6 +8,7 @@
 #include "flatcast/broker/store.h"
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "samples.h"
 #include "temp_dir.h"
 
 namespace flatcast::broker {
@@ -15,23 +16,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kRegistryText[] =
-    "52\tprovince\t贵州省\n"
-    "5201\tcity\t贵阳市\n"
-    "520102\tdistrict\t南明区\n"
-    "520102001\tstreet\t新华路街道\n"
-    "520102001001\tcommunity\t新华社区\n"
-    "520102001002\tcommunity\t西湖社区\n"
-    "520102002\tstreet\t遵义路街道\n"
-    "520102002001\tcommunity\t省府社区\n"
-    "520103\tdistrict\t云岩区\n";
-
 const TimePoint kSent = std::chrono::system_clock::from_time_t(1764316800);  // 2025-11-28T08:00Z
 
 class AuditQueriesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    registry_ = Registry::Parse(kRegistryText, "test").value();
+    registry_ = testing::TestRegistry();
     Open();
   }
 
@@ -74,7 +64,7 @@ class AuditQueriesTest : public ::testing::Test {
     e.set_directive_seq(s.seq());
     *e.mutable_at() = ToTimestamp(kSent);
     StoreWrite w;
-    w.directive = &s;
+    w.directive = s;
     w.events.push_back(e);
     EXPECT_TRUE(store_->Write(std::move(w)).ok());
     return s.seq();

@@ -1,30 +1,19 @@
 // Directive signatures at the broker: with a key registry configured, only
 // directives signed by the requesting publisher's active signing key are
 // stored; a revocation in the registry file takes effect without a restart.
-// The broker runs in-process on a fake clock.
+// The broker core runs in-process on a fake clock.
 #include <gtest/gtest.h>
 
-#include <thread>
-
+#include "broker_harness.h"
 #include "flatcast/broker/broker.h"
 #include "flatcast/duration.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/signing.h"
-#include "peer.h"
-#include "temp_dir.h"
 
 namespace flatcast::broker {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Peer;
-
-constexpr char kRegistryText[] =
-    "52\tprovince\t贵州省\n"
-    "5201\tcity\t贵阳市\n"
-    "520102\tdistrict\t南明区\n"
-    "520102001\tstreet\t新华路街道\n"
-    "520102001001\tcommunity\t新华社区\n";
 
 constexpr char kPublishers[] = R"(
 [[publisher]]
@@ -38,15 +27,20 @@ unit = "5201"
 department = "CITY_HEALTH"
 )";
 
-TimePoint T0() { return ParseTime("2026-11-28T09:30:00Z").value(); }
+TimePoint T0() { return testing::SampleTime(); }
 
 class BrokerSignatures : public ::testing::Test {
  protected:
-  BrokerSignatures() : clock_(T0()) {}
+  BrokerSignatures() : b_(Options()) {}
+  static testing::BrokerHarness::Options Options() {
+    testing::BrokerHarness::Options o;
+    o.publishers_toml = kPublishers;
+    o.keys = true;
+    o.start = T0();
+    return o;
+  }
 
   void SetUp() override {
-    registry_ = Registry::Parse(kRegistryText, "test").value();
-    testing::WriteFile(dir_.path() / "publishers.toml", kPublishers);
     province_key_ = GenerateKeyPair(KeyKind::kSigning).value();
     city_key_ = GenerateKeyPair(KeyKind::kSigning).value();
     KeyRegistry keys;
@@ -64,32 +58,10 @@ class BrokerSignatures : public ::testing::Test {
                               T0() - 24h)
                     .ok());
     ASSERT_TRUE(keys.Save(KeysPath()).ok());
-    Start();
+    ASSERT_TRUE(b_.Start().ok());
   }
-  void TearDown() override { Stop(); }
 
-  std::string KeysPath() const { return dir_ / "keys.toml"; }
-
-  void Start() {
-    store_ = Store::Open({dir_ / "data", true, 64}).value();
-    BrokerConfig config;
-    config.endpoint = "tcp://127.0.0.1:*";
-    config.data_dir = dir_ / "data";
-    config.publishers = dir_ / "publishers.toml";
-    config.keys = KeysPath();
-    broker_ = std::make_unique<Broker>(config, registry_, *store_, clock_, ctx_);
-    ASSERT_TRUE(broker_->Start().ok());
-    stop_ = false;
-    thread_ = std::thread([this] { (void)broker_->Run(stop_); });
-    pub_ = std::make_unique<Peer>(ctx_, broker_->endpoint());
-  }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    pub_.reset();
-    broker_.reset();
-    store_.reset();
-  }
+  std::string KeysPath() const { return b_.keys_path(); }
 
   static v1::Directive Content(
       const std::string& body = "Every community keeps two weeks of masks.") {
@@ -121,7 +93,7 @@ class BrokerSignatures : public ::testing::Test {
     req->set_publisher(publisher);
     req->set_idempotency_key(idempotency_key);
     *req->mutable_directive() = d;
-    return pub_->Call(env);
+    return b_.Call("publisher", env);
   }
 
   v1::Envelope Change(v1::LifecycleRequest::Action action, const std::string& id,
@@ -132,32 +104,18 @@ class BrokerSignatures : public ::testing::Test {
     req->set_directive_id(id);
     req->set_publisher("province");
     if (amended) *req->mutable_directive() = *amended;
-    return pub_->Call(env);
+    return b_.Call("publisher", env);
   }
 
   v1::StoredDirective Latest(const std::string& id) {
     v1::Envelope env;
     env.mutable_coverage_query()->set_directive_id(id);
-    v1::Envelope reply = pub_->Call(env);
+    v1::Envelope reply = b_.Call("publisher", env);
     EXPECT_TRUE(reply.has_coverage_reply()) << reply.DebugString();
     return reply.coverage_reply().directive();
   }
 
-  // Lets the broker's once-a-second registry check run on the fake clock.
-  void LetKeysReload() {
-    clock_.Advance(2s);
-    std::this_thread::sleep_for(1s);
-  }
-
-  testing::TempDir dir_;
-  Registry registry_;
-  FakeClock clock_;
-  zmq::context_t ctx_{1};
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Broker> broker_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::unique_ptr<Peer> pub_;
+  testing::BrokerHarness b_;
   KeyPair province_key_;
   KeyPair city_key_;
   KeyPair unit_key_;
@@ -176,7 +134,8 @@ TEST_F(BrokerSignatures, MissingKeyRegistryStopsTheStart) {
   config.endpoint = "tcp://127.0.0.1:*";
   config.data_dir = other / "data";
   config.keys = other / "no-such-keys.toml";
-  Broker broker(config, registry_, *store, clock_, ctx_);
+  zmq::context_t ctx(1);
+  Broker broker(config, b_.registry(), *store, b_.clock(), ctx);
   Status started = broker.Start();
   EXPECT_FALSE(started.ok());
   EXPECT_NE(started.message().find("key registry"), std::string::npos) << started.ToString();
@@ -201,7 +160,7 @@ TEST_F(BrokerSignatures, UnsignedDirectiveIsRefused) {
   ExpectRefused(Publish(Content()), v1::INVALID, "not signed");
   v1::Envelope query;
   query.mutable_coverage_query()->set_directive_id("52-HEALTH-20261128-0001");
-  ExpectRefused(pub_->Call(query), v1::NOT_FOUND, "no directive");  // nothing stored
+  ExpectRefused(b_.Call("publisher", query), v1::NOT_FOUND, "no directive");  // nothing stored
 }
 
 TEST_F(BrokerSignatures, ForgedSignatureIsRefused) {
@@ -234,9 +193,9 @@ TEST_F(BrokerSignatures, RevokedKeyIsRefusedWithoutRestart) {
   Sign(first, province_key_);
   ASSERT_TRUE(Publish(first).has_receipt());
   ASSERT_TRUE(UpdateKeyRegistryFile(KeysPath(), false, [&](KeyRegistry& keys) {
-                return keys.Revoke("province", KeyKind::kSigning, clock_.Now());
+                return keys.Revoke("province", KeyKind::kSigning, b_.clock().Now());
               }).ok());
-  LetKeysReload();
+  ASSERT_TRUE(b_.ReloadKeys());
   v1::Directive second = Content("second");
   Sign(second, province_key_);
   ExpectRefused(Publish(second), v1::FORBIDDEN, "revoked");
@@ -258,8 +217,8 @@ TEST_F(BrokerSignatures, ReplayIsRefusedAfterARestart) {
   v1::Directive d = Content();
   Sign(d, province_key_);
   ASSERT_TRUE(Publish(d, "province", "key-1").has_receipt());
-  Stop();
-  Start();
+  b_.Stop();
+  ASSERT_TRUE(b_.Start().ok());
   ExpectRefused(Publish(d, "province", "key-2"), v1::FORBIDDEN, "replay");
 }
 
@@ -289,7 +248,7 @@ TEST_F(BrokerSignatures, CancellationKeepsAVerifyingSignature) {
   Sign(d, province_key_);
   v1::Envelope receipt = Publish(d);
   ASSERT_TRUE(receipt.has_receipt());
-  clock_.Advance(1min);
+  b_.Advance(1min);
   v1::Envelope reply = Change(v1::LifecycleRequest::CANCEL, receipt.receipt().id());
   ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
   v1::StoredDirective cancel = Latest(receipt.receipt().id());

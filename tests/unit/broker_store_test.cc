@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "flatcast/broker/store.h"
 #include "temp_dir.h"
 
@@ -105,6 +107,51 @@ TEST(BrokerStore, RepeatedAckChangesNothing) {
                  ++count;
                }).ok());
   EXPECT_EQ(count, 1);
+}
+
+TEST(BrokerStore, EveryWriteIsOneCommitAndTheHeadsSurviveReopen) {
+  testing::TempDir dir;
+  StoreHeads heads;
+  {
+    auto store = Store::Open({dir / "data", true, 64});
+    ASSERT_TRUE(store.ok());
+    Store& s = *store.value();
+    EXPECT_EQ(s.heads(), StoreHeads{});
+    StoreWrite w;
+    w.directive = MakeStored(1, "52-A-20261128-0001");
+    w.counters.emplace_back("52-A-2026-11-28", 1);
+    w.counters.emplace_back("public/52-A-2026-11-28", 7);
+    w.events.emplace_back().set_kind(v1::LifecycleEvent::PUBLISHED);
+    w.acks.push_back(MakeAck(1, "520102"));
+    ASSERT_TRUE(s.Write(std::move(w)).ok());
+    ASSERT_TRUE(s.PutAcks({MakeAck(1, "520103")}).ok());
+    heads = s.heads();
+    EXPECT_EQ(heads.commit_seq, 2u);
+    EXPECT_EQ(heads.directive_seq, 1u);
+    EXPECT_EQ(heads.event_seq, 1u);
+    EXPECT_EQ(heads.log_seq, 3u);  // the event and both acknowledgements
+    EXPECT_TRUE(s.Recover().ok());  // nothing failed: nothing to do
+  }
+  auto store = Store::Open({dir / "data", false, 64});
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(store.value()->heads(), heads);
+  std::map<std::string, uint32_t> counters;
+  ASSERT_TRUE(store.value()->ForEachCounter([&](std::string_view key, uint32_t value) {
+    counters[std::string(key)] = value;
+  }).ok());
+  EXPECT_EQ(counters, (std::map<std::string, uint32_t>{{"52-A-2026-11-28", 1},
+                                                       {"public/52-A-2026-11-28", 7}}));
+}
+
+TEST(BrokerStore, AStoreOpenedReadOnlyRefusesWrites) {
+  testing::TempDir dir;
+  { ASSERT_TRUE(Store::Open({dir / "data", true, 64}).ok()); }
+  auto store = Store::Open({dir / "data", false, 64, /*read_only=*/true});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Status st = store.value()->PutAcks({MakeAck(1, "520102")});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("read-only"), std::string::npos);
+  EXPECT_EQ(store.value()->heads().commit_seq, 0u);
 }
 
 TEST(BrokerStore, AckKeyOrdersBySequenceThenUnit) {

@@ -1,34 +1,23 @@
 // The release hold and the public feed, driven by a fake clock: a 12-hour hold
-// passes in microseconds. The broker runs in-process with its HTTP feed on an
-// ephemeral port; publishers are registered with rights.
+// passes in microseconds. The broker core runs in-process and its feed
+// snapshots are recorded (and served over HTTP where a test says so);
+// publishers are registered with rights.
 #include <gtest/gtest.h>
 #include <libxml/parser.h>
 #include <libxml/xmlschemas.h>
 
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "flatcast/broker/broker.h"
+#include "broker_harness.h"
+#include "flatcast/broker/public_feed.h"
 #include "flatcast/duration.h"
 #include "http_client.h"
-#include "peer.h"
-#include "temp_dir.h"
 
 namespace flatcast::broker {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::HttpGet;
-using testing::Peer;
-
-constexpr char kRegistryText[] =
-    "52\tprovince\t贵州省\n"
-    "5201\tcity\t贵阳市\n"
-    "520102\tdistrict\t南明区\n"
-    "520102001\tstreet\t新华路街道\n"
-    "520102001001\tcommunity\t新华社区\n"
-    "5202\tcity\t六盘水市\n"
-    "520201\tdistrict\t钟山区\n";
 
 constexpr char kPublishers[] = R"(
 [[publisher]]
@@ -50,33 +39,14 @@ department = "CITY_HEALTH"
 
 class PublicHold : public ::testing::Test {
  protected:
-  void SetUp() override {
-    registry_ = Registry::Parse(kRegistryText, "test").value();
-    testing::WriteFile(dir_.path() / "publishers.toml", kPublishers);
-    Start();
+  PublicHold() : b_(Options()) {}
+  static testing::BrokerHarness::Options Options() {
+    testing::BrokerHarness::Options o;
+    o.publishers_toml = kPublishers;
+    o.start = *ParseTime("2026-11-28T08:00:00Z");
+    return o;
   }
-  void TearDown() override { Stop(); }
-
-  void Start() {
-    store_ = Store::Open({dir_ / "data", true, 64}).value();
-    BrokerConfig config;
-    config.endpoint = "tcp://127.0.0.1:*";
-    config.data_dir = dir_ / "data";
-    config.publishers = dir_ / "publishers.toml";
-    config.http_endpoint = "127.0.0.1:0";
-    broker_ = std::make_unique<Broker>(config, registry_, *store_, clock_, ctx_);
-    ASSERT_TRUE(broker_->Start().ok());
-    stop_ = false;
-    thread_ = std::thread([this] { (void)broker_->Run(stop_); });
-    pub_ = std::make_unique<Peer>(ctx_, broker_->endpoint());
-  }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    pub_.reset();
-    broker_.reset();
-    store_.reset();
-  }
+  void SetUp() override { ASSERT_TRUE(b_.Start().ok()); }
 
   v1::Envelope Publish(const std::string& publisher, bool is_public, bool emergency = false,
                        const std::string& reason = "",
@@ -104,7 +74,7 @@ class PublicHold : public ::testing::Test {
     hidden->set_internal(true);
     d->add_scope("52");
     d->add_target_tiers(v1::COMMUNITY);
-    return pub_->Call(env);
+    return b_.Call("publisher", env);
   }
 
   v1::Envelope Change(v1::LifecycleRequest::Action action, const std::string& id,
@@ -117,32 +87,34 @@ class PublicHold : public ::testing::Test {
     req->set_publisher(publisher);
     req->set_reason(reason);
     if (at) *req->mutable_public_release() = ToTimestamp(*at);
-    return pub_->Call(env);
+    return b_.Call("publisher", env);
   }
 
-  nlohmann::json List() {
-    auto r = HttpGet(broker_->http_endpoint(), "/public/directives");
-    EXPECT_EQ(r.status, 200);
-    return nlohmann::json::parse(r.body);
+  // What the feed serves now.
+  const FeedSnapshot& Feed() { return b_.feed().latest(); }
+  nlohmann::json List() { return nlohmann::json::parse(Feed().list_json); }
+  // The released document with this public id; empty when there is none.
+  std::string Document(const std::string& public_id, bool cap = false) {
+    auto it = Feed().by_public_id.find(public_id);
+    if (it == Feed().by_public_id.end()) return "";
+    return cap ? it->second.cap : it->second.json;
   }
-  // Lets the broker loop see the advanced clock.
-  void Tick() { std::this_thread::sleep_for(250ms); }
-
-  std::vector<v1::LifecycleEvent> Events(const std::string& id) {
-    std::vector<v1::LifecycleEvent> out;
-    EXPECT_TRUE(store_->ForEachEvent(id, [&](const v1::LifecycleEvent& e) { out.push_back(e); }).ok());
-    return out;
+  // Serves what the feed has now over HTTP, as the broker's feed listener does.
+  std::string Serve() {
+    if (!server_) {
+      auto started = PublicFeed::Start("127.0.0.1", 0);
+      EXPECT_TRUE(started.ok()) << started.status().ToString();
+      server_ = std::move(started).value();
+    }
+    server_->Publish(std::make_shared<FeedSnapshot>(Feed()));
+    return "http://127.0.0.1:" + std::to_string(server_->port());
   }
+  void Tick() { b_.Pass(); }
+  std::vector<v1::LifecycleEvent> Events(const std::string& id) { return b_.Events(id); }
 
-  testing::TempDir dir_;
-  Registry registry_;
-  FakeClock clock_{*ParseTime("2026-11-28T08:00:00Z")};
-  zmq::context_t ctx_{1};
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Broker> broker_;
-  std::unique_ptr<Peer> pub_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  testing::BrokerHarness b_;
+  FakeClock& clock_ = b_.clock();
+  std::unique_ptr<PublicFeed> server_;
 };
 
 TEST_F(PublicHold, ReleasesExactlyAfterTheTwelveHourLeadTime) {
@@ -169,19 +141,22 @@ TEST_F(PublicHold, ReleasesExactlyAfterTheTwelveHourLeadTime) {
 TEST_F(PublicHold, HeldAndUnknownIdsGetTheSameNotFound) {
   auto receipt = Publish("province", true);
   Tick();
-  auto held = HttpGet(broker_->http_endpoint(), "/public/directives/" + receipt.receipt().id());
-  auto held_guess = HttpGet(broker_->http_endpoint(), "/public/directives/52-HEALTH-20261128-P0001");
-  auto unknown = HttpGet(broker_->http_endpoint(), "/public/directives/52-HEALTH-20261128-P0999");
+  std::string feed = Serve();
+  auto held = HttpGet(feed, "/public/directives/" + receipt.receipt().id());
+  auto held_guess = HttpGet(feed, "/public/directives/52-HEALTH-20261128-P0001");
+  auto unknown = HttpGet(feed, "/public/directives/52-HEALTH-20261128-P0999");
   EXPECT_EQ(held.status, 404);
   EXPECT_EQ(held_guess.status, 404);
   EXPECT_EQ(held.body, unknown.body);
   EXPECT_EQ(held_guess.body, unknown.body);
   EXPECT_EQ(held.headers, unknown.headers);
   // The list and the feed do not change while something is held.
-  auto before = HttpGet(broker_->http_endpoint(), "/public/feed.atom");
+  auto before = HttpGet(feed, "/public/feed.atom");
+  uint64_t generation = Feed().generation;
   Publish("province", true);
   Tick();
-  auto after = HttpGet(broker_->http_endpoint(), "/public/feed.atom");
+  EXPECT_EQ(Feed().generation, generation);
+  auto after = HttpGet(Serve(), "/public/feed.atom");
   EXPECT_EQ(before.body, after.body);
   EXPECT_EQ(before.headers["etag"], after.headers["etag"]);
 }
@@ -193,31 +168,31 @@ TEST_F(PublicHold, PublicContentLeavesOutInternalFields) {
   auto list = List()["directives"];
   ASSERT_EQ(list.size(), 1u);
   std::string public_id = list[0]["id"];
-  auto doc = HttpGet(broker_->http_endpoint(), "/public/directives/" + public_id);
-  ASSERT_EQ(doc.status, 200);
-  EXPECT_NE(doc.body.find("Count stock"), std::string::npos);
-  EXPECT_EQ(doc.body.find("private line"), std::string::npos);
-  EXPECT_EQ(doc.body.find("warehouse 7"), std::string::npos);
-  auto cap = HttpGet(broker_->http_endpoint(), "/public/directives/" + public_id + "/cap.xml");
-  EXPECT_EQ(cap.body.find("private line"), std::string::npos);
-  EXPECT_EQ(cap.body.find("warehouse 7"), std::string::npos);
+  std::string doc = Document(public_id);
+  ASSERT_FALSE(doc.empty());
+  EXPECT_NE(doc.find("Count stock"), std::string::npos);
+  EXPECT_EQ(doc.find("private line"), std::string::npos);
+  EXPECT_EQ(doc.find("warehouse 7"), std::string::npos);
+  std::string cap = Document(public_id, /*cap=*/true);
+  EXPECT_EQ(cap.find("private line"), std::string::npos);
+  EXPECT_EQ(cap.find("warehouse 7"), std::string::npos);
 }
 
 TEST_F(PublicHold, ConditionalGetAnswersNotModified) {
   Publish("province", true);
   clock_.Advance(12h);
   Tick();
-  auto first = HttpGet(broker_->http_endpoint(), "/public/directives");
+  std::string feed = Serve();
+  auto first = HttpGet(feed, "/public/directives");
   ASSERT_FALSE(first.headers["etag"].empty());
-  auto again = HttpGet(broker_->http_endpoint(), "/public/directives",
-                       {{"If-None-Match", first.headers["etag"]}});
+  auto again = HttpGet(feed, "/public/directives", {{"If-None-Match", first.headers["etag"]}});
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
   Publish("province", true);
   clock_.Advance(12h);
   Tick();
-  auto changed = HttpGet(broker_->http_endpoint(), "/public/directives",
-                         {{"If-None-Match", first.headers["etag"]}});
+  auto changed =
+      HttpGet(Serve(), "/public/directives", {{"If-None-Match", first.headers["etag"]}});
   EXPECT_EQ(changed.status, 200);
 }
 
@@ -226,7 +201,7 @@ TEST_F(PublicHold, CapOutputIsValidCap12) {
   clock_.Advance(12h);
   Tick();
   std::string public_id = List()["directives"][0]["id"];
-  auto cap = HttpGet(broker_->http_endpoint(), "/public/directives/" + public_id + "/cap.xml");
+  auto cap = HttpGet(Serve(), "/public/directives/" + public_id + "/cap.xml");
   ASSERT_EQ(cap.status, 200);
   xmlDocPtr doc = xmlReadMemory(cap.body.data(), static_cast<int>(cap.body.size()), "cap.xml",
                                 nullptr, XML_PARSE_NONET);
@@ -260,9 +235,9 @@ TEST_F(PublicHold, CapOutputIsValidCap12) {
 TEST_F(PublicHold, ReleaseThatFellDueWhileDownHappensAtStartAndIsRecordedLate) {
   auto receipt = Publish("province", true);
   Tick();
-  Stop();
+  b_.Stop();
   clock_.Advance(13h);  // an hour past the release time, broker down
-  Start();
+  ASSERT_TRUE(b_.Start().ok());
   Tick();
   ASSERT_EQ(List()["directives"].size(), 1u);
   auto events = Events(receipt.receipt().id());
@@ -274,9 +249,9 @@ TEST_F(PublicHold, ReleaseThatFellDueWhileDownHappensAtStartAndIsRecordedLate) {
 TEST_F(PublicHold, HoldSurvivesRestartAndReleasesOnTime) {
   Publish("province", true);
   Tick();
-  Stop();
+  b_.Stop();
   clock_.Advance(6h);
-  Start();
+  ASSERT_TRUE(b_.Start().ok());
   Tick();
   EXPECT_TRUE(List()["directives"].empty());
   clock_.Advance(6h);
@@ -298,7 +273,7 @@ TEST_F(PublicHold, EarlierReleaseNeedsTheEmergencyRightAndAReason) {
   auto past = Publish("province", true, true, "flood", clock_.Now() - 1h);
   ASSERT_TRUE(past.has_error());
   EXPECT_NE(past.error().message().find("in the past"), std::string::npos);
-  EXPECT_EQ(store_->head_seq(), 0u);  // nothing changed
+  EXPECT_EQ(b_.store().head_seq(), 0u);  // nothing changed
 
   auto ok = Publish("province", true, true, "flood", soon);
   ASSERT_TRUE(ok.has_receipt()) << ok.DebugString();
@@ -355,10 +330,10 @@ TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
   a->set_responsible_tier(v1::COMMUNITY);
   d->add_scope("52");
   d->add_target_tiers(v1::COMMUNITY);
-  auto reply = pub_->Call(env);
+  auto reply = b_.Call("publisher", env);
   ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
   EXPECT_EQ(reply.lifecycle_reply().version(), 2u);
-  auto v1rec = store_->GetDirective(1).value();
+  auto v1rec = b_.store().GetDirective(1).value();
   EXPECT_EQ(v1rec->directive().title(), "Stock masks");  // the first version is untouched
   clock_.Advance(12h);
   Tick();
@@ -410,7 +385,7 @@ TEST_F(PublicHold, OnlyTheIssuerMayChangeADirectiveAndUnknownIdsAreRefused) {
   auto unregistered = Publish("nobody", true);
   ASSERT_TRUE(unregistered.has_error());
   EXPECT_EQ(unregistered.error().code(), v1::NOT_REGISTERED);
-  EXPECT_EQ(store_->head_seq(), 1u);
+  EXPECT_EQ(b_.store().head_seq(), 1u);
 }
 
 TEST_F(PublicHold, InternalDirectiveNeverAppears) {

@@ -21,6 +21,7 @@
 #include "flatcast/subscriber/terminal_daemon.h"
 #include "flatcast/subscriber/terminal_session.h"
 #include "flatcast/wire.h"
+#include "samples.h"
 #include "temp_dir.h"
 
 namespace flatcast::subscriber {
@@ -30,29 +31,9 @@ using namespace std::chrono_literals;
 
 constexpr char kCommunity[] = "520102001001";
 
-TimePoint T0() { return ParseTime("2026-11-28T09:30:00Z").value(); }
+TimePoint T0() { return testing::SampleTime(); }
 
-v1::StoredDirective MakeStored(uint64_t seq, const std::string& id, uint32_t version = 1,
-                               std::vector<std::string> scope = {"5201"},
-                               std::vector<v1::Tier> tiers = {v1::COMMUNITY}) {
-  v1::StoredDirective stored;
-  stored.set_seq(seq);
-  stored.set_addressed_units(1);
-  v1::Directive* d = stored.mutable_directive();
-  d->set_format_version(1);
-  d->set_id(id);
-  d->set_version(version);
-  d->set_issuer_unit("52");
-  d->set_issuer_department("HEALTH");
-  d->set_title("Close wet markets");
-  d->set_body("All wet markets close at noon.");
-  d->add_actions()->set_what("Post notices at every market");
-  for (const auto& s : scope) d->add_scope(s);
-  for (auto t : tiers) d->add_target_tiers(t);
-  d->set_status(v1::ACTUAL);
-  *d->mutable_sent() = ToTimestamp(T0());
-  return stored;
-}
+using testing::SampleStored;
 
 std::string Encode(const std::function<void(v1::Envelope&)>& fill) {
   v1::Envelope envelope;
@@ -105,7 +86,7 @@ class TerminalSessionTest : public ::testing::Test {
 };
 
 TEST_F(TerminalSessionTest, HelloNamesTheUnitAndTheLastStoredSeq) {
-  ASSERT_TRUE(inbox_.Put(MakeStored(7, "52-HEALTH-20261128-0001")).ok());
+  ASSERT_TRUE(inbox_.Put(SampleStored(7, "52-HEALTH-20261128-0001")).ok());
   v1::Envelope hello = DecodeOk(session_.Hello());
   ASSERT_TRUE(hello.has_hello());
   EXPECT_EQ(hello.protocol_version(), wire::kProtocolVersion);
@@ -148,7 +129,7 @@ TEST_F(TerminalSessionTest, ReconnectionAsksForAHelloAtOnce) {
 }
 
 TEST_F(TerminalSessionTest, DeliveryIsStoredThenAcknowledged) {
-  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  auto stored = SampleStored(3, "52-HEALTH-20261128-0001");
   ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
   EXPECT_TRUE(inbox_.Contains("52-HEALTH-20261128-0001", 1));
   EXPECT_EQ(inbox_.last_seq(), 3u);
@@ -167,7 +148,7 @@ TEST_F(TerminalSessionTest, DeliveryIsStoredThenAcknowledged) {
 }
 
 TEST_F(TerminalSessionTest, DuplicateDeliveryIsAcknowledgedAgainButNotStoredAgain) {
-  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  auto stored = SampleStored(3, "52-HEALTH-20261128-0001");
   ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
   TimePoint first_ack = clock_.Now();
   clock_.Advance(2s);
@@ -184,7 +165,7 @@ TEST_F(TerminalSessionTest, DuplicateDeliveryIsAcknowledgedAgainButNotStoredAgai
 }
 
 TEST_F(TerminalSessionTest, DuplicateOfAConfirmedDeliveryIsAcknowledgedAndTrackedAgain) {
-  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  auto stored = SampleStored(3, "52-HEALTH-20261128-0001");
   ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
   ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
   ASSERT_EQ(inbox_.pending_ack_count(), 0u);
@@ -196,7 +177,7 @@ TEST_F(TerminalSessionTest, DuplicateOfAConfirmedDeliveryIsAcknowledgedAndTracke
 }
 
 TEST_F(TerminalSessionTest, DeliveryOutsideTheUnitsScopeIsIgnoredWithoutAck) {
-  auto stored = MakeStored(4, "52-HEALTH-20261128-0002", 1, {"5202"});
+  auto stored = SampleStored(4, "52-HEALTH-20261128-0002", 1, {"5202"});
   Status status = session_.OnMessage(Deliver(stored), out_);
   EXPECT_EQ(status.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(status.message().find("not addressed"), std::string::npos) << status.message();
@@ -206,22 +187,22 @@ TEST_F(TerminalSessionTest, DeliveryOutsideTheUnitsScopeIsIgnoredWithoutAck) {
 }
 
 TEST_F(TerminalSessionTest, DeliveryForAnotherTierIsIgnoredWithoutAck) {
-  auto stored = MakeStored(4, "52-HEALTH-20261128-0002", 1, {"5201"}, {v1::DISTRICT});
+  auto stored = SampleStored(4, "52-HEALTH-20261128-0002", 1, {"5201"}, {v1::DISTRICT});
   EXPECT_FALSE(session_.OnMessage(Deliver(stored), out_).ok());
   EXPECT_TRUE(out_.empty());
   EXPECT_EQ(inbox_.size(), 0u);
 }
 
 TEST_F(TerminalSessionTest, OutOfOrderDeliveriesAreAllStored) {
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(9, "a-HEALTH-20261128-0009")), out_).ok());
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(5, "a-HEALTH-20261128-0005")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(9, "a-HEALTH-20261128-0009")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(5, "a-HEALTH-20261128-0005")), out_).ok());
   EXPECT_EQ(inbox_.size(), 2u);
   EXPECT_EQ(inbox_.last_seq(), 9u);
   EXPECT_EQ(out_.size(), 2u);
 }
 
 TEST_F(TerminalSessionTest, AckConfirmClearsThePendingAck) {
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(3, "52-HEALTH-20261128-0001")), out_).ok());
   ASSERT_EQ(inbox_.pending_ack_count(), 1u);
   out_.clear();
   ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
@@ -234,8 +215,8 @@ TEST_F(TerminalSessionTest, AckConfirmClearsThePendingAck) {
 }
 
 TEST_F(TerminalSessionTest, PendingAcksAreSentAgainAfterEveryWelcome) {
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "a-HEALTH-20261128-0003")), out_).ok());
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(4, "a-HEALTH-20261128-0004")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(3, "a-HEALTH-20261128-0003")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(4, "a-HEALTH-20261128-0004")), out_).ok());
   ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
   out_.clear();
   session_.Hello();
@@ -285,7 +266,7 @@ TEST_F(HeartbeatTest, AnyMessageFromTheBrokerKeepsTheConnectionAlive) {
   ASSERT_TRUE(session_.OnMessage(Heartbeat(0), out_).ok());
   clock_.Advance(1400ms);
   EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(3, "52-HEALTH-20261128-0001")), out_).ok());
   clock_.Advance(1400ms);
   EXPECT_FALSE(session_.ConnectionLooksDead(clock_.Now()));
   // Even bytes that do not decode show that the connection carries data.
@@ -325,7 +306,7 @@ TEST_F(HeartbeatTest, NothingUnacknowledgedMeansNothingToSend) {
 }
 
 TEST_F(HeartbeatTest, MissedDeliveryWithNothingInFlightSaysHelloAgainOncePerInterval) {
-  ASSERT_TRUE(inbox_.Put(MakeStored(4, "52-HEALTH-20261128-0001")).ok());
+  ASSERT_TRUE(inbox_.Put(SampleStored(4, "52-HEALTH-20261128-0001")).ok());
   Welcomed();
   ASSERT_TRUE(session_.OnMessage(Heartbeat(2), out_).ok());
   ASSERT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kHello});
@@ -348,7 +329,7 @@ TEST_F(HeartbeatTest, MissedDeliveryWithNothingInFlightSaysHelloAgainOncePerInte
 
 TEST_F(HeartbeatTest, AckInFlightIsWaitedForThenSentAgainInsteadOfAHello) {
   Welcomed();
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(3, "52-HEALTH-20261128-0001")), out_).ok());
   ASSERT_EQ(Sent(), std::vector<v1::Envelope::BodyCase>{v1::Envelope::kAck});
   out_.clear();
   // The ack is on its way: the broker's count includes it.
@@ -395,7 +376,7 @@ TEST_F(HeartbeatTest, RefusedUnitIgnoresHeartbeats) {
 }
 
 TEST_F(HeartbeatTest, DeliveriesCountRepeatsButStoreOnce) {
-  auto stored = MakeStored(3, "52-HEALTH-20261128-0001");
+  auto stored = SampleStored(3, "52-HEALTH-20261128-0001");
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
   EXPECT_EQ(session_.counters().deliveries, 3u);
   EXPECT_EQ(session_.counters().received, 1u);
@@ -449,7 +430,7 @@ class OperatorTest : public TerminalSessionTest {
   void SetUp() override {
     session_.Hello();
     ASSERT_TRUE(session_.OnMessage(Welcome(), out_).ok());
-    ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(3, kId)), out_).ok());
+    ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(3, kId)), out_).ok());
     ASSERT_TRUE(session_.OnMessage(AckConfirm(3), out_).ok());
     out_.clear();
   }
@@ -521,7 +502,7 @@ TEST_F(OperatorTest, RefusesUnknownDirectivesAndRatingsOutOfRange) {
 }
 
 TEST_F(OperatorTest, TheLatestVersionIsTheOneAcknowledged) {
-  ASSERT_TRUE(session_.OnMessage(Deliver(MakeStored(5, kId, 2)), out_).ok());
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(5, kId, 2)), out_).ok());
   out_.clear();
   auto outcome = session_.Acknowledge(kId, v1::CONFIRMED, "", out_);
   ASSERT_TRUE(outcome.ok());
@@ -551,7 +532,7 @@ TEST(SwarmOperators, AutoLevelsAcknowledgeEveryLevelOnReceipt) {
   options.auto_levels = {v1::CONFIRMED, v1::READY};
   TerminalSession session(kCommunity, Tier::kCommunity, inbox, clock, nullptr, options);
   std::vector<std::string> out;
-  ASSERT_TRUE(session.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out).ok());
+  ASSERT_TRUE(session.OnMessage(Deliver(SampleStored(3, "52-HEALTH-20261128-0001")), out).ok());
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(DecodeOk(out[2]).ack().level(), v1::READY);
   EXPECT_EQ(inbox.pending_ack_count(), 3u);
@@ -571,7 +552,7 @@ TEST(TerminalSessionStorage, DeliveryThatCannotBeStoredIsNotAcknowledged) {
   FailingInbox inbox;
   TerminalSession session(kCommunity, Tier::kCommunity, inbox, clock);
   std::vector<std::string> out;
-  Status status = session.OnMessage(Deliver(MakeStored(3, "52-HEALTH-20261128-0001")), out);
+  Status status = session.OnMessage(Deliver(SampleStored(3, "52-HEALTH-20261128-0001")), out);
   EXPECT_EQ(status.code(), Status::Code::kIOError);
   EXPECT_NE(status.message().find("disk full"), std::string::npos);
   EXPECT_TRUE(out.empty());
@@ -750,7 +731,7 @@ class SignedDeliveryTest : public ::testing::Test {
   }
 
   static v1::StoredDirective Signed(const KeyPair& key, uint64_t seq = 1) {
-    v1::StoredDirective stored = MakeStored(seq, "52-HEALTH-20261128-0001");
+    v1::StoredDirective stored = SampleStored(seq, "52-HEALTH-20261128-0001");
     v1::Directive* d = stored.mutable_directive();
     *d->mutable_created() = ToTimestamp(T0() - 1min);
     DirectiveSignature sig = SignDirective(*d, key).value();
@@ -796,7 +777,7 @@ TEST_F(SignedDeliveryTest, TamperedDirectiveIsRefusedNotStoredNotAcknowledged) {
 }
 
 TEST_F(SignedDeliveryTest, UnsignedDirectiveIsRefused) {
-  EXPECT_FALSE(session_->OnMessage(Deliver(MakeStored(1, "52-HEALTH-20261128-0001")), out_).ok());
+  EXPECT_FALSE(session_->OnMessage(Deliver(SampleStored(1, "52-HEALTH-20261128-0001")), out_).ok());
   EXPECT_EQ(inbox_.size(), 0u);
   EXPECT_TRUE(out_.empty());
 }

@@ -1,7 +1,8 @@
-// The auditors' queries (AuditRequest in flatcast.proto), answered from the
-// store and the registry alone: coverage as a tree, missing units, latency
-// per level, one unit's history, the log in a time range, readiness at
-// release, ratings and burden reports, and the log's verification.
+// The queries answered from the store and the registry alone: the
+// auditors' (AuditRequest in flatcast.proto: coverage as a tree, missing
+// units, latency per level, one unit's history, the log in a time range,
+// readiness at release, ratings and burden reports, the log's
+// verification) and the publishers' (coverage, lifecycle events).
 //
 // Reads only, and only through the Store's const methods, so it runs on the
 // broker's query worker thread while the event loop writes.
@@ -42,6 +43,12 @@ class AuditQueries {
   Result<v1::RatingsReply> Ratings(const v1::RatingsQuery& q) const;
   Result<v1::BurdenReply> Burden(const v1::BurdenQuery& q) const;
   Result<v1::VerifyReply> Verify(const v1::VerifyQuery& q) const;
+  // The publisher's live view: addressed and acknowledged (RECEIVED) per
+  // tier below the region, the first units missing, the latest durable
+  // acknowledgement; `connected_now` is the loop's count of connected units.
+  Result<v1::CoverageReply> Coverage(const v1::CoverageQuery& q, uint32_t connected_now) const;
+  // Lifecycle events in order, of one directive or (empty id) of all.
+  Result<v1::EventsReply> Events(const v1::EventsQuery& q) const;
 
  private:
   // A directive's latest version and the units it addresses below a region.

@@ -31,14 +31,20 @@ struct FeedSnapshot {
   std::map<std::string, Document> by_public_id;
 };
 
-class PublicFeed {
+// Where the broker puts what is public each time it changes.
+class FeedSink {
+ public:
+  virtual ~FeedSink() = default;
+  // Replaces what is served. Thread-safe.
+  virtual void Publish(std::shared_ptr<const FeedSnapshot> snapshot) = 0;
+};
+
+class PublicFeed : public FeedSink {
  public:
   // Listens on host:port (port 0: the kernel picks one) and serves until destroyed.
   static Result<std::unique_ptr<PublicFeed>> Start(const std::string& host, uint16_t port);
   virtual ~PublicFeed() = default;
   virtual uint16_t port() const = 0;
-  // Replaces what is served. Thread-safe.
-  virtual void Publish(std::shared_ptr<const FeedSnapshot> snapshot) = 0;
 };
 
 }  // namespace flatcast::broker

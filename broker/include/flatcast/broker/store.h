@@ -10,12 +10,12 @@
 //   ratings      seq | unit code                      -> RatingRecord (latest)
 //   log          log seq (8 bytes big-endian)         -> LogRecord (hash-chained)
 // Every acknowledgement, rating and lifecycle event is also appended to the
-// log, in the same write. Every write that a peer is told about is synced
-// before the call returns.
+// log, in the same write. Every write is synced before the call returns.
 //
-// Threads: one thread writes (the broker's event loop) and is the only one
-// to call head_seq(); the other const methods read RocksDB and may be called
-// from other threads at the same time (the broker's query worker).
+// Threads: one thread writes (the broker's event loop through its commit
+// path) and is the only one to call Write, Recover, head_seq() and heads();
+// the other const methods read RocksDB and may be called from other threads
+// at the same time (the broker's query worker).
 #pragma once
 
 #include <cstdint>
@@ -59,14 +59,36 @@ struct RatingEntry {
   v1::RatingRecord record;
 };
 
-// Everything one state change writes, applied in one synced WriteBatch.
+// Everything one commit writes, applied in one synced WriteBatch: a
+// directive version with its indexes, counters, public records, lifecycle
+// events, acknowledgements and ratings, each event, acknowledgement and
+// rating with its log record.
 struct StoreWrite {
-  const v1::StoredDirective* directive = nullptr;  // must be head_seq()+1
+  std::optional<v1::StoredDirective> directive;  // its seq must be head_seq()+1
   // Counters under "meta/daily/<key>" (directive ids, public ids).
   std::vector<std::pair<std::string, uint32_t>> counters;
   std::vector<v1::PublicRecord> public_records;
   // Appended in order; the store assigns event_seq.
   std::vector<v1::LifecycleEvent> events;
+  // Storing an ack that is there already rewrites it and logs it again:
+  // callers store each ack once. A rating replaces the unit's earlier
+  // rating of the same directive version.
+  std::vector<AckEntry> acks;
+  std::vector<RatingEntry> ratings;
+
+  bool empty() const {
+    return !directive && counters.empty() && public_records.empty() && events.empty() &&
+           acks.empty() && ratings.empty();
+  }
+};
+
+// The heads of what is stored, which a successful write moves.
+struct StoreHeads {
+  uint64_t commit_seq = 0;  // writes applied since the store was created
+  uint64_t directive_seq = 0;
+  uint64_t event_seq = 0;
+  uint64_t log_seq = 0;
+  bool operator==(const StoreHeads&) const = default;
 };
 
 class Store {
@@ -75,20 +97,35 @@ class Store {
 
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
 
-  // Highest sequence number stored; 0 for an empty store.
+  // Highest directive sequence number stored; 0 for an empty store.
   virtual uint64_t head_seq() const = 0;
+  virtual StoreHeads heads() const = 0;
 
-  // Stores a new directive with its id and idempotency key (if any) and the
-  // issuer's daily counter, in one synced write. `d.seq()` must be head_seq()+1.
-  virtual Status PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
-                              uint32_t daily_counter) = 0;
-  // Applies a StoreWrite atomically and durably.
+  // Applies a StoreWrite atomically and durably (synced before it returns),
+  // as commit heads().commit_seq + 1. On an error the outcome is not known
+  // for certain (a sync may fail after the bytes reached the disk), and the
+  // store may refuse further writes (RocksDB's background error) until
+  // Recover() succeeds; after that, heads() tells whether the write was
+  // applied. A store opened read-only refuses every write.
   virtual Status Write(StoreWrite write) = 0;
+  // After a failed write: brings the store back to accepting writes and
+  // re-reads its heads. Ok at once when no write has failed.
+  virtual Status Recover() = 0;
+
+  // Conveniences over Write.
+  Status PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
+                      uint32_t daily_counter);
+  Status PutFeedback(std::vector<AckEntry> acks, std::vector<RatingEntry> ratings);
+  Status PutAcks(std::vector<AckEntry> acks) { return PutFeedback(std::move(acks), {}); }
+
   virtual Result<std::optional<v1::StoredDirective>> GetDirective(uint64_t seq) const = 0;
   virtual Result<std::optional<uint64_t>> SeqOfId(std::string_view id) const = 0;
   virtual Result<std::optional<uint64_t>> SeqOfIdempotencyKey(std::string_view key) const = 0;
   // Last value stored under a daily counter key; 0 if none.
   virtual Result<uint32_t> DailyCounter(std::string_view key) const = 0;
+  // Calls `fn` for every daily counter (key without "meta/daily/", value).
+  virtual Status ForEachCounter(
+      const std::function<void(std::string_view key, uint32_t value)>& fn) const = 0;
   // Calls `fn` for every directive in sequence order; stops at the first error.
   virtual Status ForEachDirective(const std::function<Status(const v1::StoredDirective&)>& fn) const = 0;
 
@@ -97,13 +134,6 @@ class Store {
   virtual Status ForEachEvent(std::string_view directive_id,
                               const std::function<void(const v1::LifecycleEvent&)>& fn) const = 0;
 
-  // Stores acknowledgements and ratings in one synced write (group commit),
-  // appending each to the log. Storing an ack that is already there again
-  // rewrites it and logs it again: callers store each ack once. A rating
-  // replaces the unit's earlier rating of the same directive version.
-  virtual Status PutFeedback(const std::vector<AckEntry>& acks,
-                             const std::vector<RatingEntry>& ratings) = 0;
-  Status PutAcks(const std::vector<AckEntry>& acks) { return PutFeedback(acks, {}); }
   // Calls `fn` for each ack of directive `seq` by a unit at or below
   // `region_prefix` (empty: all), in unit-code order. One range scan.
   virtual Status ForEachAck(uint64_t seq, std::string_view region_prefix,

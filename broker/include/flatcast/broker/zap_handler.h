@@ -20,6 +20,7 @@
 
 #include "flatcast/clock.h"
 #include "flatcast/key_registry.h"
+#include "flatcast/log_throttle.h"
 #include "flatcast/status.h"
 
 namespace flatcast::broker {
@@ -68,7 +69,7 @@ class ZapHandler {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> admitted_{0};
   std::atomic<uint64_t> refused_{0};
-  std::unordered_map<std::string, TimePoint> last_logged_;  // serving thread only
+  LogThrottle refusal_log_{std::chrono::minutes(1)};  // serving thread only
   std::thread thread_;
 };
 

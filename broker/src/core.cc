@@ -1,0 +1,271 @@
+#include "flatcast/broker/core.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "change_queue.h"
+#include "connections.h"
+#include "delivery.h"
+#include "directive_index.h"
+#include "escalation.h"
+#include "feedback.h"
+#include "flatcast/wire.h"
+#include "peer_authorizer.h"
+#include "public_release.h"
+#include "publishing.h"
+#include "recovery.h"
+#include "replies.h"
+
+namespace flatcast::broker {
+
+namespace {
+
+// With confirmations waiting, the loop polls this briefly: a poll that
+// brings nothing means the acknowledgements have stopped.
+constexpr auto kConfirmQuietPoll = std::chrono::milliseconds(5);
+
+std::chrono::milliseconds RedeliveryCheckPeriod(const BrokerConfig& config) {
+  return std::clamp(config.redelivery_initial / 2, std::chrono::milliseconds(10),
+                    std::chrono::milliseconds(1000));
+}
+
+}  // namespace
+
+class BrokerCore::Impl {
+ public:
+  Impl(const BrokerConfig& config, const CoreDeps& deps)
+      : config_(config),
+        registry_(deps.registry),
+        clock_(deps.clock),
+        commits_(deps.commits),
+        queries_(deps.queries),
+        index_(deps.registry),
+        connections_(deps.registry, deps.outbox),
+        authorizer_(deps.registry, deps.authenticate ? deps.keys : nullptr, connections_),
+        public_(deps.registry, deps.clock, index_, deps.commits, changes_, deps.feed),
+        delivery_(deps.registry,
+                  DeliveryOptions{config.heartbeat_interval, config.redelivery_initial,
+                                  config.redelivery_max},
+                  index_, connections_),
+        feedback_(deps.registry, deps.clock, index_, connections_, deps.commits),
+        escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
+        publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
+                                   config.public_lead_time, index_, public_, delivery_,
+                                   connections_, deps.commits, changes_}) {}
+
+  Status Recover(const Store& store) {
+    store_ = &store;
+    RecoveredState rest;
+    FLATCAST_RETURN_IF_ERROR(broker::Recover(store, registry_, index_, rest));
+    for (const v1::PublicRecord& r : rest.public_records) public_.Set(r);
+    for (auto& [seq, unit, rated] : rest.ratings) feedback_.RestoreRating(seq, unit, rated);
+    for (auto [seq, level] : rest.passed_deadlines) escalation_.RestorePassed(seq, level);
+    const TimePoint now = clock_.Now();
+    delivery_.ScheduleAll(now);
+    next_heartbeat_ = now + config_.heartbeat_interval;
+    next_redelivery_check_ = now + RedeliveryCheckPeriod(config_);
+    public_.FlushFeed();
+    return Status::Ok();
+  }
+
+  void OnMessage(const Inbound& in) {
+    if (in.body_frames != 1) {
+      spdlog::warn("refused message with {} frames (expected 1 body frame)", in.body_frames);
+      Reply(in.routing, ErrorReply(0, v1::MALFORMED,
+                                   "expected exactly one body frame, got " +
+                                       std::to_string(in.body_frames)));
+      return;
+    }
+    auto decoded = wire::Decode(in.body, config_.max_message_bytes);
+    if (!decoded.ok()) {
+      auto code = decoded.status().code() == Status::Code::kTooLarge ? v1::TOO_LARGE : v1::MALFORMED;
+      spdlog::warn("refused message: {}", decoded.status().message());
+      Reply(in.routing, ErrorReply(0, code, decoded.status().message()));
+      return;
+    }
+    v1::Envelope& env = decoded.value();
+    const uint64_t corr = env.correlation_id();
+    if (Status st = authorizer_.Authorize(in, env); !st.ok()) {
+      spdlog::warn("refused {} message: {}", wire::BodyName(env), st.message());
+      Reply(in.routing, ErrorReply(corr, st));
+      return;
+    }
+    Status refused;
+    switch (env.body_case()) {
+      case v1::Envelope::kHello:
+        refused = OnHello(in.routing, corr, env.hello());
+        break;
+      case v1::Envelope::kAck:
+        refused = feedback_.OnAck(in.routing, env.ack());
+        break;
+      case v1::Envelope::kRating:
+        refused = feedback_.OnRating(in.routing, env.rating());
+        break;
+      case v1::Envelope::kPublish:
+        publishing_.OnPublish(in.routing, corr, std::move(*env.mutable_publish()));
+        break;
+      case v1::Envelope::kLifecycle:
+        publishing_.OnLifecycle(in.routing, corr, std::move(*env.mutable_lifecycle()));
+        break;
+      case v1::Envelope::kCoverageQuery:
+      case v1::Envelope::kEventsQuery:
+      case v1::Envelope::kAuditRequest:
+        refused = Query(in.routing, std::move(env));
+        break;
+      default:
+        spdlog::warn("refused message type {}", wire::BodyName(env));
+        Reply(in.routing, ErrorReply(corr, v1::UNSUPPORTED,
+                                     "the broker does not accept \"" +
+                                         std::string(wire::BodyName(env)) + "\" messages"));
+    }
+    if (!refused.ok()) Reply(in.routing, ErrorReply(corr, refused));
+  }
+
+  void EndPass(bool input_seen) {
+    feedback_.Flush();
+    commits_.RunCompletions();
+    if (commits_.TakeLateApplied()) Reload();
+    TimePoint now = clock_.Now();
+    // Confirmations go out once the acknowledgements pause, so that during
+    // a fan-out they do not compete with deliveries and acknowledgements.
+    feedback_.MaybeConfirm(input_seen, now);
+    for (QueryAnswer& a : queries_.TakeAnswers()) Reply(a.routing, a.reply);
+    RunTimers(now);
+    commits_.RunCompletions();
+    if (commits_.TakeLateApplied() || reload_) Reload();
+    public_.FlushFeed();
+  }
+
+  void KeysChanged() { authorizer_.Recheck(); }
+
+  std::chrono::milliseconds PollTimeout(std::chrono::milliseconds most) const {
+    if (feedback_.confirmations_waiting()) {
+      return std::min<std::chrono::milliseconds>(most, kConfirmQuietPoll);
+    }
+    return most;
+  }
+
+  size_t connected_units() const { return connections_.connected(); }
+  uint64_t head_seq() const { return index_.head_seq(); }
+
+ private:
+  // The store recovered holding a write whose outcome was reported as not
+  // known: the view is rebuilt from it, as at start-up, and what it adds is
+  // fanned out. Nothing is in flight here (every commit has completed).
+  void Reload() {
+    const uint64_t known = index_.head_seq();
+    index_.Clear();
+    public_.Clear();
+    feedback_.ClearRatings();
+    escalation_.Reset();
+    if (Status st = Recover(*store_); !st.ok()) {
+      spdlog::critical("reloading the store failed, tried again on the next pass: {}",
+                       st.ToString());
+      reload_ = true;
+      return;
+    }
+    reload_ = false;
+    const TimePoint now = clock_.Now();
+    for (auto it = index_.versions().upper_bound(known); it != index_.versions().end(); ++it) {
+      delivery_.FanOut(it->second, now);
+    }
+  }
+
+  void Reply(const std::string& routing, const Payload& bytes) {
+    (void)connections_.Reply(routing, bytes, clock_.Now());
+  }
+
+  Status OnHello(const std::string& routing, uint64_t corr, const v1::Hello& hello) {
+    auto idx = registry_.Find(hello.unit_code());
+    if (!idx) {
+      spdlog::warn("hello from unregistered unit \"{}\"", hello.unit_code());
+      return Status::NotRegistered("unit \"" + hello.unit_code() + "\" is not in the registry");
+    }
+    const TimePoint now = clock_.Now();
+    // One connection is one unit, and a unit's newest connection replaces its older one.
+    connections_.Bind(routing, *idx);
+    Reply(routing, WelcomeReply(corr, registry_.unit(*idx), index_.head_seq(),
+                                config_.heartbeat_interval));
+    delivery_.CatchUp(*idx, now);
+    if (connections_.Connected(*idx)) escalation_.OnHello(*idx, now);
+    return Status::Ok();
+  }
+
+  // Coverage, events and audit queries are answered from the store, on the
+  // query worker; coverage also says how many addressed units are connected.
+  Status Query(const std::string& routing, v1::Envelope env) {
+    QueryJob job{routing, std::move(env), 0};
+    if (job.request.has_coverage_query()) {
+      const v1::CoverageQuery& q = job.request.coverage_query();
+      if (const DirectiveState* state = index_.Latest(q.directive_id())) {
+        job.connected_now = ConnectedAddressed(*state, q.region());
+      }
+    }
+    return queries_.Submit(std::move(job));
+  }
+
+  uint32_t ConnectedAddressed(const DirectiveState& state, const std::string& region) const {
+    std::pair<uint32_t, uint32_t> within{0, registry_.size()};
+    if (!region.empty()) {
+      if (!registry_.Find(region)) return 0;
+      within = registry_.SubtreeRange(region);
+    }
+    uint32_t connected = 0;
+    for (auto [first, last] : state.ranges) {
+      for (uint32_t i = std::max(first, within.first); i < std::min(last, within.second); ++i) {
+        if (state.Targets(registry_.unit(i).tier) && connections_.Connected(i)) ++connected;
+      }
+    }
+    return connected;
+  }
+
+  void RunTimers(TimePoint now) {
+    public_.ReleaseDue(now);
+    if (now >= next_heartbeat_) {
+      delivery_.SendHeartbeats(now);
+      escalation_.Update(now);
+      next_heartbeat_ = now + config_.heartbeat_interval;
+    }
+    if (now >= next_redelivery_check_) {
+      delivery_.Redeliver(now);
+      next_redelivery_check_ = now + RedeliveryCheckPeriod(config_);
+    }
+    commits_.Tick(now);
+  }
+
+  const BrokerConfig config_;
+  const Registry& registry_;
+  const Clock& clock_;
+  CommitPath& commits_;
+  QueryPort& queries_;
+  ChangeQueue changes_;
+  DirectiveIndex index_;
+  Connections connections_;
+  PeerAuthorizer authorizer_;
+  PublicRelease public_;
+  Delivery delivery_;
+  Feedback feedback_;
+  Escalation escalation_;
+  Publishing publishing_;
+  const Store* store_ = nullptr;  // the store recovered from
+  bool reload_ = false;           // a reload failed: tried again
+  TimePoint next_heartbeat_{};
+  TimePoint next_redelivery_check_{};
+};
+
+BrokerCore::BrokerCore(const BrokerConfig& config, const CoreDeps& deps)
+    : impl_(std::make_unique<Impl>(config, deps)) {}
+BrokerCore::~BrokerCore() = default;
+Status BrokerCore::Recover(const Store& store) { return impl_->Recover(store); }
+void BrokerCore::OnMessage(const Inbound& in) { impl_->OnMessage(in); }
+void BrokerCore::EndPass(bool input_seen) { impl_->EndPass(input_seen); }
+void BrokerCore::KeysChanged() { impl_->KeysChanged(); }
+std::chrono::milliseconds BrokerCore::PollTimeout(std::chrono::milliseconds most) const {
+  return impl_->PollTimeout(most);
+}
+size_t BrokerCore::connected_units() const { return impl_->connected_units(); }
+uint64_t BrokerCore::head_seq() const { return impl_->head_seq(); }
+
+}  // namespace flatcast::broker

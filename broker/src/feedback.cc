@@ -1,0 +1,186 @@
+#include "feedback.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "flatcast/directive.h"
+#include "flatcast/duration.h"
+#include "replies.h"
+
+namespace flatcast::broker {
+
+namespace {
+
+constexpr size_t kMaxNoteBytes = 1000;
+constexpr size_t kMaxCommentBytes = 2000;
+// Confirmations wait while acknowledgements keep arriving, at most this long.
+constexpr auto kConfirmMaxDelay = std::chrono::seconds(1);
+
+}  // namespace
+
+Feedback::RatingKey Feedback::KeyOf(const RatingEntry& e) {
+  auto rated = FromTimestamp(e.record.rated()).time_since_epoch();
+  return {e.seq, e.unit_code, std::chrono::duration_cast<std::chrono::microseconds>(rated).count()};
+}
+
+Status Feedback::OnAck(const std::string& routing, const v1::Ack& ack) {
+  std::optional<uint32_t> unit_index = connections_.UnitOf(routing);
+  if (!unit_index) {
+    return Status::NotRegistered("acknowledgement before hello: say which unit you are first");
+  }
+  const Unit& unit = registry_.unit(*unit_index);
+  DirectiveState* state = index_.Find(ack.seq());
+  if (state == nullptr) {
+    return Status::InvalidArgument("no directive with sequence " + std::to_string(ack.seq()));
+  }
+  if (ack.directive_id() != state->stored.directive().id()) {
+    return Status::InvalidArgument("sequence " + std::to_string(ack.seq()) + " is directive " +
+                                   state->stored.directive().id() + ", not " + ack.directive_id());
+  }
+  if (!state->Addresses(*unit_index, unit.tier)) {
+    return Status::InvalidArgument("directive " + ack.directive_id() +
+                                   " is not addressed to unit " + unit.code);
+  }
+  if (ack.level() < v1::RECEIVED || ack.level() > v1::READY) {
+    return Status::InvalidArgument("unknown acknowledgement level");
+  }
+  if (ack.note().size() > kMaxNoteBytes) {
+    return Status::InvalidArgument(fmt::format("the note is {} bytes; at most {} are kept",
+                                               ack.note().size(), kMaxNoteBytes));
+  }
+  if (state->Has(ack.level(), *unit_index)) {
+    // Durable already: the first time stands.
+    QueueAckConfirm(routing, ack.seq(), ack.level());
+    return Status::Ok();
+  }
+  if (!acks_in_flight_.insert({ack.seq(), *unit_index, ack.level()}).second) {
+    return Status::Ok();  // being stored; confirmed once durable
+  }
+  PendingAck p{{ack.seq(), unit.code, ack.level(), {}}, routing, *unit_index};
+  *p.entry.record.mutable_acked() = ack.acked();
+  *p.entry.record.mutable_stored() = ToTimestamp(clock_.Now());
+  p.entry.record.set_version(ack.version());
+  p.entry.record.set_note(ack.note());
+  acks_.push_back(std::move(p));
+  return Status::Ok();
+}
+
+Status Feedback::OnRating(const std::string& routing, const v1::Rating& rating) {
+  std::optional<uint32_t> unit_index = connections_.UnitOf(routing);
+  if (!unit_index) {
+    return Status::NotRegistered("rating before hello: say which unit you are first");
+  }
+  const Unit& unit = registry_.unit(*unit_index);
+  const DirectiveState* state = index_.Find(rating.seq());
+  if (state == nullptr || state->stored.directive().id() != rating.directive_id()) {
+    return Status::InvalidArgument(
+        fmt::format("no directive {} with sequence {}", rating.directive_id(), rating.seq()));
+  }
+  if (!state->Addresses(*unit_index, unit.tier) || !state->Received(*unit_index)) {
+    return Status::InvalidArgument(
+        fmt::format("unit {} has not received directive {} (seq {}); a unit rates what it "
+                    "received",
+                    unit.code, rating.directive_id(), rating.seq()));
+  }
+  for (auto [name, value] : {std::pair{"clarity", rating.clarity()},
+                             std::pair{"feasibility", rating.feasibility()}}) {
+    if (value < 1 || value > 5) {
+      return Status::InvalidArgument(fmt::format("{} must be from 1 to 5, not {}", name, value));
+    }
+  }
+  if (rating.comment().size() > kMaxCommentBytes) {
+    return Status::InvalidArgument(fmt::format("the comment is {} bytes; at most {} are kept",
+                                               rating.comment().size(), kMaxCommentBytes));
+  }
+  TimePoint rated = FromTimestamp(rating.rated());
+  if (auto it = ratings_.find({rating.seq(), unit.code}); it != ratings_.end() && it->second == rated) {
+    QueueRatingConfirm(routing, rating.seq(), rating.rated());  // the same rating again
+    return Status::Ok();
+  }
+  PendingRating p{{rating.seq(), unit.code, {}}, routing};
+  p.entry.record.set_clarity(rating.clarity());
+  p.entry.record.set_feasibility(rating.feasibility());
+  p.entry.record.set_comment(rating.comment());
+  *p.entry.record.mutable_rated() = rating.rated();
+  *p.entry.record.mutable_stored() = ToTimestamp(clock_.Now());
+  p.entry.record.set_version(rating.version());
+  if (!ratings_in_flight_.insert(KeyOf(p.entry)).second) return Status::Ok();  // being stored
+  ratings_batch_.push_back(std::move(p));
+  return Status::Ok();
+}
+
+void Feedback::Flush() {
+  if (acks_.empty() && ratings_batch_.empty()) return;
+  StoreWrite batch;
+  batch.acks.reserve(acks_.size());
+  for (const PendingAck& p : acks_) batch.acks.push_back(p.entry);
+  for (const PendingRating& p : ratings_batch_) batch.ratings.push_back(p.entry);
+  commits_.Commit(std::move(batch), [this, acks = std::move(acks_),
+                                     ratings = std::move(ratings_batch_)](const Status& st) mutable {
+    if (!st.ok()) {
+      // Not confirmed, so the terminals send them again.
+      spdlog::error("{} acknowledgements and {} ratings not stored: {}", acks.size(),
+                    ratings.size(), st.ToString());
+      for (const PendingAck& p : acks) {
+        acks_in_flight_.erase({p.entry.seq, p.unit_index, p.entry.level});
+      }
+      for (const PendingRating& p : ratings) ratings_in_flight_.erase(KeyOf(p.entry));
+      return;
+    }
+    Stored(acks, ratings, clock_.Now());
+  });
+  acks_.clear();
+  ratings_batch_.clear();
+}
+
+void Feedback::Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>& ratings,
+                      TimePoint durable) {
+  for (const PendingAck& p : acks) {
+    acks_in_flight_.erase({p.entry.seq, p.unit_index, p.entry.level});
+    if (DirectiveState* state = index_.Find(p.entry.seq)) {
+      state->Mark(p.entry.level, p.unit_index);
+      if (p.entry.level == v1::RECEIVED) state->last_ack_stored = durable;
+    }
+    QueueAckConfirm(p.routing, p.entry.seq, p.entry.level);
+  }
+  for (const PendingRating& p : ratings) {
+    ratings_in_flight_.erase(KeyOf(p.entry));
+    ratings_[{p.entry.seq, p.entry.unit_code}] = FromTimestamp(p.entry.record.rated());
+    QueueRatingConfirm(p.routing, p.entry.seq, p.entry.record.rated());
+  }
+}
+
+void Feedback::QueueAckConfirm(const std::string& routing, uint64_t seq, v1::AckLevel level) {
+  if (confirms_.empty()) confirms_since_ = clock_.Now();
+  v1::AckConfirm* c = confirms_[routing].add_acks();
+  c->set_seq(seq);
+  c->set_level(level);
+}
+
+void Feedback::QueueRatingConfirm(const std::string& routing, uint64_t seq,
+                                  const google::protobuf::Timestamp& rated) {
+  if (confirms_.empty()) confirms_since_ = clock_.Now();
+  v1::RatingConfirm* c = confirms_[routing].add_ratings();
+  c->set_seq(seq);
+  *c->mutable_rated() = rated;
+}
+
+void Feedback::MaybeConfirm(bool input_seen, TimePoint now) {
+  if (confirms_.empty() || (input_seen && now - confirms_since_ < kConfirmMaxDelay)) return;
+  // One message per terminal: its only confirmation as AckConfirm or
+  // RatingConfirm, or several as Confirmations.
+  v1::Envelope env = NewEnvelope();
+  for (auto& [routing, pending] : confirms_) {
+    if (pending.acks_size() == 1 && pending.ratings_size() == 0) {
+      *env.mutable_ack_confirm() = pending.acks(0);
+    } else if (pending.acks_size() == 0 && pending.ratings_size() == 1) {
+      *env.mutable_rating_confirm() = pending.ratings(0);
+    } else {
+      *env.mutable_confirmations() = std::move(pending);
+    }
+    connections_.Reply(routing, Encoded(env), now);
+  }
+  confirms_.clear();
+}
+
+}  // namespace flatcast::broker

@@ -1,0 +1,93 @@
+// Feedback from the terminals: acknowledgements of each level and ratings.
+// Those of one pass of the loop are committed together (group commit) and
+// confirmed only once durable; a batch that could not be stored is not
+// confirmed, so the terminals send it again. Confirmations are held back
+// while acknowledgements keep arriving and sent per terminal together.
+// Owned by the broker's event loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "connections.h"
+#include "directive_index.h"
+#include "flatcast.pb.h"
+#include "flatcast/broker/commit_path.h"
+#include "flatcast/clock.h"
+#include "flatcast/registry.h"
+#include "flatcast/status.h"
+
+namespace flatcast::broker {
+
+class Feedback {
+ public:
+  Feedback(const Registry& registry, const Clock& clock, DirectiveIndex& index,
+           Connections& connections, CommitPath& commits)
+      : registry_(registry), clock_(clock), index_(index), connections_(connections),
+        commits_(commits) {}
+
+  // Forgets the stored ratings (before they are recovered again).
+  void ClearRatings() { ratings_.clear(); }
+  // A stored rating's rated time, from recovery.
+  void RestoreRating(uint64_t seq, std::string unit_code, TimePoint rated) {
+    ratings_[{seq, std::move(unit_code)}] = rated;
+  }
+
+  // Takes an acknowledgement or rating from the connection `routing` into
+  // this pass's batch, or confirms it again when it is durable already.
+  // An error says why it is refused (nothing is stored then).
+  Status OnAck(const std::string& routing, const v1::Ack& ack);
+  Status OnRating(const std::string& routing, const v1::Rating& rating);
+
+  // Commits this pass's batch.
+  void Flush();
+  // Sends the confirmations waiting, once acknowledgements have paused
+  // (`input_seen` false) or the oldest has waited kConfirmMaxDelay.
+  void MaybeConfirm(bool input_seen, TimePoint now);
+  bool confirmations_waiting() const { return !confirms_.empty(); }
+
+ private:
+  struct PendingAck {
+    AckEntry entry;
+    std::string routing;
+    uint32_t unit_index;
+  };
+  struct PendingRating {
+    RatingEntry entry;
+    std::string routing;
+  };
+  using AckKey = std::tuple<uint64_t, uint32_t, int>;  // (seq, unit, level)
+  using RatingKey = std::tuple<uint64_t, std::string, int64_t>;  // (seq, unit, rated µs)
+  static RatingKey KeyOf(const RatingEntry& e);
+
+  void Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>& ratings, TimePoint durable);
+  void QueueAckConfirm(const std::string& routing, uint64_t seq, v1::AckLevel level);
+  void QueueRatingConfirm(const std::string& routing, uint64_t seq,
+                          const google::protobuf::Timestamp& rated);
+
+  const Registry& registry_;
+  const Clock& clock_;
+  DirectiveIndex& index_;
+  Connections& connections_;
+  CommitPath& commits_;
+
+  std::vector<PendingAck> acks_;  // this pass
+  std::vector<PendingRating> ratings_batch_;
+  // Taken and not yet durable (this pass and commits in flight): a second
+  // copy is neither stored nor confirmed twice.
+  std::set<AckKey> acks_in_flight_;
+  std::set<RatingKey> ratings_in_flight_;
+  // The rated time of each unit's stored rating, by (seq, unit code): a
+  // rating sent again is confirmed, not stored twice.
+  std::map<std::pair<uint64_t, std::string>, TimePoint> ratings_;
+  // Confirmations not sent yet, by routing id, and when the oldest was queued.
+  std::unordered_map<std::string, v1::Confirmations> confirms_;
+  TimePoint confirms_since_{};
+};
+
+}  // namespace flatcast::broker

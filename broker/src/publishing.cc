@@ -1,0 +1,259 @@
+#include "publishing.h"
+
+#include <spdlog/spdlog.h>
+
+#include "flatcast/directive.h"
+#include "flatcast/duration.h"
+#include "flatcast/signing.h"
+#include "public_hold.h"
+#include "replies.h"
+
+namespace flatcast::broker {
+
+namespace {
+
+// What a publisher is told when a change could not be committed.
+std::string NotStored(const std::string& what, const Status& st) {
+  if (st.code() == Status::Code::kUnavailable) {
+    return what + " not confirmed, nothing was sent: " + st.message() +
+           "; a retry with the same idempotency key is answered as if it had been sent once";
+  }
+  return what + " not stored, nothing changed or was sent: " + st.message() +
+         " (retrying with the same idempotency key is safe)";
+}
+
+}  // namespace
+
+void Publishing::Answer(const std::string& routing, const Payload& reply) {
+  (void)d_.connections.Reply(routing, reply, d_.clock.Now());
+}
+
+Status Publishing::CheckSignature(const v1::Directive& d, const std::string& publisher) const {
+  if (d_.keys == nullptr) return Status::Ok();
+  if (!d.has_signature() || d.signature().key_id().empty()) {
+    return Status::InvalidArgument(
+        "the directive is not signed; this broker accepts only directives signed with a "
+        "registered publisher key (--signing-key)");
+  }
+  auto key = VerifyDirectiveSignature(d, *d_.keys);
+  if (!key.ok()) {
+    if (key.status().code() == Status::Code::kNotFound) {
+      return Status::PermissionDenied("signature refused: " + key.status().message() +
+                                      " (not in the key registry)");
+    }
+    return Status::PermissionDenied("signature refused: " + key.status().message());
+  }
+  if (key->subject != publisher) {
+    return Status::PermissionDenied("signature refused: signing key " + key->key_id +
+                                    " belongs to publisher \"" + key->subject + "\", not \"" +
+                                    publisher + "\"");
+  }
+  if (d_.index.HasSignature(d.signature().signature())) {
+    return Status::PermissionDenied(
+        "replay refused: a stored directive already carries this signature (a new directive "
+        "or amendment needs a new signature; a retry must reuse its idempotency key)");
+  }
+  return Status::Ok();
+}
+
+void Publishing::OnPublish(const std::string& routing, uint64_t corr, v1::PublishRequest req) {
+  d_.changes.Submit([this, routing, corr, req = std::move(req)](ChangeQueue::Finished finished) {
+    Publish(routing, corr, req, std::move(finished));
+  });
+}
+
+void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::PublishRequest& req,
+                         ChangeQueue::Finished finished) {
+  auto refuse = [&](const Status& st) {
+    spdlog::warn("refused publish from \"{}\": {}", req.publisher(), st.message());
+    Answer(routing, ErrorReply(corr, st));
+    finished();
+  };
+  if (!req.idempotency_key().empty()) {
+    if (const DirectiveState* seen = d_.index.WithIdempotencyKey(req.idempotency_key())) {
+      Answer(routing, ReceiptReply(corr, seen->stored, /*duplicate=*/true));
+      finished();
+      return;
+    }
+  }
+  v1::Directive d = req.directive();
+  if (!d.id().empty()) return refuse(Status::InvalidArgument("id is assigned by the broker; leave it empty"));
+  if (d.has_sent()) return refuse(Status::InvalidArgument("sent is set by the broker; leave it empty"));
+  if (Status st = CheckSignature(d, req.publisher()); !st.ok()) return refuse(st);
+  if (Status st = ValidateDirective(d, d_.registry); !st.ok()) {
+    return refuse(Status::InvalidArgument(st.message()));
+  }
+  for (const auto& ref : d.references()) {
+    if (d_.index.Latest(ref) == nullptr) {
+      return refuse(Status::InvalidArgument("referenced directive " + ref + " is unknown"));
+    }
+  }
+  const Publisher* publisher = nullptr;
+  if (!d_.publishers.open()) {
+    publisher = d_.publishers.Find(req.publisher());
+    if (publisher == nullptr) {
+      return refuse(Status::NotRegistered("publisher \"" + req.publisher() + "\" is not registered"));
+    }
+    if (d.issuer_unit() != publisher->unit || d.issuer_department() != publisher->department) {
+      return refuse(Status::PermissionDenied(
+          "publisher \"" + publisher->name + "\" publishes for " + publisher->unit + " " +
+          publisher->department + ", not " + d.issuer_unit() + " " + d.issuer_department()));
+    }
+  }
+  const TimePoint now = d_.clock.Now();
+  v1::PublicRecord record;
+  std::vector<v1::LifecycleEvent> events;
+  if (Status st = DecideRelease(req, publisher, now, d_.public_lead_time, d, record, events);
+      !st.ok()) {
+    return refuse(st);
+  }
+  std::string day_key =
+      d.issuer_unit() + "-" + d.issuer_department() + "-" + FormatTime(now).substr(0, 10);
+  uint32_t daily = d_.index.Counter(day_key) + 1;
+  d.set_id(MakeDirectiveId(d.issuer_unit(), d.issuer_department(), now, daily));
+  *d.mutable_sent() = ToTimestamp(now);
+  d.set_version(1);
+  d.set_msg_type(v1::ALERT);
+  d.set_format_version(kDirectiveFormatVersion);
+  if (!d.has_created()) *d.mutable_created() = d.sent();
+
+  v1::StoredDirective stored;
+  stored.set_seq(d_.index.head_seq() + 1);
+  *stored.mutable_directive() = std::move(d);
+  stored.set_idempotency_key(req.idempotency_key());
+  stored.set_publisher(req.publisher());
+  stored.set_addressed_units(
+      static_cast<uint32_t>(AddressedUnits(stored.directive(), d_.registry).size()));
+  record.set_directive_id(stored.directive().id());
+  record.set_latest_seq(stored.seq());
+  record.set_latest_version(1);
+  record.set_publisher(req.publisher());
+  *record.mutable_first_sent() = stored.directive().sent();
+  for (auto& e : events) Stamp(e, stored, now, req.publisher());
+  StoreWrite write;
+  write.directive = stored;
+  write.counters.emplace_back(day_key, daily);
+  write.public_records.push_back(record);
+  write.events = std::move(events);
+  d_.commits.Commit(std::move(write), [this, routing, corr, stored, record, day_key, daily,
+                                       publisher_name = req.publisher(),
+                                       finished = std::move(finished)](const Status& st) {
+    if (!st.ok()) {
+      spdlog::error("directive from \"{}\" not stored: {}", publisher_name, st.ToString());
+      Answer(routing, ErrorReply(corr, v1::INTERNAL, NotStored("directive", st)));
+      finished();
+      return;
+    }
+    d_.index.SetCounter(day_key, daily);
+    DirectiveState& state = d_.index.Add(stored);
+    d_.public_side.Set(record);
+    spdlog::info("stored directive {} seq {} for {} units ({})", stored.directive().id(),
+                 stored.seq(), stored.addressed_units(),
+                 record.state() == v1::PublicRecord::HELD
+                     ? "public at " + FormatTime(FromTimestamp(record.release_at()))
+                     : "internal only");
+    Answer(routing, ReceiptReply(corr, state.stored, /*duplicate=*/false));
+    d_.delivery.FanOut(state, d_.clock.Now());
+    finished();
+  });
+}
+
+void Publishing::OnLifecycle(const std::string& routing, uint64_t corr, v1::LifecycleRequest req) {
+  d_.changes.Submit([this, routing, corr, req = std::move(req)](ChangeQueue::Finished finished) {
+    Change(routing, corr, req, std::move(finished));
+  });
+}
+
+void Publishing::Change(const std::string& routing, uint64_t corr, const v1::LifecycleRequest& req,
+                        ChangeQueue::Finished finished) {
+  auto refuse = [&](const Status& st) {
+    spdlog::warn("refused {} of {} by \"{}\": {}", v1::LifecycleRequest::Action_Name(req.action()),
+                 req.directive_id(), req.publisher(), st.message());
+    Answer(routing, ErrorReply(corr, st));
+    finished();
+  };
+  const v1::PublicRecord* current = d_.public_side.Find(req.directive_id());
+  if (current == nullptr) {
+    return refuse(Status::NotFound("no directive with id \"" + req.directive_id() + "\""));
+  }
+  v1::PublicRecord record = *current;
+  if (!req.idempotency_key().empty() && d_.index.WithIdempotencyKey(req.idempotency_key())) {
+    Answer(routing, LifecycleReply(corr, record));
+    finished();
+    return;
+  }
+  const Publisher* publisher = nullptr;
+  if (!d_.publishers.open()) {
+    publisher = d_.publishers.Find(req.publisher());
+    if (publisher == nullptr) {
+      return refuse(Status::NotRegistered("publisher \"" + req.publisher() + "\" is not registered"));
+    }
+  }
+  if (req.publisher() != record.publisher() && !(publisher != nullptr && publisher->manage_any)) {
+    return refuse(Status::PermissionDenied(
+        "directive " + req.directive_id() + " was published by \"" + record.publisher() +
+        "\"; only its publisher or one with the manage_any right may change it"));
+  }
+  if (record.state() == v1::PublicRecord::CANCELLED_BEFORE_RELEASE ||
+      record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
+    return refuse(Status::InvalidArgument("directive " + req.directive_id() + " is cancelled"));
+  }
+  const v1::StoredDirective& latest = d_.index.Find(record.latest_seq())->stored;
+  const TimePoint now = d_.clock.Now();
+  v1::Directive next;
+  v1::LifecycleEvent event;
+  auto check_amendment = [&](const v1::Directive& amended) {
+    if (Status st = ValidateDirective(amended, d_.registry); !st.ok()) {
+      return Status::InvalidArgument(st.message());
+    }
+    return CheckSignature(amended, req.publisher());
+  };
+  if (Status st = PlanTransition(req, publisher, now, latest.directive(), check_amendment, next,
+                                 record, event);
+      !st.ok()) {
+    return refuse(st);
+  }
+  event.set_reason(req.reason());
+  next.set_id(req.directive_id());
+  next.set_version(latest.directive().version() + 1);
+  if (next.msg_type() != v1::CANCEL) next.set_msg_type(v1::UPDATE);
+  *next.mutable_sent() = ToTimestamp(now);
+  next.clear_references();
+  next.add_references(req.directive_id());
+  next.set_format_version(kDirectiveFormatVersion);
+
+  v1::StoredDirective stored;
+  stored.set_seq(d_.index.head_seq() + 1);
+  *stored.mutable_directive() = std::move(next);
+  stored.set_idempotency_key(req.idempotency_key());
+  stored.set_publisher(req.publisher());
+  stored.set_addressed_units(
+      static_cast<uint32_t>(AddressedUnits(stored.directive(), d_.registry).size()));
+  record.set_latest_seq(stored.seq());
+  record.set_latest_version(stored.directive().version());
+  Stamp(event, stored, now, req.publisher());
+  StoreWrite w;
+  w.directive = stored;
+  w.public_records.push_back(record);
+  w.events.push_back(event);
+  d_.commits.Commit(std::move(w), [this, routing, corr, stored, record, kind = event.kind(),
+                                   req, finished = std::move(finished)](const Status& st) {
+    if (!st.ok()) {
+      spdlog::error("{} of {} not stored: {}", v1::LifecycleRequest::Action_Name(req.action()),
+                    req.directive_id(), st.ToString());
+      Answer(routing, ErrorReply(corr, v1::INTERNAL,
+                                 NotStored(v1::LifecycleRequest::Action_Name(req.action()), st)));
+      finished();
+      return;
+    }
+    DirectiveState& state = d_.index.Add(stored);
+    d_.public_side.Set(record);
+    spdlog::info("{} {}: version {} seq {}", v1::LifecycleEvent::Kind_Name(kind),
+                 req.directive_id(), stored.directive().version(), stored.seq());
+    Answer(routing, LifecycleReply(corr, record));
+    d_.delivery.FanOut(state, d_.clock.Now());
+    finished();
+  });
+}
+
+}  // namespace flatcast::broker
