@@ -30,7 +30,11 @@ if [ ! -f "$build/build.ninja" ]; then
     -DCMAKE_CXX_COMPILER=clang++ -DFLATCAST_FUZZ=ON \
     -DFLATCAST_BUILD_TESTS=OFF -DFLATCAST_BUILD_BENCH=OFF >/dev/null
 fi
-ninja -C "$build" -j"$jobs" fuzz >/dev/null
+if ! ninja -C "$build" -j"$jobs" fuzz >"$build/fuzz-build.log" 2>&1; then
+  grep -E "error|FAILED" "$build/fuzz-build.log" | head -40 >&2
+  echo "fuzz: the build failed; the whole output is in $build/fuzz-build.log" >&2
+  exit 1
+fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

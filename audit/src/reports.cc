@@ -17,16 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string TierName(v1::Tier t) {
-  switch (t) {
-    case v1::PROVINCE: return "province";
-    case v1::CITY: return "city";
-    case v1::DISTRICT: return "district";
-    case v1::STREET: return "street";
-    case v1::COMMUNITY: return "community";
-    default: return "";
-  }
-}
+std::string TierName(v1::Tier t) { return TierLabel(t, ""); }
 
 std::string LevelName(v1::AckLevel l) {
   switch (l) {

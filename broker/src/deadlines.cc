@@ -36,7 +36,10 @@ std::vector<uint32_t> OverdueTracker::Update(
     const std::function<const v1::PublicRecord*(const std::string&)>& public_of, TimePoint now) {
   newly_passed_.clear();
   std::unordered_map<uint32_t, UnitReport> next;
-  for (const auto& [seq, state] : directives) {
+  for (const auto& entry : directives) {
+    // Plain names, not a structured binding: lambdas below capture them.
+    const uint64_t seq = entry.first;
+    const DirectiveState& state = entry.second;
     const v1::Directive& d = state.stored.directive();
     if (state.superseded || d.deadlines().empty() || d.msg_type() == v1::CANCEL) continue;
     if (d.has_expires() && FromTimestamp(d.expires()) <= now) continue;

@@ -59,7 +59,8 @@ void Delivery::CatchUp(uint32_t unit_index, TimePoint now) {
 }
 
 void Delivery::Redeliver(TimePoint now) {
-  for (auto& [seq, state] : index_.versions()) {
+  for (auto& entry : index_.versions()) {
+    DirectiveState& state = entry.second;  // a plain reference: the lambda captures it
     if (state.Settled() || Expired(state, now) || now < state.next_redelivery) continue;
     size_t sent = 0, full = 0;
     state.ForEachAddressed(registry_, [&](uint32_t i) {
@@ -86,7 +87,8 @@ void Delivery::Redeliver(TimePoint now) {
 void Delivery::SendHeartbeats(TimePoint now) {
   if (connections_.connected() == 0) return;
   std::vector<uint32_t> unacknowledged(registry_.size(), 0);
-  for (const auto& [seq, state] : index_.versions()) {
+  for (const auto& entry : index_.versions()) {
+    const DirectiveState& state = entry.second;  // a plain reference: the lambda captures it
     if (state.Settled() || Expired(state, now)) continue;
     state.ForEachAddressed(registry_, [&](uint32_t i) {
       if (!state.Received(i)) ++unacknowledged[i];

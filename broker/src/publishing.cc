@@ -28,6 +28,27 @@ void Publishing::Answer(const std::string& routing, const Payload& reply) {
   (void)d_.connections.Reply(routing, reply, d_.clock.Now());
 }
 
+v1::StoredDirective Publishing::NextVersion(v1::Directive d, const std::string& idempotency_key,
+                                            const std::string& publisher) const {
+  v1::StoredDirective stored;
+  stored.set_seq(d_.index.head_seq() + 1);
+  *stored.mutable_directive() = std::move(d);
+  stored.set_idempotency_key(idempotency_key);
+  stored.set_publisher(publisher);
+  stored.set_addressed_units(
+      static_cast<uint32_t>(AddressedUnits(stored.directive(), d_.registry).size()));
+  return stored;
+}
+
+Result<const Publisher*> Publishing::FindPublisher(const std::string& name) const {
+  if (d_.publishers.open()) return static_cast<const Publisher*>(nullptr);
+  const Publisher* publisher = d_.publishers.Find(name);
+  if (publisher == nullptr) {
+    return Status::NotRegistered("publisher \"" + name + "\" is not registered");
+  }
+  return publisher;
+}
+
 Status Publishing::CheckSignature(const v1::Directive& d, const std::string& publisher) const {
   if (d_.keys == nullptr) return Status::Ok();
   if (!d.has_signature() || d.signature().key_id().empty()) {
@@ -56,10 +77,15 @@ Status Publishing::CheckSignature(const v1::Directive& d, const std::string& pub
   return Status::Ok();
 }
 
-void Publishing::OnPublish(const std::string& routing, uint64_t corr, v1::PublishRequest req) {
-  d_.changes.Submit([this, routing, corr, req = std::move(req)](ChangeQueue::Finished finished) {
-    Publish(routing, corr, req, std::move(finished));
+template <typename Request>
+void Publishing::Enqueue(const std::string& routing, uint64_t corr, Request req, Decide<Request> decide) {
+  d_.changes.Submit([this, routing, corr, req = std::move(req), decide](ChangeQueue::Finished done) {
+    (this->*decide)(routing, corr, req, std::move(done));
   });
+}
+
+void Publishing::OnPublish(const std::string& routing, uint64_t corr, v1::PublishRequest req) {
+  Enqueue(routing, corr, std::move(req), &Publishing::Publish);
 }
 
 void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::PublishRequest& req,
@@ -88,12 +114,10 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
       return refuse(Status::InvalidArgument("referenced directive " + ref + " is unknown"));
     }
   }
-  const Publisher* publisher = nullptr;
-  if (!d_.publishers.open()) {
-    publisher = d_.publishers.Find(req.publisher());
-    if (publisher == nullptr) {
-      return refuse(Status::NotRegistered("publisher \"" + req.publisher() + "\" is not registered"));
-    }
+  Result<const Publisher*> registered = FindPublisher(req.publisher());
+  if (!registered.ok()) return refuse(registered.status());
+  const Publisher* publisher = *registered;
+  if (publisher != nullptr) {
     if (d.issuer_unit() != publisher->unit || d.issuer_department() != publisher->department) {
       return refuse(Status::PermissionDenied(
           "publisher \"" + publisher->name + "\" publishes for " + publisher->unit + " " +
@@ -117,13 +141,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
   d.set_format_version(kDirectiveFormatVersion);
   if (!d.has_created()) *d.mutable_created() = d.sent();
 
-  v1::StoredDirective stored;
-  stored.set_seq(d_.index.head_seq() + 1);
-  *stored.mutable_directive() = std::move(d);
-  stored.set_idempotency_key(req.idempotency_key());
-  stored.set_publisher(req.publisher());
-  stored.set_addressed_units(
-      static_cast<uint32_t>(AddressedUnits(stored.directive(), d_.registry).size()));
+  v1::StoredDirective stored = NextVersion(std::move(d), req.idempotency_key(), req.publisher());
   record.set_directive_id(stored.directive().id());
   record.set_latest_seq(stored.seq());
   record.set_latest_version(1);
@@ -159,9 +177,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
 }
 
 void Publishing::OnLifecycle(const std::string& routing, uint64_t corr, v1::LifecycleRequest req) {
-  d_.changes.Submit([this, routing, corr, req = std::move(req)](ChangeQueue::Finished finished) {
-    Change(routing, corr, req, std::move(finished));
-  });
+  Enqueue(routing, corr, std::move(req), &Publishing::Change);
 }
 
 void Publishing::Change(const std::string& routing, uint64_t corr, const v1::LifecycleRequest& req,
@@ -182,13 +198,9 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     finished();
     return;
   }
-  const Publisher* publisher = nullptr;
-  if (!d_.publishers.open()) {
-    publisher = d_.publishers.Find(req.publisher());
-    if (publisher == nullptr) {
-      return refuse(Status::NotRegistered("publisher \"" + req.publisher() + "\" is not registered"));
-    }
-  }
+  Result<const Publisher*> registered = FindPublisher(req.publisher());
+  if (!registered.ok()) return refuse(registered.status());
+  const Publisher* publisher = *registered;
   if (req.publisher() != record.publisher() && !(publisher != nullptr && publisher->manage_any)) {
     return refuse(Status::PermissionDenied(
         "directive " + req.directive_id() + " was published by \"" + record.publisher() +
@@ -222,13 +234,8 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
   next.add_references(req.directive_id());
   next.set_format_version(kDirectiveFormatVersion);
 
-  v1::StoredDirective stored;
-  stored.set_seq(d_.index.head_seq() + 1);
-  *stored.mutable_directive() = std::move(next);
-  stored.set_idempotency_key(req.idempotency_key());
-  stored.set_publisher(req.publisher());
-  stored.set_addressed_units(
-      static_cast<uint32_t>(AddressedUnits(stored.directive(), d_.registry).size()));
+  v1::StoredDirective stored =
+      NextVersion(std::move(next), req.idempotency_key(), req.publisher());
   record.set_latest_seq(stored.seq());
   record.set_latest_version(stored.directive().version());
   Stamp(event, stored, now, req.publisher());

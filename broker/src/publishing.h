@@ -48,10 +48,22 @@ class Publishing {
   void OnLifecycle(const std::string& routing, uint64_t correlation_id, v1::LifecycleRequest req);
 
  private:
+  template <typename Request>
+  using Decide = void (Publishing::*)(const std::string&, uint64_t, const Request&,
+                                      ChangeQueue::Finished);
+  // Decides the request once the changes before it are done.
+  template <typename Request>
+  void Enqueue(const std::string& routing, uint64_t corr, Request req, Decide<Request> decide);
   void Publish(const std::string& routing, uint64_t corr, const v1::PublishRequest& req,
                ChangeQueue::Finished finished);
   void Change(const std::string& routing, uint64_t corr, const v1::LifecycleRequest& req,
               ChangeQueue::Finished finished);
+  // The stored record of `d` as the next sequence number.
+  v1::StoredDirective NextVersion(v1::Directive d, const std::string& idempotency_key,
+                                  const std::string& publisher) const;
+  // The registered publisher of that name; nullptr without a publishers
+  // file (any name, no rights); NotRegistered for an unknown name.
+  Result<const Publisher*> FindPublisher(const std::string& name) const;
   // With a key registry: `d` must carry a signature that verifies with an
   // active signing key of `publisher`, and no stored version may carry it
   // already (a replay). Ok in open mode.

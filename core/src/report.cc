@@ -10,20 +10,20 @@ namespace flatcast {
 
 namespace {
 
-std::string TierLabel(v1::Tier t) {
+double Percent(uint32_t part, uint32_t whole) { return whole == 0 ? 0.0 : 100.0 * part / whole; }
+
+}  // namespace
+
+std::string TierLabel(v1::Tier t, std::string_view unknown) {
   switch (t) {
     case v1::PROVINCE: return "province";
     case v1::CITY: return "city";
     case v1::DISTRICT: return "district";
     case v1::STREET: return "street";
     case v1::COMMUNITY: return "community";
-    default: return "unknown";
+    default: return std::string(unknown);
   }
 }
-
-double Percent(uint32_t part, uint32_t whole) { return whole == 0 ? 0.0 : 100.0 * part / whole; }
-
-}  // namespace
 
 std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;

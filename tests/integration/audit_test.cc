@@ -18,9 +18,7 @@
 namespace flatcast {
 namespace {
 
-using testing::Process;
-using testing::Program;
-using testing::SourcePath;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 using namespace std::chrono_literals;
 
 const std::string& kRegistry = testing::GuizhouRegistry();

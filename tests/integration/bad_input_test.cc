@@ -14,9 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Peer;
-using testing::Process;
-using testing::Program;
-using testing::SourcePath;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 
 class BadInput : public ::testing::Test {
  protected:

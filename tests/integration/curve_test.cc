@@ -19,9 +19,7 @@
 namespace flatcast {
 namespace {
 
-using testing::Process;
-using testing::Program;
-using testing::SourcePath;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 using namespace std::chrono_literals;
 
 const std::string& kRegistry = testing::GuizhouRegistry();
@@ -59,8 +57,7 @@ class Curve : public ::testing::Test {
   std::string KeysPath() const { return dir_ / "keys.toml"; }
 
   void Keys(std::vector<std::string> args) {
-    args.insert(args.begin(), Program("flatcast-keys"));
-    testing::RunResult r = testing::Run(args);
+    testing::RunResult r = RunProgram("flatcast-keys", std::move(args));
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 

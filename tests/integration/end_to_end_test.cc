@@ -18,10 +18,8 @@
 namespace flatcast {
 namespace {
 
-using testing::Process;
-using testing::Program;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 
-using testing::SourcePath;
 using namespace std::chrono_literals;
 
 const std::string& kRegistry = testing::GuizhouRegistry();

@@ -16,9 +16,7 @@ namespace flatcast {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Process;
-using testing::Program;
-using testing::SourcePath;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 
 std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 

@@ -38,9 +38,7 @@
 namespace flatcast {
 namespace {
 
-using testing::Process;
-using testing::Program;
-using testing::SourcePath;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 

@@ -20,9 +20,7 @@
 namespace flatcast {
 namespace {
 
-using testing::Process;
-using testing::Program;
-using testing::SourcePath;
+using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 using namespace std::chrono_literals;
 
 const std::string& kRegistry = testing::GuizhouRegistry();
@@ -46,8 +44,7 @@ class Signatures : public ::testing::Test {
   std::string KeysPath() const { return dir_ / "keys.toml"; }
 
   void Keys(std::vector<std::string> args) {
-    args.insert(args.begin(), Program("flatcast-keys"));
-    testing::RunResult r = testing::Run(args);
+    testing::RunResult r = RunProgram("flatcast-keys", std::move(args));
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 

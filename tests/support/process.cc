@@ -121,6 +121,12 @@ int Process::Stop(std::chrono::milliseconds grace) {
 std::string Process::Stdout() const { return ReadFile(out_); }
 std::string Process::Stderr() const { return ReadFile(err_); }
 
+RunResult RunProgram(const std::string& name, std::vector<std::string> args,
+                     std::chrono::milliseconds timeout) {
+  args.insert(args.begin(), Program(name));
+  return Run(args, timeout);
+}
+
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -28,6 +28,10 @@ struct RunResult {
 RunResult Run(const std::vector<std::string>& argv,
               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Runs the built program `name` (see Program) with `args`.
+RunResult RunProgram(const std::string& name, std::vector<std::string> args,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // A program running in the background; killed (SIGKILL) on destruction if
 // still running.
 class Process {

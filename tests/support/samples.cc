@@ -18,6 +18,24 @@ const char kTestRegistryText[] =
     "520201\tdistrict\t钟山区\n"
     "520201001\tstreet\t黄土坡街道\n";
 
+const char kTestPublishers[] = R"(
+[[publisher]]
+name = "province"
+unit = "52"
+department = "HEALTH"
+rights = ["emergency"]
+
+[[publisher]]
+name = "province-duty"
+unit = "52"
+department = "HEALTH"
+
+[[publisher]]
+name = "city"
+unit = "5201"
+department = "CITY_HEALTH"
+)";
+
 Registry TestRegistry() { return Registry::Parse(kTestRegistryText, "test").value(); }
 
 TimePoint SampleTime() { return ParseTime("2026-11-28T09:30:00Z").value(); }

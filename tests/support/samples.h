@@ -21,6 +21,10 @@ namespace flatcast::testing {
 extern const char kTestRegistryText[];
 Registry TestRegistry();
 
+// Registered publishers (TOML): "province" (52 HEALTH, with the emergency
+// right), "province-duty" (52 HEALTH, no rights), "city" (5201 CITY_HEALTH).
+extern const char kTestPublishers[];
+
 // The time the sample directives are sent at: 2026-11-28T09:30:00Z.
 TimePoint SampleTime();
 

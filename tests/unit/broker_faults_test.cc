@@ -12,12 +12,7 @@ namespace flatcast::broker {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AckOf;
-using testing::AuditOf;
-using testing::CoverageOf;
-using testing::FaultyStore;
-using testing::RatingOf;
-using testing::SamplePublish;
+using namespace testing;  // flatcast::testing: the harness and sample messages
 
 class BrokerFaults : public ::testing::Test {
  protected:

@@ -15,17 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kPublishers[] = R"(
-[[publisher]]
-name = "province"
-unit = "52"
-department = "HEALTH"
-
-[[publisher]]
-name = "city"
-unit = "5201"
-department = "CITY_HEALTH"
-)";
 
 TimePoint T0() { return testing::SampleTime(); }
 
@@ -34,7 +23,7 @@ class BrokerSignatures : public ::testing::Test {
   BrokerSignatures() : b_(Options()) {}
   static testing::BrokerHarness::Options Options() {
     testing::BrokerHarness::Options o;
-    o.publishers_toml = kPublishers;
+    o.publishers_toml = testing::kTestPublishers;
     o.keys = true;
     o.start = T0();
     return o;

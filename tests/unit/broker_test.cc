@@ -11,11 +11,7 @@ namespace flatcast::broker {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AckOf;
-using testing::AuditOf;
-using testing::CoverageOf;
-using testing::RatingOf;
-using testing::SamplePublish;
+using namespace testing;  // flatcast::testing: the harness and sample messages
 
 class BrokerTest : public ::testing::Test {
  protected:

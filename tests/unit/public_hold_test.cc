@@ -19,30 +19,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::HttpGet;
 
-constexpr char kPublishers[] = R"(
-[[publisher]]
-name = "province"
-unit = "52"
-department = "HEALTH"
-rights = ["emergency"]
-
-[[publisher]]
-name = "province-duty"
-unit = "52"
-department = "HEALTH"
-
-[[publisher]]
-name = "city"
-unit = "5201"
-department = "CITY_HEALTH"
-)";
 
 class PublicHold : public ::testing::Test {
  protected:
   PublicHold() : b_(Options()) {}
   static testing::BrokerHarness::Options Options() {
     testing::BrokerHarness::Options o;
-    o.publishers_toml = kPublishers;
+    o.publishers_toml = testing::kTestPublishers;
     o.start = *ParseTime("2026-11-28T08:00:00Z");
     return o;
   }

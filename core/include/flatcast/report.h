@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "flatcast.pb.h"
 
@@ -22,6 +23,9 @@ std::string RenderEvents(const v1::EventsReply& r, OutputFormat format);
 // Coverage of a directive: per tier addressed / acknowledged / percent, then
 // the units that have not acknowledged (as many as the reply lists).
 std::string RenderCoverage(const v1::CoverageReply& r, OutputFormat format);
+
+// "province" ... "community"; `unknown` for any other value (proto3 enums are open).
+std::string TierLabel(v1::Tier t, std::string_view unknown = "unknown");
 
 // One CSV field (RFC 4180): quoted when it holds a comma, a quote or a newline.
 std::string CsvField(const std::string& s);
