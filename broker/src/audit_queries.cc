@@ -36,8 +36,10 @@ struct Window {
   TimePoint until = TimePoint::max();
   bool Contains(TimePoint t) const { return t >= since && t < until; }
 };
-Window WindowOf(bool has_since, const google::protobuf::Timestamp& since, bool has_until,
-                const google::protobuf::Timestamp& until) {
+Result<Window> WindowOf(bool has_since, const google::protobuf::Timestamp& since, bool has_until,
+                        const google::protobuf::Timestamp& until) {
+  if (has_since) FLATCAST_RETURN_IF_ERROR(CheckInputTime(since, "since"));
+  if (has_until) FLATCAST_RETURN_IF_ERROR(CheckInputTime(until, "until"));
   Window w;
   if (has_since) w.since = FromTimestamp(since);
   if (has_until) w.until = FromTimestamp(until);
@@ -337,7 +339,9 @@ Result<v1::UnitHistoryReply> AuditQueries::UnitHistory(const v1::UnitHistoryQuer
 
 Result<v1::LogReply> AuditQueries::Log(const v1::LogQuery& q) const {
   FLATCAST_RETURN_IF_ERROR(CheckRegion(q.region()));
-  Window window = WindowOf(q.has_since(), q.since(), q.has_until(), q.until());
+  Result<Window> in_window = WindowOf(q.has_since(), q.since(), q.has_until(), q.until());
+  if (!in_window.ok()) return in_window.status();
+  const Window window = *in_window;
   std::set<uint64_t> seqs;  // the directive's versions
   if (!q.directive_id().empty()) {
     FLATCAST_RETURN_IF_ERROR(store_.ForEachDirective([&](const v1::StoredDirective& d) {
@@ -427,7 +431,9 @@ Result<v1::ReadinessReply> AuditQueries::Readiness(const v1::ReadinessQuery& q) 
 }
 
 Result<v1::RatingsReply> AuditQueries::Ratings(const v1::RatingsQuery& q) const {
-  Window window = WindowOf(q.has_since(), q.since(), q.has_until(), q.until());
+  Result<Window> in_window = WindowOf(q.has_since(), q.since(), q.has_until(), q.until());
+  if (!in_window.ok()) return in_window.status();
+  const Window window = *in_window;
   const bool by_directive = q.by() == v1::RatingsQuery::DIRECTIVE;
   struct About {
     std::string id, title, department;
@@ -489,7 +495,9 @@ Result<v1::RatingsReply> AuditQueries::Ratings(const v1::RatingsQuery& q) const 
 
 Result<v1::BurdenReply> AuditQueries::Burden(const v1::BurdenQuery& q) const {
   FLATCAST_RETURN_IF_ERROR(CheckRegion(q.region()));
-  Window window = WindowOf(q.has_since(), q.since(), q.has_until(), q.until());
+  Result<Window> in_window = WindowOf(q.has_since(), q.since(), q.has_until(), q.until());
+  if (!in_window.ok()) return in_window.status();
+  const Window window = *in_window;
   const bool by_tier = q.by() == v1::BurdenQuery::TIER;
   // (unit index, week, department) -> (directives, action items)
   std::map<std::tuple<uint32_t, std::string, std::string>, std::pair<uint32_t, uint32_t>> cells;

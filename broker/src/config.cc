@@ -1,6 +1,9 @@
 #include "flatcast/broker/config.h"
 
+#include <fmt/format.h>
+
 #include <set>
+#include <tuple>
 #include <toml++/toml.h>
 
 #include "flatcast/duration.h"
@@ -88,19 +91,23 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
 
 Status ValidateBrokerConfig(const BrokerConfig& c) {
   using std::chrono::milliseconds;
-  if (c.heartbeat_interval < milliseconds(10)) {
-    return Status::InvalidArgument("heartbeat_interval must be at least 10ms");
-  }
-  if (c.redelivery_initial < milliseconds(10)) {
-    return Status::InvalidArgument("redelivery_initial must be at least 10ms");
+  // The limits (docs/PROTOCOL.md, "Limits"): name, value, least, most.
+  const std::tuple<const char*, milliseconds, milliseconds, milliseconds> limits[] = {
+      {"heartbeat_interval", c.heartbeat_interval, milliseconds(10), std::chrono::hours(1)},
+      {"redelivery_initial", c.redelivery_initial, milliseconds(10), std::chrono::hours(1)},
+      {"redelivery_max", c.redelivery_max, milliseconds(10), std::chrono::hours(24)},
+      {"public_lead_time", c.public_lead_time, milliseconds(0), kMaxAheadOfNow}};
+  for (const auto& [name, value, least, most] : limits) {
+    if (value < least || value > most) {
+      return Status::InvalidArgument(fmt::format("{} is {}; it must be from {} to {}", name,
+                                                 FormatDuration(value), FormatDuration(least),
+                                                 FormatDuration(most)));
+    }
   }
   if (c.redelivery_max < c.redelivery_initial) {
     return Status::InvalidArgument("redelivery_max must not be shorter than redelivery_initial");
   }
   if (c.send_hwm < 1) return Status::InvalidArgument("send_hwm must be at least 1");
-  if (c.public_lead_time < milliseconds(0)) {
-    return Status::InvalidArgument("public_lead_time must not be negative");
-  }
   if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
   }

@@ -44,6 +44,7 @@ Status Feedback::OnAck(const std::string& routing, const v1::Ack& ack) {
   if (ack.level() < v1::RECEIVED || ack.level() > v1::READY) {
     return Status::InvalidArgument("unknown acknowledgement level");
   }
+  if (ack.has_acked()) FLATCAST_RETURN_IF_ERROR(CheckInputTime(ack.acked(), "acked"));
   if (ack.note().size() > kMaxNoteBytes) {
     return Status::InvalidArgument(fmt::format("the note is {} bytes; at most {} are kept",
                                                ack.note().size(), kMaxNoteBytes));
@@ -88,6 +89,7 @@ Status Feedback::OnRating(const std::string& routing, const v1::Rating& rating) 
       return Status::InvalidArgument(fmt::format("{} must be from 1 to 5, not {}", name, value));
     }
   }
+  FLATCAST_RETURN_IF_ERROR(CheckInputTime(rating.rated(), "rated"));
   if (rating.comment().size() > kMaxCommentBytes) {
     return Status::InvalidArgument(fmt::format("the comment is {} bytes; at most {} are kept",
                                                rating.comment().size(), kMaxCommentBytes));

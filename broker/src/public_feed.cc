@@ -10,6 +10,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 namespace flatcast::broker {
@@ -96,6 +97,9 @@ http::response<http::string_body> Respond(const http::request<http::string_body>
   return make(http::status::not_found, kNotFoundBody, "application/json", "");
 }
 
+// Requests have no business carrying bodies.
+constexpr size_t kMaxRequestBody = 16 * 1024;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Snapshots& snapshots)
@@ -106,7 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read() {
     req_ = {};
     parser_.emplace();
-    parser_->body_limit(16 * 1024);  // requests have no business carrying bodies
+    parser_->body_limit(kMaxRequestBody);
     stream_.expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -188,6 +192,35 @@ class BeastFeed final : public PublicFeed {
 };
 
 }  // namespace
+
+std::string AnswerHttpRequest(std::string_view raw, const FeedSnapshot& snapshot) {
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(kMaxRequestBody);
+  parser.eager(true);
+  beast::error_code ec;
+  asio::const_buffer rest(raw.data(), raw.size());
+  while (!parser.is_done() && rest.size() > 0) {
+    size_t used = parser.put(rest, ec);
+    if (ec == http::error::need_more) {
+      ec = {};
+      if (used == 0) break;
+    }
+    if (ec) break;
+    rest += used;
+  }
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  std::ostringstream out;
+  if (ec || !parser.is_done()) {
+    http::response<http::string_body> bad{http::status::bad_request, 11};
+    bad.set(http::field::content_type, "application/json");
+    bad.body() = "{\"error\": \"bad request\"}\n";
+    bad.prepare_payload();
+    out << bad;
+    return out.str();
+  }
+  out << Respond(parser.get(), snapshot);
+  return out.str();
+}
 
 Result<std::unique_ptr<PublicFeed>> PublicFeed::Start(const std::string& host, uint16_t port) {
   auto feed = std::make_unique<BeastFeed>();

@@ -21,7 +21,7 @@ Status DecideRelease(const v1::PublishRequest& req, const Publisher* publisher, 
     events.push_back(Event(v1::LifecycleEvent::PUBLISHED));
     return Status::Ok();
   }
-  TimePoint earliest = now + lead_time;
+  TimePoint earliest = AddSaturating(now, lead_time);
   TimePoint release = d.has_public_release() ? FromTimestamp(d.public_release())
                                              : (req.emergency() ? now : earliest);
   if (release < now - std::chrono::seconds(1)) {
@@ -29,7 +29,7 @@ Status DecideRelease(const v1::PublishRequest& req, const Publisher* publisher, 
                                    " is in the past");
   }
   release = std::max(release, now);
-  auto lead = std::chrono::duration_cast<std::chrono::milliseconds>(release - now);
+  auto lead = std::chrono::duration_cast<std::chrono::milliseconds>(DifferenceSaturating(release, now));
   bool shortened = release < earliest;
   if (shortened) {
     if (!req.emergency()) {
@@ -169,7 +169,8 @@ Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publishe
       event = Event(v1::LifecycleEvent::RELEASED_EARLY);
       *event.mutable_release_at() = ToTimestamp(at);
       event.set_lead_ms(
-          std::chrono::duration_cast<std::chrono::milliseconds>(at - FromTimestamp(latest.sent()))
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              DifferenceSaturating(at, FromTimestamp(latest.sent())))
               .count());
       break;
     }

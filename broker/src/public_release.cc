@@ -75,7 +75,7 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
   std::string key = "public/" + d.issuer_unit() + "-" + d.issuer_department() + "-" +
                     FormatTime(now).substr(0, 10);
   uint32_t n = index_.Counter(key) + 1;
-  auto late = std::chrono::duration_cast<std::chrono::milliseconds>(now - due);
+  auto late = std::chrono::duration_cast<std::chrono::milliseconds>(DifferenceSaturating(now, due));
   r.set_state(v1::PublicRecord::RELEASED);
   *r.mutable_released_at() = ToTimestamp(now);
   r.set_late_by_ms(late.count());

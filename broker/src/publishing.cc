@@ -125,6 +125,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
     }
   }
   const TimePoint now = d_.clock.Now();
+  if (Status st = CheckTimesAhead(d, now); !st.ok()) return refuse(st);
   v1::PublicRecord record;
   std::vector<v1::LifecycleEvent> events;
   if (Status st = DecideRelease(req, publisher, now, d_.public_lead_time, d, record, events);
@@ -218,8 +219,17 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     if (Status st = ValidateDirective(amended, d_.registry); !st.ok()) {
       return Status::InvalidArgument(st.message());
     }
+    FLATCAST_RETURN_IF_ERROR(CheckTimesAhead(amended, now));
     return CheckSignature(amended, req.publisher());
   };
+  if (req.has_public_release()) {
+    if (Status st = CheckInputTime(req.public_release(), "public_release"); !st.ok()) {
+      return refuse(st);
+    }
+    v1::Directive at;
+    *at.mutable_public_release() = req.public_release();
+    if (Status st = CheckTimesAhead(at, now); !st.ok()) return refuse(st);
+  }
   if (Status st = PlanTransition(req, publisher, now, latest.directive(), check_amendment, next,
                                  record, event);
       !st.ok()) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "flatcast/duration.h"
 
@@ -273,6 +274,7 @@ Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
   FLATCAST_RETURN_IF_ERROR(CheckScope(d, registry));
   FLATCAST_RETURN_IF_ERROR(CheckTargetTiers(d));
   FLATCAST_RETURN_IF_ERROR(ValidateDeadlines(d));
+  FLATCAST_RETURN_IF_ERROR(CheckDirectiveTimes(d));
   if (d.status() == v1::DIRECTIVE_STATUS_UNSPECIFIED) {
     return Status::InvalidArgument("status is not set (ACTUAL, EXERCISE or TEST)");
   }
@@ -312,12 +314,58 @@ Status ValidateDeadlines(const v1::Directive& d) {
   return Status::Ok();
 }
 
+Status CheckDirectiveTimes(const v1::Directive& d) {
+  for (auto [field, has, ts] :
+       {std::tuple{"created", d.has_created(), &d.created()},
+        std::tuple{"sent", d.has_sent(), &d.sent()},
+        std::tuple{"expires", d.has_expires(), &d.expires()},
+        std::tuple{"public_release", d.has_public_release(), &d.public_release()}}) {
+    if (has) FLATCAST_RETURN_IF_ERROR(CheckInputTime(*ts, field));
+  }
+  for (int i = 0; i < d.actions_size(); ++i) {
+    if (d.actions(i).has_due()) {
+      FLATCAST_RETURN_IF_ERROR(CheckInputTime(d.actions(i).due(), fmt::format("actions[{}].due", i)));
+    }
+  }
+  for (int i = 0; i < d.deadlines_size(); ++i) {
+    const v1::AckDeadline& deadline = d.deadlines(i);
+    if (deadline.has_at()) {
+      FLATCAST_RETURN_IF_ERROR(CheckInputTime(deadline.at(), fmt::format("deadlines[{}].at", i)));
+    }
+    if (deadline.within_ms() > kMaxAheadOfNow.count()) {
+      return Status::InvalidArgument(fmt::format(
+          "deadlines[{}].within_ms: {} ms is more than the limit of {} (a deadline falls at most "
+          "a year after sending)",
+          i, deadline.within_ms(), FormatDuration(kMaxAheadOfNow)));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckTimesAhead(const v1::Directive& d, TimePoint now) {
+  const TimePoint latest = AddSaturating(now, kMaxAheadOfNow);
+  auto check = [&](const google::protobuf::Timestamp& ts, const std::string& field) {
+    if (FromTimestamp(ts) <= latest) return Status::Ok();
+    return Status::InvalidArgument(fmt::format(
+        "{}: {} is more than {} from now (the limit is {})", field,
+        FormatTimeSeconds(FromTimestamp(ts)), FormatDuration(kMaxAheadOfNow),
+        FormatTimeSeconds(latest)));
+  };
+  if (d.has_public_release()) FLATCAST_RETURN_IF_ERROR(check(d.public_release(), "public_release"));
+  for (int i = 0; i < d.deadlines_size(); ++i) {
+    if (d.deadlines(i).has_at()) {
+      FLATCAST_RETURN_IF_ERROR(check(d.deadlines(i).at(), fmt::format("deadlines[{}].at", i)));
+    }
+  }
+  return Status::Ok();
+}
+
 std::vector<Deadline> ResolveDeadlines(const v1::Directive& d, const v1::PublicRecord* record) {
   std::vector<Deadline> out;
   for (const v1::AckDeadline& deadline : d.deadlines()) {
     if (deadline.within_ms() > 0) {
-      out.push_back({deadline.level(),
-                     FromTimestamp(d.sent()) + std::chrono::milliseconds(deadline.within_ms())});
+      out.push_back({deadline.level(), AddSaturating(FromTimestamp(d.sent()),
+                                                     std::chrono::milliseconds(deadline.within_ms()))});
     } else if (deadline.has_at()) {
       out.push_back({deadline.level(), FromTimestamp(deadline.at())});
     } else if (deadline.before_public_release() && record != nullptr) {
@@ -390,7 +438,10 @@ Result<v1::Directive> DirectiveFromJson(std::string_view json) {
   v1::Directive d;
   auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &d, options);
-  if (status.ok()) return d;
+  if (status.ok()) {
+    FLATCAST_RETURN_IF_ERROR(CheckDirectiveTimes(d));
+    return d;
+  }
   if (std::optional<std::string> syntax_error = JsonSyntaxError(json)) {
     return Status::InvalidArgument(fmt::format("not valid JSON: {}", *syntax_error));
   }
@@ -424,7 +475,7 @@ std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> n
   std::string text = FormatTimeSeconds(at);
   if (!now) return text;
   if (at <= *now) return text + " (public now)";
-  auto left = std::chrono::duration_cast<std::chrono::minutes>(at - *now);
+  auto left = std::chrono::duration_cast<std::chrono::minutes>(DifferenceSaturating(at, *now));
   if (left.count() == 0) return text + " (in under a minute)";
   return text + " (in " + FormatDuration(left) + ")";
 }
@@ -451,8 +502,8 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
       when = "within " + FormatDuration(std::chrono::milliseconds(deadline.within_ms()));
       if (d.has_sent()) {
         when += " (by " +
-                FormatTimeSeconds(FromTimestamp(d.sent()) +
-                                  std::chrono::milliseconds(deadline.within_ms())) +
+                FormatTimeSeconds(AddSaturating(FromTimestamp(d.sent()),
+                                                std::chrono::milliseconds(deadline.within_ms()))) +
                 ")";
       }
     } else if (deadline.has_at()) {

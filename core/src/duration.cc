@@ -125,8 +125,9 @@ Result<TimePoint> ParseTime(std::string_view text) {
                     "2026-11-28T17:30:00+08:00)",
                     text));
   }
-  if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds) {
-    return Status::InvalidArgument(fmt::format("time \"{}\" is out of range", text));
+  if (ts.seconds() < kEarliestInputSeconds || ts.seconds() > kMaxSeconds) {
+    return Status::InvalidArgument(fmt::format(
+        "time \"{}\" is out of range (from 1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z)", text));
   }
   return FromTimestamp(ts);
 }
@@ -139,6 +140,42 @@ std::string FormatTimeSeconds(TimePoint t) {
   google::protobuf::Timestamp ts = ToTimestamp(t);  // seconds floored, nanos in [0, 1e9)
   ts.set_nanos(0);
   return google::protobuf::util::TimeUtil::ToString(ts);
+}
+
+Status CheckInputTime(const google::protobuf::Timestamp& ts, std::string_view field) {
+  if (ts.nanos() < 0 || ts.nanos() >= kNanosPerSecond) {
+    return Status::InvalidArgument(
+        fmt::format("{}: nanos {} is outside 0 to 999999999", field, ts.nanos()));
+  }
+  if (ts.seconds() < kEarliestInputSeconds || ts.seconds() > kLatestInputSeconds) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: {} seconds since 1970 is outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z", field,
+        ts.seconds()));
+  }
+  return Status::Ok();
+}
+
+TimePoint AddSaturating(TimePoint t, milliseconds d) {
+  using Nanos = TimePoint::duration;
+  int64_t add = 0;
+  if (__builtin_mul_overflow(d.count(), int64_t{1'000'000}, &add)) {
+    return d.count() > 0 ? TimePoint::max() : TimePoint::min();
+  }
+  int64_t sum = 0;
+  if (__builtin_add_overflow(std::chrono::duration_cast<Nanos>(t.time_since_epoch()).count(), add,
+                             &sum)) {
+    return add > 0 ? TimePoint::max() : TimePoint::min();
+  }
+  return TimePoint(Nanos(sum));
+}
+
+std::chrono::nanoseconds DifferenceSaturating(TimePoint a, TimePoint b) {
+  using Nanos = std::chrono::nanoseconds;
+  int64_t diff = 0;
+  const int64_t x = std::chrono::duration_cast<Nanos>(a.time_since_epoch()).count();
+  const int64_t y = std::chrono::duration_cast<Nanos>(b.time_since_epoch()).count();
+  if (__builtin_sub_overflow(x, y, &diff)) return x > y ? Nanos::max() : Nanos::min();
+  return Nanos(diff);
 }
 
 google::protobuf::Timestamp ToTimestamp(TimePoint t) {

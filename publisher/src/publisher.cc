@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "flatcast/directive.h"
 #include "flatcast/duration.h"
 
 namespace flatcast::publisher {
@@ -67,6 +68,9 @@ Status AddDeadline(v1::Directive& d, const std::string& spec) {
     deadline->set_before_public_release(true);
   } else if (auto within = ParseDuration(when); within.ok()) {
     if (within->count() <= 0) return bad("the time allowed must be positive");
+    if (*within > kMaxAheadOfNow) {
+      return bad("the time allowed is at most " + FormatDuration(kMaxAheadOfNow));
+    }
     deadline->set_within_ms(within->count());
   } else if (auto at = ParseTime(when); at.ok()) {
     *deadline->mutable_at() = ToTimestamp(*at);
@@ -118,6 +122,7 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
   FLATCAST_RETURN_IF_ERROR(SetTime(f.expires, "expiry", [&d] { return d.mutable_expires(); }));
   for (const auto& ref : f.references) d.add_references(ref);
   d.set_internal_note(f.internal_note);
+  FLATCAST_RETURN_IF_ERROR(CheckDirectiveTimes(d));
   return d;
 }
 

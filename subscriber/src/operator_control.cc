@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "flatcast/wire.h"
+#include "flatcast/subscriber/inbox.h"
+#include "flatcast/subscriber/terminal_session.h"
 
 namespace flatcast::subscriber {
 
@@ -128,6 +130,50 @@ Result<v1::OperatorReply> CallDaemon(const std::string& state_dir,
   } catch (const zmq::error_t& e) {
     return Status::IOError(fmt::format("talking to the daemon on {}: {}", *endpoint, e.what()));
   }
+}
+
+Result<v1::OperatorReply> AnswerOperator(const v1::OperatorRequest& request,
+                                         TerminalSession& session, const InboxStore& inbox,
+                                         std::vector<std::string>& out) {
+  v1::OperatorReply reply;
+  reply.set_connected(session.welcomed());
+  auto pending = [&] {
+    return static_cast<uint32_t>(inbox.pending_ack_count() + inbox.PendingRatings().size());
+  };
+  Result<OperatorOutcome> outcome = Status::InvalidArgument("unknown operator action");
+  switch (request.action()) {
+    case v1::OperatorRequest::CONFIRM:
+      outcome = session.Acknowledge(request.directive_id(), v1::CONFIRMED, "", out);
+      break;
+    case v1::OperatorRequest::READY:
+      outcome = session.Acknowledge(request.directive_id(), v1::READY, request.note(), out);
+      break;
+    case v1::OperatorRequest::RATE:
+      outcome = session.Rate(request.directive_id(), request.clarity(), request.feasibility(),
+                             request.comment(), out);
+      break;
+    case v1::OperatorRequest::STATUS:
+      reply.set_pending(pending());
+      reply.set_message(fmt::format("unit {}: {}, {} directives stored", session.unit_code(),
+                                    session.welcomed() ? "connected to the broker"
+                                                       : "not connected to the broker",
+                                    inbox.size()));
+      return reply;
+    default:
+      break;
+  }
+  if (!outcome.ok()) return outcome.status();
+  reply.set_directive_id(outcome->directive.id);
+  reply.set_version(outcome->directive.version);
+  reply.set_seq(outcome->directive.seq);
+  reply.set_pending(pending());
+  reply.set_message(fmt::format(
+      "{} for {} v{}; {}", outcome->what, outcome->directive.id, outcome->directive.version,
+      out.empty() ? (session.welcomed() ? "nothing new to send"
+                                        : "the broker is not reachable now: it is sent when it "
+                                          "is back")
+                  : "sent to the broker, which confirms it once it is stored"));
+  return reply;
 }
 
 }  // namespace flatcast::subscriber

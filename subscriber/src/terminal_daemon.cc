@@ -139,54 +139,17 @@ void ServeOperators(OperatorEndpoint& operators, TerminalSession& session, const
                     zmq::socket_t& socket) {
   while (std::optional<v1::OperatorRequest> request = operators.Take()) {
     std::vector<std::string> out;
-    Result<OperatorOutcome> outcome = Status::InvalidArgument("unknown operator action");
-    switch (request->action()) {
-      case v1::OperatorRequest::CONFIRM:
-        outcome = session.Acknowledge(request->directive_id(), v1::CONFIRMED, "", out);
-        break;
-      case v1::OperatorRequest::READY:
-        outcome = session.Acknowledge(request->directive_id(), v1::READY, request->note(), out);
-        break;
-      case v1::OperatorRequest::RATE:
-        outcome = session.Rate(request->directive_id(), request->clarity(), request->feasibility(),
-                               request->comment(), out);
-        break;
-      case v1::OperatorRequest::STATUS: {
-        v1::OperatorReply reply;
-        reply.set_connected(session.welcomed());
-        reply.set_pending(static_cast<uint32_t>(inbox.pending_ack_count() +
-                                                inbox.PendingRatings().size()));
-        reply.set_message(fmt::format("unit {}: {}, {} directives stored", session.unit_code(),
-                                      session.welcomed() ? "connected to the broker"
-                                                         : "not connected to the broker",
-                                      inbox.size()));
-        operators.Answer(reply);
-        continue;
-      }
-      default:
-        break;
-    }
-    if (!outcome.ok()) {
-      spdlog::warn("operator request refused: {}", outcome.status().message());
-      operators.Refuse(outcome.status());
+    Result<v1::OperatorReply> reply = AnswerOperator(*request, session, inbox, out);
+    if (!reply.ok()) {
+      spdlog::warn("operator request refused: {}", reply.status().message());
+      operators.Refuse(reply.status());
       continue;
     }
     for (const std::string& bytes : out) TrySend(socket, bytes);
-    v1::OperatorReply reply;
-    reply.set_directive_id(outcome->directive.id);
-    reply.set_version(outcome->directive.version);
-    reply.set_seq(outcome->directive.seq);
-    reply.set_connected(session.welcomed());
-    reply.set_pending(
-        static_cast<uint32_t>(inbox.pending_ack_count() + inbox.PendingRatings().size()));
-    reply.set_message(fmt::format(
-        "{} for {} v{}; {}", outcome->what, outcome->directive.id, outcome->directive.version,
-        out.empty() ? (session.welcomed() ? "nothing new to send"
-                                          : "the broker is not reachable now: it is sent when it "
-                                            "is back")
-                    : "sent to the broker, which confirms it once it is stored"));
-    spdlog::info("operator: {}", reply.message());
-    operators.Answer(reply);
+    if (request->action() != v1::OperatorRequest::STATUS) {
+      spdlog::info("operator: {}", reply->message());
+    }
+    operators.Answer(*reply);
   }
 }
 

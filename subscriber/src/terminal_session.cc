@@ -212,7 +212,8 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
   if (options_.record_latency && HasTime(d.sent())) {
     latency_seqs_.push_back(stored.seq());
     latencies_us_.push_back(
-        std::chrono::duration_cast<std::chrono::microseconds>(now - FromTimestamp(d.sent()))
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            DifferenceSaturating(now, FromTimestamp(d.sent())))
             .count());
   }
   if (listener_) listener_->OnStored(stored);

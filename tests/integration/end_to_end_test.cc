@@ -244,6 +244,28 @@ due = 2026-12-01T08:00:00Z
   EXPECT_NE(receipt["id"].get<std::string>().find("5201-CITY_HEALTH-"), std::string::npos);
 }
 
+TEST_F(EndToEnd, TimesBeyondTheirLimitsAreRefusedByThePublisherAndByTheBroker) {
+  // A file whose deadline is 292 million years after sending: the CLI says which field and
+  // what the limit is, and sends nothing.
+  testing::WriteFile(dir_ / "late.json", R"({"issuer_unit": "52", "issuer_department": "HEALTH",
+      "title": "Close wet markets", "status": "ACTUAL", "scope": ["5201"],
+      "target_tiers": ["COMMUNITY"], "actions": [{"what": "Post notices"}],
+      "deadlines": [{"level": "CONFIRMED", "within_ms": "9223372036854775000"}]})");
+  auto r = Publisher({"publish", "--file", dir_ / "late.json"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("deadlines[0].within_ms"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("366d"), std::string::npos) << r.err;
+  // A public release two years ahead passes the file's checks and is refused by the broker.
+  r = Publisher({"publish", "--issuer", "52", "--department", "HEALTH", "--title", "t",
+                 "--action", "Post notices|community", "--scope", "5201", "--tiers",
+                 "community", "--public", "--public-release", "2029-01-01T00:00:00Z"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("public_release"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("more than 366d from now"), std::string::npos) << r.err;
+  EXPECT_TRUE(broker_->running());
+  EXPECT_FALSE(Publish("5201", "community").empty());  // and it goes on serving
+}
+
 TEST_F(EndToEnd, SubscriberKeepsItsInboxAcrossARestartWithoutDuplicates) {
   std::string id = Publish("520102", "community");
   {

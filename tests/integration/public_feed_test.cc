@@ -10,6 +10,7 @@
 
 #include "http_client.h"
 #include "broker_process.h"
+#include "flatcast/duration.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -137,7 +138,11 @@ TEST_F(PublicFeedProcesses, LifecycleCommandsRefuseBadRequestsClearly) {
                             "--tiers", "community", "--public"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("no directive"), std::string::npos) << unknown.err;
-  auto extended = Publisher({"extend", id, "--until", "2099-01-01T00:00:00Z", "--reason", "wait"});
+  auto too_far = Publisher({"extend", id, "--until", "2099-01-01T00:00:00Z", "--reason", "wait"});
+  EXPECT_EQ(too_far.exit_code, 2);
+  EXPECT_NE(too_far.err.find("more than 366d from now"), std::string::npos) << too_far.err;
+  const std::string in_ten_days = FormatTime(SystemClock::Instance().Now() + std::chrono::hours(240));
+  auto extended = Publisher({"extend", id, "--until", in_ten_days, "--reason", "wait"});
   EXPECT_EQ(extended.exit_code, 0) << extended.err;
   auto events = testing::Run({Program("flatcast-audit"), "--broker", endpoint_, "events", id});
   EXPECT_NE(events.out.find("HOLD_EXTENDED"), std::string::npos) << events.out;

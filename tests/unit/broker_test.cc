@@ -5,6 +5,7 @@
 #include "broker_harness.h"
 #include "flatcast/broker/config.h"
 #include "flatcast/broker/fd_budget.h"
+#include "flatcast/duration.h"
 #include "flatcast/wire.h"
 
 namespace flatcast::broker {
@@ -478,6 +479,38 @@ TEST_F(BrokerTest, QueriesAreAnsweredFromTheStoreAndErrorsSayWhy) {
   EXPECT_EQ(reply.error().code(), v1::NOT_FOUND);
 }
 
+TEST_F(BrokerTest, TimesFromPeersOutsideTheirLimitsAreRefusedNamingTheField) {
+  auto far = SamplePublish({"5201"}, {v1::DISTRICT});
+  auto* d = far.mutable_publish()->mutable_directive();
+  d->set_is_public(true);
+  *d->mutable_public_release() = ToTimestamp(b_.clock().Now() + 400 * 24h);
+  auto reply = b_.Call("publisher", far);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_EQ(reply.error().code(), v1::INVALID);
+  EXPECT_NE(reply.error().message().find("public_release"), std::string::npos);
+  auto huge = SamplePublish({"5201"}, {v1::DISTRICT});
+  auto* deadline = huge.mutable_publish()->mutable_directive()->add_deadlines();
+  deadline->set_level(v1::CONFIRMED);
+  deadline->set_within_ms(9223372036854775000);
+  reply = b_.Call("publisher", huge);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().message().find("deadlines[0].within_ms"), std::string::npos);
+  EXPECT_EQ(b_.store().head_seq(), 0u);
+
+  auto receipt = b_.Publish(SamplePublish({"5201"}, {v1::DISTRICT}));
+  b_.Connect("520102");
+  auto ack = AckOf(receipt, v1::RECEIVED);
+  ack.mutable_ack()->mutable_acked()->set_seconds(-1);
+  reply = b_.Call("520102", ack);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().message().find("acked"), std::string::npos);
+  v1::AuditRequest log;
+  log.mutable_log()->mutable_since()->set_seconds(kLatestInputSeconds + 1);
+  reply = b_.Call("auditor", AuditOf(log));
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().message().find("since"), std::string::npos);
+}
+
 TEST(FdBudget, RefusesWhenTheLimitCannotCoverEveryTerminal) {
   auto budget = CheckFdBudget(uint64_t{1} << 40, 64);
   ASSERT_FALSE(budget.ok());
@@ -504,6 +537,18 @@ TEST(BrokerConfig, RefusesUnknownKeysAndBadDurations) {
   auto d = LoadBrokerConfig(dir / "d.toml");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->heartbeat_interval, std::chrono::milliseconds(500));
+}
+
+TEST(BrokerConfig, RefusesDurationsOutsideTheirLimitsSayingWhich) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.path() / "a.toml", "heartbeat_interval = \"2h\"\n");
+  auto a = LoadBrokerConfig(dir / "a.toml");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("heartbeat_interval is 2h; it must be from 10ms to 1h"),
+            std::string::npos)
+      << a.status().message();
+  testing::WriteFile(dir.path() / "b.toml", "public_lead_time = \"400d\"\n");
+  EXPECT_FALSE(LoadBrokerConfig(dir / "b.toml").ok());
 }
 
 TEST(BrokerConfig, KeysNamesTheKeyRegistryAndIsOffByDefault) {

@@ -460,3 +460,70 @@ TEST(DirectiveStatus, HasNames) {
 
 }  // namespace
 }  // namespace flatcast
+
+namespace flatcast {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST_F(DirectiveFileTest, RefusesADeadlineMoreThanAYearAfterSendingNamingTheFieldAndTheLimit) {
+  std::string path = dir_ / "late.json";
+  testing::WriteFile(path, R"({"issuer_unit": "5201", "title": "t", "status": "TEST",
+      "deadlines": [{"level": "CONFIRMED", "within_ms": "9223372036854775000"}]})");
+  Result<v1::Directive> d = LoadDirectiveFile(path);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("deadlines[0].within_ms"), std::string::npos)
+      << d.status().message();
+  EXPECT_NE(d.status().message().find("366d"), std::string::npos) << d.status().message();
+}
+
+TEST(DirectiveTimes, RefuseTimesOutside1970To9999NamingTheField) {
+  v1::Directive d;
+  d.mutable_expires()->set_seconds(-86400);
+  Status st = CheckDirectiveTimes(d);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("expires"), std::string::npos) << st.message();
+  d.clear_expires();
+  d.add_actions()->mutable_due()->set_seconds(kLatestInputSeconds + 1);
+  st = CheckDirectiveTimes(d);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("actions[0].due"), std::string::npos) << st.message();
+  d.clear_actions();
+  d.add_deadlines()->mutable_at()->set_nanos(-5);
+  EXPECT_NE(CheckDirectiveTimes(d).message().find("deadlines[0].at: nanos"), std::string::npos);
+}
+
+TEST(DirectiveTimes, APublicReleaseOrDeadlineMoreThanAYearAheadIsRefused) {
+  const TimePoint now = ParseTime("2026-11-28T09:30:00Z").value();
+  v1::Directive d;
+  *d.mutable_public_release() = ToTimestamp(now + 360 * 24h);
+  EXPECT_TRUE(CheckTimesAhead(d, now).ok());
+  *d.mutable_public_release() = ToTimestamp(now + 400 * 24h);
+  Status st = CheckTimesAhead(d, now);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("public_release"), std::string::npos) << st.message();
+  d.clear_public_release();
+  *d.add_deadlines()->mutable_at() = ToTimestamp(now + 1000 * 24h);
+  EXPECT_NE(CheckTimesAhead(d, now).message().find("deadlines[0].at"), std::string::npos);
+}
+
+// The fuzz_wire_decode finding (fuzz/corpus/fuzz_wire_decode/deadline-within-near-int64-max):
+// a delivered directive sent in 2262 with a deadline of INT64_MAX ms. Rendering it and resolving
+// its deadline saturate instead of overflowing (UBSan stops the sanitizer suite otherwise).
+TEST(DirectiveTimes, ADeadlineNearInt64MaxAfterAFarSentTimeSaturates) {
+  v1::StoredDirective stored;
+  v1::Directive* d = stored.mutable_directive();
+  d->set_title("Close wet markets");
+  d->mutable_sent()->set_seconds(21992569017718800);
+  v1::AckDeadline* deadline = d->add_deadlines();
+  deadline->set_level(v1::CONFIRMED);
+  deadline->set_within_ms(INT64_MAX);
+  std::vector<Deadline> resolved = ResolveDeadlines(*d, nullptr);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].at, TimePoint::max());
+  std::string text = RenderDirectiveText(stored, ParseTime("2026-11-28T09:30:00Z").value());
+  EXPECT_NE(text.find("Deadline:"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace flatcast

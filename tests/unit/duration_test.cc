@@ -132,8 +132,39 @@ TEST(ParseTime, RefusesOtherFormats) {
   }
 }
 
-TEST(ParseTime, RefusesTimesBeyondTheClockRange) {
-  EXPECT_FALSE(ParseTime("9999-01-01T00:00:00Z").ok());
+TEST(ParseTime, RefusesTimesBeyondTheClockRangeAndBefore1970) {
+  for (std::string_view text : {"9999-01-01T00:00:00Z", "1969-12-31T23:59:59Z"}) {
+    Result<TimePoint> t = ParseTime(text);
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_NE(t.status().message().find("out of range (from 1970"), std::string::npos);
+  }
+  EXPECT_TRUE(ParseTime("1970-01-01T00:00:00Z").ok());
+}
+
+TEST(SaturatingTime, SumsAndDifferencesStopAtTheEndsInsteadOfOverflowing) {
+  const TimePoint t = ParseTime("2026-11-28T09:30:00Z").value();
+  EXPECT_EQ(AddSaturating(t, std::chrono::milliseconds::max()), TimePoint::max());
+  EXPECT_EQ(AddSaturating(TimePoint::max(), std::chrono::milliseconds(1'000'000)), TimePoint::max());
+  EXPECT_EQ(AddSaturating(TimePoint::min(), std::chrono::milliseconds(-1)), TimePoint::min());
+  EXPECT_EQ(AddSaturating(t, std::chrono::hours(2)), t + std::chrono::hours(2));
+  EXPECT_EQ(DifferenceSaturating(t, TimePoint::min()), std::chrono::nanoseconds::max());
+  EXPECT_EQ(DifferenceSaturating(TimePoint::min(), t), std::chrono::nanoseconds::min());
+  EXPECT_EQ(DifferenceSaturating(t + std::chrono::seconds(3), t), std::chrono::seconds(3));
+}
+
+TEST(CheckInputTime, RefusesTimesOutside1970To9999AndBadNanosNamingTheField) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(-1);
+  Status st = CheckInputTime(ts, "deadlines[0].at");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("deadlines[0].at"), std::string::npos);
+  EXPECT_NE(st.message().find("9999-12-31T23:59:59Z"), std::string::npos);
+  ts.set_seconds(kLatestInputSeconds + 1);
+  EXPECT_FALSE(CheckInputTime(ts, "x").ok());
+  ts.set_seconds(kLatestInputSeconds);
+  EXPECT_TRUE(CheckInputTime(ts, "x").ok());
+  ts.set_nanos(1'000'000'000);
+  EXPECT_NE(CheckInputTime(ts, "x").message().find("nanos"), std::string::npos);
 }
 
 TEST(Timestamp, RoundTripsAcrossTheEpoch) {

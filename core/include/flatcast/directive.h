@@ -34,6 +34,18 @@ Status ValidateDirective(const v1::Directive& d, const Registry& registry);
 // public, two deadlines for one level. ValidateDirective calls it.
 Status ValidateDeadlines(const v1::Directive& directive);
 
+// Every time and duration a directive carries, against the limits on input
+// (duration.h, docs/PROTOCOL.md "Limits"): created, sent, expires,
+// public_release, each action's due time and each deadline's time between
+// 1970 and 9999, each deadline's within_ms at most a year. InvalidArgument
+// naming the field. ValidateDirective and the file decoders call it.
+Status CheckDirectiveTimes(const v1::Directive& directive);
+
+// The times a publisher sets that must lie ahead of `now` by at most a
+// year: the public release and each deadline's time. The broker calls it
+// when it accepts a directive or an amendment.
+Status CheckTimesAhead(const v1::Directive& directive, TimePoint now);
+
 struct Deadline {
   v1::AckLevel level;
   TimePoint at;

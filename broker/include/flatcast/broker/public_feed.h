@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "flatcast/status.h"
 
@@ -30,6 +31,11 @@ struct FeedSnapshot {
   std::string atom;
   std::map<std::string, Document> by_public_id;
 };
+
+// The bytes of the response the feed gives to one raw HTTP/1.1 request
+// (start line, headers, any body), as the listener would; 400 for one that
+// does not parse. For tests and the fuzz target.
+std::string AnswerHttpRequest(std::string_view raw, const FeedSnapshot& snapshot);
 
 // Where the broker puts what is public each time it changes.
 class FeedSink {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -48,6 +49,17 @@ class OperatorEndpoint {
   zmq::socket_t socket_;
   std::string endpoint_;
 };
+
+class TerminalSession;
+class InboxStore;
+
+// What the daemon answers an operator request: CONFIRM, READY and RATE are
+// recorded by the session (what it sends the broker is appended to `out`),
+// STATUS says whether the broker is reachable and what is pending. An error
+// says why the request is refused.
+Result<v1::OperatorReply> AnswerOperator(const v1::OperatorRequest& request,
+                                         TerminalSession& session, const InboxStore& inbox,
+                                         std::vector<std::string>& out);
 
 // The CLI's side: sends `request` to the daemon on `state_dir` and waits up
 // to `timeout` for its reply. Unavailable, saying what to check, when no

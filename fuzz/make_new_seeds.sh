@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Writes the seeds of fuzz_operator_request, fuzz_broker_query,
+# fuzz_feed_request, fuzz_registry_large and fuzz_key_registry_large
+# (fuzz/corpus/<target>/): protobuf text encoded with protoc --encode, raw
+# HTTP requests, registry fragments. Run from anywhere.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+enc() {  # enc MESSAGE TARGET FILE < text
+  mkdir -p "$root/fuzz/corpus/$2"
+  protoc --encode="flatcast.v1.$1" -I"$root/proto" -I/usr/include \
+    "$root/proto/flatcast.proto" >"$root/fuzz/corpus/$2/$3"
+}
+op() { enc OperatorRequest fuzz_operator_request "$@"; }
+op confirm.bin <<'EOF'
+action: CONFIRM directive_id: "52-HEALTH-20261128-0001"
+EOF
+op ready.bin <<'EOF'
+action: READY directive_id: "52-HEALTH-20261128-0001" note: "two staff on duty"
+EOF
+op rate.bin <<'EOF'
+action: RATE directive_id: "52-HEALTH-20261128-0001" clarity: 4 feasibility: 2 comment: "not enough masks"
+EOF
+op rate-out-of-range.bin <<'EOF'
+action: RATE directive_id: "52-HEALTH-20261128-0001" clarity: 9 feasibility: 0
+EOF
+op status.bin <<'EOF'
+action: STATUS
+EOF
+op unknown-directive.bin <<'EOF'
+action: CONFIRM directive_id: "52-HEALTH-20261128-0404"
+EOF
+
+q() { enc Envelope fuzz_broker_query "$@"; }
+q coverage.bin <<'EOF'
+protocol_version: 1 correlation_id: 3 coverage_query { directive_id: "52-HEALTH-20261128-0001" region: "5201" max_missing: 10 }
+EOF
+q events.bin <<'EOF'
+protocol_version: 1 events_query { directive_id: "52-HEALTH-20261128-0001" }
+EOF
+q rollup.bin <<'EOF'
+protocol_version: 1 audit_request { rollup { directive_id: "52-HEALTH-20261128-0001" depth: STREET } }
+EOF
+q missing.bin <<'EOF'
+protocol_version: 1 audit_request { missing { directive_id: "52-HEALTH-20261128-0001" region: "520102" level: CONFIRMED offset: 1 limit: 2 } }
+EOF
+q latency.bin <<'EOF'
+protocol_version: 1 audit_request { latency { directive_id: "52-HEALTH-20261128-0001" } }
+EOF
+q unit-history.bin <<'EOF'
+protocol_version: 1 audit_request { unit_history { unit_code: "520102001001" } }
+EOF
+q log.bin <<'EOF'
+protocol_version: 1 audit_request { log { since { seconds: 1795852800 } until { seconds: 1795939200 } limit: 2 } }
+EOF
+q log-bad-times.bin <<'EOF'
+protocol_version: 1 audit_request { log { since { seconds: -62135596801 } until { seconds: 253402300800 nanos: -1 } } }
+EOF
+q readiness.bin <<'EOF'
+protocol_version: 1 audit_request { readiness { directive_id: "52-HEALTH-20261128-0001" region: "52" } }
+EOF
+q ratings.bin <<'EOF'
+protocol_version: 1 audit_request { ratings { by: DIRECTIVE comments: 5 } }
+EOF
+q burden.bin <<'EOF'
+protocol_version: 1 audit_request { burden { region: "5201" by: UNIT } }
+EOF
+q verify.bin <<'EOF'
+protocol_version: 1 audit_request { verify { anchor_log_seq: 1 anchor_hash: "00" } }
+EOF
+
+http="$root/fuzz/corpus/fuzz_feed_request"
+mkdir -p "$http"
+printf 'GET /public/directives HTTP/1.1\r\nHost: feed\r\n\r\n' >"$http/list"
+printf 'GET /public/directives/52-HEALTH-20261128-P0001/cap.xml?x=1 HTTP/1.1\r\nHost: feed\r\n\r\n' >"$http/cap"
+printf 'HEAD /public/feed.atom HTTP/1.0\r\n\r\n' >"$http/atom-head"
+printf 'GET /public/directives HTTP/1.1\r\nIf-None-Match: "g7"\r\nConnection: close\r\n\r\n' >"$http/etag"
+printf 'POST /public/directives HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' >"$http/post"
+printf 'GET /public/directives HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' >"$http/chunked"
+
+reg="$root/fuzz/corpus/fuzz_registry_large"
+mkdir -p "$reg"
+printf '\x80\x00520102999\tstreet\tnew street\n' >"$reg/new-street"
+printf '\x10\x005201\tcity\tduplicate\n' >"$reg/duplicate"
+printf '\xff\xff529999999999\tcommunity\torphan\n' >"$reg/orphan"
+
+keys="$root/fuzz/corpus/fuzz_key_registry_large"
+mkdir -p "$keys"
+printf '\x40\x00[[key]]\nname = "x"\nrole = "unit"\n' >"$keys/half-key"
+printf '\x00\x00# nothing\n' >"$keys/comment"
