@@ -15,7 +15,9 @@
 #
 # A crashing input is written to the target's artifacts/ directory and the
 # script exits with status 1. FLATCAST_FUZZ_JOBS sets the build's
-# parallelism (default 2).
+# parallelism (default 2); FLATCAST_FUZZ_BUILD names another build directory
+# configured with -DFLATCAST_FUZZ=ON (scripts/test.sh --sanitize uses
+# build-asan/, where the tests are built too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +48,7 @@ elif [ $# -ge 1 ]; then
   [ $# -eq 1 ] || usage
 fi
 
-build=build-fuzz
+build="${FLATCAST_FUZZ_BUILD:-build-fuzz}"
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ is missing (scripts/setup.sh installs clang and libclang-rt-14-dev)" >&2
   exit 2
