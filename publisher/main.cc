@@ -1,6 +1,7 @@
 // flatcast-publisher: publish a directive, change it (amend, cancel, extend
 // the public hold, release early) and follow its acknowledgements.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <fstream>
 #include <iostream>
@@ -72,6 +73,123 @@ Result<v1::Directive> Content(const flatcast::publisher::DirectiveFlags& flags,
   return flatcast::publisher::BuildDirective(f);
 }
 
+// An amendment's flags: each one given replaces that field of the latest
+// version; nothing else changes.
+struct AmendFlags {
+  flatcast::publisher::DirectiveFlags values;
+  std::string body_file, change_status;
+  std::vector<std::pair<std::string, CLI::Option*>> given;  // flag name -> option
+
+  void Add(CLI::App* cmd, const std::string& name, CLI::Option* option) {
+    given.emplace_back(name, option);
+  }
+  bool Has(const std::string& name) const {
+    for (const auto& [n, option] : given) {
+      if (n == name) return option->count() > 0;
+    }
+    return false;
+  }
+};
+
+void AddAmendOptions(CLI::App* cmd, AmendFlags& a, std::string& file) {
+  auto& f = a.values;
+  cmd->add_option("-f,--file", file,
+                  "a whole new content (.toml or .json) instead of changing single fields")
+      ->check(CLI::ExistingFile);
+  a.Add(cmd, "issuer", cmd->add_option("--issuer", f.issuer, "issuing unit (must stay the same)"));
+  a.Add(cmd, "department",
+        cmd->add_option("--department", f.department, "issuing department (must stay the same)"));
+  a.Add(cmd, "title", cmd->add_option("--title", f.title, "new title"));
+  a.Add(cmd, "body", cmd->add_option("--body", f.body, "new body text"));
+  a.Add(cmd, "body-file", cmd->add_option("--body-file", a.body_file, "read the new body from this file")
+                              ->check(CLI::ExistingFile));
+  a.Add(cmd, "action", cmd->add_option("--action", f.actions,
+                                       "action item \"what|tier[|due]\" (repeatable; replaces "
+                                       "the action items, internal ones are kept)"));
+  a.Add(cmd, "scope", cmd->add_option("--scope", f.scope, "region code in scope (repeatable; replaces the scope)"));
+  a.Add(cmd, "tiers", cmd->add_option("--tiers", f.tiers, "target tiers (replace them)")->delimiter(','));
+  a.Add(cmd, "public", cmd->add_flag("--public", f.is_public, "for the public too (must stay the same)"));
+  a.Add(cmd, "public-release",
+        cmd->add_option("--public-release", f.public_release,
+                        "public release time (must stay the same; use extend or release)"));
+  a.Add(cmd, "expires", cmd->add_option("--expires", f.expires, "new expiry time (RFC 3339), or none"));
+  a.Add(cmd, "note", cmd->add_option("--note", f.internal_note, "new internal note"));
+  a.Add(cmd, "deadline", cmd->add_option("--deadline", f.deadlines,
+                                         "acknowledgement deadline LEVEL=WHEN (repeatable; "
+                                         "replaces the deadlines)"));
+  a.Add(cmd, "change-status",
+        cmd->add_option("--change-status", a.change_status,
+                        "change the status to actual, exercise or test (needs --reason; to "
+                        "actual from exercise or test also --confirm-actual)"));
+}
+
+// The amendment's content: the file's, or the latest version with the
+// given flags applied.
+Result<v1::Directive> AmendedContent(const v1::Directive& latest, const AmendFlags& a,
+                                     const std::string& file) {
+  namespace publisher = flatcast::publisher;
+  if (!file.empty()) {
+    for (const char* name : {"issuer", "department", "title", "body", "body-file", "action",
+                             "scope", "tiers", "public", "public-release", "expires", "note"}) {
+      if (a.Has(name)) {
+        return Status::InvalidArgument(std::string("--file gives the whole content; --") + name +
+                                       " cannot be combined with it");
+      }
+    }
+    auto d = flatcast::LoadDirectiveFile(file);
+    if (!d.ok()) return d;
+    v1::DirectiveStatus status = latest.status();
+    if (a.Has("change-status")) {
+      auto s = publisher::ParseStatus(a.change_status);
+      if (!s.ok()) return s.status();
+      status = *s;
+    }
+    if (d->status() != status) {
+      return Status::InvalidArgument(fmt::format(
+          "{} gives the status {}, but the directive is {}; change the status with "
+          "--change-status {} (and --reason)",
+          file, flatcast::StatusName(d->status()), flatcast::StatusName(latest.status()),
+          flatcast::StatusName(d->status())));
+    }
+    for (const auto& spec : a.values.deadlines) FLATCAST_RETURN_IF_ERROR(publisher::AddDeadline(*d, spec));
+    return d;
+  }
+  const auto& f = a.values;
+  publisher::DirectivePatch p;
+  if (a.Has("issuer")) p.issuer = f.issuer;
+  if (a.Has("department")) p.department = f.department;
+  if (a.Has("title")) p.title = f.title;
+  if (a.Has("body")) p.body = f.body;
+  if (a.Has("body-file")) {
+    std::ifstream in(a.body_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    p.body = ss.str();
+  }
+  if (a.Has("action")) p.actions = f.actions;
+  if (a.Has("scope")) p.scope = f.scope;
+  if (a.Has("tiers")) p.tiers = f.tiers;
+  if (a.Has("public")) p.is_public = f.is_public;
+  if (a.Has("public-release")) p.public_release = f.public_release;
+  if (a.Has("expires")) p.expires = f.expires;
+  if (a.Has("note")) p.internal_note = f.internal_note;
+  if (a.Has("deadline")) p.deadlines = f.deadlines;
+  if (a.Has("change-status")) p.status = a.change_status;
+  return publisher::ApplyPatch(latest, p);
+}
+
+// The text `show` and `amend --dry-run` print.
+std::string ShowText(const v1::StoredDirective& stored, const std::vector<uint32_t>& versions) {
+  std::string out = flatcast::RenderDirectiveText(stored, flatcast::SystemClock::Instance().Now());
+  if (!out.empty() && out.back() != '\n') out += "\n";
+  if (!versions.empty()) {
+    out += "\nVersions:";
+    for (uint32_t v : versions) out += " " + std::to_string(v);
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,10 +231,22 @@ int main(int argc, char** argv) {
   pub->add_option("--reason", reason, "why (recorded for audit)");
 
   std::string id, until;
-  auto* amend = app.add_subcommand("amend", "publish a new version of a directive");
+  AmendFlags amend_flags;
+  bool dry_run = false, confirm_actual = false;
+  auto* amend = app.add_subcommand(
+      "amend", "publish a new version of a directive: the fields given change, the rest is kept");
   amend->add_option("id", id, "directive id")->required();
-  AddContentOptions(amend, f, file, body_file);
+  AddAmendOptions(amend, amend_flags, file);
   amend->add_option("--reason", reason, "why (recorded for audit)");
+  amend->add_flag("--confirm-actual", confirm_actual,
+                  "confirm that an exercise or test directive becomes an actual one");
+  amend->add_flag("--dry-run", dry_run, "print the amended directive and its changes; send nothing");
+
+  uint32_t show_version = 0;
+  auto* show = app.add_subcommand("show", "print a directive as the broker stored it");
+  show->add_option("id", id, "directive id")->required();
+  show->add_option("--version", show_version, "this version (default: the latest)")
+      ->check(CLI::Range(1u, 1000000u));
 
   auto* cancel = app.add_subcommand("cancel", "cancel a directive (before release: never public)");
   cancel->add_option("id", id, "directive id")->required();
@@ -173,6 +303,16 @@ int main(int argc, char** argv) {
                        : flatcast::ReceiptToText(receipt.value()));
     return 0;
   }
+  if (*show) {
+    auto reply = flatcast::publisher::FetchDirective(client, id, show_version, timeout);
+    if (!reply.ok()) return Fail(reply.status(), json);
+    if (json) {
+      std::cout << flatcast::DirectiveToJson(reply->directive()) << "\n";
+    } else {
+      std::cout << ShowText(reply->directive(), {reply->versions().begin(), reply->versions().end()});
+    }
+    return 0;
+  }
   if (*status) {
     auto coverage = flatcast::QueryCoverage(client, id, "", 0, timeout);
     if (!coverage.ok()) return Fail(coverage.status(), json);
@@ -192,9 +332,44 @@ int main(int argc, char** argv) {
   }
   if (*amend) {
     request.set_action(v1::LifecycleRequest::AMEND);
-    auto d = content();
+    auto latest = flatcast::publisher::FetchDirective(client, id, 0, timeout);
+    if (!latest.ok()) return Fail(latest.status().WithContext("fetching the latest version of " + id), json);
+    const v1::Directive& base = latest->directive().directive();
+    auto d = AmendedContent(base, amend_flags, file);
     if (!d.ok()) return Fail(d.status(), json);
+    std::vector<std::string> changes = flatcast::DescribeChanges(base, *d);
+    if (dry_run) {
+      v1::StoredDirective preview = latest->directive();
+      *preview.mutable_directive() = *d;
+      preview.mutable_directive()->set_id(id);
+      preview.mutable_directive()->set_version(base.version() + 1);
+      *preview.mutable_directive()->mutable_sent() = base.sent();
+      for (const auto& line : changes) preview.mutable_directive()->add_changes(line);
+      std::cout << ShowText(preview, {});
+      if (changes.empty()) std::cout << "\nThis amendment changes nothing; the broker would refuse it.\n";
+      return 0;
+    }
+    if (signing_key) {
+      if (Status st = flatcast::publisher::SignForPublishing(*d, *signing_key,
+                                                             flatcast::SystemClock::Instance().Now());
+          !st.ok()) {
+        return Fail(st, json);
+      }
+    }
     *request.mutable_directive() = std::move(d).value();
+    request.set_base_version(base.version());
+    request.set_change_status(amend_flags.Has("change-status"));
+    request.set_confirm_actual(confirm_actual);
+    auto reply = flatcast::publisher::ChangeLifecycle(client, request, attempts, timeout);
+    if (!reply.ok()) return Fail(reply.status(), json);
+    if (json) {
+      std::cout << flatcast::LifecycleReplyToJson(reply.value());
+    } else {
+      std::cout << flatcast::LifecycleReplyToText(reply.value());
+      if (!changes.empty()) std::cout << "changes from version " << base.version() << ":\n";
+      for (const auto& line : changes) std::cout << "  " << line << "\n";
+    }
+    return 0;
   } else if (*cancel) {
     request.set_action(v1::LifecycleRequest::CANCEL);
   } else if (*extend) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "flatcast/directive.h"
 #include "flatcast/duration.h"
 #include "flatcast/signing.h"
 #include "flatcast/report.h"
@@ -318,6 +319,9 @@ std::string RenderLog(const v1::LogReply& r, OutputFormat format) {
         if (!e.publisher().empty()) detail += " by " + e.publisher();
         if (e.kind() == v1::LifecycleEvent::DEADLINE_PASSED) {
           detail += fmt::format(" {}: {} units overdue", LevelName(e.level()), e.overdue_units());
+        }
+        if (e.kind() == v1::LifecycleEvent::STATUS_CHANGED) {
+          detail += fmt::format(" {} -> {}", StatusName(e.status_from()), StatusName(e.status_to()));
         }
         if (!e.reason().empty()) detail += ": " + e.reason();
         row.push_back(detail);

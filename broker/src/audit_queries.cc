@@ -141,6 +141,8 @@ Result<v1::AuditReply> AuditQueries::Run(const v1::AuditRequest& request) const 
       return put(Burden(request.burden()), reply.mutable_burden());
     case v1::AuditRequest::kVerify:
       return put(Verify(request.verify()), reply.mutable_verify());
+    case v1::AuditRequest::kDirective:
+      return put(Directive(request.directive()), reply.mutable_directive());
     case v1::AuditRequest::QUERY_NOT_SET:
       break;
   }
@@ -236,6 +238,35 @@ Result<v1::EventsReply> AuditQueries::Events(const v1::EventsQuery& q) const {
   if (!q.directive_id().empty() && reply.events_size() == 0) {
     return Status::NotFound(fmt::format("no directive with id \"{}\"", q.directive_id()));
   }
+  return reply;
+}
+
+Result<v1::DirectiveReply> AuditQueries::Directive(const v1::DirectiveQuery& q) const {
+  if (q.directive_id().empty()) return Status::InvalidArgument("no directive id given");
+  // Each version was made by a lifecycle event that names its sequence.
+  std::map<uint32_t, uint64_t> seq_of_version;
+  FLATCAST_RETURN_IF_ERROR(store_.ForEachEvent(q.directive_id(), [&](const v1::LifecycleEvent& e) {
+    if (e.version() > 0) seq_of_version.emplace(e.version(), e.directive_seq());
+  }));
+  if (seq_of_version.empty()) {
+    return Status::NotFound(fmt::format("no directive with id \"{}\"", q.directive_id()));
+  }
+  uint32_t version = q.version() == 0 ? seq_of_version.rbegin()->first : q.version();
+  auto it = seq_of_version.find(version);
+  if (it == seq_of_version.end()) {
+    return Status::NotFound(fmt::format("directive {} has no version {} (versions 1 to {})",
+                                        q.directive_id(), version,
+                                        seq_of_version.rbegin()->first));
+  }
+  Result<std::optional<v1::StoredDirective>> stored = store_.GetDirective(it->second);
+  if (!stored.ok()) return stored.status();
+  if (!*stored || (*stored)->directive().id() != q.directive_id()) {
+    return Status::NotFound(
+        fmt::format("version {} of directive {} is not stored", version, q.directive_id()));
+  }
+  v1::DirectiveReply reply;
+  *reply.mutable_directive() = std::move(**stored);
+  for (const auto& entry : seq_of_version) reply.add_versions(entry.first);
   return reply;
 }
 

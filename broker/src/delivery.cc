@@ -23,7 +23,7 @@ void Delivery::ScheduleAll(TimePoint now) {
 void Delivery::FanOut(DirectiveState& state, TimePoint now) {
   state.next_redelivery = now + options_.redelivery_initial;
   size_t sent = 0, offline = 0, dropped = 0;
-  state.ForEachAddressed(registry_, [&](uint32_t i) {
+  state.ForEachRecipient(registry_, [&](uint32_t i) {
     switch (connections_.SendToUnit(i, state.deliver, now)) {
       case SendOutcome::kSent: ++sent; break;
       case SendOutcome::kGone: ++offline; break;
@@ -39,7 +39,7 @@ void Delivery::CatchUp(uint32_t unit_index, TimePoint now) {
   size_t sent = 0, deferred = 0;
   bool stopped = false;
   for (auto& [seq, state] : index_.versions()) {
-    if (state.superseded || !state.Addresses(unit_index, unit.tier) || state.Received(unit_index)) {
+    if (state.superseded || !state.Reaches(unit_index, unit.tier) || state.Received(unit_index)) {
       continue;
     }
     if (stopped) {
@@ -63,7 +63,7 @@ void Delivery::Redeliver(TimePoint now) {
     DirectiveState& state = entry.second;  // a plain reference: the lambda captures it
     if (state.Settled() || Expired(state, now) || now < state.next_redelivery) continue;
     size_t sent = 0, full = 0;
-    state.ForEachAddressed(registry_, [&](uint32_t i) {
+    state.ForEachRecipient(registry_, [&](uint32_t i) {
       if (state.Received(i) || !connections_.Connected(i)) return;
       switch (connections_.SendToUnit(i, state.deliver, now)) {
         case SendOutcome::kSent: ++sent; break;
@@ -90,7 +90,7 @@ void Delivery::SendHeartbeats(TimePoint now) {
   for (const auto& entry : index_.versions()) {
     const DirectiveState& state = entry.second;  // a plain reference: the lambda captures it
     if (state.Settled() || Expired(state, now)) continue;
-    state.ForEachAddressed(registry_, [&](uint32_t i) {
+    state.ForEachRecipient(registry_, [&](uint32_t i) {
       if (!state.Received(i)) ++unacknowledged[i];
     });
   }

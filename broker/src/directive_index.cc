@@ -23,7 +23,17 @@ DirectiveState& DirectiveIndex::Add(const v1::StoredDirective& stored) {
   state.deliver = DeliverMessage(stored);
   auto [latest, inserted] = latest_of_id_.try_emplace(d.id(), stored.seq());
   if (!inserted && latest->second != stored.seq()) {
-    if (DirectiveState* previous = Find(latest->second)) previous->superseded = true;
+    if (DirectiveState* previous = Find(latest->second)) {
+      previous->superseded = true;
+      // Whoever an earlier version reached and this one does not address
+      // is sent this one as the directive's withdrawal.
+      previous->ForEachRecipient(registry_, [&](uint32_t i) {
+        if (!state.Addresses(i, registry_.unit(i).tier)) state.withdrawn.push_back(i);
+      });
+      std::sort(state.withdrawn.begin(), state.withdrawn.end());
+      state.withdrawn.erase(std::unique(state.withdrawn.begin(), state.withdrawn.end()),
+                            state.withdrawn.end());
+    }
     latest->second = stored.seq();
   }
   if (!stored.idempotency_key().empty()) seq_of_key_[stored.idempotency_key()] = stored.seq();

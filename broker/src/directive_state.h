@@ -3,6 +3,7 @@
 // reading the store. Owned by the broker's event loop.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -36,13 +37,21 @@ struct DirectiveState {
   TimePoint next_redelivery{};  // when the next redelivery round is due
   int redelivery_round = 0;
   bool superseded = false;  // a later version of the same id exists
+  // Units an earlier version of the same id addressed and this one does not
+  // (its scope or tiers shrank), sorted registry indices: they are sent this
+  // version too, as the withdrawal of the directive for them, and settle it
+  // with a RECEIVED acknowledgement.
+  std::vector<uint32_t> withdrawn;
   Payload deliver;  // the encoded Deliver envelope, shared by every send
 
   bool Received(uint32_t index) const { return acked[0][index]; }
   uint32_t received_count() const { return acked_count[0]; }
   bool Has(v1::AckLevel level, uint32_t index) const { return acked[LevelIndex(level)][index]; }
-  // Nothing more to deliver: every addressed unit has it, or a later version replaced it.
-  bool Settled() const { return superseded || received_count() >= stored.addressed_units(); }
+  // Nothing more to deliver: every addressed or withdrawn unit has it, or a
+  // later version replaced it.
+  bool Settled() const {
+    return superseded || received_count() >= stored.addressed_units() + withdrawn.size();
+  }
   bool Targets(Tier tier) const { return (tier_mask & (1u << static_cast<int>(tier))) != 0; }
   // True when the unit at `index` (of `tier`) is addressed.
   bool Addresses(uint32_t index, Tier tier) const {
@@ -52,6 +61,12 @@ struct DirectiveState {
     }
     return false;
   }
+  // True when this version withdraws the directive from the unit at `index`.
+  bool Withdraws(uint32_t index) const {
+    return std::binary_search(withdrawn.begin(), withdrawn.end(), index);
+  }
+  // True when this version is sent to the unit: addressed, or withdrawn from it.
+  bool Reaches(uint32_t index, Tier tier) const { return Addresses(index, tier) || Withdraws(index); }
   // Records a durable ack; false when it was recorded already.
   bool Mark(v1::AckLevel level, uint32_t index) {
     std::vector<bool>::reference bit = acked[LevelIndex(level)][index];
@@ -69,6 +84,13 @@ struct DirectiveState {
         if (Targets(registry.unit(i).tier)) fn(i);
       }
     }
+  }
+  // Calls fn(index) for every unit this version is sent to: the addressed
+  // ones, then the withdrawn ones.
+  template <typename Fn>
+  void ForEachRecipient(const Registry& registry, Fn&& fn) const {
+    ForEachAddressed(registry, fn);
+    for (uint32_t i : withdrawn) fn(i);
   }
 };
 

@@ -38,8 +38,16 @@ Status Feedback::OnAck(const std::string& routing, const v1::Ack& ack) {
                                    state->stored.directive().id() + ", not " + ack.directive_id());
   }
   if (!state->Addresses(*unit_index, unit.tier)) {
-    return Status::InvalidArgument("directive " + ack.directive_id() +
-                                   " is not addressed to unit " + unit.code);
+    if (!state->Withdraws(*unit_index)) {
+      return Status::InvalidArgument("directive " + ack.directive_id() +
+                                     " is not addressed to unit " + unit.code);
+    }
+    if (ack.level() != v1::RECEIVED) {
+      return Status::InvalidArgument(fmt::format(
+          "version {} of directive {} no longer addresses unit {}; it is acknowledged as "
+          "received only",
+          state->stored.directive().version(), ack.directive_id(), unit.code));
+    }
   }
   if (ack.level() < v1::RECEIVED || ack.level() > v1::READY) {
     return Status::InvalidArgument("unknown acknowledgement level");

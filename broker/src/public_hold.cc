@@ -1,5 +1,7 @@
 #include "public_hold.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "flatcast/directive.h"
@@ -82,6 +84,33 @@ void Stamp(v1::LifecycleEvent& e, const v1::StoredDirective& stored, TimePoint n
   e.set_publisher(publisher);
 }
 
+Status CheckStatusChange(const v1::LifecycleRequest& req, v1::DirectiveStatus from,
+                         v1::DirectiveStatus to) {
+  if (from == to) {
+    if (req.change_status()) {
+      return Status::InvalidArgument(fmt::format(
+          "the status change was asked for, but the status stays {}", StatusName(from)));
+    }
+    return Status::Ok();
+  }
+  if (!req.change_status()) {
+    return Status::InvalidArgument(fmt::format(
+        "the amendment would change the status from {} to {}; the status is kept unless changed "
+        "explicitly (flatcast-publisher amend --status {} --change-status --reason ...)",
+        StatusName(from), StatusName(to), StatusName(to)));
+  }
+  if (req.reason().empty()) {
+    return Status::InvalidArgument("a status change needs a reason (--reason), kept for audit");
+  }
+  if (to == v1::ACTUAL && !req.confirm_actual()) {
+    return Status::InvalidArgument(fmt::format(
+        "the amendment turns a {} directive into an ACTUAL one: every addressed unit will act on "
+        "it; confirm with --confirm-actual",
+        StatusName(from)));
+  }
+  return Status::Ok();
+}
+
 Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publisher, TimePoint now,
                       const v1::Directive& latest,
                       const std::function<Status(const v1::Directive&)>& check_amendment,
@@ -95,16 +124,36 @@ Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publishe
         return Status::InvalidArgument("the amendment names another id: " + amended.id());
       }
       amended.clear_id();
+      amended.clear_changes();  // the broker describes the changes itself
+      if (req.base_version() == 0) {
+        return Status::InvalidArgument(
+            "an amendment names the version it changes (base_version); flatcast-publisher "
+            "amend sets it from the latest version it fetched");
+      }
+      if (req.base_version() > latest.version()) {
+        return Status::NotFound(fmt::format("directive {} has no version {} (the latest is {})",
+                                            req.directive_id(), req.base_version(),
+                                            latest.version()));
+      }
+      if (req.base_version() != latest.version()) {
+        return Status::InvalidArgument(fmt::format(
+            "the amendment was made from version {} of {}, but version {} was published since; "
+            "look at it (flatcast-publisher show {}) and amend again",
+            req.base_version(), req.directive_id(), latest.version(), req.directive_id()));
+      }
       if (amended.issuer_unit() != next.issuer_unit() ||
           amended.issuer_department() != next.issuer_department()) {
-        return Status::InvalidArgument("an amendment keeps the issuer unit and department");
+        return Status::InvalidArgument(fmt::format(
+            "an amendment keeps the issuer ({} {}, not {} {}); for another issuer cancel this "
+            "directive and publish a new one",
+            next.issuer_unit(), next.issuer_department(), amended.issuer_unit(),
+            amended.issuer_department()));
       }
       if (amended.is_public() != next.is_public()) {
         return Status::InvalidArgument(
             "an amendment cannot change whether the directive is public; cancel it "
             "and publish a new one");
       }
-      FLATCAST_RETURN_IF_ERROR(check_amendment(amended));
       // The public release time only moves through extend and release-early.
       if (amended.has_public_release() &&
           FromTimestamp(amended.public_release()) != FromTimestamp(next.public_release())) {
@@ -112,8 +161,18 @@ Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publishe
             "an amendment keeps the public release time; use extend or "
             "release-early to move it");
       }
+      FLATCAST_RETURN_IF_ERROR(CheckStatusChange(req, latest.status(), amended.status()));
+      std::vector<std::string> changes = DescribeChanges(latest, amended);
+      if (changes.empty()) {
+        return Status::InvalidArgument(fmt::format(
+            "the amendment changes nothing from version {} of {}; give the fields to change "
+            "(--title, --body, --action, --scope, ...)",
+            latest.version(), req.directive_id()));
+      }
+      FLATCAST_RETURN_IF_ERROR(check_amendment(amended));
       *amended.mutable_public_release() = next.public_release();
       next = std::move(amended);
+      for (auto& line : changes) next.add_changes(std::move(line));
       event = Event(v1::LifecycleEvent::AMENDED);
       break;
     }

@@ -236,6 +236,18 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     return refuse(st);
   }
   event.set_reason(req.reason());
+  std::vector<v1::LifecycleEvent> events{event};
+  if (next.status() != latest.directive().status()) {
+    // An explicit status change (PlanTransition refuses any other) is an
+    // event of its own, so the audit log shows when a drill turned real.
+    v1::LifecycleEvent changed;
+    changed.set_kind(v1::LifecycleEvent::STATUS_CHANGED);
+    changed.set_status_from(latest.directive().status());
+    changed.set_status_to(next.status());
+    changed.set_reason(req.reason());
+    events.push_back(std::move(changed));
+  }
+  if (req.action() != v1::LifecycleRequest::AMEND) next.clear_changes();
   next.set_id(req.directive_id());
   next.set_version(latest.directive().version() + 1);
   if (next.msg_type() != v1::CANCEL) next.set_msg_type(v1::UPDATE);
@@ -248,11 +260,11 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
       NextVersion(std::move(next), req.idempotency_key(), req.publisher());
   record.set_latest_seq(stored.seq());
   record.set_latest_version(stored.directive().version());
-  Stamp(event, stored, now, req.publisher());
+  for (auto& e : events) Stamp(e, stored, now, req.publisher());
   StoreWrite w;
   w.directive = stored;
   w.public_records.push_back(record);
-  w.events.push_back(event);
+  w.events = std::move(events);
   d_.commits.Commit(std::move(w), [this, routing, corr, stored, record, kind = event.kind(),
                                    req, finished = std::move(finished)](const Status& st) {
     if (!st.ok()) {

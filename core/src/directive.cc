@@ -514,6 +514,14 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
     line("Deadline:", level + " " + when);
   }
 
+  if (stored.withdrawn()) {
+    line("Withdrawn:", "this version no longer addresses this unit; nothing more to do for it");
+  }
+  if (d.changes_size() > 0) {
+    line("Changed:", fmt::format("from version {}:", d.version() > 1 ? d.version() - 1 : 0));
+    for (const std::string& change : d.changes()) line("", change);
+  }
+
   out += "\n" + d.title() + "\n";
   if (!d.body().empty()) {
     out += "\n" + d.body();
@@ -537,6 +545,105 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
     line("References:", fmt::format("{}", fmt::join(d.references(), ", ")));
   if (!d.internal_note().empty()) line("Internal note:", d.internal_note());
   return out;
+}
+
+namespace {
+
+// The action items of `d` that are (or are not) internal, each as one line.
+std::vector<std::string> ActionLines(const v1::Directive& d, bool internal) {
+  std::vector<std::string> out;
+  for (const v1::ActionItem& a : d.actions()) {
+    if (a.internal() != internal) continue;
+    std::string line = fmt::format("{} ({})", a.what(), TierLabel(a.responsible_tier()));
+    if (a.has_due()) line += " by " + FormatTimeSeconds(FromTimestamp(a.due()));
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::string DeadlineLine(const v1::AckDeadline& d) {
+  std::string level = v1::AckLevel_Name(d.level());
+  if (d.within_ms() > 0) return level + " within " + FormatDuration(std::chrono::milliseconds(d.within_ms()));
+  if (d.has_at()) return level + " by " + FormatTimeSeconds(FromTimestamp(d.at()));
+  return level + " before the public release";
+}
+
+std::string Joined(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out.empty() ? "none" : out;
+}
+
+std::string ListChange(std::string_view what, const std::vector<std::string>& before,
+                       const std::vector<std::string>& after) {
+  return fmt::format("{}: {} -> {}", what, Joined(before, "; "), Joined(after, "; "));
+}
+
+}  // namespace
+
+std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::Directive& after) {
+  std::vector<std::string> out;
+  if (before.title() != after.title()) {
+    out.push_back(fmt::format("title: \"{}\" -> \"{}\"", before.title(), after.title()));
+  }
+  if (before.body() != after.body()) {
+    out.push_back(fmt::format("body: changed ({} -> {} bytes)", before.body().size(),
+                              after.body().size()));
+  }
+  if (ActionLines(before, false) != ActionLines(after, false)) {
+    out.push_back(ListChange("action items", ActionLines(before, false), ActionLines(after, false)));
+  }
+  std::set<std::string> scope_before(before.scope().begin(), before.scope().end());
+  std::set<std::string> scope_after(after.scope().begin(), after.scope().end());
+  if (scope_before != scope_after) {
+    std::string line = "scope:";
+    for (const auto& code : scope_after) {
+      if (!scope_before.contains(code)) line += " +" + code;
+    }
+    for (const auto& code : scope_before) {
+      if (!scope_after.contains(code)) line += " -" + code;
+    }
+    out.push_back(line);
+  }
+  auto tiers = [](const v1::Directive& d) {
+    std::set<int> set(d.target_tiers().begin(), d.target_tiers().end());
+    std::vector<std::string> names;
+    for (int t : set) names.push_back(TierLabel(t));
+    return names;
+  };
+  if (tiers(before) != tiers(after)) {
+    out.push_back(fmt::format("tiers: {} -> {}", Joined(tiers(before), ","), Joined(tiers(after), ",")));
+  }
+  if (before.status() != after.status()) {
+    out.push_back(fmt::format("status: {} -> {}", StatusName(before.status()), StatusName(after.status())));
+  }
+  auto expires = [](const v1::Directive& d) {
+    return d.has_expires() ? FormatTimeSeconds(FromTimestamp(d.expires())) : std::string("none");
+  };
+  if (expires(before) != expires(after)) {
+    out.push_back(fmt::format("expires: {} -> {}", expires(before), expires(after)));
+  }
+  auto deadlines = [](const v1::Directive& d) {
+    std::vector<std::string> lines;
+    for (const auto& deadline : d.deadlines()) lines.push_back(DeadlineLine(deadline));
+    return lines;
+  };
+  if (deadlines(before) != deadlines(after)) {
+    out.push_back(ListChange("deadlines", deadlines(before), deadlines(after)));
+  }
+  if (ActionLines(before, true) != ActionLines(after, true)) {
+    out.push_back(
+        ListChange("internal action items", ActionLines(before, true), ActionLines(after, true)));
+  }
+  if (before.internal_note() != after.internal_note()) out.push_back("internal note: changed");
+  return out;
+}
+
+bool IsInternalChange(std::string_view line) {
+  return line.starts_with("internal") || line.starts_with("deadlines:");
 }
 
 std::string_view StatusName(v1::DirectiveStatus s) {

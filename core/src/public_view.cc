@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
+
+#include "flatcast/directive.h"
 #include "flatcast/duration.h"
 
 namespace flatcast {
@@ -146,7 +149,19 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   x.Text("status", CapStatus(d.status()));
   x.Text("msgType", MsgTypeName(e));
   x.Text("scope", "Public");
-  if (cancelled) x.Text("note", "This directive has been cancelled.");
+  if (cancelled) {
+    x.Text("note", "This directive has been cancelled.");
+  } else if (d.version() > 1) {
+    std::string note;
+    for (const std::string& change : d.changes()) {
+      if (IsInternalChange(change)) continue;
+      note += (note.empty() ? "" : "; ") + change;
+    }
+    x.Text("note", fmt::format("Version {} of this directive{}{}", d.version(),
+                               note.empty() ? "" : ". Changes from version " +
+                                                       std::to_string(d.version() - 1) + ": ",
+                               note));
+  }
   x.Text("references", Sender(d) + "," + d.id() + "," +
                            CapTime(FromTimestamp(e.record.has_first_sent() ? e.record.first_sent()
                                                                            : d.sent())));

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flatcast/directive.h"
 #include "flatcast/duration.h"
 
 namespace flatcast {
@@ -102,6 +103,10 @@ std::string RenderEvents(const v1::EventsReply& r, OutputFormat format) {
                       {"release_at", OptionalTime(e.has_release_at(), e.release_at())},
                       {"late_by_ms", e.late_by_ms()},
                       {"lead_ms", e.lead_ms()}});
+      if (e.kind() == v1::LifecycleEvent::STATUS_CHANGED) {
+        list.back()["status_from"] = std::string(StatusName(e.status_from()));
+        list.back()["status_to"] = std::string(StatusName(e.status_to()));
+      }
     }
     return nlohmann::json{{"events", list}}.dump(2) + "\n";
   }
@@ -124,6 +129,9 @@ std::string RenderEvents(const v1::EventsReply& r, OutputFormat format) {
     if (e.has_release_at()) out += "  release " + FormatTime(FromTimestamp(e.release_at()));
     if (e.late_by_ms() > 0) out += fmt::format("  late by {} ms", e.late_by_ms());
     if (e.lead_ms() > 0) out += "  lead " + FormatDuration(std::chrono::milliseconds(e.lead_ms()));
+    if (e.kind() == v1::LifecycleEvent::STATUS_CHANGED) {
+      out += fmt::format("  {} -> {}", StatusName(e.status_from()), StatusName(e.status_to()));
+    }
     if (!e.reason().empty()) out += "  reason: " + e.reason();
     out += "\n";
   }

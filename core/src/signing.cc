@@ -233,7 +233,7 @@ const std::vector<int>& UnsignedDirectiveFields() {
       v1::Directive::kFormatVersionFieldNumber, v1::Directive::kIdFieldNumber,
       v1::Directive::kSentFieldNumber,          v1::Directive::kVersionFieldNumber,
       v1::Directive::kMsgTypeFieldNumber,       v1::Directive::kPublicReleaseFieldNumber,
-      v1::Directive::kReferencesFieldNumber,
+      v1::Directive::kReferencesFieldNumber,   v1::Directive::kChangesFieldNumber,
       // The signature itself.
       v1::Directive::kSignatureFieldNumber,
   };

@@ -42,7 +42,109 @@ Status SetTime(const std::string& text, const char* what, Field field) {
   return Status::Ok();
 }
 
+Status AddAction(v1::Directive& d, const std::string& spec) {
+  auto parts = Split(spec, '|');
+  if (parts.size() < 2 || parts.size() > 3) {
+    return Status::InvalidArgument("action \"" + spec + "\" must be \"what|tier\" or \"what|tier|due\"");
+  }
+  auto* a = d.add_actions();
+  a->set_what(parts[0]);
+  auto tier = ParseTargetTier(parts[1]);
+  if (!tier.ok()) return tier.status().WithContext("action \"" + spec + "\"");
+  a->set_responsible_tier(tier.value());
+  if (parts.size() == 3) {
+    FLATCAST_RETURN_IF_ERROR(SetTime(parts[2], "action due time", [a] { return a->mutable_due(); }));
+  }
+  return Status::Ok();
+}
+
+Status AddTiers(v1::Directive& d, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    auto tier = ParseTargetTier(name);
+    if (!tier.ok()) return tier.status();
+    d.add_target_tiers(tier.value());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+Result<v1::DirectiveStatus> ParseStatus(const std::string& name) {
+  if (name == "actual") return v1::ACTUAL;
+  if (name == "exercise") return v1::EXERCISE;
+  if (name == "test") return v1::TEST;
+  return Status::InvalidArgument("status \"" + name + "\" is not one of actual, exercise, test");
+}
+
+Result<v1::Directive> ApplyPatch(const v1::Directive& latest, const DirectivePatch& p) {
+  v1::Directive d = latest;
+  for (int field : {v1::Directive::kIdFieldNumber, v1::Directive::kSentFieldNumber,
+                    v1::Directive::kVersionFieldNumber, v1::Directive::kMsgTypeFieldNumber,
+                    v1::Directive::kReferencesFieldNumber, v1::Directive::kChangesFieldNumber,
+                    v1::Directive::kFormatVersionFieldNumber, v1::Directive::kCreatedFieldNumber,
+                    v1::Directive::kSignatureFieldNumber}) {
+    d.GetReflection()->ClearField(&d, v1::Directive::descriptor()->FindFieldByNumber(field));
+  }
+  if (p.issuer) d.set_issuer_unit(*p.issuer);
+  if (p.department) d.set_issuer_department(*p.department);
+  if (p.title) d.set_title(*p.title);
+  if (p.body) d.set_body(*p.body);
+  if (p.internal_note) d.set_internal_note(*p.internal_note);
+  if (p.actions) {
+    google::protobuf::RepeatedPtrField<v1::ActionItem> internal;
+    for (const auto& a : d.actions()) {
+      if (a.internal()) *internal.Add() = a;
+    }
+    d.clear_actions();
+    for (const auto& spec : *p.actions) FLATCAST_RETURN_IF_ERROR(AddAction(d, spec));
+    for (auto& a : internal) *d.add_actions() = std::move(a);
+  }
+  if (p.scope) {
+    d.clear_scope();
+    for (const auto& code : *p.scope) d.add_scope(code);
+  }
+  if (p.tiers) {
+    d.clear_target_tiers();
+    FLATCAST_RETURN_IF_ERROR(AddTiers(d, *p.tiers));
+  }
+  if (p.deadlines) {
+    d.clear_deadlines();
+    for (const auto& spec : *p.deadlines) FLATCAST_RETURN_IF_ERROR(AddDeadline(d, spec));
+  }
+  if (p.status) {
+    auto status = ParseStatus(*p.status);
+    if (!status.ok()) return status.status();
+    d.set_status(*status);
+  }
+  if (p.is_public) d.set_is_public(*p.is_public);
+  if (p.public_release) {
+    d.clear_public_release();
+    FLATCAST_RETURN_IF_ERROR(
+        SetTime(*p.public_release, "public release", [&d] { return d.mutable_public_release(); }));
+  }
+  if (p.expires) {
+    d.clear_expires();
+    if (*p.expires != "none") {
+      FLATCAST_RETURN_IF_ERROR(SetTime(*p.expires, "expiry", [&d] { return d.mutable_expires(); }));
+    }
+  }
+  FLATCAST_RETURN_IF_ERROR(CheckDirectiveTimes(d));
+  return d;
+}
+
+Result<v1::DirectiveReply> FetchDirective(RpcClient& client, const std::string& id,
+                                          uint32_t version, std::chrono::milliseconds timeout) {
+  v1::Envelope env;
+  v1::DirectiveQuery* q = env.mutable_audit_request()->mutable_directive();
+  q->set_directive_id(id);
+  q->set_version(version);
+  auto reply = client.Call(env, timeout);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_audit_reply() || !reply->audit_reply().has_directive()) {
+    return Status::Internal("the broker answered with no directive");
+  }
+  return reply->audit_reply().directive();
+}
 
 Status AddDeadline(v1::Directive& d, const std::string& spec) {
   size_t eq = spec.find('=');
@@ -86,36 +188,13 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
   d.set_issuer_department(f.department);
   d.set_title(f.title);
   d.set_body(f.body);
-  for (const auto& spec : f.actions) {
-    auto parts = Split(spec, '|');
-    if (parts.size() < 2 || parts.size() > 3) {
-      return Status::InvalidArgument("action \"" + spec + "\" must be \"what|tier\" or \"what|tier|due\"");
-    }
-    auto* a = d.add_actions();
-    a->set_what(parts[0]);
-    auto tier = ParseTargetTier(parts[1]);
-    if (!tier.ok()) return tier.status().WithContext("action \"" + spec + "\"");
-    a->set_responsible_tier(tier.value());
-    if (parts.size() == 3) {
-      FLATCAST_RETURN_IF_ERROR(SetTime(parts[2], "action due time", [a] { return a->mutable_due(); }));
-    }
-  }
+  for (const auto& spec : f.actions) FLATCAST_RETURN_IF_ERROR(AddAction(d, spec));
   for (const auto& spec : f.deadlines) FLATCAST_RETURN_IF_ERROR(AddDeadline(d, spec));
   for (const auto& code : f.scope) d.add_scope(code);
-  for (const auto& name : f.tiers) {
-    auto tier = ParseTargetTier(name);
-    if (!tier.ok()) return tier.status();
-    d.add_target_tiers(tier.value());
-  }
-  if (f.status == "actual") {
-    d.set_status(v1::ACTUAL);
-  } else if (f.status == "exercise") {
-    d.set_status(v1::EXERCISE);
-  } else if (f.status == "test") {
-    d.set_status(v1::TEST);
-  } else {
-    return Status::InvalidArgument("status \"" + f.status + "\" is not one of actual, exercise, test");
-  }
+  FLATCAST_RETURN_IF_ERROR(AddTiers(d, f.tiers));
+  auto status = ParseStatus(f.status);
+  if (!status.ok()) return status.status();
+  d.set_status(*status);
   d.set_is_public(f.is_public);
   FLATCAST_RETURN_IF_ERROR(
       SetTime(f.public_release, "public release", [&d] { return d.mutable_public_release(); }));

@@ -18,6 +18,7 @@ InboxEntry EntryOf(const v1::StoredDirective& stored) {
   entry.title = d.title();
   entry.issuer_unit = d.issuer_unit();
   entry.sent = FromTimestamp(d.sent());
+  entry.withdrawn = stored.withdrawn();
   return entry;
 }
 
@@ -143,6 +144,7 @@ Status MemoryInbox::Put(const v1::StoredDirective& stored) {
     entry.seq = stored.seq();
     entry.id = d.id();
     entry.version = d.version();
+    entry.withdrawn = stored.withdrawn();
   }
   AddEntry(std::move(entry));
   ++put_count_;

@@ -55,6 +55,9 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
   auto public_text = [&](const v1::Directive& d) {
     return d.msg_type() == v1::CANCEL ? std::string("cancelled") : PublicReleaseText(d, now);
   };
+  auto public_of = [&](const v1::StoredDirective& s) {
+    return s.withdrawn() ? std::string("withdrawn from this unit") : public_text(s.directive());
+  };
   Result<OperatorState> state = ReadOperatorState(state_dir);
   if (!state.ok()) return state.status();
   // The highest level acknowledged, confirmed by the broker or still pending.
@@ -84,7 +87,9 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
                              {"status", std::string(StatusName(d.status()))},
                              {"sent", FormatTime(FromTimestamp(d.sent()))},
                              {"cancelled", d.msg_type() == v1::CANCEL},
-                             {"public", public_text(d)},
+                             {"withdrawn", s->withdrawn()},
+                             {"changes", std::vector<std::string>(d.changes().begin(), d.changes().end())},
+                             {"public", public_of(*s)},
                              {"acknowledged", acknowledged(s->seq())}};
       if (d.is_public() && d.has_public_release()) {
         item["public_release"] = FormatTime(FromTimestamp(d.public_release()));
@@ -104,7 +109,7 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
     const v1::Directive& d = s->directive();
     out << fmt::format("{:>6}  {:<32} {:>3}  {:<20}  {:<20}  {:<40}  {}\n", s->seq(), d.id(),
                        d.version(), FormatTimeSeconds(FromTimestamp(d.sent())),
-                       acknowledged(s->seq()), public_text(d), d.title());
+                       acknowledged(s->seq()), public_of(*s), d.title());
   }
   return Status::Ok();
 }

@@ -167,7 +167,11 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
     return Status::InvalidArgument(
         fmt::format("delivered directive (seq {}) has no id", stored.seq()));
   }
-  if (!IsAddressedTo(d, unit_code_, tier_)) {
+  // A version that no longer addresses this unit (its scope or tiers
+  // shrank) withdraws the directive from it: kept, shown as withdrawn,
+  // acknowledged as received. Other directives for other units are ignored.
+  const bool addressed = IsAddressedTo(d, unit_code_, tier_);
+  if (!addressed && !inbox_.Latest(d.id())) {
     ++counters_.not_addressed;
     return Status::InvalidArgument(
         fmt::format("directive {} v{} (seq {}) is not addressed to unit {}; ignored", d.id(),
@@ -203,8 +207,14 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
   }
 
   // Stored before acknowledged: an ack promises the directive survives.
+  v1::StoredDirective withdrawal;
+  if (!addressed) {
+    withdrawal = stored;
+    withdrawal.set_withdrawn(true);
+  }
+  const v1::StoredDirective& kept = addressed ? stored : withdrawal;
   FLATCAST_RETURN_IF_ERROR(
-      inbox_.Put(stored).WithContext(fmt::format("storing directive {} v{}", d.id(), d.version())));
+      inbox_.Put(kept).WithContext(fmt::format("storing directive {} v{}", d.id(), d.version())));
   TimePoint now = clock_.Now();
   PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, now, ""};
   FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
@@ -216,8 +226,10 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
             DifferenceSaturating(now, FromTimestamp(d.sent())))
             .count());
   }
-  if (listener_) listener_->OnStored(stored);
+  if (!addressed) ++counters_.withdrawn;
+  if (listener_) listener_->OnStored(kept);
   out.push_back(EncodeAck(ack));
+  if (!addressed) return Status::Ok();  // nothing more to acknowledge
   for (v1::AckLevel level : options_.auto_levels) {
     if (level == v1::RECEIVED) continue;
     PendingAck more{stored.seq(), d.id(), d.version(), level, now, ""};
@@ -242,6 +254,12 @@ Result<OperatorOutcome> TerminalSession::Acknowledge(std::string_view id, v1::Ac
   }
   std::optional<InboxEntry> entry = inbox_.Latest(id);
   if (!entry) return Status::NotFound(fmt::format("no directive {} in this terminal's inbox", id));
+  if (entry->withdrawn) {
+    return Status::InvalidArgument(fmt::format(
+        "directive {} was withdrawn from this unit (version {} no longer addresses it); there "
+        "is nothing to {}",
+        id, entry->version, "acknowledge"));
+  }
   OperatorOutcome outcome{*entry, false, ""};
   TimePoint now = clock_.Now();
   auto done = [&](v1::AckLevel l) -> std::optional<TimePoint> {
@@ -284,6 +302,12 @@ Result<OperatorOutcome> TerminalSession::Rate(std::string_view id, uint32_t clar
   }
   std::optional<InboxEntry> entry = inbox_.Latest(id);
   if (!entry) return Status::NotFound(fmt::format("no directive {} in this terminal's inbox", id));
+  if (entry->withdrawn) {
+    return Status::InvalidArgument(fmt::format(
+        "directive {} was withdrawn from this unit (version {} no longer addresses it); there "
+        "is nothing to {}",
+        id, entry->version, "rate"));
+  }
   PendingRating rating{entry->seq, entry->id, entry->version, clarity, feasibility,
                        std::move(comment), clock_.Now()};
   FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingRating(rating));

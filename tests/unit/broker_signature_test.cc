@@ -92,7 +92,10 @@ class BrokerSignatures : public ::testing::Test {
     req->set_action(action);
     req->set_directive_id(id);
     req->set_publisher("province");
-    if (amended) *req->mutable_directive() = *amended;
+    if (amended) {
+      *req->mutable_directive() = *amended;
+      req->set_base_version(Latest(id).directive().version());
+    }
     return b_.Call("publisher", env);
   }
 

@@ -135,7 +135,9 @@ TEST_F(BrokerTest, CatchUpSendsOnlyTheLatestVersionOfAnAmendedDirectiveAlsoAfter
   req->set_action(v1::LifecycleRequest::AMEND);
   req->set_directive_id(receipt.id());
   req->set_reason("typo");
+  req->set_base_version(1);
   *req->mutable_directive() = SamplePublish({"5201"}, {v1::COMMUNITY}).publish().directive();
+  req->mutable_directive()->set_title("Corrected title");
   ASSERT_TRUE(b_.Call("publisher", amend).has_lifecycle_reply());
   for (bool restarted : {false, true}) {
     if (restarted) {

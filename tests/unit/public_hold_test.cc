@@ -302,6 +302,7 @@ TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
   req->set_action(v1::LifecycleRequest::AMEND);
   req->set_directive_id(id);
   req->set_publisher("province");
+  req->set_base_version(1);
   auto* d = req->mutable_directive();
   d->set_issuer_unit("52");
   d->set_issuer_department("HEALTH");
@@ -325,6 +326,12 @@ TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
   EXPECT_EQ(list[0]["title"], "Stock masks and gloves");
   EXPECT_EQ(list[0]["version"], 2);
   EXPECT_EQ(list[0]["msg_type"], "Update");
+  // CAP's Update says what changed.
+  auto cap = HttpGet(Serve(), "/public/directives/" + list[0]["id"].get<std::string>() + "/cap.xml");
+  EXPECT_NE(cap.body.find("<note>Version 2 of this directive. Changes from version 1: title: "
+                          "&quot;Stock masks&quot; -&gt; &quot;Stock masks and gloves&quot;; body: changed"),
+            std::string::npos)
+      << cap.body;
 }
 
 TEST_F(PublicHold, ExtendMovesTheReleaseLaterAndReleaseEarlyNeedsTheRight) {

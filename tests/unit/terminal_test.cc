@@ -186,6 +186,32 @@ TEST_F(TerminalSessionTest, DeliveryOutsideTheUnitsScopeIsIgnoredWithoutAck) {
   EXPECT_EQ(session_.counters().not_addressed, 1u);
 }
 
+TEST_F(TerminalSessionTest, NewerVersionNoLongerAddressedIsKeptAsWithdrawalAndAcknowledged) {
+  const std::string id = "52-HEALTH-20261128-0002";
+  ASSERT_TRUE(session_.OnMessage(Deliver(SampleStored(4, id, 1, {"5201"})), out_).ok());
+  out_.clear();
+  auto narrower = SampleStored(5, id, 2, {"5202"});
+  narrower.mutable_directive()->add_changes("scope: +5202 -5201");
+  ASSERT_TRUE(session_.OnMessage(Deliver(narrower), out_).ok());
+  EXPECT_EQ(session_.counters().withdrawn, 1u);
+  EXPECT_EQ(session_.counters().not_addressed, 0u);
+  ASSERT_EQ(out_.size(), 1u) << "RECEIVED only, whatever the automatic levels";
+  v1::Envelope ack = DecodeOk(out_[0]);
+  ASSERT_TRUE(ack.has_ack());
+  EXPECT_EQ(ack.ack().seq(), 5u);
+  EXPECT_EQ(ack.ack().level(), v1::RECEIVED);
+  std::optional<InboxEntry> latest = inbox_.Latest(id);
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->version, 2u);
+  EXPECT_TRUE(latest->withdrawn);
+  out_.clear();
+  auto confirmed = session_.Acknowledge(id, v1::CONFIRMED, "", out_);
+  ASSERT_FALSE(confirmed.ok());
+  EXPECT_NE(confirmed.status().message().find("withdrawn from this unit"), std::string::npos)
+      << confirmed.status().message();
+  EXPECT_TRUE(out_.empty());
+}
+
 TEST_F(TerminalSessionTest, DeliveryForAnotherTierIsIgnoredWithoutAck) {
   auto stored = SampleStored(4, "52-HEALTH-20261128-0002", 1, {"5201"}, {v1::DISTRICT});
   EXPECT_FALSE(session_.OnMessage(Deliver(stored), out_).ok());

@@ -85,4 +85,18 @@ std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> n
 
 std::string_view StatusName(v1::DirectiveStatus s);
 
+// What `after` changes from `before`, one line a change, in a fixed order:
+//   title: "A" -> "B"             body: changed (120 -> 180 bytes)
+//   action items: 2 -> 3 (...)    scope: +520103 -520102
+//   tiers: street,community -> community
+//   status: EXERCISE -> ACTUAL    expires: none -> 2026-12-31T00:00:00Z
+//   deadlines: ...                internal action items: ...
+//   internal note: changed
+// Empty when the content a publisher controls is the same (ids, times the
+// broker sets, the signature and the public release are not compared).
+std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::Directive& after);
+// True for a line of DescribeChanges that the public must not see
+// (deadlines, internal action items, the internal note).
+bool IsInternalChange(std::string_view line);
+
 }  // namespace flatcast

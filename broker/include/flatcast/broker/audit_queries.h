@@ -49,6 +49,9 @@ class AuditQueries {
   Result<v1::CoverageReply> Coverage(const v1::CoverageQuery& q, uint32_t connected_now) const;
   // Lifecycle events in order, of one directive or (empty id) of all.
   Result<v1::EventsReply> Events(const v1::EventsQuery& q) const;
+  // One version of a directive as stored (the latest when q.version is 0)
+  // and the list of its versions, found through its lifecycle events.
+  Result<v1::DirectiveReply> Directive(const v1::DirectiveQuery& q) const;
 
  private:
   // A directive's latest version and the units it addresses below a region.

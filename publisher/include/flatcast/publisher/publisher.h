@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,35 @@ struct DirectiveFlags {
   // sending ("2h"), an RFC 3339 time, or "release" (before the public release).
   std::vector<std::string> deadlines;
 };
+
+// An amendment as given on the command line: only the fields present change;
+// everything else is carried over from the version amended.
+struct DirectivePatch {
+  std::optional<std::string> issuer, department, title, body, internal_note, expires;
+  // Replace the (not internal) action items; internal ones are kept.
+  std::optional<std::vector<std::string>> actions;
+  std::optional<std::vector<std::string>> scope;
+  std::optional<std::vector<std::string>> tiers;
+  std::optional<std::vector<std::string>> deadlines;
+  std::optional<std::string> status;  // actual, exercise, test (an explicit status change)
+  std::optional<bool> is_public;
+  std::optional<std::string> public_release;
+};
+
+// `latest` with `patch` applied, ready to sign and send as an amendment of
+// it: the fields the broker sets (id, sent, version, message type,
+// references, changes, format version) and the creation time and signature
+// (a new signature covers the merged content) are cleared. Each field is
+// checked as BuildDirective checks it.
+Result<v1::Directive> ApplyPatch(const v1::Directive& latest, const DirectivePatch& patch);
+
+// Parses "actual", "exercise" or "test".
+Result<v1::DirectiveStatus> ParseStatus(const std::string& name);
+
+// One version of a directive as the broker stored it (the latest when
+// `version` is 0), with the numbers of all its versions.
+Result<v1::DirectiveReply> FetchDirective(RpcClient& client, const std::string& id,
+                                          uint32_t version, std::chrono::milliseconds timeout);
 
 // Adds a deadline written as in DirectiveFlags::deadlines.
 Status AddDeadline(v1::Directive& directive, const std::string& spec);

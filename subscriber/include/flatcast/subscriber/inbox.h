@@ -57,6 +57,7 @@ struct InboxEntry {
   std::string title;
   std::string issuer_unit;
   TimePoint sent;
+  bool withdrawn = false;  // this version no longer addresses the unit
 };
 
 // Storage of one terminal. Not thread-safe: one TerminalSession owns it.

@@ -54,6 +54,7 @@ struct SessionCounters {
   uint64_t received = 0;        // deliveries stored (first time)
   uint64_t duplicates = 0;      // deliveries already stored, acknowledged again
   uint64_t not_addressed = 0;   // deliveries for another unit, ignored
+  uint64_t withdrawn = 0;       // versions no longer addressed to this unit, stored as such
   uint64_t bad_signatures = 0;  // deliveries refused: signature missing or not verifying
   uint64_t acks_sent = 0;       // including resends
   uint64_t acks_confirmed = 0;  // pending acknowledgements cleared by AckConfirm
