@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
                  "terminal connections expected at once, for the open-file budget (default: "
                  "every registered unit)")
       ->check(CLI::NonNegativeNumber);
+  int64_t store_reserve_mb = -1;
+  app.add_option("--store-reserve-mb", store_reserve_mb,
+                 "free space kept on the data directory's filesystem, in MB (overrides config; "
+                 "default 256; 0: none)")
+      ->check(CLI::Range(int64_t{0}, flatcast::broker::kMaxStoreReserveMb));
   std::string lead_time, publishers, keys, curve_key, http_endpoint, http_endpoint_file;
   app.add_option("--public-lead-time", lead_time, "internal lead before public release, e.g. 12h");
   app.add_option("--publishers", publishers, "registered publishers file (overrides config)");
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
   }
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (max_terminals >= 0) config.max_terminals = max_terminals;
+  if (store_reserve_mb >= 0) config.store_reserve_mb = store_reserve_mb;
   if (io_threads > 0) config.io_threads = io_threads;
   if (!publishers.empty()) config.publishers = publishers;
   if (!keys.empty()) config.keys = keys;

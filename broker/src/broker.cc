@@ -7,6 +7,7 @@
 
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/core.h"
+#include "flatcast/broker/disk_space.h"
 #include "flatcast/broker/public_feed.h"
 #include "flatcast/broker/publishers.h"
 #include "flatcast/broker/zap_handler.h"
@@ -30,9 +31,12 @@ class Broker::Impl {
   Impl(const BrokerConfig& config, const Registry& registry, Store& store, const Clock& clock,
        zmq::context_t& ctx)
       : config_(config), registry_(registry), store_(store), clock_(clock), ctx_(ctx),
-        commits_(store) {}
+        disk_(StatvfsDiskSpace(config.data_dir)),
+        reserve_(*disk_, static_cast<uint64_t>(config.store_reserve_mb) << 20),
+        commits_(store, std::chrono::seconds(1), &reserve_) {}
 
   Status Start() {
+    FLATCAST_RETURN_IF_ERROR(reserve_.CheckAtStart("store_reserve_mb"));
     if (!config_.publishers.empty()) {
       auto dir = PublisherDirectory::Load(config_.publishers, registry_);
       if (!dir.ok()) return dir.status();
@@ -134,6 +138,8 @@ class Broker::Impl {
   Store& store_;
   const Clock& clock_;
   zmq::context_t& ctx_;
+  std::unique_ptr<DiskSpace> disk_;
+  SpaceReserve reserve_;
   StoreCommitPath commits_;
   PublisherDirectory publishers_;
   // Set when the config names a key registry: signatures are checked.

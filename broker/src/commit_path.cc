@@ -5,6 +5,12 @@
 namespace flatcast::broker {
 
 void StoreCommitPath::Commit(StoreWrite batch, CommitDone done) {
+  if (space_ != nullptr) {
+    if (Status room = space_->Admit(batch); !room.ok()) {
+      completed_.emplace_back(std::move(done), std::move(room));
+      return;
+    }
+  }
   if (!failure_.empty()) {
     std::string failure = failure_;
     if (Status st = Recover(); !st.ok()) {
@@ -78,15 +84,32 @@ void StoreCommitPath::RunCompletions() {
 }
 
 void StoreCommitPath::Tick(TimePoint now) {
+  if (space_ != nullptr && now >= next_space_check_) {
+    next_space_check_ = now + std::chrono::seconds(1);
+    std::string why;
+    SpaceReserve::Level level = space_->Now(&why);
+    if (level != space_level_) {
+      if (level == SpaceReserve::Level::kAmple) {
+        spdlog::info("store space back: {}; everything is accepted again", why);
+      } else {
+        spdlog::warn("store space: {}", why);
+      }
+      space_level_ = level;
+    }
+    space_why_ = std::move(why);
+  }
   if (failure_.empty() || now < next_retry_) return;
   next_retry_ = now + retry_;
   (void)Recover();
 }
 
 Status StoreCommitPath::health() const {
-  if (failure_.empty()) return Status::Ok();
-  return Status::Unavailable("a store write failed (" + failure_ +
-                             ") and the store has not recovered: " + recovery_error_.message());
+  if (!failure_.empty()) {
+    return Status::Unavailable("a store write failed (" + failure_ +
+                               ") and the store has not recovered: " + recovery_error_.message());
+  }
+  if (space_level_ != SpaceReserve::Level::kAmple) return Status::NoSpace(space_why_);
+  return Status::Ok();
 }
 
 }  // namespace flatcast::broker

@@ -20,7 +20,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                    std::to_string(where.column) + ": " + std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {"endpoint", "data_dir", "registry",
-                                               "max_message_bytes", "rocksdb_max_open_files", "max_terminals", "io_threads",
+                                               "max_message_bytes", "rocksdb_max_open_files", "store_reserve_mb", "max_terminals", "io_threads",
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
                                                "public_lead_time", "publishers", "keys", "curve_secret_key",
@@ -66,6 +66,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_int("rocksdb_max_open_files", 16, 100000, max_files));
   c.rocksdb_max_open_files = static_cast<int>(max_files);
   FLATCAST_RETURN_IF_ERROR(get_int("max_terminals", 0, int64_t{1} << 32, c.max_terminals));
+  FLATCAST_RETURN_IF_ERROR(get_int("store_reserve_mb", 0, kMaxStoreReserveMb, c.store_reserve_mb));
   int64_t io_threads = c.io_threads;
   FLATCAST_RETURN_IF_ERROR(get_int("io_threads", 1, 16, io_threads));
   c.io_threads = static_cast<int>(io_threads);
@@ -108,6 +109,10 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
     return Status::InvalidArgument("redelivery_max must not be shorter than redelivery_initial");
   }
   if (c.send_hwm < 1) return Status::InvalidArgument("send_hwm must be at least 1");
+  if (c.store_reserve_mb < 0 || c.store_reserve_mb > kMaxStoreReserveMb) {
+    return Status::InvalidArgument(fmt::format("store_reserve_mb is {}; it must be from 0 to {}",
+                                               c.store_reserve_mb, kMaxStoreReserveMb));
+  }
   if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
   }

@@ -129,14 +129,19 @@ void Feedback::Flush() {
                                      ratings = std::move(ratings_batch_)](const Status& st) mutable {
     if (!st.ok()) {
       // Not confirmed, so the terminals send them again.
-      spdlog::error("{} acknowledgements and {} ratings not stored: {}", acks.size(),
-                    ratings.size(), st.ToString());
+      if (auto held = not_stored_log_.Admit(st.message(), clock_.Now())) {
+        spdlog::error("{} acknowledgements and {} ratings not stored (terminals send them again){}: {}",
+                      acks.size(), ratings.size(),
+                      *held > 0 ? fmt::format("; {} more batches since the last report", *held) : "",
+                      st.ToString());
+      }
       for (const PendingAck& p : acks) {
         acks_in_flight_.erase({p.entry.seq, p.unit_index, p.entry.level});
       }
       for (const PendingRating& p : ratings) ratings_in_flight_.erase(KeyOf(p.entry));
       return;
     }
+    not_stored_log_.ClearAll();
     Stored(acks, ratings, clock_.Now());
   });
   acks_.clear();

@@ -17,6 +17,7 @@
 #include "connections.h"
 #include "directive_index.h"
 #include "flatcast.pb.h"
+#include "flatcast/log_throttle.h"
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
@@ -81,6 +82,7 @@ class Feedback {
   // Taken and not yet durable (this pass and commits in flight): a second
   // copy is neither stored nor confirmed twice.
   std::set<AckKey> acks_in_flight_;
+  LogThrottle not_stored_log_{std::chrono::seconds(10)};
   std::set<RatingKey> ratings_in_flight_;
   // The rated time of each unit's stored rating, by (seq, unit code): a
   // rating sent again is confirmed, not stored twice.

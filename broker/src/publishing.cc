@@ -14,12 +14,21 @@ namespace {
 
 // What a publisher is told when a change could not be committed.
 std::string NotStored(const std::string& what, const Status& st) {
+  if (st.code() == Status::Code::kNoSpace) {
+    return what + " not stored, nothing changed or was sent: " + st.message();
+  }
   if (st.code() == Status::Code::kUnavailable) {
     return what + " not confirmed, nothing was sent: " + st.message() +
            "; a retry with the same idempotency key is answered as if it had been sent once";
   }
   return what + " not stored, nothing changed or was sent: " + st.message() +
          " (retrying with the same idempotency key is safe)";
+}
+
+// NO_SPACE when the disk's reserve refused the write, INTERNAL for any
+// other failure to store.
+v1::ErrorCode NotStoredCode(const Status& st) {
+  return st.code() == Status::Code::kNoSpace ? v1::NO_SPACE : v1::INTERNAL;
 }
 
 }  // namespace
@@ -159,7 +168,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
                                        finished = std::move(finished)](const Status& st) {
     if (!st.ok()) {
       spdlog::error("directive from \"{}\" not stored: {}", publisher_name, st.ToString());
-      Answer(routing, ErrorReply(corr, v1::INTERNAL, NotStored("directive", st)));
+      Answer(routing, ErrorReply(corr, NotStoredCode(st), NotStored("directive", st)));
       finished();
       return;
     }
@@ -270,7 +279,7 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     if (!st.ok()) {
       spdlog::error("{} of {} not stored: {}", v1::LifecycleRequest::Action_Name(req.action()),
                     req.directive_id(), st.ToString());
-      Answer(routing, ErrorReply(corr, v1::INTERNAL,
+      Answer(routing, ErrorReply(corr, NotStoredCode(st),
                                  NotStored(v1::LifecycleRequest::Action_Name(req.action()), st)));
       finished();
       return;

@@ -11,6 +11,7 @@ v1::ErrorCode ErrorCodeOf(const Status& status) {
     case Status::Code::kPermissionDenied: return v1::FORBIDDEN;
     case Status::Code::kNotRegistered: return v1::NOT_REGISTERED;
     case Status::Code::kTooLarge: return v1::TOO_LARGE;
+    case Status::Code::kNoSpace: return v1::NO_SPACE;
     default: return v1::INTERNAL;
   }
 }

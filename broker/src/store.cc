@@ -1,10 +1,15 @@
 #include "flatcast/broker/store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
+#include <cstdio>
 
 #include <algorithm>
 #include <climits>
@@ -20,6 +25,31 @@ constexpr char kFormatKey[] = "meta/format";
 constexpr char kFormatValue[] = "flatcast-broker-store/1";
 constexpr char kDailyPrefix[] = "meta/daily/";
 constexpr char kCommitSeqKey[] = "meta/commit_seq";
+constexpr size_t kWriteBufferBytes = size_t{8} << 20;
+
+// RocksDB's own log lines go to the broker's log, not to a LOG file in the
+// data directory: on a full disk RocksDB's file logger asserts on the
+// append after a failed one (Debian's librocksdb keeps its assertions) and
+// takes the broker down while it reports the error. Routine lines (flushes,
+// compactions) are debug; warnings and errors stay visible.
+class RocksLogToSpdlog final : public rocksdb::Logger {
+ public:
+  RocksLogToSpdlog() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[2048];
+    int n = std::vsnprintf(line, sizeof(line), format, ap);
+    if (n < 0) return;
+    spdlog::level::level_enum to = spdlog::level::debug;
+    if (level == rocksdb::InfoLogLevel::WARN_LEVEL) to = spdlog::level::warn;
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) to = spdlog::level::err;
+    spdlog::log(to, "rocksdb: {}", line);
+  }
+};
 
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
@@ -198,7 +228,14 @@ class RocksStore final : public Store {
     // RocksDB refuses writes after a failed one until resumed; resuming
     // flushes the memtables to a new WAL, so a batch whose write failed is
     // not replayed later.
-    FLATCAST_RETURN_IF_ERROR(FromRocks(db_->Resume(), "resuming the store after a failed write"));
+    rocksdb::Status resumed = db_->Resume();
+    if (resumed.IsBusy()) {
+      // After a full disk RocksDB resumes by itself once a write buffer's
+      // worth of space is free; until then it answers "busy".
+      return Status::IOError(fmt::format(
+          "RocksDB resumes by itself once {} MB are free on {}", kWriteBufferBytes >> 20, db_->GetName()));
+    }
+    FLATCAST_RETURN_IF_ERROR(FromRocks(resumed, "resuming the store after a failed write"));
     FLATCAST_RETURN_IF_ERROR(ReadHeads());
     failed_ = false;
     return Status::Ok();
@@ -605,10 +642,16 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   db_options.create_missing_column_families = true;
   db_options.max_open_files = options.max_open_files;
   db_options.keep_log_file_num = 4;
+  db_options.info_log = std::make_shared<RocksLogToSpdlog>();
+  db_options.stats_dump_period_sec = 0;
   db_options.max_background_jobs = 2;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& name : ColumnFamilyNames()) {
     rocksdb::ColumnFamilyOptions cf_options;
+    // Memtables of 8 MB rather than 64: a flatcast store grows slowly, and
+    // RocksDB resumes by itself after a full disk only once this much is
+    // free again (its SstFileManager waits for the largest write buffer).
+    cf_options.write_buffer_size = kWriteBufferBytes;
     descriptors.emplace_back(name, cf_options);
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

@@ -33,6 +33,8 @@ Status FromErrorReply(const v1::Error& error) {
     case v1::NOT_REGISTERED:
     case v1::FORBIDDEN:
       return Status::PermissionDenied(message);
+    case v1::NO_SPACE:
+      return Status::NoSpace(message);
     case v1::INTERNAL:
     default:
       return Status::Internal(message);

@@ -15,6 +15,7 @@ std::string Status::ToString() const {
     case Code::kPermissionDenied: name = "permission denied"; break;
     case Code::kTooLarge: name = "too large"; break;
     case Code::kNotRegistered: name = "not registered"; break;
+    case Code::kNoSpace: name = "no space"; break;
     case Code::kInternal: name = "internal error"; break;
   }
   return std::string(name) + ": " + message_;

@@ -154,10 +154,15 @@ Result<v1::OperatorReply> AnswerOperator(const v1::OperatorRequest& request,
       break;
     case v1::OperatorRequest::STATUS:
       reply.set_pending(pending());
-      reply.set_message(fmt::format("unit {}: {}, {} directives stored", session.unit_code(),
-                                    session.welcomed() ? "connected to the broker"
-                                                       : "not connected to the broker",
-                                    inbox.size()));
+      reply.set_storage_error(session.storage_error());
+      reply.set_message(fmt::format(
+          "unit {}: {}, {} directives stored{}", session.unit_code(),
+          session.welcomed() ? "connected to the broker" : "not connected to the broker",
+          inbox.size(),
+          session.storage_error().empty()
+              ? ""
+              : "; CANNOT STORE directives " + session.storage_error() +
+                    " (they are not acknowledged; the broker sends them again once there is room)"));
       return reply;
     default:
       break;

@@ -97,6 +97,8 @@ bool TrySend(zmq::socket_t& socket, const std::string& bytes) {
 void LogSessionError(const Status& status, const TerminalSession& session) {
   if (status.code() == Status::Code::kPermissionDenied && session.rejected()) {
     spdlog::error("{}; retrying slowly", status.message());
+  } else if (status.code() == Status::Code::kIOError) {
+    spdlog::error("{} (free space on the state directory)", status.message());
   } else {
     spdlog::warn("{}", status.message());
   }

@@ -154,6 +154,16 @@ Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<st
   return Status::Ok();
 }
 
+Status TerminalSession::NotStored(const v1::StoredDirective& stored, const Status& st) {
+  ++counters_.store_failures;
+  if (storage_error_.empty()) storage_error_ = "since " + FormatTimeSeconds(clock_.Now()) + ": ";
+  storage_error_ = storage_error_.substr(0, storage_error_.find(": ") + 2) + st.message();
+  const v1::Directive& d = stored.directive();
+  return Status::IOError(fmt::format(
+      "directive {} v{} (seq {}) not stored, so not acknowledged; the broker sends it again: {}",
+      d.id(), d.version(), stored.seq(), st.message()));
+}
+
 Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<std::string>& out) {
   if (!deliver.has_directive() || !deliver.directive().has_directive()) {
     ++counters_.bad_messages;
@@ -201,7 +211,8 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
       return Status::Ok();
     }
     PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, clock_.Now(), ""};
-    FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
+    if (Status st = inbox_.AddPendingAck(ack); !st.ok()) return NotStored(stored, st);
+    storage_error_.clear();
     out.push_back(EncodeAck(ack));
     return Status::Ok();
   }
@@ -213,11 +224,12 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
     withdrawal.set_withdrawn(true);
   }
   const v1::StoredDirective& kept = addressed ? stored : withdrawal;
-  FLATCAST_RETURN_IF_ERROR(
-      inbox_.Put(kept).WithContext(fmt::format("storing directive {} v{}", d.id(), d.version())));
   TimePoint now = clock_.Now();
+  // Nothing is acknowledged that is not stored: the broker sends it again.
+  if (Status st = inbox_.Put(kept); !st.ok()) return NotStored(stored, st);
   PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, now, ""};
-  FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(ack));
+  if (Status st = inbox_.AddPendingAck(ack); !st.ok()) return NotStored(stored, st);
+  storage_error_.clear();
   ++counters_.received;
   if (options_.record_latency && HasTime(d.sent())) {
     latency_seqs_.push_back(stored.seq());

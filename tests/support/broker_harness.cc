@@ -35,7 +35,9 @@ Status BrokerHarness::Start() {
     if (!real.ok()) return real.status();
     store_ = std::make_unique<FaultyStore>(std::move(real).value());
     if (options_.on_open) options_.on_open(*store_);
-    commits_ = std::make_unique<broker::StoreCommitPath>(*store_);
+    reserve_ = std::make_unique<broker::SpaceReserve>(disk_, options_.store_reserve_mb << 20);
+    commits_ = std::make_unique<broker::StoreCommitPath>(*store_, std::chrono::seconds(1),
+                                                         reserve_.get());
     queries_ = std::make_unique<broker::AuditQueries>(*store_, registry_, clock_);
     query_port_ = std::make_unique<broker::InlineQueryPort>(*queries_);
     core_ = std::make_unique<broker::BrokerCore>(

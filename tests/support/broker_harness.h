@@ -17,6 +17,7 @@
 #include "flatcast/broker/audit_queries.h"
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/core.h"
+#include "flatcast/broker/disk_space.h"
 #include "flatcast/broker/query_port.h"
 #include "flatcast/key_registry.h"
 #include "recording_outbox.h"
@@ -24,6 +25,19 @@
 #include "temp_dir.h"
 
 namespace flatcast::testing {
+
+// A filesystem whose free space the test sets.
+class FakeDiskSpace final : public broker::DiskSpace {
+ public:
+  Result<uint64_t> Available() const override { return available_; }
+  const std::string& path() const override { return path_; }
+  void set_available_mb(uint64_t mb) { available_ = mb << 20; }
+  void set_available(uint64_t bytes) { available_ = bytes; }
+
+ private:
+  uint64_t available_ = uint64_t{1} << 40;
+  std::string path_ = "/fake/data";
+};
 
 class BrokerHarness {
  public:
@@ -40,6 +54,9 @@ class BrokerHarness {
     std::function<void(broker::BrokerConfig&)> configure;
     // Called with the store each time it is opened, before the core recovers from it.
     std::function<void(FaultyStore&)> on_open;
+    // Keep this many MB free (0: no reserve), measured on disk() instead of
+    // the real filesystem.
+    uint64_t store_reserve_mb = 0;
   };
 
   explicit BrokerHarness(Options options);
@@ -84,6 +101,8 @@ class BrokerHarness {
   // Lifecycle events of a directive, from the store.
   std::vector<v1::LifecycleEvent> Events(const std::string& id);
 
+  // The filesystem the commit path measures (options.store_reserve_mb).
+  FakeDiskSpace& disk() { return disk_; }
   RecordingOutbox& outbox() { return outbox_; }
   RecordingFeed& feed() { return feed_; }
   FakeClock& clock() { return clock_; }
@@ -106,6 +125,8 @@ class BrokerHarness {
   std::optional<KeyRegistryWatcher> keys_;
   RecordingOutbox outbox_;
   RecordingFeed feed_;
+  FakeDiskSpace disk_;
+  std::unique_ptr<broker::SpaceReserve> reserve_;
   std::unique_ptr<FaultyStore> store_;
   std::unique_ptr<broker::StoreCommitPath> commits_;
   std::unique_ptr<broker::AuditQueries> queries_;

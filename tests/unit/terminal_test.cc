@@ -581,7 +581,13 @@ TEST(TerminalSessionStorage, DeliveryThatCannotBeStoredIsNotAcknowledged) {
   Status status = session.OnMessage(Deliver(SampleStored(3, "52-HEALTH-20261128-0001")), out);
   EXPECT_EQ(status.code(), Status::Code::kIOError);
   EXPECT_NE(status.message().find("disk full"), std::string::npos);
+  EXPECT_NE(status.message().find("not stored, so not acknowledged"), std::string::npos)
+      << status.message();
   EXPECT_TRUE(out.empty());
+  EXPECT_EQ(session.counters().store_failures, 1u);
+  EXPECT_NE(session.storage_error().find("disk full"), std::string::npos) << session.storage_error();
+  EXPECT_EQ(session.storage_error().rfind("since 2026-11-28T09:30:00Z: ", 0), 0u)
+      << session.storage_error();
 }
 
 TEST(UnitCode, OnlyGbt2260ShapedCodesAreAccepted) {

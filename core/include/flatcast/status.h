@@ -23,6 +23,7 @@ class Status {
     kPermissionDenied,
     kTooLarge,
     kNotRegistered,    // a unit or publisher the registry does not know
+    kNoSpace,          // the disk is at its reserve: nothing was written
     kInternal,
   };
 
@@ -37,6 +38,7 @@ class Status {
   static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
   static Status NotRegistered(std::string m) { return {Code::kNotRegistered, std::move(m)}; }
+  static Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }

@@ -18,6 +18,7 @@
 #include <optional>
 #include <utility>
 
+#include "flatcast/broker/disk_space.h"
 #include "flatcast/broker/store.h"
 #include "flatcast/clock.h"
 #include "flatcast/status.h"
@@ -44,7 +45,8 @@ class CommitPath {
   // True once after the store recovered holding a batch whose commit was
   // called back as not known: the owner reloads its view from the store.
   virtual bool TakeLateApplied() = 0;
-  // Ok while writes are accepted; otherwise why not.
+  // Ok while writes are accepted; otherwise why not (Unavailable: the store
+  // failed and has not recovered; NoSpace: the disk is within its reserve).
   virtual Status health() const = 0;
 };
 
@@ -55,10 +57,16 @@ class CommitPath {
 // write's error). When the store cannot be recovered, the batch completes as
 // not known, every later batch fails at once with the reason, and recovery
 // is tried again every `retry`.
+//
+// With a SpaceReserve, a batch the disk has no room for by the reserve's
+// rule (disk_space.h) is refused before it is written: it completes with
+// NoSpace, certainly not stored. Tick() logs each change of the free space's
+// level.
 class StoreCommitPath final : public CommitPath {
  public:
-  explicit StoreCommitPath(Store& store, std::chrono::milliseconds retry = std::chrono::seconds(1))
-      : store_(store), retry_(retry) {}
+  explicit StoreCommitPath(Store& store, std::chrono::milliseconds retry = std::chrono::seconds(1),
+                           const SpaceReserve* space = nullptr)
+      : store_(store), retry_(retry), space_(space) {}
 
   void Commit(StoreWrite batch, CommitDone done) override;
   void RunCompletions() override;
@@ -72,6 +80,10 @@ class StoreCommitPath final : public CommitPath {
 
   Store& store_;
   std::chrono::milliseconds retry_;
+  const SpaceReserve* space_;
+  SpaceReserve::Level space_level_ = SpaceReserve::Level::kAmple;
+  std::string space_why_;
+  TimePoint next_space_check_{};
   std::deque<std::pair<CommitDone, Status>> completed_;
   std::string failure_;  // the failed write's error while the store has not recovered
   std::optional<uint64_t> unknown_;  // commit seq of a write whose outcome is not known

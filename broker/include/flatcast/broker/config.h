@@ -9,6 +9,9 @@
 
 namespace flatcast::broker {
 
+// The most store_reserve_mb may be (1 TiB).
+inline constexpr int64_t kMaxStoreReserveMb = int64_t{1} << 20;
+
 struct BrokerConfig {
   // ZeroMQ endpoint of the one ROUTER socket; "tcp://127.0.0.1:*" picks a free port.
   std::string endpoint = "tcp://127.0.0.1:7700";
@@ -18,6 +21,11 @@ struct BrokerConfig {
   // error. ZeroMQ drops connections that send over 4x this (ZMQ_MAXMSGSIZE).
   size_t max_message_bytes = 1 << 20;
   int rocksdb_max_open_files = 64;
+  // Free space kept on the data directory's filesystem (disk_space.h): within
+  // it new directives and changes are refused, within its last quarter
+  // everything; 0 turns the reserve off. A start with no more free than this
+  // is refused.
+  int64_t store_reserve_mb = 256;
   // ZeroMQ I/O threads: they read, write, encrypt and decrypt every
   // connection's traffic (CURVE handshakes included) beside the broker's loop.
   int io_threads = 2;

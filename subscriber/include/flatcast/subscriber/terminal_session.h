@@ -56,6 +56,7 @@ struct SessionCounters {
   uint64_t not_addressed = 0;   // deliveries for another unit, ignored
   uint64_t withdrawn = 0;       // versions no longer addressed to this unit, stored as such
   uint64_t bad_signatures = 0;  // deliveries refused: signature missing or not verifying
+  uint64_t store_failures = 0;  // deliveries that could not be stored, not acknowledged
   uint64_t acks_sent = 0;       // including resends
   uint64_t acks_confirmed = 0;  // pending acknowledgements cleared by AckConfirm
   uint64_t heartbeats = 0;      // Heartbeat messages received
@@ -176,6 +177,10 @@ class TerminalSession {
   bool rejected() const { return rejected_; }
   const std::string& unit_name() const { return unit_name_; }
   const SessionCounters& counters() const { return counters_; }
+  // Why the last delivery could not be stored (a full disk, an I/O error),
+  // and since when; empty once a delivery is stored again. What was not
+  // stored is not acknowledged, so the broker sends it again.
+  const std::string& storage_error() const { return storage_error_; }
   // now - directive.sent, in microseconds, for each first-time delivery that
   // carried a sent time.
   const std::vector<int64_t>& LatenciesUs() const { return latencies_us_; }
@@ -185,6 +190,9 @@ class TerminalSession {
  private:
   Status HandleWelcome(const v1::Welcome& welcome, std::vector<std::string>& out);
   Status HandleDeliver(const v1::Deliver& deliver, std::vector<std::string>& out);
+  // Records that `stored` could not be stored (or its acknowledgement not
+  // recorded) and says so; nothing is acknowledged.
+  Status NotStored(const v1::StoredDirective& stored, const Status& st);
   Status HandleAckConfirm(const v1::AckConfirm& confirm);
   Status HandleHeartbeat(const v1::Heartbeat& heartbeat, std::vector<std::string>& out);
   Status HandleError(const v1::Error& error);
@@ -219,6 +227,7 @@ class TerminalSession {
   std::map<std::pair<uint64_t, TimePoint>, TimePoint> rating_sent_;
   std::string unit_name_;
   SessionCounters counters_;
+  std::string storage_error_;
   std::vector<int64_t> latencies_us_;
   std::vector<uint64_t> latency_seqs_;
 };
