@@ -29,15 +29,9 @@ const std::string& Base() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 2) return 0;
-  const std::string& base = Base();
-  size_t at = (static_cast<size_t>(data[0]) << 8 | data[1]) * base.size() / 65536;
-  at = base.rfind('\n', at);
-  at = at == std::string::npos ? 0 : at + 1;
-  std::string text = base.substr(0, at);
-  text.append(reinterpret_cast<const char*>(data + 2), size - 2);
-  text.append(base, at);
-  Result<Registry> registry = Registry::Parse(text, "large.tsv");
+  std::optional<std::string> text = fuzz::SpliceAtLine(Base(), data, size);
+  if (!text) return 0;
+  Result<Registry> registry = Registry::Parse(*text, "large.tsv");
   if (!registry.ok()) return 0;
   for (const Unit& unit : registry->units()) {
     auto [first, last] = registry->SubtreeRange(unit.code);

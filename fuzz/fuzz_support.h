@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -83,6 +84,22 @@ inline const Registry& SmallRegistry() {
 
 inline std::string_view AsView(const uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};
+}
+
+// `base` with the input spliced in at a line boundary its first two bytes
+// choose (the rest of the input is the fragment); nullopt for an input too
+// short to choose. For targets that hide a hostile fragment in a large,
+// valid file.
+inline std::optional<std::string> SpliceAtLine(const std::string& base, const uint8_t* data,
+                                               size_t size) {
+  if (size < 2) return std::nullopt;
+  size_t at = (static_cast<size_t>(data[0]) << 8 | data[1]) * base.size() / 65536;
+  at = base.rfind('\n', at);
+  at = at == std::string::npos ? 0 : at + 1;
+  std::string text = base.substr(0, at);
+  text.append(reinterpret_cast<const char*>(data + 2), size - 2);
+  text.append(base, at);
+  return text;
 }
 
 }  // namespace flatcast::fuzz

@@ -80,7 +80,7 @@ struct AmendFlags {
   std::string body_file, change_status;
   std::vector<std::pair<std::string, CLI::Option*>> given;  // flag name -> option
 
-  void Add(CLI::App* cmd, const std::string& name, CLI::Option* option) {
+  void Add(const std::string& name, CLI::Option* option) {
     given.emplace_back(name, option);
   }
   bool Has(const std::string& name) const {
@@ -96,28 +96,28 @@ void AddAmendOptions(CLI::App* cmd, AmendFlags& a, std::string& file) {
   cmd->add_option("-f,--file", file,
                   "a whole new content (.toml or .json) instead of changing single fields")
       ->check(CLI::ExistingFile);
-  a.Add(cmd, "issuer", cmd->add_option("--issuer", f.issuer, "issuing unit (must stay the same)"));
-  a.Add(cmd, "department",
+  a.Add("issuer", cmd->add_option("--issuer", f.issuer, "issuing unit (must stay the same)"));
+  a.Add("department",
         cmd->add_option("--department", f.department, "issuing department (must stay the same)"));
-  a.Add(cmd, "title", cmd->add_option("--title", f.title, "new title"));
-  a.Add(cmd, "body", cmd->add_option("--body", f.body, "new body text"));
-  a.Add(cmd, "body-file", cmd->add_option("--body-file", a.body_file, "read the new body from this file")
+  a.Add("title", cmd->add_option("--title", f.title, "new title"));
+  a.Add("body", cmd->add_option("--body", f.body, "new body text"));
+  a.Add("body-file", cmd->add_option("--body-file", a.body_file, "read the new body from this file")
                               ->check(CLI::ExistingFile));
-  a.Add(cmd, "action", cmd->add_option("--action", f.actions,
+  a.Add("action", cmd->add_option("--action", f.actions,
                                        "action item \"what|tier[|due]\" (repeatable; replaces "
                                        "the action items, internal ones are kept)"));
-  a.Add(cmd, "scope", cmd->add_option("--scope", f.scope, "region code in scope (repeatable; replaces the scope)"));
-  a.Add(cmd, "tiers", cmd->add_option("--tiers", f.tiers, "target tiers (replace them)")->delimiter(','));
-  a.Add(cmd, "public", cmd->add_flag("--public", f.is_public, "for the public too (must stay the same)"));
-  a.Add(cmd, "public-release",
+  a.Add("scope", cmd->add_option("--scope", f.scope, "region code in scope (repeatable; replaces the scope)"));
+  a.Add("tiers", cmd->add_option("--tiers", f.tiers, "target tiers (replace them)")->delimiter(','));
+  a.Add("public", cmd->add_flag("--public", f.is_public, "for the public too (must stay the same)"));
+  a.Add("public-release",
         cmd->add_option("--public-release", f.public_release,
                         "public release time (must stay the same; use extend or release)"));
-  a.Add(cmd, "expires", cmd->add_option("--expires", f.expires, "new expiry time (RFC 3339), or none"));
-  a.Add(cmd, "note", cmd->add_option("--note", f.internal_note, "new internal note"));
-  a.Add(cmd, "deadline", cmd->add_option("--deadline", f.deadlines,
+  a.Add("expires", cmd->add_option("--expires", f.expires, "new expiry time (RFC 3339), or none"));
+  a.Add("note", cmd->add_option("--note", f.internal_note, "new internal note"));
+  a.Add("deadline", cmd->add_option("--deadline", f.deadlines,
                                          "acknowledgement deadline LEVEL=WHEN (repeatable; "
                                          "replaces the deadlines)"));
-  a.Add(cmd, "change-status",
+  a.Add("change-status",
         cmd->add_option("--change-status", a.change_status,
                         "change the status to actual, exercise or test (needs --reason; to "
                         "actual from exercise or test also --confirm-actual)"));

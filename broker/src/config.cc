@@ -109,9 +109,12 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
     return Status::InvalidArgument("redelivery_max must not be shorter than redelivery_initial");
   }
   if (c.send_hwm < 1) return Status::InvalidArgument("send_hwm must be at least 1");
-  if (c.store_reserve_mb < 0 || c.store_reserve_mb > kMaxStoreReserveMb) {
-    return Status::InvalidArgument(fmt::format("store_reserve_mb is {}; it must be from 0 to {}",
-                                               c.store_reserve_mb, kMaxStoreReserveMb));
+  if (c.store_reserve_mb != 0 &&
+      (c.store_reserve_mb < kMinStoreReserveMb || c.store_reserve_mb > kMaxStoreReserveMb)) {
+    return Status::InvalidArgument(fmt::format(
+        "store_reserve_mb is {}; it must be 0 (no reserve) or from {} to {} (RocksDB takes space "
+        "for its log in steps of about 9 MB)",
+        c.store_reserve_mb, kMinStoreReserveMb, kMaxStoreReserveMb));
   }
   if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");

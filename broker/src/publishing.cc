@@ -25,12 +25,6 @@ std::string NotStored(const std::string& what, const Status& st) {
          " (retrying with the same idempotency key is safe)";
 }
 
-// NO_SPACE when the disk's reserve refused the write, INTERNAL for any
-// other failure to store.
-v1::ErrorCode NotStoredCode(const Status& st) {
-  return st.code() == Status::Code::kNoSpace ? v1::NO_SPACE : v1::INTERNAL;
-}
-
 }  // namespace
 
 void Publishing::Answer(const std::string& routing, const Payload& reply) {
@@ -114,6 +108,9 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
   v1::Directive d = req.directive();
   if (!d.id().empty()) return refuse(Status::InvalidArgument("id is assigned by the broker; leave it empty"));
   if (d.has_sent()) return refuse(Status::InvalidArgument("sent is set by the broker; leave it empty"));
+  if (d.changes_size() > 0) {
+    return refuse(Status::InvalidArgument("changes are described by the broker; leave them empty"));
+  }
   if (Status st = CheckSignature(d, req.publisher()); !st.ok()) return refuse(st);
   if (Status st = ValidateDirective(d, d_.registry); !st.ok()) {
     return refuse(Status::InvalidArgument(st.message()));
@@ -168,7 +165,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
                                        finished = std::move(finished)](const Status& st) {
     if (!st.ok()) {
       spdlog::error("directive from \"{}\" not stored: {}", publisher_name, st.ToString());
-      Answer(routing, ErrorReply(corr, NotStoredCode(st), NotStored("directive", st)));
+      Answer(routing, ErrorReply(corr, ErrorCodeOf(st), NotStored("directive", st)));
       finished();
       return;
     }
@@ -279,7 +276,7 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     if (!st.ok()) {
       spdlog::error("{} of {} not stored: {}", v1::LifecycleRequest::Action_Name(req.action()),
                     req.directive_id(), st.ToString());
-      Answer(routing, ErrorReply(corr, NotStoredCode(st),
+      Answer(routing, ErrorReply(corr, ErrorCodeOf(st),
                                  NotStored(v1::LifecycleRequest::Action_Name(req.action()), st)));
       finished();
       return;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
@@ -152,15 +153,15 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   if (cancelled) {
     x.Text("note", "This directive has been cancelled.");
   } else if (d.version() > 1) {
-    std::string note;
+    std::vector<std::string> shown;
     for (const std::string& change : d.changes()) {
-      if (IsInternalChange(change)) continue;
-      note += (note.empty() ? "" : "; ") + change;
+      if (!IsInternalChange(change)) shown.push_back(change);
     }
-    x.Text("note", fmt::format("Version {} of this directive{}{}", d.version(),
-                               note.empty() ? "" : ". Changes from version " +
-                                                       std::to_string(d.version() - 1) + ": ",
-                               note));
+    std::string note = fmt::format("Version {} of this directive", d.version());
+    if (!shown.empty()) {
+      note += fmt::format(". Changes from version {}: {}", d.version() - 1, fmt::join(shown, "; "));
+    }
+    x.Text("note", note);
   }
   x.Text("references", Sender(d) + "," + d.id() + "," +
                            CapTime(FromTimestamp(e.record.has_first_sent() ? e.record.first_sent()

@@ -159,9 +159,9 @@ Result<v1::OperatorReply> AnswerOperator(const v1::OperatorRequest& request,
           "unit {}: {}, {} directives stored{}", session.unit_code(),
           session.welcomed() ? "connected to the broker" : "not connected to the broker",
           inbox.size(),
-          session.storage_error().empty()
+          reply.storage_error().empty()
               ? ""
-              : "; CANNOT STORE directives " + session.storage_error() +
+              : "; CANNOT STORE directives " + reply.storage_error() +
                     " (they are not acknowledged; the broker sends them again once there is room)"));
       return reply;
     default:

@@ -154,10 +154,15 @@ Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<st
   return Status::Ok();
 }
 
+std::string TerminalSession::storage_error() const {
+  if (!storage_failing_since_) return "";
+  return "since " + FormatTimeSeconds(*storage_failing_since_) + ": " + storage_error_;
+}
+
 Status TerminalSession::NotStored(const v1::StoredDirective& stored, const Status& st) {
   ++counters_.store_failures;
-  if (storage_error_.empty()) storage_error_ = "since " + FormatTimeSeconds(clock_.Now()) + ": ";
-  storage_error_ = storage_error_.substr(0, storage_error_.find(": ") + 2) + st.message();
+  if (!storage_failing_since_) storage_failing_since_ = clock_.Now();
+  storage_error_ = st.message();
   const v1::Directive& d = stored.directive();
   return Status::IOError(fmt::format(
       "directive {} v{} (seq {}) not stored, so not acknowledged; the broker sends it again: {}",
@@ -212,24 +217,27 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
     }
     PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, clock_.Now(), ""};
     if (Status st = inbox_.AddPendingAck(ack); !st.ok()) return NotStored(stored, st);
-    storage_error_.clear();
+    storage_failing_since_.reset();
     out.push_back(EncodeAck(ack));
     return Status::Ok();
   }
 
   // Stored before acknowledged: an ack promises the directive survives.
-  v1::StoredDirective withdrawal;
-  if (!addressed) {
-    withdrawal = stored;
-    withdrawal.set_withdrawn(true);
+  // The terminal decides what is withdrawn from it, whatever the delivery
+  // says; a copy only when the two differ.
+  const bool mismarked = stored.withdrawn() != !addressed;
+  v1::StoredDirective corrected;
+  if (mismarked) {
+    corrected = stored;
+    corrected.set_withdrawn(!addressed);
   }
-  const v1::StoredDirective& kept = addressed ? stored : withdrawal;
+  const v1::StoredDirective& kept = mismarked ? corrected : stored;
   TimePoint now = clock_.Now();
   // Nothing is acknowledged that is not stored: the broker sends it again.
   if (Status st = inbox_.Put(kept); !st.ok()) return NotStored(stored, st);
   PendingAck ack{stored.seq(), d.id(), d.version(), v1::RECEIVED, now, ""};
   if (Status st = inbox_.AddPendingAck(ack); !st.ok()) return NotStored(stored, st);
-  storage_error_.clear();
+  storage_failing_since_.reset();
   ++counters_.received;
   if (options_.record_latency && HasTime(d.sent())) {
     latency_seqs_.push_back(stored.seq());

@@ -29,7 +29,7 @@ class DiskFull : public ::testing::Test {
   void SetUp() override {
     disk_ = dir_.path() / "disk";
     std::filesystem::create_directories(disk_);
-    if (!Mount("size=24m")) {
+    if (!Mount("size=64m")) {
       GTEST_SKIP() << "mounting a tmpfs is not permitted here (" << mount_error_
                    << "); the full-disk tests need one";
     }
@@ -86,7 +86,7 @@ class DiskFull : public ::testing::Test {
       if (r.exit_code != 0) return r;
       ids.push_back(nlohmann::json::parse(r.out)["id"].get<std::string>());
     }
-    ADD_FAILURE() << most << " directives of 200 KB were all stored on a 24 MB disk";
+    ADD_FAILURE() << most << " directives of 200 KB were all stored on a 64 MB disk";
     return {};
   }
   // Writes a file on the tmpfs until it is full.
@@ -124,15 +124,15 @@ TEST_F(DiskFull, StartWithoutTheReserveIsRefusedNamingThePathAndTheSetting) {
 }
 
 TEST_F(DiskFull, WithinTheReservePublishesAreRefusedAcksStoredAndAGrownDiskServesAgain) {
-  StartBroker("8");
+  StartBroker("32");
   StartDaemon(dir_.path() / "state");
   std::vector<std::string> ids;
-  RunResult refused = PublishUntilRefused(150, ids);
+  RunResult refused = PublishUntilRefused(300, ids);
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(refused.exit_code, 2) << refused.err;
   EXPECT_NE(refused.err.find("directive not stored, nothing changed or was sent: the store has"),
             std::string::npos) << refused.err;
-  EXPECT_NE(refused.err.find("left of its 8.0 MB reserve: new directives and changes are refused"),
+  EXPECT_NE(refused.err.find("left of its 32.0 MB reserve: new directives and changes are refused"),
             std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("free space on " + (disk_ / "data").string()), std::string::npos)
       << refused.err;
@@ -156,14 +156,14 @@ TEST_F(DiskFull, WithinTheReservePublishesAreRefusedAcksStoredAndAGrownDiskServe
       },
       30s));
 
-  ASSERT_TRUE(Mount("size=64m", /*remount=*/true)) << mount_error_;
+  ASSERT_TRUE(Mount("size=128m", /*remount=*/true)) << mount_error_;
   RunResult after = Publish("After the disk grew");
   EXPECT_EQ(after.exit_code, 0) << "without a restart: " << after.err;
   EXPECT_TRUE(broker_->running());
 }
 
 TEST_F(DiskFull, ADiskFilledFromOutsideStopsAllWritesUntilEmptiedAndLosesNothing) {
-  StartBroker("8");
+  StartBroker("32");
   RunResult first = Publish("Before", false);
   ASSERT_EQ(first.exit_code, 0) << first.err;
   Fill(disk_ / "filler");
@@ -191,7 +191,7 @@ TEST_F(DiskFull, WithoutAReserveAFailedWriteIsAnErrorAndTheStoreResumesWhenSpace
   std::cout << "failed after " << ids.size() << " directives: " << failed.err;
   EXPECT_TRUE(broker_->running()) << "a failed write does not bring the broker down";
 
-  ASSERT_TRUE(Mount("size=64m", /*remount=*/true)) << mount_error_;
+  ASSERT_TRUE(Mount("size=128m", /*remount=*/true)) << mount_error_;
   // RocksDB resumes by itself once a write buffer's worth is free; the
   // broker's commit path sees it within its one-second retries.
   EXPECT_TRUE(WaitFor([&] { return Publish("Again", false).exit_code == 0; }, 60s))

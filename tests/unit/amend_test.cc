@@ -224,6 +224,16 @@ TEST_F(Amend, WiderScopeReachesTheUnitsNewlyAddressed) {
   EXPECT_EQ(got->deliver().directive().directive().version(), 2u);
 }
 
+TEST_F(Amend, APublishCannotCarryChangesOfItsOwn) {
+  v1::Envelope env = SamplePublish({"5201"}, {v1::COMMUNITY});
+  env.mutable_publish()->mutable_directive()->add_changes("status: ACTUAL -> EXERCISE");
+  v1::Envelope reply = b_.Call("publisher", env);
+  ASSERT_TRUE(reply.has_error()) << reply.DebugString();
+  EXPECT_NE(reply.error().message().find("changes are described by the broker"), std::string::npos)
+      << reply.error().message();
+  EXPECT_EQ(b_.store().head_seq(), 0u);
+}
+
 TEST_F(Amend, DirectiveQueryOfAnUnknownIdOrVersionSaysSo) {
   auto receipt = PublishDrill();
   v1::Envelope env;

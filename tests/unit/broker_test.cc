@@ -553,6 +553,22 @@ TEST(BrokerConfig, RefusesDurationsOutsideTheirLimitsSayingWhich) {
   EXPECT_FALSE(LoadBrokerConfig(dir / "b.toml").ok());
 }
 
+TEST(BrokerConfig, StoreReserveIsZeroOrAtLeastWhatOneLogStepTakes) {
+  testing::TempDir dir;
+  for (const char* bad : {"store_reserve_mb = 8\n", "store_reserve_mb = -1\n",
+                          "store_reserve_mb = 2000000\n"}) {
+    testing::WriteFile(dir.path() / "a.toml", bad);
+    auto a = LoadBrokerConfig(dir / "a.toml");
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_NE(a.status().message().find("store_reserve_mb"), std::string::npos) << a.status().message();
+  }
+  for (const char* good : {"store_reserve_mb = 0\n", "store_reserve_mb = 32\n"}) {
+    testing::WriteFile(dir.path() / "b.toml", good);
+    EXPECT_TRUE(LoadBrokerConfig(dir / "b.toml").ok()) << good;
+  }
+  EXPECT_EQ(BrokerConfig().store_reserve_mb, 256);
+}
+
 TEST(BrokerConfig, KeysNamesTheKeyRegistryAndIsOffByDefault) {
   testing::TempDir dir;
   testing::WriteFile(dir.path() / "a.toml", "data_dir = \"/tmp/x\"\nkeys = \"keys.toml\"\n");

@@ -212,6 +212,16 @@ TEST_F(TerminalSessionTest, NewerVersionNoLongerAddressedIsKeptAsWithdrawalAndAc
   EXPECT_TRUE(out_.empty());
 }
 
+TEST_F(TerminalSessionTest, TheTerminalDecidesWhatIsWithdrawnFromItWhateverTheDeliverySays) {
+  auto stored = SampleStored(4, "52-HEALTH-20261128-0003", 1, {"5201"});
+  stored.set_withdrawn(true);  // addressed to this unit, yet marked withdrawn
+  ASSERT_TRUE(session_.OnMessage(Deliver(stored), out_).ok());
+  std::optional<InboxEntry> entry = inbox_.Latest("52-HEALTH-20261128-0003");
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_FALSE(entry->withdrawn);
+  EXPECT_EQ(session_.counters().withdrawn, 0u);
+}
+
 TEST_F(TerminalSessionTest, DeliveryForAnotherTierIsIgnoredWithoutAck) {
   auto stored = SampleStored(4, "52-HEALTH-20261128-0002", 1, {"5201"}, {v1::DISTRICT});
   EXPECT_FALSE(session_.OnMessage(Deliver(stored), out_).ok());

@@ -9,8 +9,11 @@
 
 namespace flatcast::broker {
 
-// The most store_reserve_mb may be (1 TiB).
+// The most store_reserve_mb may be (1 TiB), and the least other than 0:
+// RocksDB takes space for its log in steps of about 9 MB (it preallocates
+// 1.1 write buffers), so a smaller reserve can vanish in one write.
 inline constexpr int64_t kMaxStoreReserveMb = int64_t{1} << 20;
+inline constexpr int64_t kMinStoreReserveMb = 32;
 
 struct BrokerConfig {
   // ZeroMQ endpoint of the one ROUTER socket; "tcp://127.0.0.1:*" picks a free port.

@@ -180,7 +180,7 @@ class TerminalSession {
   // Why the last delivery could not be stored (a full disk, an I/O error),
   // and since when; empty once a delivery is stored again. What was not
   // stored is not acknowledged, so the broker sends it again.
-  const std::string& storage_error() const { return storage_error_; }
+  std::string storage_error() const;
   // now - directive.sent, in microseconds, for each first-time delivery that
   // carried a sent time.
   const std::vector<int64_t>& LatenciesUs() const { return latencies_us_; }
@@ -227,7 +227,8 @@ class TerminalSession {
   std::map<std::pair<uint64_t, TimePoint>, TimePoint> rating_sent_;
   std::string unit_name_;
   SessionCounters counters_;
-  std::string storage_error_;
+  std::optional<TimePoint> storage_failing_since_;  // set while deliveries cannot be stored
+  std::string storage_error_;                       // the last such failure
   std::vector<int64_t> latencies_us_;
   std::vector<uint64_t> latency_seqs_;
 };
