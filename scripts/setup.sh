@@ -14,6 +14,7 @@ packages=(
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
   libcsv-dev
   libxml2-dev
+  etcd-server etcd-client
   clang libclang-rt-14-dev
   mosquitto libmosquitto-dev python3 gnuplot-nox
 )
