@@ -54,12 +54,13 @@ class RocksLogToSpdlog final : public rocksdb::Logger {
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
                                                  "ids", "idempotency", "acks", "public",
-                                                 "public_ids", "events", "ratings", "log"};
+                                                 "public_ids", "events", "ratings", "log",
+                                                 "batches"};
   return names;
 }
 enum Cf {
   kDefault = 0, kDirectives, kIds, kIdempotency, kAcks, kPublic, kPublicIds, kEvents,
-  kRatings, kLog
+  kRatings, kLog, kBatches
 };
 
 // A 64-bit digest of a primary record's place (column family and key), for
@@ -147,6 +148,17 @@ class RocksStore final : public Store {
       head_log_seq_ = 0;
       head_log_hash_.clear();
     }
+    std::unique_ptr<rocksdb::Iterator> batches(
+        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kBatches]));
+    batches->SeekToLast();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(batches->status(), "reading the last commit's batch"));
+    head_chain_.clear();
+    if (batches->Valid() && DecodeSeq(batches->key().ToStringView()) == commit_seq_) {
+      if (batches->value().size() < kLogHashBytes) {
+        return Status::Corruption(fmt::format("the batch of commit {} is truncated", commit_seq_));
+      }
+      head_chain_ = batches->value().ToString().substr(0, kLogHashBytes);
+    }
     return Status::Ok();
   }
 
@@ -209,6 +221,9 @@ class RocksStore final : public Store {
       log.Append(std::move(record));
     }
     batch.Put(cfs_[kDefault], kCommitSeqKey, SeqKey(commit_seq_ + 1));
+    ReplicaBatch replica{commit_seq_ + 1, std::string(), batch.Data()};
+    replica.chain = BatchChainHash(head_chain_, replica.data);
+    batch.Put(cfs_[kBatches], SeqKey(replica.commit_seq), replica.chain + replica.data);
     rocksdb::WriteOptions synced;
     synced.sync = true;
     Status st = FromRocks(db_->Write(synced, &batch), "storing");
@@ -217,6 +232,8 @@ class RocksStore final : public Store {
       return st;
     }
     ++commit_seq_;
+    head_chain_ = replica.chain;
+    last_batch_ = std::move(replica);
     if (w.directive) head_seq_ = w.directive->seq();
     head_event_seq_ = event_seq;
     log.Commit();
@@ -239,6 +256,58 @@ class RocksStore final : public Store {
     FLATCAST_RETURN_IF_ERROR(ReadHeads());
     failed_ = false;
     return Status::Ok();
+  }
+
+  const ReplicaBatch& last_batch() const override { return last_batch_; }
+  const std::string& head_chain() const override { return head_chain_; }
+
+  Status ApplyReplica(const ReplicaBatch& replica) override {
+    if (read_only_) return Status::InvalidArgument("the store was opened read-only");
+    if (failed_) return Status::Unavailable("the store has not recovered from a failed write");
+    if (replica.commit_seq != commit_seq_ + 1) {
+      return Status::InvalidArgument(fmt::format(
+          "commit {} does not follow this store's last commit {}", replica.commit_seq, commit_seq_));
+    }
+    if (replica.chain != BatchChainHash(head_chain_, replica.data)) {
+      return Status::Corruption(fmt::format(
+          "commit {} does not follow this store's chain: the stores have diverged after commit {} "
+          "or before it",
+          replica.commit_seq, commit_seq_));
+    }
+    rocksdb::WriteBatch batch(replica.data);
+    ReplicaCheck check(*this, replica.commit_seq);
+    Status iterated = FromRocks(batch.Iterate(&check), "reading the replicated batch");
+    if (!check.problem.empty()) {
+      return Status::Corruption(fmt::format("commit {}: {}", replica.commit_seq, check.problem));
+    }
+    FLATCAST_RETURN_IF_ERROR(iterated.WithContext(fmt::format("commit {}", replica.commit_seq)));
+    if (!check.commit_seq_seen) {
+      return Status::Corruption(
+          fmt::format("commit {} does not record its commit sequence", replica.commit_seq));
+    }
+    batch.Put(cfs_[kBatches], SeqKey(replica.commit_seq), replica.chain + replica.data);
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    Status st = FromRocks(db_->Write(synced, &batch), "storing a replicated commit");
+    if (!st.ok()) {
+      failed_ = true;
+      return st;
+    }
+    FLATCAST_RETURN_IF_ERROR(ReadHeads());
+    last_batch_ = replica;
+    return Status::Ok();
+  }
+
+  Result<std::optional<ReplicaBatch>> GetBatch(uint64_t commit_seq) const override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kBatches], SeqKey(commit_seq), &value);
+    if (s.IsNotFound()) return std::optional<ReplicaBatch>();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(s, "reading a commit's batch"));
+    if (value.size() < kLogHashBytes) {
+      return Status::Corruption(fmt::format("the batch of commit {} is truncated", commit_seq));
+    }
+    return std::optional<ReplicaBatch>(
+        ReplicaBatch{commit_seq, value.substr(0, kLogHashBytes), value.substr(kLogHashBytes)});
   }
 
   Status ForEachCounter(
@@ -545,6 +614,53 @@ class RocksStore final : public Store {
     return fmt::format("directive seq {}, unit {}", seq, unit);
   }
 
+  // Checks a replicated WriteBatch before it is applied: only puts and
+  // deletes, only to this store's column families (never to the batches
+  // themselves), and the commit sequence it records is its own.
+  class ReplicaCheck final : public rocksdb::WriteBatch::Handler {
+   public:
+    ReplicaCheck(const RocksStore& store, uint64_t commit_seq)
+        : store_(store), expected_(SeqKey(commit_seq)) {}
+    rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key,
+                          const rocksdb::Slice& value) override {
+      if (!Known(cf)) return Refuse(fmt::format("a put to unknown column family {}", cf));
+      if (cf == store_.cfs_[kDefault]->GetID() && key.ToStringView() == kCommitSeqKey) {
+        if (value.ToStringView() != expected_) return Refuse("it records another commit sequence");
+        commit_seq_seen = true;
+      }
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice&) override {
+      if (!Known(cf)) return Refuse(fmt::format("a delete in unknown column family {}", cf));
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status SingleDeleteCF(uint32_t, const rocksdb::Slice&) override {
+      return Refuse("a single delete");
+    }
+    rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return Refuse("a range delete");
+    }
+    rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return Refuse("a merge");
+    }
+    std::string problem;
+    bool commit_seq_seen = false;
+
+   private:
+    bool Known(uint32_t cf) const {
+      for (size_t i = 0; i < store_.cfs_.size(); ++i) {
+        if (store_.cfs_[i]->GetID() == cf) return i != kBatches;
+      }
+      return false;
+    }
+    rocksdb::Status Refuse(std::string why) {
+      if (problem.empty()) problem = "the batch holds " + why;
+      return rocksdb::Status::InvalidArgument(problem);
+    }
+    const RocksStore& store_;
+    std::string expected_;
+  };
+
   // Appends log records to a write batch, chaining them from the store's
   // head; Commit() moves the head once the batch is written.
   class LogAppender {
@@ -585,6 +701,8 @@ class RocksStore final : public Store {
   uint64_t head_event_seq_ = 0;
   uint64_t head_log_seq_ = 0;   // writer thread only
   std::string head_log_hash_;   // writer thread only
+  std::string head_chain_;      // writer thread only
+  ReplicaBatch last_batch_;     // writer thread only
 };
 
 }  // namespace

@@ -40,6 +40,19 @@ std::string LogRecordHash(const v1::LogRecord& record) {
   return hash;
 }
 
+std::string BatchChainHash(std::string_view prev_chain, std::string_view batch) {
+  if (sodium_init() < 0) return std::string();
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, kLogHashBytes);
+  for (std::string_view part : {kBatchHashContext, prev_chain, batch}) {
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(part.data()),
+                              part.size());
+  }
+  std::string hash(kLogHashBytes, '\0');
+  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(hash.data()), hash.size());
+  return hash;
+}
+
 void SealLogRecord(v1::LogRecord& record, uint64_t log_seq, std::string_view prev_hash) {
   record.set_log_seq(log_seq);
   record.set_prev_hash(prev_hash.empty() ? std::string(kLogHashBytes, '\0') : std::string(prev_hash));

@@ -41,6 +41,14 @@ class FaultyStore final : public broker::Store {
   broker::StoreHeads heads() const override { return real_->heads(); }
   Status Write(broker::StoreWrite write) override;
   Status Recover() override;
+  const broker::ReplicaBatch& last_batch() const override { return real_->last_batch(); }
+  const std::string& head_chain() const override { return real_->head_chain(); }
+  Status ApplyReplica(const broker::ReplicaBatch& batch) override {
+    return real_->ApplyReplica(batch);
+  }
+  Result<std::optional<broker::ReplicaBatch>> GetBatch(uint64_t commit_seq) const override {
+    return real_->GetBatch(commit_seq);
+  }
 
   Result<std::optional<v1::StoredDirective>> GetDirective(uint64_t seq) const override;
   Result<std::optional<uint64_t>> SeqOfId(std::string_view id) const override;

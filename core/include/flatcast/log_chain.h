@@ -25,6 +25,13 @@ inline constexpr size_t kLogHashBytes = 32;
 // The hash of `record` (its `hash` field is ignored).
 std::string LogRecordHash(const v1::LogRecord& record);
 
+// The replication chain over a store's commits (docs/HA.md): each commit's
+// chain hash is BLAKE2b-256(kBatchHashContext || previous chain hash ||
+// the commit's WriteBatch bytes), the previous being empty for commit 1.
+// Two stores whose chain hashes agree at commit N hold the same N commits.
+inline constexpr std::string_view kBatchHashContext = "flatcast.v1.batch\n";
+std::string BatchChainHash(std::string_view prev_chain, std::string_view batch);
+
 // Sets log_seq, prev_hash and hash: the record becomes record `log_seq` of a
 // chain whose previous record has hash `prev_hash` (empty for the first).
 void SealLogRecord(v1::LogRecord& record, uint64_t log_seq, std::string_view prev_hash);

@@ -9,6 +9,7 @@
 //   events       event seq (8 bytes big-endian)       -> LifecycleEvent
 //   ratings      seq | unit code                      -> RatingRecord (latest)
 //   log          log seq (8 bytes big-endian)         -> LogRecord (hash-chained)
+//   batches      commit seq (8 bytes big-endian)      -> chain hash (32 bytes) | WriteBatch
 // Every acknowledgement, rating and lifecycle event is also appended to the
 // log, in the same write. Every write is synced before the call returns.
 //
@@ -82,6 +83,15 @@ struct StoreWrite {
   }
 };
 
+// One commit as it went to RocksDB, as the standby stores it too
+// (docs/HA.md): the WriteBatch's bytes and the chain hash linking it to
+// every commit before it (log_chain.h, BatchChainHash).
+struct ReplicaBatch {
+  uint64_t commit_seq = 0;
+  std::string chain;  // 32 bytes
+  std::string data;   // rocksdb::WriteBatch::Data()
+};
+
 // The heads of what is stored, which a successful write moves.
 struct StoreHeads {
   uint64_t commit_seq = 0;  // writes applied since the store was created
@@ -111,6 +121,22 @@ class Store {
   // After a failed write: brings the store back to accepting writes and
   // re-reads its heads. Ok at once when no write has failed.
   virtual Status Recover() = 0;
+
+  // Replication (docs/HA.md). Every commit is kept as a ReplicaBatch under
+  // its commit seq, in the same write. The batch of the last successful
+  // Write or ApplyReplica (commit_seq 0 before any):
+  virtual const ReplicaBatch& last_batch() const = 0;
+  // The chain hash of the last commit (empty for none, or for a store
+  // whose commits predate replication).
+  virtual const std::string& head_chain() const = 0;
+  // A standby stores a batch its leader committed, synced: it must be
+  // commit heads().commit_seq + 1 (InvalidArgument otherwise: a gap, or one
+  // stored already) and follow this store's chain (Corruption otherwise: the
+  // stores have diverged), and name only column families this store has.
+  virtual Status ApplyReplica(const ReplicaBatch& batch) = 0;
+  // The batch of commit `commit_seq`, when kept. May be called from other
+  // threads (the leader's resync of a standby).
+  virtual Result<std::optional<ReplicaBatch>> GetBatch(uint64_t commit_seq) const = 0;
 
   // Conveniences over Write.
   Status PutDirective(const v1::StoredDirective& d, std::string_view daily_counter_key,
