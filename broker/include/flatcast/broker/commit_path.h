@@ -37,7 +37,9 @@ class CommitPath {
   virtual void Commit(StoreWrite batch, CommitDone done) = 0;
   // Calls back every commit whose outcome is known, in the order they
   // became known. A callback may Commit again; its own callback then runs in
-  // the same call.
+  // the same call if its outcome is known by then (always for the local
+  // store; with a standby, once it has answered: the loop calls again when
+  // it does).
   virtual void RunCompletions() = 0;
   // Retries what waits on the store (its recovery after a failed write);
   // the loop calls it from its timers.
