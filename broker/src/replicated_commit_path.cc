@@ -36,10 +36,9 @@ void ReplicatedCommitPath::Commit(StoreWrite batch, CommitDone done) {
     return;
   }
   if (mode_ == ReplicationMode::kSync && !in_sync()) {
-    Status why = health();
-    pending_.push_back({id, 0, std::move(done),
-                        why.ok() ? Status::Unavailable("no standby in sync: nothing was stored")
-                                 : Status::Unavailable(why.message() + ": nothing was stored")});
+    // health() says why (no standby in sync, or the local store's trouble).
+    pending_.push_back(
+        {id, 0, std::move(done), Status::Unavailable(health().message() + ": nothing was stored")});
     return;
   }
   const uint64_t before = store_.heads().commit_seq;

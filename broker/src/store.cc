@@ -157,7 +157,7 @@ class RocksStore final : public Store {
       if (batches->value().size() < kLogHashBytes) {
         return Status::Corruption(fmt::format("the batch of commit {} is truncated", commit_seq_));
       }
-      head_chain_ = batches->value().ToString().substr(0, kLogHashBytes);
+      head_chain_ = std::string(batches->value().ToStringView().substr(0, kLogHashBytes));
     }
     return Status::Ok();
   }

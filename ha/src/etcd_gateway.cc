@@ -119,6 +119,23 @@ Result<std::vector<EtcdKeyValue>> ParseKvs(const json& range) {
   return out;
 }
 
+// The error an answer carries, in whatever form the gateway sent it; empty
+// when it carries none.
+std::string ErrorIn(const json& j) {
+  auto error = j.find("error");
+  if (error == j.end()) return "";
+  if (error->is_object()) {
+    auto m = error->find("message");
+    return m != error->end() && m->is_string() ? m->get<std::string>() : error->dump();
+  }
+  auto m = j.find("message");
+  if (m != j.end() && m->is_string()) return m->get<std::string>();
+  return error->is_string() ? error->get<std::string>() : error->dump();
+}
+
+// A lease's TTL from etcd, bounded so that no later time sum can overflow.
+constexpr int64_t kMaxLeaseTtlSeconds = 365LL * 24 * 3600;
+
 // The revision in an answer's header.
 Result<int64_t> HeaderRevision(const json& answer) {
   auto it = answer.find("header");
@@ -133,21 +150,13 @@ namespace gateway {
 std::string ErrorMessage(std::string_view body) {
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return "";
-  auto error = j.find("error");
-  if (error == j.end()) return "";
-  if (error->is_object()) {
-    auto m = error->find("message");
-    return m != error->end() && m->is_string() ? m->get<std::string>() : error->dump();
-  }
-  auto m = j.find("message");
-  if (m != j.end() && m->is_string()) return m->get<std::string>();
-  return error->is_string() ? error->get<std::string>() : error->dump();
+  return ErrorIn(j);
 }
 
 Result<int64_t> ParseGrant(std::string_view body) {
   auto j = ParseObject(body);
   if (!j.ok()) return j.status();
-  if (std::string error = ErrorMessage(body); !error.empty()) return Status::Unavailable(error);
+  if (std::string error = ErrorIn(*j); !error.empty()) return Status::Unavailable(error);
   auto id = Int64Field(*j, "ID");
   if (!id.ok()) return id.status();
   if (*id == 0) return Status::Corruption("the lease grant has no ID");
@@ -160,7 +169,7 @@ Result<std::chrono::seconds> ParseKeepAlive(std::string_view body) {
   std::string_view first = end == std::string_view::npos ? body : body.substr(0, end);
   auto j = ParseObject(first);
   if (!j.ok()) return j.status();
-  if (std::string error = ErrorMessage(first); !error.empty()) return Status::Unavailable(error);
+  if (std::string error = ErrorIn(*j); !error.empty()) return Status::Unavailable(error);
   auto result = j->find("result");
   if (result == j->end() || !result->is_object()) {
     return Status::Corruption("the keep-alive answer has no result");
@@ -168,13 +177,16 @@ Result<std::chrono::seconds> ParseKeepAlive(std::string_view body) {
   auto ttl = Int64Field(*result, "TTL");
   if (!ttl.ok()) return ttl.status();
   if (*ttl < 0) return std::chrono::seconds(0);
+  if (*ttl > kMaxLeaseTtlSeconds) {
+    return Status::Corruption("the lease TTL " + std::to_string(*ttl) + " s is over a year");
+  }
   return std::chrono::seconds(*ttl);
 }
 
 Result<std::optional<EtcdKeyValue>> ParseRange(std::string_view body) {
   auto j = ParseObject(body);
   if (!j.ok()) return j.status();
-  if (std::string error = ErrorMessage(body); !error.empty()) return Status::Unavailable(error);
+  if (std::string error = ErrorIn(*j); !error.empty()) return Status::Unavailable(error);
   auto kvs = ParseKvs(*j);
   if (!kvs.ok()) return kvs.status();
   if (kvs->empty()) return std::optional<EtcdKeyValue>();
@@ -184,7 +196,7 @@ Result<std::optional<EtcdKeyValue>> ParseRange(std::string_view body) {
 Result<EtcdTxnResult> ParseTxn(std::string_view body) {
   auto j = ParseObject(body);
   if (!j.ok()) return j.status();
-  if (std::string error = ErrorMessage(body); !error.empty()) return Status::Unavailable(error);
+  if (std::string error = ErrorIn(*j); !error.empty()) return Status::Unavailable(error);
   EtcdTxnResult out;
   auto revision = HeaderRevision(*j);
   if (!revision.ok()) return revision.status();

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -198,7 +200,8 @@ const LeadershipView& Leadership::Step() {
       return view_;
     }
     renewed_at_ = sent;
-    lease_ttl_ = *ttl;
+    // etcd may grant more than asked; counting on no more than asked is safe.
+    lease_ttl_ = std::min(*ttl, options_.ttl);
   }
   if (view_.role == Role::kLeader) {
     CheckLeaderKey();

@@ -239,6 +239,8 @@ TEST(EtcdGatewayJsonTest, RefusesWhatIsNotTheExpectedAnswer) {
   EXPECT_FALSE(gateway::ParseRange(R"({"kvs":{"key":"YQ=="}})").ok());
   EXPECT_FALSE(gateway::ParseTxn(R"({"succeeded":true})").ok());  // no header
   EXPECT_FALSE(gateway::ParseTxn(R"({"header":{"revision":"99999999999999999999"}})").ok());
+  // A TTL that would overflow the lease's end is refused, not computed with.
+  EXPECT_FALSE(gateway::ParseKeepAlive(R"({"result":{"ID":"1","TTL":"9223372036854775807"}})").ok());
   auto error = gateway::ParseKeepAlive(
       R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}})");
   ASSERT_FALSE(error.ok());
