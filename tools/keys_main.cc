@@ -110,7 +110,7 @@ struct RegistryOptions {
 
 Status RunRegister(const RegistryOptions& o) {
   std::optional<KeyRole> role = KeyRoleFromName(o.role);
-  if (!role) return Status::InvalidArgument("--role must be unit, publisher or auditor");
+  if (!role) return Status::InvalidArgument("--role must be unit, publisher, auditor or broker");
   Result<PublicKeys> keys = ReadPublicKeys(o.curve_pub, o.signing_pub);
   if (!keys.ok()) return keys.status();
   TimePoint now = SystemClock::Instance().Now();
@@ -278,12 +278,12 @@ int Main(int argc, char** argv) {
   register_cmd->add_option("--registry", reg.registry, "Key registry file (created if missing)")
       ->required();
   register_cmd->add_option("--name", reg.name, "Holder name")->required();
-  register_cmd->add_option("--role", reg.role, "unit, publisher or auditor")
+  register_cmd->add_option("--role", reg.role, "unit, publisher, auditor or broker")
       ->required()
-      ->check(CLI::IsMember({"unit", "publisher", "auditor"}));
+      ->check(CLI::IsMember({"unit", "publisher", "auditor", "broker"}));
   register_cmd
       ->add_option("--subject", reg.subject,
-                   "Unit code (unit), publisher name (publisher) or auditor name")
+                   "Unit code (unit), publisher name (publisher), auditor name or broker group (broker)")
       ->required();
   register_cmd->add_option("--curve-pub", reg.curve_pub, "CURVE public key file")->required();
   register_cmd->add_option("--signing-pub", reg.signing_pub, "Signing public key file");

@@ -17,7 +17,7 @@ constexpr auto kStopCheck = std::chrono::milliseconds(100);
 }  // namespace
 
 ZapDecision DecideZap(const KeyRegistry& keys, std::string_view mechanism,
-                      std::string_view credentials) {
+                      std::string_view credentials, std::string_view domain) {
   if (mechanism != "CURVE") {
     return {"400", fmt::format("mechanism {} refused: this broker admits CURVE only", mechanism), ""};
   }
@@ -26,6 +26,12 @@ ZapDecision DecideZap(const KeyRegistry& keys, std::string_view mechanism,
   }
   Result<KeyRecord> record = keys.AdmitCurveKey(credentials);
   if (!record.ok()) return {"400", record.status().message(), ""};
+  if (domain == kReplicationZapDomain && record->role != KeyRole::kBroker) {
+    return {"400",
+            fmt::format("the replication endpoint admits only the broker key; {} ({}) is a {} key",
+                        record->name, record->key_id, KeyRoleName(record->role)),
+            ""};
+  }
   return {"200", "OK", Z85Encode(credentials).value()};
 }
 
@@ -97,7 +103,7 @@ void ZapHandler::Answer(zmq::socket_t& socket) {
       std::lock_guard<std::mutex> lock(mutex_);
       keys = keys_;
     }
-    decision = DecideZap(*keys, frame(5), frame(6));
+    decision = DecideZap(*keys, frame(5), frame(6), frame(2));
   }
   if (decision.status_code == "200") {
     ++admitted_;

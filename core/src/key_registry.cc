@@ -106,6 +106,8 @@ std::string_view KeyRoleName(KeyRole role) {
       return "publisher";
     case KeyRole::kAuditor:
       return "auditor";
+    case KeyRole::kBroker:
+      return "broker";
   }
   return "unknown";
 }
@@ -114,6 +116,7 @@ std::optional<KeyRole> KeyRoleFromName(std::string_view name) {
   if (name == "unit") return KeyRole::kUnit;
   if (name == "publisher") return KeyRole::kPublisher;
   if (name == "auditor") return KeyRole::kAuditor;
+  if (name == "broker") return KeyRole::kBroker;
   return std::nullopt;
 }
 
@@ -173,7 +176,7 @@ Result<KeyRegistry> KeyRegistry::Parse(std::string_view text, std::string_view s
     std::optional<KeyRole> role_value = KeyRoleFromName(*role);
     if (!role_value) {
       return Status::InvalidArgument(
-          fmt::format("{}: unknown role \"{}\" (unit, publisher or auditor)", where, *role));
+          fmt::format("{}: unknown role \"{}\" (unit, publisher, auditor or broker)", where, *role));
     }
     r.role = *role_value;
     Result<std::string> subject = get("subject");

@@ -140,6 +140,10 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "operator_request";
     case v1::Envelope::kOperatorReply:
       return "operator_reply";
+    case v1::Envelope::kClusterQuery:
+      return "cluster_query";
+    case v1::Envelope::kClusterReply:
+      return "cluster_reply";
     case v1::Envelope::kError:
       return "error";
     case v1::Envelope::BODY_NOT_SET:

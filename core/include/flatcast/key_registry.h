@@ -8,6 +8,8 @@
 //   unit       subject = the unit's GB/T 2260 code (the terminal's identity)
 //   publisher  subject = the publisher's name in the publishers file
 //   auditor    subject = a name; read-only access
+//   broker     subject = the broker group; the CURVE key a broker pair
+//              shares, the only key its replication endpoint admits
 // A holder has at most one active key of each kind. Revoked records stay in
 // the registry, so a signature can be checked against the key that was valid
 // when it was made.
@@ -17,7 +19,7 @@
 //
 //   [[key]]
 //   name = "guiyang-health"        # 1-64 of A-Z a-z 0-9 . _ -
-//   role = "publisher"             # unit, publisher or auditor
+//   role = "publisher"             # unit, publisher, auditor or broker
 //   subject = "guiyang-health"
 //   kind = "curve"                 # or "signing"
 //   public = "<40 Z85 chars>"
@@ -48,7 +50,7 @@
 
 namespace flatcast {
 
-enum class KeyRole { kUnit, kPublisher, kAuditor };
+enum class KeyRole { kUnit, kPublisher, kAuditor, kBroker };
 
 // "unit", "publisher", "auditor".
 std::string_view KeyRoleName(KeyRole role);

@@ -33,10 +33,14 @@ struct ZapDecision {
   std::string user_id;  // the key in Z85 when admitted
 };
 
+// The ZAP domain of a broker pair's replication endpoint: it admits only a
+// key with the broker role (the key the pair shares).
+inline constexpr char kReplicationZapDomain[] = "flatcast-replication";
+
 // Decides a ZAP request for `mechanism` with `credentials` (for CURVE, the
-// client's 32-byte public key) against `keys`.
+// client's 32-byte public key) against `keys`, for a socket of ZAP `domain`.
 ZapDecision DecideZap(const KeyRegistry& keys, std::string_view mechanism,
-                      std::string_view credentials);
+                      std::string_view credentials, std::string_view domain = "");
 
 class ZapHandler {
  public:
