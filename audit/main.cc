@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   std::string broker = "tcp://127.0.0.1:7700";
   int timeout_ms = 30000;
   std::string format = "table";
-  app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();
+  app.add_option("-b,--broker", broker, "broker endpoint; a pair's two, comma-separated")->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms, "wait this long for each answer")->capture_default_str();
   app.add_option("--format", format, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
@@ -129,6 +129,9 @@ int main(int argc, char** argv) {
   verify->add_option("--anchor", anchor, "SEQ:HASH noted from an earlier verify");
   verify->add_option("--data-dir", data_dir,
                      "check this store on disk (read-only) instead of asking the broker");
+  auto* cluster = app.add_subcommand(
+      "cluster", "a broker pair: each broker's role, epoch, in-sync state and replication lag "
+                 "(asks every endpoint of --broker)");
   auto* events = app.add_subcommand("events", "lifecycle events (publish, hold, release, ...)");
   events->add_option("id", id, "directive id (default: all directives)");
   CLI11_PARSE(app, argc, argv);
@@ -149,6 +152,18 @@ int main(int argc, char** argv) {
   auto curve = flatcast::LoadCurveClientKeys(curve_key_file, broker_key_file);
   if (!curve.ok()) return Fail(curve.status());
   zmq::context_t ctx(1);
+  if (*cluster) {
+    std::vector<flatcast::audit::ClusterMember> members;
+    for (const std::string& endpoint : flatcast::SplitEndpoints(broker)) {
+      flatcast::RpcClient one(ctx, endpoint, *curve);
+      members.push_back({endpoint, flatcast::audit::AskCluster(one, timeout)});
+    }
+    std::cout << flatcast::audit::RenderCluster(members, out_format);
+    for (const auto& m : members) {
+      if (!m.state.ok()) return 3;  // a broker did not answer
+    }
+    return 0;
+  }
   flatcast::RpcClient client(ctx, broker, *curve);
 
   if (*events) {

@@ -28,6 +28,19 @@ int main(int argc, char** argv) {
   app.add_option("--registry", registry_path, "registry file (overrides config)");
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here when ready");
   std::string heartbeat, redelivery_initial, redelivery_max;
+  std::string etcd, pair_group, pair_name, replication, replication_endpoint,
+      replication_endpoint_file, lease_ttl;
+  app.add_option("--etcd", etcd,
+                 "a broker pair: etcd client URLs, comma-separated (overrides pair.etcd)");
+  app.add_option("--pair-group", pair_group, "the pair's group (overrides pair.group)");
+  app.add_option("--pair-name", pair_name, "this broker's name in its pair (overrides pair.name)");
+  app.add_option("--replication", replication, "sync or allow-degraded (overrides pair.replication)");
+  app.add_option("--replication-endpoint", replication_endpoint,
+                 "where the standby connects while this broker leads (overrides "
+                 "pair.replication_endpoint)");
+  app.add_option("--replication-endpoint-file", replication_endpoint_file,
+                 "write the bound replication endpoint here");
+  app.add_option("--lease-ttl", lease_ttl, "the leader lease's TTL, e.g. 5s (overrides pair.lease_ttl)");
   int send_hwm = 0;
   int64_t max_terminals = -1;
   int io_threads = 0;
@@ -80,6 +93,27 @@ int main(int argc, char** argv) {
     if (!d.ok()) return Fail(d.status());
     *target = d.value();
   }
+  if (!etcd.empty()) {
+    config.pair.etcd.clear();
+    for (size_t start = 0; start <= etcd.size();) {
+      size_t comma = etcd.find(',', start);
+      if (comma == std::string::npos) comma = etcd.size();
+      if (comma > start) config.pair.etcd.push_back(etcd.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  if (!pair_group.empty()) config.pair.group = pair_group;
+  if (!pair_name.empty()) config.pair.name = pair_name;
+  if (!replication.empty()) config.pair.replication = replication;
+  if (!replication_endpoint.empty()) config.pair.replication_endpoint = replication_endpoint;
+  if (!replication_endpoint_file.empty()) {
+    config.pair.replication_endpoint_file = replication_endpoint_file;
+  }
+  if (!lease_ttl.empty()) {
+    auto d = flatcast::ParseDuration(lease_ttl);
+    if (!d.ok()) return Fail(d.status().WithContext("--lease-ttl"));
+    config.pair.lease_ttl = d.value();
+  }
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (max_terminals >= 0) config.max_terminals = max_terminals;
   if (store_reserve_mb >= 0) config.store_reserve_mb = store_reserve_mb;
@@ -105,16 +139,33 @@ int main(int argc, char** argv) {
   spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
                budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,
                budget->limit);
-  auto store = flatcast::broker::Store::Open(
-      {config.data_dir, init, config.rocksdb_max_open_files});
-  if (!store.ok()) return Fail(store.status());
-
   zmq::context_t ctx(config.io_threads);
-  flatcast::broker::Broker broker(config, registry.value(), *store.value(),
-                                  flatcast::SystemClock::Instance(), ctx);
   const std::atomic<bool>& stop = flatcast::StopOnSignals();
-  if (auto st = broker.Start(); !st.ok()) return Fail(st);
-  if (auto st = broker.Run(stop); !st.ok()) return Fail(st);
+  // A pair's broker starts again when its role changes: as a standby after
+  // it lost the leadership, with an empty store after its own departed from
+  // the leader's (docs/HA.md).
+  for (;;) {
+    auto store = flatcast::broker::Store::Open({config.data_dir, init, config.rocksdb_max_open_files});
+    if (!store.ok()) return Fail(store.status());
+    flatcast::broker::BrokerExit how;
+    {
+      flatcast::broker::Broker broker(config, registry.value(), *store.value(),
+                                      flatcast::SystemClock::Instance(), ctx);
+      if (auto st = broker.Start(); !st.ok()) return Fail(st);
+      auto exit = broker.Serve(stop);
+      if (!exit.ok()) return Fail(exit.status());
+      how = *exit;
+    }
+    if (how == flatcast::broker::BrokerExit::kStopped) break;
+    if (how == flatcast::broker::BrokerExit::kCopyAnew) {
+      store.value().reset();  // closed before its directory moves
+      auto moved = flatcast::broker::MoveDataDirAside(config.data_dir);
+      if (!moved.ok()) return Fail(moved.status());
+      spdlog::warn("the store that departed from the leader's is kept in {}; copying the "
+                   "leader's anew", *moved);
+      init = true;  // the new, empty store
+    }
+  }
   spdlog::info("broker stopped");
   return 0;
 }

@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   int timeout_ms = 5000;
   int attempts = 3;
   std::string publisher_name, idempotency_key, signing_key_file, curve_key_file, broker_key_file;
-  app.add_option("-b,--broker", broker, "broker endpoint")->capture_default_str();
+  app.add_option("-b,--broker", broker, "broker endpoint; a pair's two, comma-separated")->capture_default_str();
   app.add_flag("--json", json, "print JSON instead of text");
   app.add_option("--timeout-ms", timeout_ms, "wait this long for each answer")->capture_default_str();
   app.add_option("--publisher", publisher_name, "registered publisher name");

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   run->add_option("--config", config_path, "TOML file with unit, broker, state_dir")
       ->check(CLI::ExistingFile);
   run->add_option("--unit", unit, "GB/T 2260 code of this unit, e.g. 520102001001");
-  run->add_option("--broker", broker, "broker endpoint, e.g. tcp://127.0.0.1:7700");
+  run->add_option("--broker", broker, "broker endpoint, e.g. tcp://127.0.0.1:7700; a pair's two, comma-separated");
   run->add_option("--state-dir", state_dir, "directory of the inbox and state");
   run->add_option("--keys", keys,
                   "key registry (public keys): refuse directives whose signature does not "

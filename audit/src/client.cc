@@ -9,6 +9,15 @@
 
 namespace flatcast::audit {
 
+Result<v1::ClusterReply> AskCluster(RpcClient& client, std::chrono::milliseconds timeout) {
+  v1::Envelope env;
+  env.mutable_cluster_query();
+  auto reply = client.Call(env, timeout);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_cluster_reply()) return Status::Internal("the broker answered with no cluster state");
+  return reply->cluster_reply();
+}
+
 Result<v1::AuditReply> Ask(RpcClient& client, const v1::AuditRequest& request,
                            std::chrono::milliseconds timeout) {
   v1::Envelope env;

@@ -477,4 +477,57 @@ std::string RenderVerify(const v1::VerifyReply& r, OutputFormat format) {
                      r.first_bad_log_seq(), r.problem());
 }
 
+std::string RenderCluster(const std::vector<ClusterMember>& members, OutputFormat format) {
+  json rows = json::array();
+  for (const ClusterMember& m : members) {
+    json row{{"endpoint", m.endpoint}};
+    if (!m.state.ok()) {
+      row["role"] = "unreachable";
+      row["problem"] = m.state.status().message();
+    } else {
+      const v1::ClusterReply& r = *m.state;
+      row.update({{"broker", r.broker()},
+                  {"group", r.group()},
+                  {"role", r.role()},
+                  {"epoch", r.epoch()},
+                  {"leader", r.leader()},
+                  {"leader_endpoint", r.leader_endpoint()},
+                  {"standby", r.standby()},
+                  {"in_sync", r.in_sync()},
+                  {"degraded", r.degraded()},
+                  {"replication", r.replication()},
+                  {"commit_seq", r.commit_seq()},
+                  {"standby_commit_seq", r.standby_commit_seq()},
+                  {"lag", r.standby().empty() || r.standby_commit_seq() > r.commit_seq()
+                              ? json(nullptr)
+                              : json(r.commit_seq() - r.standby_commit_seq())},
+                  {"sync_standby", r.sync_standby()},
+                  {"problem", r.problem()}});
+    }
+    rows.push_back(row);
+  }
+  if (format == OutputFormat::kJson) return rows.dump(2) + "\n";
+  const char* columns[] = {"endpoint", "broker", "role", "epoch", "commit_seq", "standby",
+                           "in_sync", "lag", "degraded", "problem"};
+  std::string out;
+  if (format == OutputFormat::kCsv) {
+    for (size_t i = 0; i < std::size(columns); ++i) out += (i ? "," : "") + std::string(columns[i]);
+    out += "\n";
+  }
+  for (const json& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < std::size(columns); ++i) {
+      const json& v = row.contains(columns[i]) ? row[columns[i]] : json("");
+      std::string text = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+      if (format == OutputFormat::kCsv) {
+        line += (i ? "," : "") + text;
+      } else {
+        line += (i ? "  " : "") + std::string(columns[i]) + "=" + text;
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace flatcast::audit

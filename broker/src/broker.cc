@@ -2,6 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <vector>
 
@@ -10,12 +15,18 @@
 #include "flatcast/broker/disk_space.h"
 #include "flatcast/broker/public_feed.h"
 #include "flatcast/broker/publishers.h"
+#include "flatcast/broker/replicated_commit_path.h"
 #include "flatcast/broker/zap_handler.h"
 #include "flatcast/curve.h"
 #include "flatcast/duration.h"
 #include "flatcast/file_util.h"
+#include "flatcast/ha/etcd.h"
 #include "flatcast/key_registry.h"
+#include "flatcast/wire.h"
+#include "leadership_runner.h"
 #include "query_worker.h"
+#include "replication_link.h"
+#include "replies.h"
 #include "router_transport.h"
 
 namespace flatcast::broker {
@@ -23,8 +34,41 @@ namespace flatcast::broker {
 namespace {
 
 constexpr size_t kMaxMessagesPerPass = 4096;
+constexpr char kBrokerNameFile[] = "FLATCAST_BROKER_NAME";
+// The leadership thread's round: renewals and the standby's look at the
+// leader key.
+constexpr auto kLeadershipPeriod = std::chrono::milliseconds(500);
 
 }  // namespace
+
+Status ClaimDataDir(const std::string& data_dir, const std::string& name) {
+  const std::string path = data_dir + "/" + kBrokerNameFile;
+  std::ifstream in(path);
+  if (in) {
+    std::string owner;
+    std::getline(in, owner);
+    if (owner != name) {
+      return Status::InvalidArgument(fmt::format(
+          "the data directory {} belongs to broker \"{}\", not to this broker (\"{}\"): each "
+          "broker of a pair keeps its own store; start it on its own directory",
+          data_dir, owner, name));
+    }
+    return Status::Ok();
+  }
+  return WriteFileAtomically(path, name + "\n");
+}
+
+Result<std::string> MoveDataDirAside(const std::string& data_dir) {
+  const std::string aside =
+      data_dir + ".diverged-" + FormatTime(SystemClock::Instance().Now());
+  std::error_code ec;
+  std::filesystem::rename(data_dir, aside, ec);
+  if (ec) {
+    return Status::IOError(fmt::format("cannot move {} aside to {}: {}", data_dir, aside,
+                                       ec.message()));
+  }
+  return aside;
+}
 
 class Broker::Impl {
  public:
@@ -69,32 +113,23 @@ class Broker::Impl {
     auto worker = QueryWorker::Start(store_, registry_, clock_);
     if (!worker.ok()) return worker.status();
     worker_ = std::move(worker).value();
-    if (!config_.http_endpoint.empty()) {
-      size_t colon = config_.http_endpoint.rfind(':');
-      int port = std::atoi(config_.http_endpoint.c_str() + colon + 1);
-      auto feed = PublicFeed::Start(config_.http_endpoint.substr(0, colon),
-                                    static_cast<uint16_t>(port));
-      if (!feed.ok()) return feed.status();
-      feed_ = std::move(feed).value();
-      http_endpoint_ = "http://" + config_.http_endpoint.substr(0, colon) + ":" +
-                       std::to_string(feed_->port());
-    }
-    core_ = std::make_unique<BrokerCore>(
-        config_, CoreDeps{registry_, clock_, *transport_, commits_, *worker_, publishers_,
-                          keys_ ? &keys_->registry() : nullptr, zap_ != nullptr, feed_.get()});
-    FLATCAST_RETURN_IF_ERROR(core_->Recover(store_));
-    FLATCAST_RETURN_IF_ERROR(transport_->Bind());
-    endpoint_ = transport_->endpoint();
-    if (!config_.http_endpoint_file.empty()) {
-      FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(config_.http_endpoint_file, http_endpoint_ + "\n"));
+    curve_key_ = curve_key;
+    if (config_.pair.enabled()) {
+      FLATCAST_RETURN_IF_ERROR(StartPair());
+    } else {
+      FLATCAST_RETURN_IF_ERROR(StartFeed());
+      core_ = std::make_unique<BrokerCore>(config_, Deps(commits_));
+      FLATCAST_RETURN_IF_ERROR(core_->Recover(store_));
+      FLATCAST_RETURN_IF_ERROR(transport_->Bind());
+      endpoint_ = transport_->endpoint();
     }
     if (!config_.endpoint_file.empty()) {
       FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(config_.endpoint_file, endpoint_ + "\n"));
     }
     spdlog::info("broker listening on {} ({} units in registry, {} directive versions stored, "
                  "public feed {}, public lead time {})",
-                 endpoint_, registry_.size(), core_->head_seq(),
-                 http_endpoint_.empty() ? "off" : http_endpoint_,
+                 endpoint_, registry_.size(), store_.head_seq(),
+                 http_endpoint_.empty() ? (runner_ ? "while leading" : "off") : http_endpoint_,
                  FormatDuration(config_.public_lead_time));
     if (keys_) {
       spdlog::info("checking directive signatures against key registry {} ({} keys)", keys_->path(),
@@ -114,12 +149,249 @@ class Broker::Impl {
     return Status::Ok();
   }
 
+  CoreDeps Deps(CommitPath& commits) {
+    CoreDeps deps{registry_, clock_, *transport_, commits, *worker_, publishers_,
+                  keys_ ? &keys_->registry() : nullptr, zap_ != nullptr, feed_.get(), {}};
+    if (runner_) deps.cluster = [this] { return Cluster(); };
+    return deps;
+  }
+
+  Status StartFeed() {
+    if (!config_.http_endpoint.empty()) {
+      size_t colon = config_.http_endpoint.rfind(':');
+      int port = std::atoi(config_.http_endpoint.c_str() + colon + 1);
+      auto feed = PublicFeed::Start(config_.http_endpoint.substr(0, colon),
+                                    static_cast<uint16_t>(port));
+      if (!feed.ok()) return feed.status();
+      feed_ = std::move(feed).value();
+      http_endpoint_ = "http://" + config_.http_endpoint.substr(0, colon) + ":" +
+                       std::to_string(feed_->port());
+      if (!config_.http_endpoint_file.empty()) {
+        FLATCAST_RETURN_IF_ERROR(
+            WriteFileAtomically(config_.http_endpoint_file, http_endpoint_ + "\n"));
+      }
+    }
+    return Status::Ok();
+  }
+
+  // ---- a broker pair (docs/HA.md) ----
+
+  Status StartPair() {
+    const PairConfig& pair = config_.pair;
+    auto mode = ParseReplicationMode(pair.replication);
+    if (!mode.ok()) return mode.status();
+    mode_ = *mode;
+    FLATCAST_RETURN_IF_ERROR(ClaimDataDir(config_.data_dir, pair.name));
+    if (curve_key_) {
+      auto record = keys_->registry().AdmitCurveKey(curve_key_->public_key);
+      if (!record.ok() || record->role != KeyRole::kBroker) {
+        return Status::InvalidArgument(fmt::format(
+            "a broker pair with CURVE shares one key, registered with the broker role: the key "
+            "registry {} has the broker's key {} {}",
+            keys_->path(), KeyId(curve_key_->public_key),
+            record.ok() ? "with the role " + std::string(KeyRoleName(record->role))
+                        : "not as an active key"));
+      }
+    }
+    FLATCAST_RETURN_IF_ERROR(transport_->Bind());
+    endpoint_ = transport_->endpoint();
+    LeaderLinkOptions link_options{pair.replication_endpoint, std::nullopt};
+    if (curve_key_) link_options.curve_secret_key = curve_key_->secret_key;
+    auto link = LeaderLink::Start(ctx_, store_, link_options);
+    if (!link.ok()) return link.status();
+    link_ = std::move(link).value();
+    if (!pair.replication_endpoint_file.empty()) {
+      FLATCAST_RETURN_IF_ERROR(
+          WriteFileAtomically(pair.replication_endpoint_file, link_->endpoint() + "\n"));
+    }
+    ha::LeadershipOptions options;
+    options.group = pair.group;
+    options.name = pair.name;
+    options.advertise["client"] = pair.advertise_endpoint.empty() ? endpoint_ : pair.advertise_endpoint;
+    options.advertise["replication"] = pair.advertise_replication_endpoint.empty()
+                                           ? link_->endpoint()
+                                           : pair.advertise_replication_endpoint;
+    options.ttl = std::chrono::duration_cast<std::chrono::seconds>(pair.lease_ttl);
+    options.margin = pair.lease_margin;
+    auto etcd = ha::OpenEtcdGateway({pair.etcd, std::chrono::milliseconds(1000)});
+    if (!etcd.ok()) return etcd.status().WithContext("etcd");
+    auto runner = LeadershipRunner::Start(std::move(etcd).value(), options, kLeadershipPeriod,
+                                          2 * pair.lease_ttl + std::chrono::seconds(2));
+    if (!runner.ok()) return runner.status();
+    runner_ = std::move(runner).value();
+    FollowerOptions follower{pair.name, std::nullopt};
+    if (curve_key_) {
+      follower.curve = CurveClientKeys{curve_key_->public_key, curve_key_->secret_key,
+                                       curve_key_->public_key};
+    }
+    auto started = StandbyFollower::Start(ctx_, store_, follower);
+    if (!started.ok()) return started.status();
+    follower_ = std::move(started).value();
+    spdlog::info("broker {} of pair group {}: replication {} ({}), etcd {}", pair.name, pair.group,
+                 link_->endpoint(), ReplicationModeName(mode_), runner_->options().group);
+    return Status::Ok();
+  }
+
+  // The leader's name and client endpoint, as the last round saw them.
+  std::pair<std::string, std::string> KnownLeader(const ha::LeadershipView& view) const {
+    auto it = view.leader.advertised.find("client");
+    return {view.leader.name, it == view.leader.advertised.end() ? "" : it->second};
+  }
+
+  v1::ClusterReply Cluster() {
+    const ha::LeadershipView view = runner_->view();
+    v1::ClusterReply r;
+    r.set_broker(config_.pair.name);
+    r.set_group(config_.pair.group);
+    const bool leads = core_ != nullptr;
+    r.set_role(leads ? (runner_->LeaderNow() ? "leader" : "leader (lease not current)")
+                     : "standby");
+    r.set_epoch(view.leader.epoch);
+    auto [leader, leader_endpoint] = KnownLeader(view);
+    r.set_leader(leader);
+    r.set_leader_endpoint(leader_endpoint);
+    r.set_replication(ReplicationModeName(mode_));
+    r.set_sync_standby(view.sync.exists ? view.sync.standby : "");
+    r.set_problem(view.problem);
+    if (leads) {
+      r.set_commit_seq(store_.heads().commit_seq);
+      r.set_standby(link_->standby());
+      r.set_standby_commit_seq(link_->acked());
+      r.set_in_sync(replicated_->in_sync());
+      r.set_degraded(replicated_->degraded());
+      if (r.problem().empty() && !replicated_->in_sync()) r.set_problem(link_->why_not());
+    } else if (follower_) {
+      FollowerState fs = follower_->state();
+      r.set_commit_seq(fs.commit_seq);
+      if (r.problem().empty()) r.set_problem(fs.problem);
+    }
+    return r;
+  }
+
+  // A standby, or a leader whose lease is not current, answers every
+  // request with where the leader is (a ClusterQuery with the pair's state).
+  void AnswerNotLeader(const std::string& why) {
+    const ha::LeadershipView view = runner_->view();
+    auto [leader, leader_endpoint] = KnownLeader(view);
+    if (leader == config_.pair.name) leader_endpoint.clear();
+    for (const Inbound& in : inbound_) {
+      uint64_t corr = 0;
+      bool cluster = false;
+      if (in.body_frames == 1) {
+        auto decoded = wire::Decode(in.body, config_.max_message_bytes);
+        if (decoded.ok()) {
+          corr = decoded->correlation_id();
+          cluster = decoded->has_cluster_query();
+        }
+      }
+      v1::Envelope reply = NewEnvelope(corr);
+      if (cluster) {
+        *reply.mutable_cluster_reply() = Cluster();
+      } else {
+        auto* e = reply.mutable_error();
+        e->set_code(v1::NOT_LEADER);
+        e->set_message(leader.empty() || leader == config_.pair.name
+                           ? why + "; no leader is known now, try again shortly"
+                           : fmt::format("{}; the leader is {} at {}", why, leader,
+                                         leader_endpoint));
+        e->set_leader_endpoint(leader_endpoint);
+      }
+      (void)transport_->Send(in.routing, Encoded(reply));
+    }
+  }
+
+  Status ReceiveAll() {
+    return transport_->Receive(inbound_, kMaxMessagesPerPass);
+  }
+
+  Status PollStandby(std::chrono::milliseconds timeout) {
+    if (runner_->LeaderNow()) return Promote();
+    if (runner_->generation() != seen_generation_) {
+      seen_generation_ = runner_->generation();
+      const ha::LeadershipView view = runner_->view();
+      if (!view.leader.name.empty() && view.leader.name != config_.pair.name) {
+        auto it = view.leader.advertised.find("replication");
+        if (it != view.leader.advertised.end()) follower_->Follow(it->second, view.leader.epoch);
+      }
+    }
+    if (follower_->state().diverged) {
+      spdlog::error("this broker's store departs from the leader's: it is moved aside and "
+                    "copied anew");
+      exit_ = BrokerExit::kCopyAnew;
+      return Status::Ok();
+    }
+    auto ready = transport_->Wait(std::min(timeout, std::chrono::milliseconds(100)), -1);
+    if (!ready.ok()) return ready.status();
+    if (*ready) {
+      FLATCAST_RETURN_IF_ERROR(ReceiveAll());
+      AnswerNotLeader("this broker (" + config_.pair.name + ") is the standby");
+    }
+    return Status::Ok();
+  }
+
+  Status Promote() {
+    follower_->Stop();
+    FollowerState fs = follower_->state();
+    follower_.reset();
+    if (fs.diverged) {
+      exit_ = BrokerExit::kCopyAnew;
+      return Status::Ok();
+    }
+    const int64_t epoch = runner_->view().leader.epoch;
+    link_->Lead(epoch, store_.heads().commit_seq);
+    replicated_ = std::make_unique<ReplicatedCommitPath>(
+        commits_, store_, *link_, *runner_, mode_, [](bool degraded, const std::string& why) {
+          if (degraded) {
+            spdlog::warn("replication DEGRADED: {}", why);
+          } else {
+            spdlog::info("replication RESYNCED: {}", why);
+          }
+        });
+    FLATCAST_RETURN_IF_ERROR(StartFeed());
+    core_ = std::make_unique<BrokerCore>(config_, Deps(*replicated_));
+    FLATCAST_RETURN_IF_ERROR(core_->Recover(store_));
+    spdlog::info("broker {} leads group {} in epoch {} (commit {}, {} directive versions; "
+                 "replication {}; public feed {})",
+                 config_.pair.name, config_.pair.group, epoch, store_.heads().commit_seq,
+                 store_.head_seq(), ReplicationModeName(mode_),
+                 http_endpoint_.empty() ? "off" : http_endpoint_);
+    return Status::Ok();
+  }
+
   const std::string& endpoint() const { return endpoint_; }
   const std::string& http_endpoint() const { return http_endpoint_; }
 
+  std::optional<BrokerExit> exit() const { return exit_; }
+
   Status PollOnce(std::chrono::milliseconds timeout) {
-    auto ready = transport_->Wait(core_->PollTimeout(timeout), worker_->wake_fd());
+    if (exit_) return Status::Ok();
+    if (runner_) {
+      if (!core_) return PollStandby(timeout);
+      if (runner_->generation() != seen_generation_) {
+        seen_generation_ = runner_->generation();
+        const ha::LeadershipView view = runner_->view();
+        if (view.role != ha::Role::kLeader) {
+          spdlog::warn("broker {} no longer leads group {} ({}): starting again as a standby",
+                       config_.pair.name, config_.pair.group, view.problem);
+          exit_ = BrokerExit::kRejoin;
+          return Status::Ok();
+        }
+      }
+      if (!runner_->LeaderNow()) {
+        // Fenced: past its lease, a leader confirms, delivers and releases nothing.
+        auto ready = transport_->Wait(std::min(timeout, std::chrono::milliseconds(50)), -1);
+        if (!ready.ok()) return ready.status();
+        if (*ready) {
+          FLATCAST_RETURN_IF_ERROR(ReceiveAll());
+          AnswerNotLeader("this broker's leader lease is not current (etcd has not answered)");
+        }
+        return Status::Ok();
+      }
+    }
+    auto ready = transport_->Wait(core_->PollTimeout(timeout), worker_->wake_fd(),
+                                  link_ ? link_->wake_fd() : -1);
     if (!ready.ok()) return ready.status();
+    if (link_) link_->Drain();
     if (*ready) {
       FLATCAST_RETURN_IF_ERROR(transport_->Receive(inbound_, kMaxMessagesPerPass));
       for (const Inbound& in : inbound_) core_->OnMessage(in);
@@ -150,6 +422,16 @@ class Broker::Impl {
   std::unique_ptr<RouterTransport> transport_;
   std::unique_ptr<QueryWorker> worker_;
   std::unique_ptr<PublicFeed> feed_;
+  std::optional<KeyPair> curve_key_;
+  // A broker pair: the leadership thread, the leader's and the standby's
+  // ends of the link, and (while leading) the replicated commit path.
+  ReplicationMode mode_ = ReplicationMode::kSync;
+  std::unique_ptr<LeaderLink> link_;
+  std::unique_ptr<StandbyFollower> follower_;
+  std::unique_ptr<ReplicatedCommitPath> replicated_;
+  std::unique_ptr<LeadershipRunner> runner_;
+  uint64_t seen_generation_ = 0;
+  std::optional<BrokerExit> exit_;
   std::unique_ptr<BrokerCore> core_;
   std::vector<Inbound> inbound_;
   std::string endpoint_;
@@ -166,9 +448,19 @@ const std::string& Broker::endpoint() const { return impl_->endpoint(); }
 const std::string& Broker::http_endpoint() const { return impl_->http_endpoint(); }
 Status Broker::PollOnce(std::chrono::milliseconds timeout) { return impl_->PollOnce(timeout); }
 
-Status Broker::Run(const std::atomic<bool>& stop) {
+Result<BrokerExit> Broker::Serve(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     FLATCAST_RETURN_IF_ERROR(impl_->PollOnce(std::chrono::milliseconds(100)));
+    if (auto exit = impl_->exit()) return *exit;
+  }
+  return BrokerExit::kStopped;
+}
+
+Status Broker::Run(const std::atomic<bool>& stop) {
+  auto exit = Serve(stop);
+  if (!exit.ok()) return exit.status();
+  if (*exit != BrokerExit::kStopped) {
+    return Status::Unavailable("the broker must start again (its role in the pair changed)");
   }
   return Status::Ok();
 }

@@ -24,7 +24,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
                                                "public_lead_time", "publishers", "keys", "curve_secret_key",
-                                               "http_endpoint", "http_endpoint_file"};
+                                               "http_endpoint", "http_endpoint_file", "pair"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
@@ -86,6 +86,55 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   int64_t hwm = c.send_hwm;
   FLATCAST_RETURN_IF_ERROR(get_int("send_hwm", 1, 1000000, hwm));
   c.send_hwm = static_cast<int>(hwm);
+  if (auto node = table.get("pair")) {
+    const toml::table* pair = node->as_table();
+    if (pair == nullptr) return Status::InvalidArgument(path + ": pair must be a table ([pair])");
+    static const std::set<std::string> kPairKeys = {
+        "etcd", "group", "name", "lease_ttl", "lease_margin", "replication",
+        "replication_endpoint", "advertise_endpoint", "advertise_replication_endpoint",
+        "replication_endpoint_file"};
+    for (const auto& [key, value] : *pair) {
+      if (!kPairKeys.contains(std::string(key.str()))) {
+        return Status::InvalidArgument(path + ": unknown key \"pair." + std::string(key.str()) + "\"");
+      }
+    }
+    auto pair_string = [&](const char* key, std::string& out) -> Status {
+      if (auto n = pair->get(key)) {
+        auto v = n->value<std::string>();
+        if (!v) return Status::InvalidArgument(path + ": pair." + key + " must be a string");
+        out = *v;
+      }
+      return Status::Ok();
+    };
+    if (auto n = pair->get("etcd")) {
+      const toml::array* list = n->as_array();
+      if (list == nullptr) {
+        return Status::InvalidArgument(path + ": pair.etcd must be a list of \"http://host:port\"");
+      }
+      for (const auto& item : *list) {
+        auto v = item.value<std::string>();
+        if (!v) return Status::InvalidArgument(path + ": pair.etcd must hold strings");
+        c.pair.etcd.push_back(*v);
+      }
+    }
+    FLATCAST_RETURN_IF_ERROR(pair_string("group", c.pair.group));
+    FLATCAST_RETURN_IF_ERROR(pair_string("name", c.pair.name));
+    FLATCAST_RETURN_IF_ERROR(pair_string("replication", c.pair.replication));
+    FLATCAST_RETURN_IF_ERROR(pair_string("replication_endpoint", c.pair.replication_endpoint));
+    FLATCAST_RETURN_IF_ERROR(pair_string("advertise_endpoint", c.pair.advertise_endpoint));
+    FLATCAST_RETURN_IF_ERROR(
+        pair_string("advertise_replication_endpoint", c.pair.advertise_replication_endpoint));
+    FLATCAST_RETURN_IF_ERROR(pair_string("replication_endpoint_file", c.pair.replication_endpoint_file));
+    for (auto [key, out] : {std::pair{"lease_ttl", &c.pair.lease_ttl},
+                            std::pair{"lease_margin", &c.pair.lease_margin}}) {
+      std::string text;
+      FLATCAST_RETURN_IF_ERROR(pair_string(key, text));
+      if (text.empty()) continue;
+      auto d = ParseDuration(text);
+      if (!d.ok()) return d.status().WithContext(path + ": pair." + key);
+      *out = d.value();
+    }
+  }
   FLATCAST_RETURN_IF_ERROR(ValidateBrokerConfig(c).WithContext(path));
   return c;
 }
@@ -118,6 +167,24 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
   }
   if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
+  }
+  if (c.pair.enabled()) {
+    if (c.pair.group.empty() || c.pair.name.empty()) {
+      return Status::InvalidArgument("a broker pair (pair.etcd) needs pair.group and pair.name");
+    }
+    for (const std::string& e : c.pair.etcd) {
+      if (e.rfind("http://", 0) != 0) {
+        return Status::InvalidArgument("pair.etcd: \"" + e +
+                                       "\" is not an etcd client URL (http://host:port)");
+      }
+    }
+    if (c.pair.replication != "sync" && c.pair.replication != "allow-degraded") {
+      return Status::InvalidArgument("pair.replication is \"" + c.pair.replication +
+                                     "\"; it must be \"sync\" or \"allow-degraded\"");
+    }
+    if (c.pair.replication_endpoint.empty()) {
+      return Status::InvalidArgument("a broker pair needs pair.replication_endpoint");
+    }
   }
   if (!c.curve_secret_key.empty() && c.keys.empty()) {
     return Status::InvalidArgument(

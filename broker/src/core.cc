@@ -51,6 +51,7 @@ class BrokerCore::Impl {
                   index_, connections_),
         feedback_(deps.registry, deps.clock, index_, connections_, deps.commits),
         escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
+        cluster_(deps.cluster),
         publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
                                    config.public_lead_time, index_, public_, delivery_,
                                    connections_, deps.commits, changes_}) {}
@@ -109,6 +110,17 @@ class BrokerCore::Impl {
       case v1::Envelope::kLifecycle:
         publishing_.OnLifecycle(in.routing, corr, std::move(*env.mutable_lifecycle()));
         break;
+      case v1::Envelope::kClusterQuery: {
+        v1::Envelope reply = NewEnvelope(corr);
+        if (cluster_) {
+          *reply.mutable_cluster_reply() = cluster_();
+        } else {
+          reply.mutable_cluster_reply()->set_role("leader");
+          reply.mutable_cluster_reply()->set_commit_seq(store_ ? store_->heads().commit_seq : 0);
+        }
+        Reply(in.routing, Encoded(reply));
+        break;
+      }
       case v1::Envelope::kCoverageQuery:
       case v1::Envelope::kEventsQuery:
       case v1::Envelope::kAuditRequest:
@@ -248,6 +260,7 @@ class BrokerCore::Impl {
   Delivery delivery_;
   Feedback feedback_;
   Escalation escalation_;
+  std::function<v1::ClusterReply()> cluster_;
   Publishing publishing_;
   const Store* store_ = nullptr;  // the store recovered from
   bool reload_ = false;           // a reload failed: tried again

@@ -12,6 +12,7 @@ v1::ErrorCode ErrorCodeOf(const Status& status) {
     case Status::Code::kNotRegistered: return v1::NOT_REGISTERED;
     case Status::Code::kTooLarge: return v1::TOO_LARGE;
     case Status::Code::kNoSpace: return v1::NO_SPACE;
+    case Status::Code::kUnavailable: return v1::UNAVAILABLE;
     default: return v1::INTERNAL;
   }
 }

@@ -39,10 +39,10 @@ class RouterTransport final : public Outbox {
   // The endpoint bound, with the port chosen.
   const std::string& endpoint() const { return endpoint_; }
 
-  // Waits up to `timeout` for a message, or for `wake_fd` (-1: none) to be
-  // readable. True when a message waits. Handshake failures seen meanwhile
+  // Waits up to `timeout` for a message, or for `wake_fd` or `wake_fd2`
+  // (-1: none) to be readable. True when a message waits. Handshake failures seen meanwhile
   // are logged, each kind at most once a minute.
-  Result<bool> Wait(std::chrono::milliseconds timeout, int wake_fd);
+  Result<bool> Wait(std::chrono::milliseconds timeout, int wake_fd, int wake_fd2 = -1);
   // Reads up to `max` waiting messages into `out`, which is resized to
   // their number (its strings are reused).
   Status Receive(std::vector<Inbound>& out, size_t max);

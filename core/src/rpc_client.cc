@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <thread>
 #include <vector>
 #include <zmq_addon.hpp>
 
@@ -35,6 +36,9 @@ Status FromErrorReply(const v1::Error& error) {
       return Status::PermissionDenied(message);
     case v1::NO_SPACE:
       return Status::NoSpace(message);
+    case v1::NOT_LEADER:
+    case v1::UNAVAILABLE:
+      return Status::Unavailable(message);
     case v1::INTERNAL:
     default:
       return Status::Internal(message);
@@ -56,71 +60,144 @@ std::chrono::milliseconds Remaining(Clock::time_point deadline) {
 
 }  // namespace
 
-RpcClient::RpcClient(zmq::context_t& ctx, const std::string& endpoint,
-                     const std::optional<CurveClientKeys>& curve)
-    : endpoint_(endpoint) {
-  try {
-    socket_ = zmq::socket_t(ctx, zmq::socket_type::dealer);
-    TuneClientSocket(socket_);
-    curve_ = curve.has_value();
-    if (curve) {
-      if (Status st = ApplyCurveClient(socket_, *curve); !st.ok()) {
-        setup_status_ = st;
+std::vector<std::string> SplitEndpoints(const std::string& endpoints) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= endpoints.size()) {
+    size_t comma = endpoints.find(',', start);
+    if (comma == std::string::npos) comma = endpoints.size();
+    if (comma > start) out.push_back(endpoints.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+struct RpcClient::Channel {
+  zmq::socket_t socket;
+  std::optional<HandshakeMonitor> monitor;
+  std::string endpoint;
+  Status setup_status;  // why the socket could not be set up, if it could not
+
+  Channel(zmq::context_t& ctx, const std::string& to, const std::optional<CurveClientKeys>& curve)
+      : endpoint(to) {
+    try {
+      socket = zmq::socket_t(ctx, zmq::socket_type::dealer);
+      TuneClientSocket(socket);
+      if (curve) {
+        if (Status st = ApplyCurveClient(socket, *curve); !st.ok()) {
+          setup_status = st;
+          return;
+        }
+      }
+      Result<HandshakeMonitor> attached = HandshakeMonitor::Attach(ctx, socket, endpoint);
+      if (!attached.ok()) {
+        setup_status = attached.status();
         return;
       }
+      monitor.emplace(std::move(attached).value());
+      socket.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+      setup_status =
+          Status::InvalidArgument(fmt::format("cannot connect to \"{}\": {}", endpoint, e.what()));
     }
-    Result<HandshakeMonitor> monitor = HandshakeMonitor::Attach(ctx, socket_, endpoint);
-    if (!monitor.ok()) {
-      setup_status_ = monitor.status();
-      return;
-    }
-    monitor_.emplace(std::move(monitor).value());
-    socket_.connect(endpoint);
-  } catch (const zmq::error_t& e) {
-    setup_status_ =
-        Status::InvalidArgument(fmt::format("cannot connect to \"{}\": {}", endpoint, e.what()));
   }
+};
+
+RpcClient::RpcClient(zmq::context_t& ctx, const std::string& endpoints,
+                     const std::optional<CurveClientKeys>& curve)
+    : ctx_(ctx), curve_(curve), endpoints_(SplitEndpoints(endpoints)) {
+  if (endpoints_.empty()) endpoints_.push_back(endpoints);
+  channels_.resize(endpoints_.size());
+}
+
+RpcClient::~RpcClient() = default;
+
+const std::string& RpcClient::endpoint() const { return endpoints_[current_]; }
+
+RpcClient::Channel& RpcClient::Current() {
+  if (!channels_[current_]) {
+    channels_[current_] = std::make_unique<Channel>(ctx_, endpoints_[current_], curve_);
+  }
+  return *channels_[current_];
 }
 
 Result<v1::Envelope> RpcClient::Call(v1::Envelope request, std::chrono::milliseconds timeout) {
-  if (!setup_status_.ok()) return setup_status_;
   const uint64_t correlation_id = next_correlation_++;
   request.set_protocol_version(wire::kProtocolVersion);
   request.set_correlation_id(correlation_id);
-  const std::string bytes = wire::Encode(request);
   const Clock::time_point deadline = Clock::now() + timeout;
+  std::string last_refusal;
+  for (;;) {
+    Channel& channel = Current();
+    if (!channel.setup_status.ok()) return channel.setup_status;
+    Result<v1::Envelope> reply = CallOne(channel, request, correlation_id, deadline, timeout);
+    if (reply.ok() && reply->has_error() && reply->error().code() == v1::NOT_LEADER) {
+      // A standby's answer: go to the leader it names, or wait for one.
+      last_refusal = reply->error().message();
+      const std::string& leader = reply->error().leader_endpoint();
+      size_t next = current_;
+      for (size_t i = 0; i < endpoints_.size(); ++i) {
+        if (!leader.empty() && endpoints_[i] == leader) next = i;
+      }
+      if (next == current_) {
+        next = (current_ + 1) % endpoints_.size();
+        if (Clock::now() + std::chrono::milliseconds(200) >= deadline) {
+          return Status::Unavailable(fmt::format("{} answered: {}", channel.endpoint, last_refusal));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      current_ = next;
+      continue;
+    }
+    if (!reply.ok()) {
+      // Silence: the next call (a retry) asks the next broker.
+      if (reply.status().code() == Status::Code::kUnavailable) {
+        current_ = (current_ + 1) % endpoints_.size();
+      }
+      return reply.status();
+    }
+    if (reply->has_error()) return FromErrorReply(reply->error());
+    return reply;
+  }
+}
+
+Result<v1::Envelope> RpcClient::CallOne(Channel& channel, const v1::Envelope& request,
+                                        uint64_t correlation_id, Clock::time_point deadline,
+                                        std::chrono::milliseconds timeout) {
+  const std::string bytes = wire::Encode(request);
   auto no_answer = [&] {
-    std::string why = monitor_->ExplainSilence(curve_);
+    std::string why = channel.monitor->ExplainSilence(curve_.has_value());
     if (!why.empty()) return Status::PermissionDenied(why);
     return Status::Unavailable(fmt::format("no answer from {} within {} ms — is the broker running?",
-                                           endpoint_, timeout.count()));
+                                           channel.endpoint, timeout.count()));
   };
-
+  zmq::socket_t& socket = channel.socket;
+  HandshakeMonitor& monitor = *channel.monitor;
   try {
     // With ZMQ_IMMEDIATE a DEALER accepts a message only once a connection is
     // up, so waiting for POLLOUT is waiting for the broker to be reachable.
     while (true) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLOUT, 0},
-                                 {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLOUT, 0},
+                                 {monitor.socket().handle(), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, 2, Remaining(deadline));
-      if (std::optional<Status> failed = monitor_->TakeFailure()) return *failed;
+      if (std::optional<Status> failed = monitor.TakeFailure()) return *failed;
       if (items[0].revents & ZMQ_POLLOUT) {
-        if (socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) break;
+        if (socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) break;
       }
       if (Clock::now() >= deadline) return no_answer();
     }
 
     while (true) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
+                                 {monitor.socket().handle(), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, 2, Remaining(deadline));
-      if (std::optional<Status> failed = monitor_->TakeFailure()) return *failed;
+      if (std::optional<Status> failed = monitor.TakeFailure()) return *failed;
       if (!(items[0].revents & ZMQ_POLLIN)) {
         if (Clock::now() >= deadline) return no_answer();
         continue;
       }
       std::vector<zmq::message_t> frames;
-      if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+      if (!zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
         continue;
       }
       // The envelope is the last frame; a broker that answers REQ-style puts
@@ -128,14 +205,13 @@ Result<v1::Envelope> RpcClient::Call(v1::Envelope request, std::chrono::millisec
       if (frames.empty()) continue;
       const zmq::message_t& body = frames.back();
       Result<v1::Envelope> reply = wire::Decode(body.to_string_view(), kMaxReplyBytes);
-      if (!reply.ok()) return reply.status().WithContext("reply from " + endpoint_);
+      if (!reply.ok()) return reply.status().WithContext("reply from " + channel.endpoint);
       // A late answer to an earlier call that timed out.
       if (reply->correlation_id() != correlation_id) continue;
-      if (reply->has_error()) return FromErrorReply(reply->error());
       return reply;
     }
   } catch (const zmq::error_t& e) {
-    return FromZmqError(e, endpoint_);
+    return FromZmqError(e, channel.endpoint);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "flatcast/rpc_client.h"
 #include "flatcast/clock.h"
 #include "flatcast/curve.h"
 #include "flatcast/subscriber/inbox.h"
@@ -44,6 +45,9 @@ struct SwarmTerminal {
   std::optional<zmq::socket_t> socket;
   bool writable = false;  // a completed connection exists (ZMQ_IMMEDIATE)
   bool complete = false;
+  size_t broker = 0;  // which of a pair's endpoints it connects to
+  // The broker answered NOT_LEADER: reconnect to this endpoint index.
+  std::optional<size_t> move_to;
 };
 
 double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
@@ -54,11 +58,21 @@ class SwarmRunner {
               const std::vector<uint32_t>& units, std::ostream& progress)
       : options_(options),
         progress_(progress),
-        context_(1, static_cast<int>(units.size() + kSpareFds)) {
+        // Twice the units: a socket closed by Reopen counts until libzmq's
+        // reaper has taken it, and a pair's failover reopens many at once.
+        context_(1, static_cast<int>(2 * units.size() + kSpareFds)) {
     // libzmq's "tcp://source;destination" form binds each connection's local end.
-    connect_to_ = options.endpoint;
-    if (!options.source_address.empty() && connect_to_.rfind("tcp://", 0) == 0) {
-      connect_to_ = "tcp://" + options.source_address + ":0;" + connect_to_.substr(6);
+    // A pair's brokers (docs/HA.md): "tcp://a,tcp://b".
+    for (std::string to : SplitEndpoints(options.endpoint)) {
+      brokers_.push_back(to);
+      if (!options.source_address.empty() && to.rfind("tcp://", 0) == 0) {
+        to = "tcp://" + options.source_address + ":0;" + to.substr(6);
+      }
+      connect_to_.push_back(to);
+    }
+    if (connect_to_.empty()) {
+      brokers_.push_back(options.endpoint);
+      connect_to_.push_back(options.endpoint);
     }
     terminals_.reserve(units.size());
     SessionOptions session_options;
@@ -133,9 +147,11 @@ class SwarmRunner {
         size_t reopened = 0;
         for (uint32_t i = 0; i < next_to_connect_; ++i) {
           SwarmTerminal& t = *terminals_[i];
-          if (t.session.ConnectionLooksDead(wall)) {
+          if (t.move_to || t.session.ConnectionLooksDead(wall)) {
             if (reopened < options_.connect_batch) {
               ++reopened;
+              t.broker = t.move_to ? *t.move_to : (t.broker + 1) % connect_to_.size();
+              t.move_to.reset();
               FLATCAST_RETURN_IF_ERROR(Reopen(i));
             }
             continue;
@@ -211,10 +227,10 @@ class SwarmRunner {
     if (options_.rcvhwm > 0) t.socket->set(zmq::sockopt::rcvhwm, options_.rcvhwm);
     if (t.curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(*t.socket, *t.curve));
     try {
-      t.socket->connect(connect_to_);
+      t.socket->connect(connect_to_[t.broker]);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument(
-          fmt::format("cannot connect to \"{}\": {}", options_.endpoint, e.what()));
+          fmt::format("cannot connect to \"{}\": {}", brokers_[t.broker], e.what()));
     }
     int fd = t.socket->get(zmq::sockopt::fd);
     epoll_event ev{};
@@ -284,6 +300,15 @@ class SwarmRunner {
       out_.clear();
       Status status = t.session.OnMessage(message.to_string_view(), out_);
       if (!status.ok()) NoteError(t, status);
+      if (std::optional<std::string> leader = t.session.TakeRedirect()) {
+        // A standby: the leader it names, else the next endpoint (the
+        // check loop reopens, a batch at a time).
+        size_t to = (t.broker + 1) % brokers_.size();
+        for (size_t b = 0; b < brokers_.size(); ++b) {
+          if (!leader->empty() && brokers_[b] == *leader) to = b;
+        }
+        t.move_to = to;
+      }
       for (const std::string& bytes : out_) Send(socket, bytes);
       UpdateComplete(t);
     }
@@ -368,7 +393,8 @@ class SwarmRunner {
   uint64_t reconnects_ = 0;
   std::vector<std::string> out_;
   Steady::time_point start_;
-  std::string connect_to_;
+  std::vector<std::string> brokers_;     // as given
+  std::vector<std::string> connect_to_;  // with the source address, if any
 };
 
 }  // namespace

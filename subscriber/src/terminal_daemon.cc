@@ -17,6 +17,7 @@
 #include "flatcast/curve.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/log_throttle.h"
+#include "flatcast/rpc_client.h"
 #include "flatcast/duration.h"
 #include "flatcast/subscriber/directory_inbox.h"
 #include "flatcast/subscriber/operator_control.h"
@@ -26,6 +27,9 @@
 namespace flatcast::subscriber {
 
 namespace {
+
+using Steady = std::chrono::steady_clock;
+
 
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 
@@ -159,12 +163,35 @@ void ServeOperators(OperatorEndpoint& operators, TerminalSession& session, const
 Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& session,
             const InboxStore& inbox, KeyRegistryWatcher* keys, const TerminalConfig& config,
             const std::optional<CurveClientKeys>& curve, const std::atomic<bool>& stop) {
+  // With ZMQ_IMMEDIATE a DEALER is writable only over a completed connection,
+  // so writability going from false to true marks a (re)connection, after
+  // which the broker needs a Hello to know the unit.
+  bool writable = false;
   Result<OperatorEndpoint> operators = OperatorEndpoint::Bind(context, config.state_dir);
   if (!operators.ok()) return operators.status();
   spdlog::info("operator commands on {}", operators->endpoint());
-  Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, config.broker);
+  // A pair's brokers (docs/HA.md): the one connected to now, and the next
+  // one when it is silent or answers that it does not lead.
+  const std::vector<std::string> brokers = SplitEndpoints(config.broker);
+  size_t current = 0;
+  Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, brokers[current]);
   if (!monitor.ok()) return monitor.status();
-  spdlog::info("connecting to {}{}", config.broker, curve ? " over CURVE" : "");
+  spdlog::info("connecting to {}{}", brokers[current], curve ? " over CURVE" : "");
+  std::optional<Steady::time_point> reconnect_at;
+  auto reconnect = [&](size_t to) -> Status {
+    session.OnDisconnected();
+    socket.set(zmq::sockopt::linger, 0);
+    socket.close();
+    Result<zmq::socket_t> reopened = OpenSocket(context, curve);
+    if (!reopened.ok()) return reopened.status();
+    socket = std::move(reopened).value();
+    current = to;
+    monitor = MonitorAndConnect(context, socket, brokers[current]);
+    if (!monitor.ok()) return monitor.status();
+    spdlog::info("connecting to {}", brokers[current]);
+    writable = false;
+    return Status::Ok();
+  };
   LogThrottle handshake_log(kHandshakeLogEvery);
   Clock& clock = SystemClock::Instance();
   std::optional<KeyRegistryReloader> reloader;
@@ -172,7 +199,6 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   // With ZMQ_IMMEDIATE a DEALER is writable only over a completed connection,
   // so writability going from false to true marks a (re)connection, after
   // which the broker needs a Hello to know the unit.
-  bool writable = false;
   std::vector<std::string> out;
   while (!stop.load()) {
     zmq::pollitem_t items[] = {
@@ -195,10 +221,10 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     int events = socket.get(zmq::sockopt::events);
     bool now_writable = (events & ZMQ_POLLOUT) != 0;
     if (now_writable && !writable) {
-      spdlog::info("connected to {}", config.broker);
+      spdlog::info("connected to {}", brokers[current]);
       session.OnConnected();
     } else if (!now_writable && writable) {
-      spdlog::warn("connection to {} lost; reconnecting", config.broker);
+      spdlog::warn("connection to {} lost; reconnecting", brokers[current]);
       session.OnDisconnected();
     }
     writable = now_writable;
@@ -219,6 +245,23 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       for (const std::string& reply : out) TrySend(socket, reply);
     }
     if (items[2].revents & ZMQ_POLLIN) ServeOperators(*operators, session, inbox, socket);
+    if (std::optional<std::string> leader = session.TakeRedirect()) {
+      size_t to = (current + 1) % brokers.size();
+      for (size_t i = 0; i < brokers.size(); ++i) {
+        if (!leader->empty() && brokers[i] == *leader) to = i;
+      }
+      if (to != current) {
+        FLATCAST_RETURN_IF_ERROR(reconnect(to));
+        continue;
+      }
+      // No other endpoint, or none named: ask again shortly.
+      reconnect_at = Steady::now() + std::chrono::milliseconds(500);
+    }
+    if (reconnect_at && Steady::now() >= *reconnect_at) {
+      reconnect_at.reset();
+      FLATCAST_RETURN_IF_ERROR(reconnect(current));
+      continue;
+    }
 
     TimePoint now = clock.Now();
     // The session holds a pointer to keys->registry(), which a reload
@@ -232,16 +275,8 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       // (stream_connecter_base_t::get_new_reconnect_ivl), so terminals that
       // gave up together do not come back in lockstep.
       spdlog::warn("nothing heard from {} for {} ms (3 heartbeat intervals); reconnecting",
-                   config.broker, 3 * session.heartbeat_interval().count());
-      session.OnDisconnected();
-      socket.set(zmq::sockopt::linger, 0);
-      socket.close();
-      Result<zmq::socket_t> reopened = OpenSocket(context, curve);
-      if (!reopened.ok()) return reopened.status();
-      socket = std::move(reopened).value();
-      monitor = MonitorAndConnect(context, socket, config.broker);
-      if (!monitor.ok()) return monitor.status();
-      writable = false;
+                   brokers[current], 3 * session.heartbeat_interval().count());
+      FLATCAST_RETURN_IF_ERROR(reconnect((current + 1) % brokers.size()));
       continue;
     }
     if (writable && session.NeedsHelloRetry(now)) {

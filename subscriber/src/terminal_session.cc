@@ -429,6 +429,11 @@ Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
 Status TerminalSession::HandleError(const v1::Error& error) {
   ++counters_.errors;
   std::string code = v1::ErrorCode_Name(error.code());
+  if (error.code() == v1::NOT_LEADER) {
+    welcomed_ = false;
+    redirect_ = error.leader_endpoint();
+    return Status::Unavailable(fmt::format("broker is not the leader: {}", error.message()));
+  }
   if (error.code() == v1::NOT_REGISTERED || error.code() == v1::FORBIDDEN) {
     rejected_ = true;
     welcomed_ = false;

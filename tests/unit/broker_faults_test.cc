@@ -174,7 +174,8 @@ TEST_F(BrokerFaults, AFullDiskRefusesWritesSayingWhyAndTheBrokerServesAgainWhenS
   auto stored = b_.Publish(SamplePublish({"5201"}, {v1::DISTRICT}));
   ASSERT_TRUE(b_.Call("520102", AckOf(stored, v1::RECEIVED)).has_ack_confirm());
   b_.store().SetDiskFull(true);
-  ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT})), v1::INTERNAL,
+  // Its outcome is not known until the store recovers: retry later.
+  ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT})), v1::UNAVAILABLE,
               "No space left on device");
   ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT})), v1::INTERNAL,
               "the store does not accept writes");
@@ -197,7 +198,7 @@ TEST_F(BrokerFaults, AWriteOfUnknownOutcomeIsAdoptedWhenTheRecoveredStoreHoldsIt
   // At once, on the pass's timer and for the next write.
   b_.store().FailRecoveries(3);
   // Applied, but the store cannot tell yet: the publisher is told so, nothing is sent.
-  ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT}, "a")), v1::INTERNAL,
+  ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT}, "a")), v1::UNAVAILABLE,
               "whether it was stored is not known");
   EXPECT_EQ(DeliveriesTo("520102"), 0u);
   // While the store has not recovered, nothing else is written.
@@ -218,7 +219,7 @@ TEST_F(BrokerFaults, AWriteOfUnknownOutcomeIsAdoptedWhenTheRecoveredStoreHoldsIt
 TEST_F(BrokerFaults, AWriteOfUnknownOutcomeThatWasNotAppliedLeavesNothingBehind) {
   b_.store().FailWrites(1);
   b_.store().FailRecoveries(1);
-  ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT}, "a")), v1::INTERNAL,
+  ExpectError(b_.Call("publisher", SamplePublish({"5201"}, {v1::DISTRICT}, "a")), v1::UNAVAILABLE,
               "not known");
   b_.Advance(1s);
   auto a = b_.Publish(SamplePublish({"5201"}, {v1::DISTRICT}, "a"));

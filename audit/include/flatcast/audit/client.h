@@ -12,6 +12,9 @@
 
 namespace flatcast::audit {
 
+// A broker pair's state as one broker sees it (ClusterQuery; a standby answers too).
+Result<v1::ClusterReply> AskCluster(RpcClient& client, std::chrono::milliseconds timeout);
+
 // One audit request and its reply.
 Result<v1::AuditReply> Ask(RpcClient& client, const v1::AuditRequest& request,
                            std::chrono::milliseconds timeout);

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "flatcast.pb.h"
 #include "flatcast/report.h"
+#include "flatcast/status.h"
 
 namespace flatcast::audit {
 
@@ -19,5 +21,12 @@ std::string RenderReadiness(const v1::ReadinessReply& r, OutputFormat format);
 std::string RenderRatings(const v1::RatingsReply& r, bool by_directive, OutputFormat format);
 std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat format);
 std::string RenderVerify(const v1::VerifyReply& r, OutputFormat format);
+// Each broker of a pair as it answered (its endpoint, and its state or why
+// it did not answer).
+struct ClusterMember {
+  std::string endpoint;
+  Result<v1::ClusterReply> state;
+};
+std::string RenderCluster(const std::vector<ClusterMember>& members, OutputFormat format);
 
 }  // namespace flatcast::audit

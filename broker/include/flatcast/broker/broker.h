@@ -22,6 +22,21 @@
 
 namespace flatcast::broker {
 
+// How Serve ended.
+enum class BrokerExit {
+  kStopped,   // `stop` was set
+  kRejoin,    // a pair's leader lost its leadership: start again, as a standby
+  kCopyAnew,  // a standby's store departs from its leader's: move it aside
+              // (MoveDataDirAside) and start again with an empty one
+};
+
+// A broker pair's data directory belongs to one broker: the first start
+// writes `name` into it; a start under another name is refused (the other
+// broker's directory, or a copy of it, would split one history in two).
+Status ClaimDataDir(const std::string& data_dir, const std::string& name);
+// Renames `data_dir` to "<data_dir>.diverged-<UTC time>"; returns the new name.
+Result<std::string> MoveDataDirAside(const std::string& data_dir);
+
 class Broker {
  public:
   // `registry`, `store` and `clock` must outlive the broker.
@@ -38,7 +53,10 @@ class Broker {
   const std::string& endpoint() const;
   // "http://host:port" of the public feed, empty when it is off.
   const std::string& http_endpoint() const;
-  // Serves until `stop` becomes true (checked at least every 100 ms).
+  // Serves until `stop` becomes true (checked at least every 100 ms), or
+  // until a pair's broker must start again (BrokerExit).
+  Result<BrokerExit> Serve(const std::atomic<bool>& stop);
+  // Serve, for a single broker: any exit but kStopped is an error.
   Status Run(const std::atomic<bool>& stop);
   // Handles whatever is waiting, for at most `timeout`; for tests.
   Status PollOnce(std::chrono::milliseconds timeout);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "flatcast/status.h"
 
@@ -14,6 +15,31 @@ namespace flatcast::broker {
 // 1.1 write buffers), so a smaller reserve can vanish in one write.
 inline constexpr int64_t kMaxStoreReserveMb = int64_t{1} << 20;
 inline constexpr int64_t kMinStoreReserveMb = 32;
+
+// One broker of a pair led through etcd (docs/HA.md); the config's [pair]
+// table. Off while `etcd` is empty.
+struct PairConfig {
+  // "http://host:port" of each etcd member (its client URLs).
+  std::vector<std::string> etcd;
+  std::string group;  // the pair's group, e.g. "52": keys under /flatcast/<group>/
+  std::string name;   // this broker's name, unique in its group
+  std::chrono::milliseconds lease_ttl{5000};
+  // Taken off the lease on this broker's side (request time, clock drift).
+  std::chrono::milliseconds lease_margin{1000};
+  // "sync": confirm nothing only one disk holds; "allow-degraded": confirm
+  // alone while no standby is in sync, and say so in the log.
+  std::string replication = "sync";
+  // Where this broker, while it leads, takes its standby's connection.
+  std::string replication_endpoint = "tcp://127.0.0.1:7710";
+  // Told to clients and the standby (default: the endpoints bound, which is
+  // right only when both brokers share a host, as in tests).
+  std::string advertise_endpoint;
+  std::string advertise_replication_endpoint;
+  // If set, the bound replication endpoint is written here once bound.
+  std::string replication_endpoint_file;
+
+  bool enabled() const { return !etcd.empty(); }
+};
 
 struct BrokerConfig {
   // ZeroMQ endpoint of the one ROUTER socket; "tcp://127.0.0.1:*" picks a free port.
@@ -73,6 +99,8 @@ struct BrokerConfig {
   std::string http_endpoint;
   // If set, "http://host:port" of the feed is written here once it listens.
   std::string http_endpoint_file;
+  // A broker pair (docs/HA.md).
+  PairConfig pair;
 };
 
 // Checks values that flags may have set after loading.

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "flatcast/broker/commit_path.h"
@@ -46,6 +47,9 @@ struct CoreDeps {
   // attributed to the holder of its connection's key.
   bool authenticate = false;
   FeedSink* feed = nullptr;  // null: no public feed
+  // A broker pair's state, for ClusterQuery (empty: a single broker, which
+  // answers as its own leader).
+  std::function<v1::ClusterReply()> cluster;
 };
 
 class BrokerCore {

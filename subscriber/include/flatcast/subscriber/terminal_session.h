@@ -166,6 +166,10 @@ class TerminalSession {
   // socket, opens a new connection and calls OnDisconnected() and, once it is
   // up, OnConnected(). Always false before such a Welcome.
   bool ConnectionLooksDead(TimePoint now) const;
+  // Set once when the broker answered NOT_LEADER (a pair's standby): the
+  // leader's endpoint it named, empty when it knows none. The caller
+  // connects there (or to its next broker endpoint) instead.
+  std::optional<std::string> TakeRedirect() { return std::exchange(redirect_, std::nullopt); }
   // The interval the current connection's Welcome announced; zero when none.
   std::chrono::milliseconds heartbeat_interval() const { return heartbeat_interval_; }
 
@@ -215,6 +219,7 @@ class TerminalSession {
 
   bool welcomed_ = false;
   bool rejected_ = false;
+  std::optional<std::string> redirect_;
   std::optional<TimePoint> last_hello_;
   std::chrono::milliseconds hello_wait_;
   // From the current connection's Welcome; zero: the broker sends none.

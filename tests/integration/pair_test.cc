@@ -1,0 +1,303 @@
+// A broker pair led through a real etcd (docs/HA.md), with the real
+// programs: two flatcast-broker processes on loopback, each with its own
+// store, a terminal swarm and the publisher and audit CLIs given both
+// endpoints. The leader is killed (SIGKILL) after a receipt; the standby
+// takes over, the killed broker comes back as the standby and copies what
+// it lacks, and every unit ends with every directive once and every
+// acknowledgement durable on both stores, whose logs verify with the same
+// head. Bad starts are refused with a message: the other broker's data
+// directory, a second broker of the same name.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "etcd_process.h"
+#include "process.h"
+#include "temp_dir.h"
+
+namespace flatcast {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const std::string kRegistry = SourcePath("configs/registry/guizhou-52.tsv");
+const std::string kEveryTier = "city,district,street,community";
+
+nlohmann::json LastJsonLine(const std::string& text) {
+  size_t end = text.find_last_not_of('\n');
+  if (end == std::string::npos) return {};
+  size_t start = text.rfind('\n', end);
+  start = start == std::string::npos ? 0 : start + 1;
+  return nlohmann::json::parse(text.substr(start, end - start + 1), nullptr, false);
+}
+
+class PairTest : public ::testing::Test {
+ protected:
+  struct Member {
+    std::string endpoint;
+    std::string replication;
+    fs::path dir;
+    std::vector<std::unique_ptr<Process>> runs;
+    Process& process() { return *runs.back(); }
+  };
+
+  void SetUp() override {
+    std::string why;
+    etcd_ = EtcdProcess::Start(dir_.path() / "etcd", &why);
+    ASSERT_TRUE(etcd_) << why;
+    for (const char* name : {"a", "b", "twin"}) {
+      Member& m = members_[name];
+      m.endpoint = "tcp://127.0.0.1:" + std::to_string(FreePort());
+      m.replication = "tcp://127.0.0.1:" + std::to_string(FreePort());
+      m.dir = dir_.path() / name;
+      fs::create_directories(m.dir);
+    }
+  }
+
+  // Broker `name`'s flags; `pair_name` (default: `name`) is the name it joins with.
+  std::vector<std::string> BrokerArgs(const std::string& name, const std::string& data_dir,
+                                      bool init, const std::string& pair_name = "") {
+    Member& m = members_[name];
+    std::vector<std::string> args{Program("flatcast-broker"),
+                                  "--data-dir", data_dir,
+                                  "--registry", kRegistry,
+                                  "--endpoint", m.endpoint,
+                                  "--endpoint-file", (m.dir / "endpoint").string(),
+                                  "--etcd", etcd_->endpoint(),
+                                  "--pair-group", "52",
+                                  "--pair-name", pair_name.empty() ? name : pair_name,
+                                  "--replication", replication_,
+                                  "--replication-endpoint", m.replication,
+                                  "--lease-ttl", "3s",
+                                  "--heartbeat-interval", "1s",
+                                  "--redelivery-initial", "500ms"};
+    if (init) args.push_back("--init");
+    return args;
+  }
+
+  // Starts broker `name` on its own data directory and waits until it listens.
+  void Start(const std::string& name, bool init) {
+    Member& m = members_[name];
+    fs::remove(m.dir / "endpoint");
+    m.runs.push_back(std::make_unique<Process>(
+        BrokerArgs(name, (m.dir / "data").string(), init),
+        m.dir / ("run-" + std::to_string(m.runs.size() + 1))));
+    ASSERT_TRUE(WaitFor([&] { return fs::exists(m.dir / "endpoint") || !m.process().running(); },
+                        30s));
+    ASSERT_TRUE(m.process().running()) << m.process().Stderr();
+  }
+
+  std::string Both() { return members_["a"].endpoint + "," + members_["b"].endpoint; }
+
+  // What broker `name` says of the pair; null when it does not answer.
+  nlohmann::json Cluster(const std::string& name) {
+    auto r = RunProgram("flatcast-audit", {"--broker", members_[name].endpoint, "--timeout-ms",
+                                           "1000", "cluster", "--format", "json"},
+                        10s);
+    auto rows = nlohmann::json::parse(r.out, nullptr, false);
+    if (r.exit_code != 0 || !rows.is_array() || rows.empty()) return nullptr;
+    return rows[0];
+  }
+
+  // Waits until broker `name` leads with its standby in sync.
+  bool WaitLeadingInSync(const std::string& name, std::chrono::seconds timeout = 30s) {
+    return WaitFor(
+        [&] {
+          nlohmann::json c = Cluster(name);
+          return !c.is_null() && c["role"] == "leader" && c["in_sync"] == true;
+        },
+        timeout);
+  }
+
+  nlohmann::json Publish(const std::string& brokers, const std::string& scope,
+                         const std::string& title) {
+    auto r = RunProgram("flatcast-publisher",
+                        {"--broker", brokers, "--json", "--timeout-ms", "3000", "--attempts", "10",
+                         "publish", "--issuer", "52", "--department", "HEALTH", "--title", title,
+                         "--body", "All wet markets close at noon.", "--action", "Post notices|community", "--scope", scope, "--tiers",
+                         kEveryTier},
+                        90s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  nlohmann::json Coverage(const std::string& id) {
+    auto r = RunProgram("flatcast-audit", {"--broker", Both(), "coverage", id, "--format", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  nlohmann::json VerifyStore(const std::string& name) {
+    auto r = RunProgram("flatcast-audit", {"verify", "--data-dir",
+                                           (members_[name].dir / "data").string(), "--format",
+                                           "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::map<std::string, Member> members_;
+  std::string replication_ = "sync";
+};
+
+TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump();
+
+  // A standby refuses clients and names the leader.
+  auto refused = RunProgram("flatcast-publisher",
+                            {"--broker", members_["b"].endpoint, "--timeout-ms", "1500",
+                             "--attempts", "1", "publish", "--issuer", "52", "--department",
+                             "HEALTH", "--title", "To the standby", "--body", "x", "--action", "Post notices|community", "--scope",
+                             "520102", "--tiers", kEveryTier});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("standby"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(members_["a"].endpoint), std::string::npos) << refused.err;
+
+  const std::string region = "520102";  // 南明区: its streets and communities
+  auto swarm = std::make_unique<Process>(
+      std::vector<std::string>{Program("flatcast-swarm"), "--registry", kRegistry, "--endpoint",
+                               Both(), "--region", region, "--tiers", kEveryTier, "--expect", "2",
+                               "--timeout-s", "120", "--report", (dir_.path() / "swarm.json").string(),
+                               "--inboxes", (dir_.path() / "swarm.inbox").string()},
+      dir_.path() / "swarm");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json line = LastJsonLine(swarm->Stdout());
+        return line.contains("welcomed") && line["units"].get<int>() > 0 &&
+               line["welcomed"] == line["units"];
+      },
+      60s))
+      << swarm->Stdout();
+
+  nlohmann::json first = Publish(Both(), region, "Before the failover");
+  ASSERT_TRUE(first.contains("id")) << first.dump();
+  // The receipt means both stores hold it; the fan-out is under way.
+  members_["a"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
+
+  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s))
+      << members_["b"].process().Stderr();
+  // The killed broker comes back as the standby and copies what it lacks.
+  ASSERT_NO_FATAL_FAILURE(Start("a", false));
+  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump() << members_["a"].process().Stderr();
+
+  nlohmann::json second = Publish(Both(), region, "After the failover");
+  ASSERT_TRUE(second.contains("id")) << second.dump();
+  EXPECT_GT(second["seq"].get<uint64_t>(), first["seq"].get<uint64_t>());
+
+  ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stderr();
+  auto report = nlohmann::json::parse(ReadFile(dir_.path() / "swarm.json"));
+  EXPECT_EQ(report["units_complete"], report["units"]);
+  EXPECT_GT(report["units"].get<int>(), 100);
+  // Deliveries may repeat across the failover (at least once); each inbox
+  // holds each directive exactly once, and nothing else.
+  std::stringstream lines(ReadFile(dir_.path() / "swarm.inbox"));
+  const std::set<std::string> expected{first["id"].get<std::string>() + ".v1",
+                                       second["id"].get<std::string>() + ".v1"};
+  size_t inboxes = 0, lost = 0, duplicated = 0;
+  for (std::string line; std::getline(lines, line);) {
+    size_t tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    ++inboxes;
+    std::multiset<std::string> held;
+    std::stringstream entries(line.substr(tab + 1));
+    for (std::string entry; std::getline(entries, entry, ',');) {
+      if (!entry.empty()) held.insert(entry);
+    }
+    for (const std::string& e : expected) lost += held.count(e) == 0;
+    for (const std::string& e : held) duplicated += !expected.count(e) || held.count(e) > 1;
+  }
+  std::cout << "RECONCILIATION test=pair-failover units=" << inboxes
+            << " directives=2 faults=leader-sigkill lost=" << lost << " duplicated=" << duplicated
+            << " repeat-deliveries=" << report["duplicates"] << std::endl;
+  EXPECT_EQ(inboxes, report["units"].get<size_t>());
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(duplicated, 0u);
+
+  for (const nlohmann::json* p : {&first, &second}) {
+    const std::string id = (*p)["id"].get<std::string>();
+    ASSERT_TRUE(WaitFor([&] { return Coverage(id).value("missing_total", -1) == 0; }, 30s))
+        << Coverage(id).dump();
+  }
+  // Both stores hold the same history: stopped, their logs verify with the same head.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json a = Cluster("a"), b = Cluster("b");
+        return !a.is_null() && !b.is_null() && a["commit_seq"] == b["commit_seq"];
+      },
+      20s));
+  EXPECT_EQ(members_["b"].process().Stop(), 0);
+  EXPECT_EQ(members_["a"].process().Stop(), 0);
+  nlohmann::json va = VerifyStore("a"), vb = VerifyStore("b");
+  EXPECT_EQ(va["ok"], true) << va.dump();
+  EXPECT_EQ(vb["ok"], true) << vb.dump();
+  EXPECT_EQ(va["anchor"], vb["anchor"]);
+  EXPECT_GT(va["records"].get<uint64_t>(), 0u);
+}
+
+TEST_F(PairTest, ABrokerStartedOnTheOtherBrokersDataDirectoryIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_EQ(members_["a"].process().Stop(), 0);
+  RunResult r = testing::Run(BrokerArgs("b", (members_["a"].dir / "data").string(), false), 30s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("belongs to broker \"a\""), std::string::npos) << r.err;
+}
+
+TEST_F(PairTest, ASecondBrokerWithTheSameNameIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  RunResult r =
+      testing::Run(BrokerArgs("twin", (members_["twin"].dir / "data").string(), true, "a"), 60s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("already a member"), std::string::npos) << r.err;
+  // The first one leads on.
+  EXPECT_EQ(Cluster("a").value("role", ""), "leader");
+}
+
+TEST_F(PairTest, AllowDegradedConfirmsAloneWhenTheStandbyIsKilledAndSyncRefuses) {
+  replication_ = "allow-degraded";
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a"));
+  members_["b"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["b"].process().Wait(10s).has_value());
+  nlohmann::json alone = Publish(members_["a"].endpoint, "520102", "Confirmed alone");
+  ASSERT_TRUE(alone.contains("id")) << alone.dump();
+  EXPECT_EQ(Cluster("a")["degraded"], true);
+  EXPECT_NE(members_["a"].process().Stderr().find("DEGRADED"), std::string::npos);
+  // Back: it copies what it missed and the leader confirms with it again.
+  ASSERT_NO_FATAL_FAILURE(Start("b", false));
+  ASSERT_TRUE(WaitLeadingInSync("a", 60s)) << Cluster("a").dump();
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a")["degraded"] == false; }, 10s));
+}
+
+TEST_F(PairTest, SyncRefusesToConfirmWithoutAStandbyAndSaysSo) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  auto r = RunProgram("flatcast-publisher",
+                      {"--broker", members_["a"].endpoint, "--timeout-ms", "2000", "--attempts",
+                       "1", "publish", "--issuer", "52", "--department", "HEALTH", "--title",
+                       "No standby", "--body", "x", "--action", "Post notices|community", "--scope", "520102", "--tiers", kEveryTier});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("no standby in sync"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace flatcast
