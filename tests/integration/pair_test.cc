@@ -139,6 +139,57 @@ class PairTest : public ::testing::Test {
     return nlohmann::json::parse(r.out, nullptr, false);
   }
 
+  // Each unit's inbox (the swarm's --inboxes file) holds each of `ids` exactly
+  // once, and nothing else; deliveries themselves may repeat across a
+  // failover (at least once). Prints the RECONCILIATION line.
+  void Reconcile(const std::vector<std::string>& ids, const nlohmann::json& report,
+                 const std::string& faults) {
+    std::set<std::string> expected;
+    for (const std::string& id : ids) expected.insert(id + ".v1");
+    std::stringstream lines(ReadFile(dir_.path() / "swarm.inbox"));
+    size_t inboxes = 0, lost = 0, duplicated = 0;
+    for (std::string line; std::getline(lines, line);) {
+      size_t tab = line.find('\t');
+      if (tab == std::string::npos) continue;
+      ++inboxes;
+      std::multiset<std::string> held;
+      std::stringstream entries(line.substr(tab + 1));
+      for (std::string entry; std::getline(entries, entry, ',');) {
+        if (!entry.empty()) held.insert(entry);
+      }
+      for (const std::string& e : expected) lost += held.count(e) == 0;
+      for (const std::string& e : held) duplicated += !expected.count(e) || held.count(e) > 1;
+    }
+    std::cout << "RECONCILIATION test="
+              << ::testing::UnitTest::GetInstance()->current_test_info()->name()
+              << " units=" << inboxes << " directives=" << ids.size() << " faults=" << faults
+              << " lost=" << lost << " duplicated=" << duplicated
+              << " repeat-deliveries=" << report["duplicates"] << std::endl;
+    EXPECT_EQ(inboxes, report["units"].get<size_t>());
+    EXPECT_EQ(lost, 0u);
+    EXPECT_EQ(duplicated, 0u);
+    for (const std::string& id : ids) {
+      EXPECT_TRUE(WaitFor([&] { return Coverage(id).value("missing_total", -1) == 0; }, 30s))
+          << id << ": " << Coverage(id).dump();
+    }
+  }
+
+  std::unique_ptr<Process> Swarm(const std::string& region, int expect) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{Program("flatcast-swarm"), "--registry", kRegistry, "--endpoint",
+                                 Both(), "--region", region, "--tiers", kEveryTier, "--expect",
+                                 std::to_string(expect), "--timeout-s", "400", "--report",
+                                 (dir_.path() / "swarm.json").string(), "--inboxes",
+                                 (dir_.path() / "swarm.inbox").string()},
+        dir_.path() / "swarm");
+  }
+
+  bool AllWelcomed(Process& swarm) {
+    nlohmann::json line = LastJsonLine(swarm.Stdout());
+    return line.contains("welcomed") && line["units"].get<int>() > 0 &&
+           line["welcomed"] == line["units"];
+  }
+
   nlohmann::json VerifyStore(const std::string& name) {
     auto r = RunProgram("flatcast-audit", {"verify", "--data-dir",
                                            (members_[name].dir / "data").string(), "--format",
@@ -170,20 +221,8 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
   EXPECT_NE(refused.err.find(members_["a"].endpoint), std::string::npos) << refused.err;
 
   const std::string region = "520102";  // 南明区: its streets and communities
-  auto swarm = std::make_unique<Process>(
-      std::vector<std::string>{Program("flatcast-swarm"), "--registry", kRegistry, "--endpoint",
-                               Both(), "--region", region, "--tiers", kEveryTier, "--expect", "2",
-                               "--timeout-s", "120", "--report", (dir_.path() / "swarm.json").string(),
-                               "--inboxes", (dir_.path() / "swarm.inbox").string()},
-      dir_.path() / "swarm");
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        nlohmann::json line = LastJsonLine(swarm->Stdout());
-        return line.contains("welcomed") && line["units"].get<int>() > 0 &&
-               line["welcomed"] == line["units"];
-      },
-      60s))
-      << swarm->Stdout();
+  auto swarm = Swarm(region, 2);
+  ASSERT_TRUE(WaitFor([&] { return AllWelcomed(*swarm); }, 60s)) << swarm->Stdout();
 
   nlohmann::json first = Publish(Both(), region, "Before the failover");
   ASSERT_TRUE(first.contains("id")) << first.dump();
@@ -205,36 +244,9 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
   auto report = nlohmann::json::parse(ReadFile(dir_.path() / "swarm.json"));
   EXPECT_EQ(report["units_complete"], report["units"]);
   EXPECT_GT(report["units"].get<int>(), 100);
-  // Deliveries may repeat across the failover (at least once); each inbox
-  // holds each directive exactly once, and nothing else.
-  std::stringstream lines(ReadFile(dir_.path() / "swarm.inbox"));
-  const std::set<std::string> expected{first["id"].get<std::string>() + ".v1",
-                                       second["id"].get<std::string>() + ".v1"};
-  size_t inboxes = 0, lost = 0, duplicated = 0;
-  for (std::string line; std::getline(lines, line);) {
-    size_t tab = line.find('\t');
-    if (tab == std::string::npos) continue;
-    ++inboxes;
-    std::multiset<std::string> held;
-    std::stringstream entries(line.substr(tab + 1));
-    for (std::string entry; std::getline(entries, entry, ',');) {
-      if (!entry.empty()) held.insert(entry);
-    }
-    for (const std::string& e : expected) lost += held.count(e) == 0;
-    for (const std::string& e : held) duplicated += !expected.count(e) || held.count(e) > 1;
-  }
-  std::cout << "RECONCILIATION test=pair-failover units=" << inboxes
-            << " directives=2 faults=leader-sigkill lost=" << lost << " duplicated=" << duplicated
-            << " repeat-deliveries=" << report["duplicates"] << std::endl;
-  EXPECT_EQ(inboxes, report["units"].get<size_t>());
-  EXPECT_EQ(lost, 0u);
-  EXPECT_EQ(duplicated, 0u);
+  Reconcile({first["id"].get<std::string>(), second["id"].get<std::string>()}, report,
+            "leader-sigkill");
 
-  for (const nlohmann::json* p : {&first, &second}) {
-    const std::string id = (*p)["id"].get<std::string>();
-    ASSERT_TRUE(WaitFor([&] { return Coverage(id).value("missing_total", -1) == 0; }, 30s))
-        << Coverage(id).dump();
-  }
   // Both stores hold the same history: stopped, their logs verify with the same head.
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -249,6 +261,95 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
   EXPECT_EQ(vb["ok"], true) << vb.dump();
   EXPECT_EQ(va["anchor"], vb["anchor"]);
   EXPECT_GT(va["records"].get<uint64_t>(), 0u);
+}
+
+// Publishes with one attempt; the result, whatever it is.
+RunResult PublishOnce(const std::string& brokers, const std::string& title) {
+  return RunProgram("flatcast-publisher",
+                    {"--broker", brokers, "--json", "--timeout-ms", "1500", "--attempts", "1",
+                     "publish", "--issuer", "52", "--department", "HEALTH", "--title", title,
+                     "--body", "x", "--action", "Post notices|community", "--scope", "520102",
+                     "--tiers", kEveryTier},
+                    30s);
+}
+
+TEST_F(PairTest, ALeaderPausedPastItsLeaseConfirmsNothingAfterTheNewEpochAndRejoinsAsStandby) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a"));
+  const int64_t old_epoch = Cluster("a")["epoch"].get<int64_t>();
+  members_["a"].process().Signal(SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
+  const int64_t new_epoch = Cluster("b")["epoch"].get<int64_t>();
+  EXPECT_GT(new_epoch, old_epoch);
+  members_["a"].process().Signal(SIGCONT);
+  // At once after it resumes, the old leader confirms nothing.
+  RunResult paused = PublishOnce(members_["a"].endpoint, "From the paused leader");
+  EXPECT_NE(paused.exit_code, 0) << paused.out;
+  // It learns it lost the key and comes back as the standby; the new leader confirms with it.
+  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump();
+  EXPECT_EQ(Cluster("a").value("role", ""), "standby");
+  EXPECT_NE(members_["a"].process().Stderr().find("no longer leads"), std::string::npos);
+  nlohmann::json after = Publish(Both(), "520102", "After the pause");
+  ASSERT_TRUE(after.contains("id")) << after.dump();
+  // Nothing the paused leader was asked for is stored anywhere: this is the first directive.
+  EXPECT_EQ(after["seq"].get<uint64_t>(), 1u);
+}
+
+TEST_F(PairTest, WithEtcdStoppedTheLeaderServesUntilItsLeaseWouldEndThenStopsAndResumesAfter) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a"));
+  etcd_->process().Signal(SIGSTOP);
+  // Past the lease (3 s) on the leader's side: it stops acting as leader and says why.
+  std::this_thread::sleep_for(3500ms);
+  RunResult fenced = PublishOnce(Both(), "While etcd is stopped");
+  EXPECT_EQ(fenced.exit_code, 3) << fenced.out << fenced.err;
+  EXPECT_NE(fenced.err.find("lease"), std::string::npos) << fenced.err;
+  etcd_->process().Signal(SIGCONT);
+  // etcd answers again: one of the two leads with its standby in sync, and publishing works.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json a = Cluster("a"), b = Cluster("b");
+        auto ok = [](const nlohmann::json& c) {
+          return !c.is_null() && c["role"] == "leader" && c["in_sync"] == true;
+        };
+        return ok(a) || ok(b);
+      },
+      60s));
+  nlohmann::json after = Publish(Both(), "520102", "After etcd is back");
+  ASSERT_TRUE(after.contains("id")) << after.dump();
+}
+
+TEST_F(PairTest, TwentyFailoversUnderAFanOutLoseAndDuplicateNothing) {
+  constexpr int kRounds = 20;
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  auto swarm = Swarm("520102", kRounds);
+  ASSERT_TRUE(WaitFor([&] { return AllWelcomed(*swarm); }, 60s)) << swarm->Stdout();
+  std::string leader = "a";
+  std::vector<std::string> ids;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string other = leader == "a" ? "b" : "a";
+    ASSERT_TRUE(WaitLeadingInSync(leader, 60s)) << round << ": " << Cluster(leader).dump();
+    nlohmann::json p = Publish(Both(), "520102", "Round " + std::to_string(round));
+    ASSERT_TRUE(p.contains("id")) << round << ": " << p.dump();
+    ids.push_back(p["id"].get<std::string>());
+    // Killed right after the receipt, in the middle of the fan-out.
+    members_[leader].process().Signal(SIGKILL);
+    ASSERT_TRUE(members_[leader].process().Wait(10s).has_value());
+    ASSERT_TRUE(WaitFor([&] { return Cluster(other).value("role", "") == "leader"; }, 30s))
+        << round << ": " << members_[other].process().Stderr();
+    ASSERT_NO_FATAL_FAILURE(Start(leader, false));
+    leader = other;
+  }
+  ASSERT_EQ(swarm->Wait(300s), 0) << swarm->Stderr();
+  auto report = nlohmann::json::parse(ReadFile(dir_.path() / "swarm.json"));
+  EXPECT_EQ(report["units_complete"], report["units"]);
+  Reconcile(ids, report, std::to_string(kRounds) + "-leader-sigkills");
 }
 
 TEST_F(PairTest, ABrokerStartedOnTheOtherBrokersDataDirectoryIsRefused) {
