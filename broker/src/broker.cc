@@ -340,12 +340,19 @@ class Broker::Impl {
     const int64_t epoch = runner_->view().leader.epoch;
     link_->Lead(epoch, store_.heads().commit_seq);
     replicated_ = std::make_unique<ReplicatedCommitPath>(
-        commits_, store_, *link_, *runner_, mode_, [](bool degraded, const std::string& why) {
+        commits_, store_, *link_, *runner_, mode_, [this](bool degraded, const std::string& why) {
           if (degraded) {
             spdlog::warn("replication DEGRADED: {}", why);
           } else {
             spdlog::info("replication RESYNCED: {}", why);
           }
+          // Into the log, as a lifecycle event without a directive, on the next pass.
+          v1::LifecycleEvent e;
+          e.set_kind(degraded ? v1::LifecycleEvent::REPLICATION_DEGRADED
+                              : v1::LifecycleEvent::REPLICATION_RESYNCED);
+          e.set_reason(why);
+          *e.mutable_at() = ToTimestamp(clock_.Now());
+          mode_events_.push_back(std::move(e));
         });
     FLATCAST_RETURN_IF_ERROR(StartFeed());
     core_ = std::make_unique<BrokerCore>(config_, Deps(*replicated_));
@@ -397,6 +404,13 @@ class Broker::Impl {
       for (const Inbound& in : inbound_) core_->OnMessage(in);
     }
     core_->EndPass(*ready);
+    if (!mode_events_.empty()) {
+      StoreWrite write;
+      write.events = std::exchange(mode_events_, {});
+      replicated_->Commit(std::move(write), [](const Status& st) {
+        if (!st.ok()) spdlog::error("a replication event was not stored: {}", st.ToString());
+      });
+    }
     if (reloader_ && reloader_->Poll(clock_.Now())) {
       if (zap_) zap_->Update(std::make_shared<const KeyRegistry>(keys_->registry()));
       core_->KeysChanged();
@@ -432,6 +446,7 @@ class Broker::Impl {
   std::unique_ptr<LeadershipRunner> runner_;
   uint64_t seen_generation_ = 0;
   std::optional<BrokerExit> exit_;
+  std::vector<v1::LifecycleEvent> mode_events_;  // DEGRADED / RESYNCED, to store
   std::unique_ptr<BrokerCore> core_;
   std::vector<Inbound> inbound_;
   std::string endpoint_;

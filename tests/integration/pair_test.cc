@@ -435,6 +435,26 @@ TEST_F(PairTest, AllowDegradedConfirmsAloneWhenTheStandbyIsKilledAndSyncRefuses)
   ASSERT_NO_FATAL_FAILURE(Start("b", false));
   ASSERT_TRUE(WaitLeadingInSync("a", 60s)) << Cluster("a").dump();
   ASSERT_TRUE(WaitFor([&] { return Cluster("a")["degraded"] == false; }, 10s));
+  // Both changes are in the hash-chained log, with why.
+  nlohmann::json events;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = RunProgram("flatcast-audit", {"--broker", Both(), "events", "--format", "json"});
+        events = nlohmann::json::parse(r.out, nullptr, false);
+        if (r.exit_code != 0 || events.is_discarded()) return false;
+        std::vector<std::string> kinds;
+        for (const auto& e : events["events"]) {
+          if (e["kind"] == "REPLICATION_DEGRADED" || e["kind"] == "REPLICATION_RESYNCED") {
+            kinds.push_back(e["kind"].get<std::string>() + ": " + e["reason"].get<std::string>());
+          }
+        }
+        // (It also began alone, before b first connected.) The kill, then the return:
+        return kinds.size() >= 2 &&
+               kinds[kinds.size() - 2].find("REPLICATION_DEGRADED: no standby in sync") == 0 &&
+               kinds.back().find("REPLICATION_RESYNCED: standby b is back in sync") == 0;
+      },
+      10s))
+      << events.dump();
 }
 
 TEST_F(PairTest, SyncRefusesToConfirmWithoutAStandbyAndSaysSo) {
