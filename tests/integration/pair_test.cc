@@ -21,7 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "etcd_process.h"
+#include "flatcast.pb.h"
+#include "flatcast/curve.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -85,6 +89,7 @@ class PairTest : public ::testing::Test {
                                   "--redelivery-initial", "500ms",
                                   "--public-lead-time", public_lead_time_};
     if (init) args.push_back("--init");
+    args.insert(args.end(), broker_extra_.begin(), broker_extra_.end());
     return args;
   }
 
@@ -104,9 +109,10 @@ class PairTest : public ::testing::Test {
 
   // What broker `name` says of the pair; null when it does not answer.
   nlohmann::json Cluster(const std::string& name) {
-    auto r = RunProgram("flatcast-audit", {"--broker", members_[name].endpoint, "--timeout-ms",
-                                           "1000", "cluster", "--format", "json"},
-                        10s);
+    std::vector<std::string> args{"--broker", members_[name].endpoint, "--timeout-ms", "1000"};
+    args.insert(args.end(), audit_extra_.begin(), audit_extra_.end());
+    args.insert(args.end(), {"cluster", "--format", "json"});
+    auto r = RunProgram("flatcast-audit", args, 10s);
     auto rows = nlohmann::json::parse(r.out, nullptr, false);
     if (r.exit_code != 0 || !rows.is_array() || rows.empty()) return nullptr;
     return rows[0];
@@ -124,12 +130,13 @@ class PairTest : public ::testing::Test {
 
   nlohmann::json Publish(const std::string& brokers, const std::string& scope,
                          const std::string& title) {
-    auto r = RunProgram("flatcast-publisher",
-                        {"--broker", brokers, "--json", "--timeout-ms", "3000", "--attempts", "10",
-                         "publish", "--issuer", "52", "--department", "HEALTH", "--title", title,
+    std::vector<std::string> args{"--broker", brokers, "--json", "--timeout-ms", "3000",
+                                  "--attempts", "10"};
+    args.insert(args.end(), publisher_extra_.begin(), publisher_extra_.end());
+    args.insert(args.end(), {"publish", "--issuer", "52", "--department", "HEALTH", "--title", title,
                          "--body", "All wet markets close at noon.", "--action", "Post notices|community", "--scope", scope, "--tiers",
-                         kEveryTier},
-                        90s);
+                         kEveryTier});
+    auto r = RunProgram("flatcast-publisher", args, 90s);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return nlohmann::json::parse(r.out, nullptr, false);
   }
@@ -204,6 +211,42 @@ class PairTest : public ::testing::Test {
   std::map<std::string, Member> members_;
   std::string replication_ = "sync";
   std::string public_lead_time_ = "12h";
+  // With CURVE: the flags each program gets besides its own.
+  std::vector<std::string> broker_extra_, publisher_extra_, audit_extra_;
+
+  void Keys(std::vector<std::string> args) {
+    RunResult r = RunProgram("flatcast-keys", std::move(args));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // The pair shares one CURVE key, registered with the broker role; a
+  // signing publisher and an auditor with keys of their own.
+  void UseCurve() {
+    const fs::path d = dir_.path();
+    const std::string keys = (d / "keys.toml").string();
+    Keys({"generate", "--kind", "curve", "--out", d / "pair"});
+    for (const char* who : {"publisher", "auditor", "stranger", "other-broker"}) {
+      Keys({"generate", "--kind", "curve", "--out", d / (std::string(who) + "-curve")});
+    }
+    Keys({"generate", "--kind", "signing", "--out", d / "publisher-sign"});
+    Keys({"register", "--registry", keys, "--name", "pair-52", "--role", "broker", "--subject",
+          "52", "--curve-pub", d / "pair.pub"});
+    Keys({"register", "--registry", keys, "--name", "guizhou-health", "--role", "publisher",
+          "--subject", "guizhou-health", "--curve-pub", d / "publisher-curve.pub", "--signing-pub",
+          d / "publisher-sign.pub"});
+    Keys({"register", "--registry", keys, "--name", "audit-office", "--role", "auditor",
+          "--subject", "audit-office", "--curve-pub", d / "auditor-curve.pub"});
+    Keys({"register", "--registry", keys, "--name", "jinianta", "--role", "unit", "--subject",
+          "520102016001", "--curve-pub", d / "stranger-curve.pub"});
+    Keys({"register", "--registry", keys, "--name", "not-a-broker", "--role", "auditor",
+          "--subject", "not-a-broker", "--curve-pub", d / "other-broker-curve.pub"});
+    broker_extra_ = {"--keys", keys, "--curve-key", (d / "pair.key").string(), "--publishers",
+                     SourcePath("configs/publishers.toml")};
+    publisher_extra_ = {"--curve-key", (d / "publisher-curve.key").string(), "--broker-key",
+                        (d / "pair.pub").string(), "--signing-key",
+                        (d / "publisher-sign.key").string()};
+    audit_extra_ = {"--curve-key", (d / "auditor-curve.key").string(), "--broker-key",
+                    (d / "pair.pub").string()};
+  }
 };
 
 TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
@@ -398,6 +441,55 @@ TEST_F(PairTest, APublicHoldAcrossAFailoverIsReleasedOnceOnTimeByTheNewLeader) {
   EXPECT_EQ(count, 1) << ev.out;
   // On time: the new leader was up before the release time, so it released it then.
   EXPECT_LT(released["late_by_ms"].get<int64_t>(), 2000) << released.dump();
+}
+
+TEST_F(PairTest, OverCurveThePairReplicatesWithItsBrokerKeyAndRefusesAnyOtherKeyThere) {
+  ASSERT_NO_FATAL_FAILURE(UseCurve());
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump() << members_["b"].process().Stderr();
+  nlohmann::json p = Publish(Both(), "520102", "Signed, over CURVE");
+  ASSERT_TRUE(p.contains("id")) << p.dump();
+
+  // A registered key that is not the broker's is refused on the replication endpoint.
+  zmq::context_t ctx(1);
+  zmq::socket_t intruder(ctx, zmq::socket_type::dealer);
+  intruder.set(zmq::sockopt::linger, 0);
+  ASSERT_TRUE(ApplyCurveClient(intruder, *LoadCurveClientKeys(dir_ / "stranger-curve.key",
+                                                              dir_ / "pair.pub")
+                                               .value())
+                  .ok());
+  intruder.connect(members_["a"].replication);
+  v1::ReplicationMessage hello;
+  hello.set_protocol_version(1);
+  hello.mutable_hello()->set_broker("b");
+  hello.mutable_hello()->set_commit_seq(0);
+  (void)intruder.send(zmq::buffer(hello.SerializeAsString()), zmq::send_flags::dontwait);
+  zmq::pollitem_t item{intruder.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, 1500ms);
+  EXPECT_FALSE(item.revents & ZMQ_POLLIN) << "the intruder got an answer";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return members_["a"].process().Stderr().find("admits only the broker key") !=
+               std::string::npos;
+      },
+      5s))
+      << members_["a"].process().Stderr();
+  // The standby is still in sync and the leader still confirms.
+  nlohmann::json q = Publish(Both(), "520102", "Still replicated");
+  ASSERT_TRUE(q.contains("id")) << q.dump();
+  EXPECT_TRUE(WaitLeadingInSync("a", 5s));
+
+  // A broker whose key is not registered with the broker role does not start.
+  std::vector<std::string> args =
+      BrokerArgs("twin", (members_["twin"].dir / "data").string(), true, "twin");
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--curve-key") args[i + 1] = dir_ / "other-broker-curve.key";
+  }
+  RunResult refused = testing::Run(args, 30s);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("registered with the broker role"), std::string::npos) << refused.err;
 }
 
 TEST_F(PairTest, ABrokerStartedOnTheOtherBrokersDataDirectoryIsRefused) {
