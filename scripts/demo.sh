@@ -16,11 +16,18 @@
 # port, publishes 10 more directives while every terminal reconnects at once,
 # and reports how long until every unit has all of them and has acknowledged.
 #
-# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve]
+# With --ha it runs a broker pair led through a real etcd (docs/HA.md)
+# instead of one broker: every client is given both endpoints; right after
+# the receipt, in the middle of the fan-out, the leader is killed (kill -9)
+# and started again; the standby takes over, the old leader comes back as its
+# standby, and the demo ends with every unit's acknowledgement durable on
+# both stores and the audit at 100 %.
+#
+# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve] [--ha]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-setup=1 shards=3 region=52 keep=0 storm=0 curve=1
+setup=1 shards=3 region=52 keep=0 storm=0 curve=1 ha=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-setup) setup=0 ;;
@@ -29,7 +36,8 @@ while [ $# -gt 0 ]; do
     --keep) keep=1 ;;
     --storm) storm=1 ;;
     --no-curve) curve=0 ;;
-    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve]" >&2; exit 2 ;;
+    --ha) ha=1 ;;
+    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve] [--ha]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -59,11 +67,15 @@ exclude=$(IFS=,; echo "${daemons[*]}")
 keys=$work/keys
 # Options of each kind of peer: empty in open mode.
 broker_sec=() publisher_sec=() audit_sec=() swarm_sec=()
+if [ "$ha" = 1 ] && [ "$storm" = 1 ]; then echo "--ha and --storm are separate demos" >&2; exit 2; fi
 if [ "$curve" = 1 ]; then
   echo "== keys (generated now, in $keys; none is committed)"
   mkdir -p "$keys"
   k() { "$bin/flatcast-keys" "$@" >/dev/null; }
   k generate --kind curve --out "$keys/broker"
+  # A pair shares the broker key, registered with the broker role (docs/HA.md).
+  [ "$ha" = 1 ] && k register --registry "$keys/registry.toml" --name "pair-52" --role broker \
+    --subject 52 --curve-pub "$keys/broker.pub"
   k generate --kind curve --out "$keys/publisher-curve"
   k generate --kind signing --out "$keys/publisher-sign"
   k register --registry "$keys/registry.toml" --name guizhou-health --role publisher \
@@ -99,12 +111,49 @@ start_broker() {  # $1: endpoint to bind
   broker_pid=$!
   pids+=("$broker_pid")
 }
-echo "== broker (registry $registry, data in $work/broker)"
-start_broker "tcp://127.0.0.1:*"
-for _ in $(seq 1 300); do [ -s "$work/endpoint" ] && break; sleep 0.1; done
-[ -s "$work/endpoint" ] || { cat "$work/broker.log"; exit 1; }
-endpoint=$(cat "$work/endpoint")
-echo "   listening on $endpoint"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+declare -A pair_pid pair_endpoint pair_replication
+start_pair_broker() {  # $1: a or b; $2: --init or empty
+  "$bin/flatcast-broker" $2 --data-dir "$work/broker-$1" --registry "$registry" \
+    --endpoint "${pair_endpoint[$1]}" --publishers configs/publishers.toml "${broker_sec[@]}" \
+    --etcd "http://127.0.0.1:$etcd_port" --pair-group 52 --pair-name "$1" \
+    --replication-endpoint "${pair_replication[$1]}" 2>>"$work/broker-$1.log" &
+  pair_pid[$1]=$!
+  pids+=("${pair_pid[$1]}")
+}
+# The pair as flatcast-audit cluster shows it; "leader" lines only.
+leader_in_sync() {
+  "$bin/flatcast-audit" --broker "${pair_endpoint[$1]}" "${audit_sec[@]}" --timeout-ms 1000 cluster \
+    2>/dev/null | grep -q "role=leader .*in_sync=true"
+}
+if [ "$ha" = 1 ]; then
+  etcd_port=$(free_port) etcd_peer=$(free_port)
+  echo "== etcd (one member on 127.0.0.1:$etcd_port, data in $work/etcd)"
+  etcd --name demo --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
+    --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-cluster "demo=http://127.0.0.1:$etcd_peer" >"$work/etcd.log" 2>&1 &
+  pids+=($!)
+  for name in a b; do
+    pair_endpoint[$name]="tcp://127.0.0.1:$(free_port)"
+    pair_replication[$name]="tcp://127.0.0.1:$(free_port)"
+  done
+  echo "== broker pair a (${pair_endpoint[a]}) and b (${pair_endpoint[b]}), replication sync"
+  start_pair_broker a --init
+  for _ in $(seq 1 300); do grep -q "leads group" "$work/broker-a.log" 2>/dev/null && break; sleep 0.1; done
+  start_pair_broker b --init
+  for _ in $(seq 1 300); do leader_in_sync a && break; sleep 0.2; done
+  leader_in_sync a || { cat "$work/broker-a.log" "$work/broker-b.log"; exit 1; }
+  endpoint="${pair_endpoint[a]},${pair_endpoint[b]}"
+  "$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" cluster | sed 's/^/   /'
+else
+  echo "== broker (registry $registry, data in $work/broker)"
+  start_broker "tcp://127.0.0.1:*"
+  for _ in $(seq 1 300); do [ -s "$work/endpoint" ] && break; sleep 0.1; done
+  [ -s "$work/endpoint" ] || { cat "$work/broker.log"; exit 1; }
+  endpoint=$(cat "$work/endpoint")
+  echo "   listening on $endpoint"
+fi
 
 echo "== subscriber daemons: ${daemons[*]}"
 for unit in "${daemons[@]}"; do
@@ -153,6 +202,15 @@ publish_sample >"$work/receipt.json"
 cat "$work/receipt.json"
 id=$(grep -o '"id": *"[^"]*"' "$work/receipt.json" | sed 's/.*"\([^"]*\)"$/\1/')
 addressed=$(field addressed_units <"$work/receipt.json")
+if [ "$ha" = 1 ]; then
+  echo "== failover: kill -9 the leader (a) in the middle of the fan-out, start it again"
+  kill -9 "${pair_pid[a]}"; wait "${pair_pid[a]}" 2>/dev/null || true
+  kill_at=$(date +%s%N)
+  start_pair_broker a ""
+  for _ in $(seq 1 600); do leader_in_sync b && break; sleep 0.1; done
+  echo "   b leads with a back in sync $(( ($(date +%s%N) - kill_at) / 1000000 )) ms after the kill"
+  "$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" cluster | sed 's/^/   /'
+fi
 
 echo "== acknowledgements"
 while :; do
@@ -165,7 +223,8 @@ while :; do
 done
 echo
 echo "   last acknowledgement durable $(field last_ack_after_ms <"$work/status.json") ms after publish"
-swarm_pids=("${pids[@]:4:$shards}")
+[ "$ha" = 1 ] && echo "   every unit acknowledged, durable on both brokers, $(( ($(date +%s%N) - kill_at) / 1000000 )) ms after the kill"
+swarm_pids=("${pids[@]:$((4 + 2 * ha)):$shards}")
 [ "$storm" = 1 ] || for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
 
 echo "== operators at the real terminals"

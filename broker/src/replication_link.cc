@@ -42,8 +42,21 @@ std::string Encode(v1::ReplicationMessage& msg) {
   return msg.SerializeAsString();
 }
 
-// Decodes one message of the link; the error says what was wrong.
-Result<v1::ReplicationMessage> Decode(const zmq::message_t& body, size_t max) {
+bool SendTo(zmq::socket_t& socket, const std::string& routing, const std::string& bytes) {
+  try {
+    if (!socket.send(zmq::buffer(routing), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return false;
+    }
+    return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EHOSTUNREACH) spdlog::warn("replication: sending: {}", e.what());
+    return false;
+  }
+}
+
+}  // namespace
+
+Result<v1::ReplicationMessage> DecodeReplicationMessage(std::string_view body, size_t max) {
   if (body.size() > max) {
     return Status::TooLarge(fmt::format("a replication message of {} bytes (at most {})",
                                         body.size(), max));
@@ -62,16 +75,10 @@ Result<v1::ReplicationMessage> Decode(const zmq::message_t& body, size_t max) {
   return msg;
 }
 
-bool SendTo(zmq::socket_t& socket, const std::string& routing, const std::string& bytes) {
-  try {
-    if (!socket.send(zmq::buffer(routing), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-      return false;
-    }
-    return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
-  } catch (const zmq::error_t& e) {
-    if (e.num() != EHOSTUNREACH) spdlog::warn("replication: sending: {}", e.what());
-    return false;
-  }
+namespace {
+
+Result<v1::ReplicationMessage> Decode(const zmq::message_t& body, size_t max) {
+  return DecodeReplicationMessage(body.to_string_view(), max);
 }
 
 }  // namespace

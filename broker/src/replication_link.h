@@ -42,6 +42,10 @@ inline constexpr size_t kMaxReplicationMessageBytes = size_t{64} << 20;
 // The most the leader takes from a standby (hellos and acks are small).
 inline constexpr size_t kMaxStandbyMessageBytes = size_t{64} << 10;
 
+// Decodes one message of the link (at most `max` bytes); the error says
+// what was wrong. (Exposed for fuzzing.)
+Result<v1::ReplicationMessage> DecodeReplicationMessage(std::string_view bytes, size_t max);
+
 struct LeaderLinkOptions {
   std::string endpoint;  // to bind; port "*" picks one
   // Set: a CURVE server with this secret key (the pair's), domain
