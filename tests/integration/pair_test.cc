@@ -492,6 +492,51 @@ TEST_F(PairTest, OverCurveThePairReplicatesWithItsBrokerKeyAndRefusesAnyOtherKey
   EXPECT_NE(refused.err.find("registered with the broker role"), std::string::npos) << refused.err;
 }
 
+TEST_F(PairTest, AnOldLeaderHoldingAnUnconfirmedCommitMovesItsStoreAsideAndCopiesTheNewLeaders) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a"));
+  nlohmann::json confirmed = Publish(Both(), "520102", "Confirmed by both");
+  ASSERT_TRUE(confirmed.contains("id")) << confirmed.dump();
+  // The standby dies; the leader, not yet aware, writes the next commit
+  // locally and waits for the standby in vain: it is never confirmed. Then
+  // the leader dies too, and the standby comes back first and leads.
+  members_["b"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["b"].process().Wait(10s).has_value());
+  RunResult unconfirmed = PublishOnce(members_["a"].endpoint, "Never confirmed");
+  EXPECT_NE(unconfirmed.exit_code, 0) << unconfirmed.out;
+  members_["a"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
+  ASSERT_NO_FATAL_FAILURE(Start("b", false));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
+  // The old leader comes back holding a commit the new one lacks: its store
+  // is moved aside, kept, and the new leader's is copied into a new one.
+  ASSERT_NO_FATAL_FAILURE(Start("a", false));
+  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump() << members_["a"].process().Stderr();
+  bool aside = false;
+  for (const auto& entry : fs::directory_iterator(members_["a"].dir)) {
+    aside |= entry.path().filename().string().rfind("data.diverged-", 0) == 0;
+  }
+  EXPECT_TRUE(aside) << members_["a"].process().Stderr();
+  EXPECT_NE(members_["a"].process().Stderr().find("copying the leader's anew"), std::string::npos);
+  nlohmann::json after = Publish(Both(), "520102", "After the copy");
+  ASSERT_TRUE(after.contains("id")) << after.dump();
+  // The unconfirmed directive is nowhere; the confirmed one and the new one are on both.
+  EXPECT_EQ(after["seq"].get<uint64_t>(), confirmed["seq"].get<uint64_t>() + 1);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json a = Cluster("a"), b = Cluster("b");
+        return !a.is_null() && !b.is_null() && a["commit_seq"] == b["commit_seq"];
+      },
+      20s));
+  EXPECT_EQ(members_["b"].process().Stop(), 0);
+  EXPECT_EQ(members_["a"].process().Stop(), 0);
+  nlohmann::json va = VerifyStore("a"), vb = VerifyStore("b");
+  EXPECT_EQ(va["ok"], true) << va.dump();
+  EXPECT_EQ(va["anchor"], vb["anchor"]);
+}
+
 TEST_F(PairTest, ABrokerStartedOnTheOtherBrokersDataDirectoryIsRefused) {
   ASSERT_NO_FATAL_FAILURE(Start("a", true));
   ASSERT_EQ(members_["a"].process().Stop(), 0);
