@@ -25,6 +25,68 @@ constexpr char kFormatKey[] = "meta/format";
 constexpr char kFormatValue[] = "flatcast-broker-store/1";
 constexpr char kDailyPrefix[] = "meta/daily/";
 constexpr char kCommitSeqKey[] = "meta/commit_seq";
+
+// A replicated commit's bytes are read by RocksDB only once they have the
+// shape of what Store::Write makes (RocksDB's WriteBatch format, as
+// db/write_batch.cc documents it): a 12-byte header (sequence, count), then
+// exactly `count` puts and deletes with non-empty keys, in the default or a
+// named column family, and nothing after them. RocksDB itself asserts on
+// other record kinds and malformed ones (its Debian build keeps its
+// assertions), so they are refused here, before it sees them.
+Status CheckBatchShape(std::string_view data) {
+  constexpr size_t kHeader = 12;
+  if (data.size() < kHeader) return Status::Corruption("the batch is shorter than its header");
+  uint32_t count = 0;
+  for (int i = 0; i < 4; ++i) count |= static_cast<uint32_t>(static_cast<uint8_t>(data[8 + i])) << (8 * i);
+  size_t at = kHeader;
+  auto varint = [&](uint32_t& out) -> bool {
+    out = 0;
+    for (int shift = 0; shift <= 28; shift += 7) {
+      if (at >= data.size()) return false;
+      uint8_t byte = static_cast<uint8_t>(data[at++]);
+      out |= static_cast<uint32_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return shift < 28 || byte < 0x10;
+    }
+    return false;
+  };
+  auto slice = [&](bool non_empty) -> bool {
+    uint32_t length;
+    if (!varint(length) || length > data.size() - at || (non_empty && length == 0)) return false;
+    at += length;
+    return true;
+  };
+  uint32_t found = 0;
+  while (at < data.size()) {
+    const uint8_t type = static_cast<uint8_t>(data[at++]);
+    uint32_t cf;
+    bool ok;
+    switch (type) {
+      case 0x1:  // kTypeValue: key, value
+        ok = slice(true) && slice(false);
+        break;
+      case 0x5:  // kTypeColumnFamilyValue: cf, key, value
+        ok = varint(cf) && slice(true) && slice(false);
+        break;
+      case 0x0:  // kTypeDeletion: key
+        ok = slice(true);
+        break;
+      case 0x4:  // kTypeColumnFamilyDeletion: cf, key
+        ok = varint(cf) && slice(true);
+        break;
+      default:
+        return Status::Corruption(fmt::format(
+            "the batch holds a record of kind {} at byte {} (only puts and deletes are replicated)",
+            type, at - 1));
+    }
+    if (!ok) return Status::Corruption(fmt::format("the batch's record {} is malformed", found + 1));
+    ++found;
+  }
+  if (found != count) {
+    return Status::Corruption(
+        fmt::format("the batch says it holds {} records and holds {}", count, found));
+  }
+  return Status::Ok();
+}
 constexpr size_t kWriteBufferBytes = size_t{8} << 20;
 
 // RocksDB's own log lines go to the broker's log, not to a LOG file in the
@@ -273,6 +335,9 @@ class RocksStore final : public Store {
           "commit {} does not follow this store's chain: the stores have diverged after commit {} "
           "or before it",
           replica.commit_seq, commit_seq_));
+    }
+    if (Status shape = CheckBatchShape(replica.data); !shape.ok()) {
+      return Status::Corruption(fmt::format("commit {}: {}", replica.commit_seq, shape.message()));
     }
     rocksdb::WriteBatch batch(replica.data);
     ReplicaCheck check(*this, replica.commit_seq);
@@ -643,6 +708,28 @@ class RocksStore final : public Store {
     rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
       return Refuse("a merge");
     }
+    rocksdb::Status PutBlobIndexCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return Refuse("a blob index");
+    }
+    rocksdb::Status PutEntityCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return Refuse("a wide-column entity");
+    }
+    // RocksDB asserts that these markers' handlers succeed (write_batch.cc,
+    // WriteBatchInternal::Iterate): a refusal is noted, Ok is returned, and
+    // Continue() then ends the iteration; ApplyReplica refuses by `problem`.
+    rocksdb::Status MarkBeginPrepare(bool) override { return Note("a transaction's prepare"); }
+    rocksdb::Status MarkEndPrepare(const rocksdb::Slice&) override {
+      return Note("a transaction's prepare");
+    }
+    rocksdb::Status MarkCommit(const rocksdb::Slice&) override { return Note("a transaction's commit"); }
+    rocksdb::Status MarkCommitWithTimestamp(const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return Note("a transaction's commit");
+    }
+    rocksdb::Status MarkRollback(const rocksdb::Slice&) override {
+      return Note("a transaction's rollback");
+    }
+    rocksdb::Status MarkNoop(bool) override { return Note("a no-op marker"); }
+    bool Continue() override { return problem.empty(); }
     std::string problem;
     bool commit_seq_seen = false;
 
@@ -656,6 +743,10 @@ class RocksStore final : public Store {
     rocksdb::Status Refuse(std::string why) {
       if (problem.empty()) problem = "the batch holds " + why;
       return rocksdb::Status::InvalidArgument(problem);
+    }
+    rocksdb::Status Note(std::string why) {
+      if (problem.empty()) problem = "the batch holds " + why;
+      return rocksdb::Status::OK();
     }
     const RocksStore& store_;
     std::string expected_;

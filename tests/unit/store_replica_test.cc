@@ -162,5 +162,24 @@ TEST_F(StoreReplicaTest, RefusesABatchThatIsNotWhatItClaims) {
   ASSERT_TRUE(standby_->ApplyReplica(real).ok());
 }
 
+// RocksDB asserts that a handler accepts transaction markers; a batch
+// holding one (found by fuzz_replication_message) is refused with why, and
+// the store goes on.
+TEST_F(StoreReplicaTest, RefusesTransactionMarkersWithoutTrippingRocksDB) {
+  const std::string header(12, '\0');  // sequence 0, count 0
+  for (const std::string& marker :
+       {std::string("\x0d"), std::string("\x09"), std::string("\x0b\x02xy"),
+        std::string("\x0c\x02xy"), std::string("\x0a\x02xy")}) {
+    const std::string data = header + marker;
+    ReplicaBatch batch{standby_->heads().commit_seq + 1,
+                       BatchChainHash(standby_->head_chain(), data), data};
+    Status st = standby_->ApplyReplica(batch);
+    EXPECT_FALSE(st.ok()) << "marker " << static_cast<int>(marker[0]);
+    EXPECT_NE(st.message().find("the batch holds a"), std::string::npos) << st.ToString();
+  }
+  ReplicaBatch real = Commit(DirectiveWrite(1));
+  EXPECT_TRUE(standby_->ApplyReplica(real).ok());
+}
+
 }  // namespace
 }  // namespace flatcast::broker
