@@ -217,12 +217,15 @@ if [ "$ha" = 1 ]; then
   done
   [ -n "$leads" ] || { echo "   no leader with a standby in sync"; tail -n 20 "$work/broker-a.log" "$work/broker-b.log"; exit 1; }
   echo "   $leads leads with its standby in sync $(( ($(date +%s%N) - kill_at) / 1000000 )) ms after the kill"
+  # The CLIs below ask the leader first (a client remembers where it was answered).
+  other=a; [ "$leads" = a ] && other=b
+  endpoint="${pair_endpoint[$leads]},${pair_endpoint[$other]}"
   "$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" cluster | sed 's/^/   /'
 fi
 
 echo "== acknowledgements"
 while :; do
-  publisher --json status "$id" >"$work/status.json"
+  publisher --json --timeout-ms 30000 status "$id" >"$work/status.json"
   acked=$(field acknowledged <"$work/status.json")
   [ "$acked" != "${shown:-}" ] && printf "$cr   %s of %s units acknowledged" "$acked" "$addressed"
   shown=$acked
@@ -274,7 +277,7 @@ if [ "$storm" = 1 ]; then
   for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
   swarm_done=$(date +%s%N)
   for id in "${ids[@]}"; do
-    publisher --json status "$id" >"$work/status.json"
+    publisher --json --timeout-ms 30000 status "$id" >"$work/status.json"
     acked=$(field acknowledged <"$work/status.json")
     [ "$acked" = "$addressed" ] || echo "   $id: only $acked of $addressed acknowledged"
   done
