@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "flatcast/broker/broker.h"
 #include "flatcast/broker/fd_budget.h"
@@ -145,6 +146,8 @@ int main(int argc, char** argv) {
   // it lost the leadership, with an empty store after its own departed from
   // the leader's (docs/HA.md).
   for (;;) {
+    std::error_code ec;
+    config.pair.new_store = !std::filesystem::exists(config.data_dir + "/CURRENT", ec);
     auto store = flatcast::broker::Store::Open({config.data_dir, init, config.rocksdb_max_open_files});
     if (!store.ok()) return Fail(store.status());
     flatcast::broker::BrokerExit how;

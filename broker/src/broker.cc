@@ -35,6 +35,9 @@ namespace {
 
 constexpr size_t kMaxMessagesPerPass = 4096;
 constexpr char kBrokerNameFile[] = "FLATCAST_BROKER_NAME";
+// Present while a pair's store is incomplete (new or copied anew, not yet
+// recorded in sync by a leader): the broker may not take a free key then.
+constexpr char kIncompleteFile[] = "FLATCAST_STORE_INCOMPLETE";
 // The leadership thread's round: renewals and the standby's look at the
 // leader key.
 constexpr auto kLeadershipPeriod = std::chrono::milliseconds(500);
@@ -114,6 +117,7 @@ class Broker::Impl {
     if (!worker.ok()) return worker.status();
     worker_ = std::move(worker).value();
     curve_key_ = curve_key;
+    const uint64_t stored_versions = store_.head_seq();  // before a follower writes the store
     if (config_.pair.enabled()) {
       FLATCAST_RETURN_IF_ERROR(StartPair());
     } else {
@@ -128,7 +132,7 @@ class Broker::Impl {
     }
     spdlog::info("broker listening on {} ({} units in registry, {} directive versions stored, "
                  "public feed {}, public lead time {})",
-                 endpoint_, registry_.size(), store_.head_seq(),
+                 endpoint_, registry_.size(), stored_versions,
                  http_endpoint_.empty() ? (runner_ ? "while leading" : "off") : http_endpoint_,
                  FormatDuration(config_.public_lead_time));
     if (keys_) {
@@ -213,6 +217,13 @@ class Broker::Impl {
                                            : pair.advertise_replication_endpoint;
     options.ttl = std::chrono::duration_cast<std::chrono::seconds>(pair.lease_ttl);
     options.margin = pair.lease_margin;
+    incomplete_path_ = config_.data_dir + "/" + kIncompleteFile;
+    if (pair.new_store && !std::filesystem::exists(incomplete_path_)) {
+      FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(
+          incomplete_path_, "this store is being copied from the pair's leader\n"));
+    }
+    incomplete_ = std::filesystem::exists(incomplete_path_);
+    options.store_complete = [this] { return !incomplete_.load(); };
     auto etcd = ha::OpenEtcdGateway({pair.etcd, std::chrono::milliseconds(1000)});
     if (!etcd.ok()) return etcd.status().WithContext("etcd");
     auto runner = LeadershipRunner::Start(std::move(etcd).value(), options, kLeadershipPeriod,
@@ -268,6 +279,13 @@ class Broker::Impl {
     return r;
   }
 
+  void MarkComplete(const std::string& why) {
+    std::error_code ec;
+    std::filesystem::remove(incomplete_path_, ec);
+    incomplete_ = false;
+    spdlog::info("this broker's store is complete ({}): it may lead", why);
+  }
+
   // A standby, or a leader whose lease is not current, answers every
   // request with where the leader is (a ClusterQuery with the pair's state).
   void AnswerNotLeader(const std::string& why) {
@@ -312,6 +330,11 @@ class Broker::Impl {
       if (!view.leader.name.empty() && view.leader.name != config_.pair.name) {
         auto it = view.leader.advertised.find("replication");
         if (it != view.leader.advertised.end()) follower_->Follow(it->second, view.leader.epoch);
+        // The leader recorded this broker in sync in its epoch: the store is complete.
+        if (incomplete_ && view.sync.exists && view.sync.leader == view.leader.name &&
+            view.sync.standby == config_.pair.name && view.sync.epoch == view.leader.epoch) {
+          MarkComplete("the leader recorded it in sync");
+        }
       }
     }
     if (follower_->state().diverged) {
@@ -338,6 +361,9 @@ class Broker::Impl {
       return Status::Ok();
     }
     const int64_t epoch = runner_->view().leader.epoch;
+    promoted_epoch_ = epoch;
+    // Leading (a new group's first leader, or one the checks let lead): complete by definition.
+    if (incomplete_) MarkComplete("it leads");
     link_->Lead(epoch, store_.heads().commit_seq);
     replicated_ = std::make_unique<ReplicatedCommitPath>(
         commits_, store_, *link_, *runner_, mode_, [this](bool degraded, const std::string& why) {
@@ -377,7 +403,7 @@ class Broker::Impl {
       if (runner_->generation() != seen_generation_) {
         seen_generation_ = runner_->generation();
         const ha::LeadershipView view = runner_->view();
-        if (view.role != ha::Role::kLeader) {
+        if (view.role != ha::Role::kLeader || view.leader.epoch != promoted_epoch_) {
           spdlog::warn("broker {} no longer leads group {} ({}): starting again as a standby",
                        config_.pair.name, config_.pair.group, view.problem);
           exit_ = BrokerExit::kRejoin;
@@ -446,6 +472,9 @@ class Broker::Impl {
   std::unique_ptr<LeadershipRunner> runner_;
   uint64_t seen_generation_ = 0;
   std::optional<BrokerExit> exit_;
+  int64_t promoted_epoch_ = 0;
+  std::string incomplete_path_;
+  std::atomic<bool> incomplete_{false};
   std::vector<v1::LifecycleEvent> mode_events_;  // DEGRADED / RESYNCED, to store
   std::unique_ptr<BrokerCore> core_;
   std::vector<Inbound> inbound_;

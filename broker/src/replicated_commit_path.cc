@@ -70,6 +70,7 @@ void ReplicatedCommitPath::RunCompletions() {
       if (!p.local->ok() || p.commit_seq == 0) {
         outcome = *p.local;
       } else if (leader_.EpochNow() == 0) {
+        written_unconfirmed_ = true;
         outcome = Status::Unavailable(
             "this broker's leader lease ran out before the commit was confirmed: not confirmed "
             "(the standby may hold it; a retry reaches whichever broker leads)");
@@ -91,22 +92,35 @@ void ReplicatedCommitPath::FollowStandby() {
   const std::string standby = link_.standby();
   const std::string recorded = leader_.recorded_standby();
   if (link_.caught_up() && !standby.empty()) {
+    if (degraded_) {
+      // Stop confirming alone first: from here on every commit waits for the
+      // standby, and etcd names it only once it holds every commit confirmed
+      // alone (everything written up to now).
+      degraded_ = false;
+      resync_floor_ = store_.heads().commit_seq;
+      resyncing_ = true;
+    }
+    if (resyncing_ && link_.acked() < resync_floor_) return;
     if (recorded != standby) {
       leader_.RecordStandby(standby);
-    } else if (degraded_) {
-      degraded_ = false;
+    } else if (resyncing_) {
+      resyncing_ = false;
       spdlog::info("replication: standby {} is back in sync; confirming with it again", standby);
       if (changed_) changed_(false, "standby " + standby + " is back in sync");
     }
     return;
   }
-  if (mode_ != ReplicationMode::kAllowDegraded || degraded_) return;
+  if (mode_ != ReplicationMode::kAllowDegraded) return;
+  resyncing_ = false;
   if (!recorded.empty()) {
     // The standby, which will lack what is confirmed alone, must first lose
-    // its right to take over.
+    // its right to take over; while etcd names it, nothing is confirmed alone
+    // (also when a request to name it completed after the leader degraded).
+    degraded_ = false;
     leader_.RecordStandby("");
     return;
   }
+  if (degraded_) return;
   degraded_ = true;
   std::string why = "no standby in sync (" + link_.why_not() + "): confirming alone";
   spdlog::warn("replication: {}", why);

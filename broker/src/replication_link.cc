@@ -226,9 +226,23 @@ void LeaderLink::Serve(zmq::socket_t& socket) {
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (connected_ && SteadyNow::now() - last_heard_ > options_.standby_timeout) {
+      const auto now = SteadyNow::now();
+      // Progress: everything sent is acknowledged, or an acknowledgement came.
+      if (acked_.load() + 1 >= next_send_ || acked_.load() > progress_at_) {
+        progress_at_ = acked_.load();
+        last_progress_ = now;
+      }
+      if (connected_ && now - last_heard_ > options_.standby_timeout) {
         why_ = fmt::format("standby {} has not answered for {} ms", standby_,
                            options_.standby_timeout.count());
+        spdlog::warn("replication: {}", why_);
+        connected_ = false;
+        routing_.clear();
+      } else if (connected_ && now - last_progress_ > options_.standby_timeout) {
+        // Alive (its hellos come) but storing nothing: as good as gone.
+        why_ = fmt::format("standby {} has stored nothing for {} ms (at commit {}, sent up to {})",
+                           standby_, options_.standby_timeout.count(), acked_.load(),
+                           next_send_ - 1);
         spdlog::warn("replication: {}", why_);
         connected_ = false;
         routing_.clear();
@@ -342,9 +356,19 @@ void LeaderLink::Handle(zmq::socket_t& socket, const std::string& routing,
     spdlog::info("replication: standby {} connected at commit {} (this leader at {}, epoch {})",
                  hello.broker(), hello.commit_seq(), head_, epoch_);
   }
+  if (connected_ && routing == routing_ && hello.resend()) {
+    // The standby found a gap: send again after what it holds; it stays
+    // as caught up as it was.
+    next_send_ = hello.commit_seq() + 1;
+    last_heard_ = now;
+    Wake();
+    return;
+  }
   connected_ = true;
   routing_ = routing;
   standby_ = hello.broker();
+  last_progress_ = now;
+  progress_at_ = hello.commit_seq();
   next_send_ = hello.commit_seq() + 1;
   acked_ = hello.commit_seq();
   target_ = head_;
@@ -460,6 +484,7 @@ void StandbyFollower::Serve() {
   std::string connected_to;
   auto next_hello = SteadyNow::now();
   auto last_batch = SteadyNow::time_point{};
+  auto resend_after = SteadyNow::time_point{};  // one resend request per hello interval
   bool resend = false;
   while (!stop_.load()) {
     std::string target;
@@ -580,11 +605,12 @@ void StandbyFollower::Serve() {
       if (batch.commit_seq() <= have) continue;  // sent again; stored already
       if (batch.commit_seq() > have + 1) {
         // A gap: ask for what follows the last stored commit (once per hello interval).
-        if (!resend) {
+        if (!resend && SteadyNow::now() >= resend_after) {
           spdlog::warn("replication: commit {} arrived after {}: asking for {} on", batch.commit_seq(),
                        have, have + 1);
           resend = true;
           next_hello = SteadyNow::now();
+          resend_after = SteadyNow::now() + options_.hello_interval;
         }
         continue;
       }
@@ -598,6 +624,13 @@ void StandbyFollower::Serve() {
         } else {
           spdlog::error("replication: commit {} not stored: {}", batch.commit_seq(),
                         applied.ToString());
+          // Brings the store back to accepting writes if it can; the leader
+          // sends again after the last stored commit.
+          if (Status recovered = store_.Recover(); !recovered.ok()) {
+            spdlog::error("replication: the store does not accept writes: {}", recovered.ToString());
+          }
+          resend = true;
+          next_hello = SteadyNow::now() + options_.hello_interval;
         }
         state_.problem = applied.message();
         break;

@@ -114,6 +114,9 @@ class LeaderLink final : public StandbyLink {
   uint64_t next_send_ = 0;
   uint64_t target_ = 0;  // caught up once it has acknowledged this (the head at its hello)
   std::chrono::steady_clock::time_point last_heard_{};
+  // When acked_ last moved (or nothing was waiting for the standby).
+  std::chrono::steady_clock::time_point last_progress_{};
+  uint64_t progress_at_ = 0;
   std::string why_;      // why no standby is caught up
 };
 

@@ -127,6 +127,16 @@ Result<v1::Envelope> RpcClient::Call(v1::Envelope request, std::chrono::millisec
   request.set_correlation_id(correlation_id);
   const Clock::time_point deadline = Clock::now() + timeout;
   std::string last_refusal;
+  std::vector<std::string> refusals(endpoints_.size());  // each endpoint's last NOT_LEADER
+  size_t hops = 0;
+  auto gave_up = [&] {
+    std::string why;
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+      if (refusals[i].empty()) continue;
+      why += (why.empty() ? "" : "; ") + endpoints_[i] + " answered: " + refusals[i];
+    }
+    return Status::Unavailable(why);
+  };
   for (;;) {
     Channel& channel = Current();
     if (!channel.setup_status.ok()) return channel.setup_status;
@@ -134,6 +144,7 @@ Result<v1::Envelope> RpcClient::Call(v1::Envelope request, std::chrono::millisec
     if (reply.ok() && reply->has_error() && reply->error().code() == v1::NOT_LEADER) {
       // A standby's answer: go to the leader it names, or wait for one.
       last_refusal = reply->error().message();
+      refusals[current_] = last_refusal;
       const std::string& leader = reply->error().leader_endpoint();
       size_t next = current_;
       for (size_t i = 0; i < endpoints_.size(); ++i) {
@@ -142,7 +153,15 @@ Result<v1::Envelope> RpcClient::Call(v1::Envelope request, std::chrono::millisec
       if (next == current_) {
         next = (current_ + 1) % endpoints_.size();
         if (Clock::now() + std::chrono::milliseconds(200) >= deadline) {
-          return Status::Unavailable(fmt::format("{} answered: {}", channel.endpoint, last_refusal));
+          return gave_up();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      // Each endpoint asked once without a leader answering: wait a moment
+      // before the next round, so a pair in election is not asked in a loop.
+      if (++hops % endpoints_.size() == 0 && next != current_) {
+        if (Clock::now() + std::chrono::milliseconds(200) >= deadline) {
+          return gave_up();
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }

@@ -313,6 +313,12 @@ void Leadership::StepAsCandidate() {
                     " in sync (this broker may lack what was confirmed)";
     return;
   }
+  if (view_.sync.exists && options_.store_complete && !options_.store_complete()) {
+    view_.role = Role::kStandby;
+    view_.problem = "no leader, and this broker may not take the key: its store is still being "
+                    "copied from a leader (it may lack what was confirmed)";
+    return;
+  }
   EtcdTxn txn;
   txn.compare.push_back({leader_key_, EtcdCompare::Target::kCreate, 0});
   txn.puts.push_back({leader_key_, LeaderValue(options_), lease_});

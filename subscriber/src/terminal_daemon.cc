@@ -177,7 +177,10 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, brokers[current]);
   if (!monitor.ok()) return monitor.status();
   spdlog::info("connecting to {}{}", brokers[current], curve ? " over CURVE" : "");
-  std::optional<Steady::time_point> reconnect_at;
+  bool reconnect_pending = false;  // reconnect to pending_to at reconnect_at
+  Steady::time_point reconnect_at{};
+  size_t pending_to = 0;  // where reconnect_at reconnects to
+  Steady::time_point redirect_quiet_until{};
   auto reconnect = [&](size_t to) -> Status {
     session.OnDisconnected();
     socket.set(zmq::sockopt::linger, 0);
@@ -250,16 +253,27 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       for (size_t i = 0; i < brokers.size(); ++i) {
         if (!leader->empty() && brokers[i] == *leader) to = i;
       }
-      if (to != current) {
+      if (to != current && Steady::now() >= redirect_quiet_until) {
+        // At most one redirect a second: two brokers that both say "not me"
+        // (an election under way) are not bounced between at handshake rate.
+        redirect_quiet_until = Steady::now() + std::chrono::seconds(1);
         FLATCAST_RETURN_IF_ERROR(reconnect(to));
         continue;
       }
-      // No other endpoint, or none named: ask again shortly.
-      reconnect_at = Steady::now() + std::chrono::milliseconds(500);
+      if (to != current) {
+        reconnect_pending = true;
+        reconnect_at = redirect_quiet_until;
+        pending_to = to;
+      } else {
+        // No other endpoint, or none named: ask again shortly.
+        reconnect_pending = true;
+        reconnect_at = Steady::now() + std::chrono::milliseconds(500);
+        pending_to = current;
+      }
     }
-    if (reconnect_at && Steady::now() >= *reconnect_at) {
-      reconnect_at.reset();
-      FLATCAST_RETURN_IF_ERROR(reconnect(current));
+    if (reconnect_pending && Steady::now() >= reconnect_at) {
+      reconnect_pending = false;
+      FLATCAST_RETURN_IF_ERROR(reconnect(pending_to));
       continue;
     }
 
@@ -325,7 +339,7 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
 Status CheckTerminalConfig(const TerminalConfig& config) {
   if (config.unit.empty()) return Status::InvalidArgument("no unit code given (unit / --unit)");
   FLATCAST_RETURN_IF_ERROR(ParseUnitCode(config.unit).status());
-  if (config.broker.empty()) {
+  if (config.broker.empty() || SplitEndpoints(config.broker).empty()) {
     return Status::InvalidArgument("no broker endpoint given (broker / --broker)");
   }
   if (config.state_dir.empty()) {

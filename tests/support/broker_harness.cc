@@ -43,7 +43,7 @@ Status BrokerHarness::Start() {
     core_ = std::make_unique<broker::BrokerCore>(
         config_, broker::CoreDeps{registry_, clock_, outbox_, *commits_, *query_port_, publishers_,
                                   keys_ ? &keys_->registry() : nullptr, options_.authenticate,
-                                  &feed_});
+                                  &feed_, {}});
     return core_->Recover(*store_);
   };
   Status st = open();

@@ -225,9 +225,22 @@ TEST_F(ReplicatedCommitPathTest, AllowDegradedUnrecordsTheStandbyBeforeConfirmin
   path_->RunCompletions();
   ASSERT_EQ(outcomes_.size(), 2u);
   EXPECT_TRUE(outcomes_[1].second.ok());
-  // Back: caught up, recorded again, and said so.
+  // Back, but still lacking what was confirmed alone: etcd does not name it
+  // yet, and nothing more is confirmed alone.
   link_.connected = true;
   path_->Tick(TimePoint{});
+  EXPECT_FALSE(state_.requested);
+  Commit("c");
+  path_->RunCompletions();
+  EXPECT_EQ(outcomes_.size(), 2u);  // "c" waits for the standby
+  // It copies what it lacks: then it is recorded again, and that is said.
+  link_.Drop();
+  for (uint64_t seq = 1; seq <= 3; ++seq) link_.Send(7, *leader_->GetBatch(seq).value());
+  link_.Deliver();
+  path_->Tick(TimePoint{});
+  path_->RunCompletions();
+  ASSERT_EQ(outcomes_.size(), 3u);
+  EXPECT_TRUE(outcomes_[2].second.ok());
   ASSERT_TRUE(state_.requested);
   EXPECT_EQ(*state_.requested, "b");
   state_.Apply();

@@ -38,6 +38,12 @@ struct PairConfig {
   // If set, the bound replication endpoint is written here once bound.
   std::string replication_endpoint_file;
 
+  // Set by the program: the store was created by this start (--init on an
+  // empty directory, or a copy anew). Such a store may not take a free
+  // leader key of a group with a history until a leader has recorded it in
+  // sync (docs/HA.md).
+  bool new_store = false;
+
   bool enabled() const { return !etcd.empty(); }
 };
 

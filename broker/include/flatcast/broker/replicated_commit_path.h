@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/store.h"
@@ -87,12 +88,18 @@ class ReplicatedCommitPath final : public CommitPath {
   void Commit(StoreWrite batch, CommitDone done) override;
   void RunCompletions() override;
   void Tick(TimePoint now) override;
-  bool TakeLateApplied() override { return local_.TakeLateApplied(); }
+  // Also true once after a commit written here was answered as not
+  // confirmed (the lease ran out first): the store holds it, the owner's
+  // view does not, so it reloads.
+  bool TakeLateApplied() override {
+    bool local = local_.TakeLateApplied();
+    return std::exchange(written_unconfirmed_, false) || local;
+  }
   Status health() const override;
 
   // The standby is caught up and recorded in etcd.
   bool in_sync() const;
-  bool degraded() const { return degraded_; }
+  bool degraded() const { return degraded_ || resyncing_; }
   // Written locally, not yet confirmed.
   size_t in_flight() const { return pending_.size(); }
 
@@ -115,6 +122,11 @@ class ReplicatedCommitPath final : public CommitPath {
   std::deque<Pending> pending_;
   uint64_t next_id_ = 1;
   bool degraded_ = false;
+  // allow-degraded, the standby back: no longer confirming alone, waiting
+  // for it to hold every commit up to resync_floor_ and be recorded.
+  bool resyncing_ = false;
+  bool written_unconfirmed_ = false;
+  uint64_t resync_floor_ = 0;
 };
 
 }  // namespace flatcast::broker

@@ -36,6 +36,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -55,6 +56,10 @@ struct LeadershipOptions {
   // Subtracted from the lease on this side: covers the request's time on
   // the way and the two clocks' drift.
   std::chrono::milliseconds margin{1000};
+  // Asked before taking a free key when the group has a sync record (a
+  // history): false while this broker's store is incomplete (copied anew,
+  // or new, and not yet caught up with a leader). Unset: always may.
+  std::function<bool()> store_complete;
 };
 
 // Checks what flags or a file may have set: a group and name of letters,
