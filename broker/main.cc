@@ -9,6 +9,7 @@
 #include "flatcast/broker/fd_budget.h"
 #include "flatcast/duration.h"
 #include "flatcast/program.h"
+#include "flatcast/rpc_client.h"
 
 namespace {
 int Fail(const flatcast::Status& st) {
@@ -94,15 +95,7 @@ int main(int argc, char** argv) {
     if (!d.ok()) return Fail(d.status());
     *target = d.value();
   }
-  if (!etcd.empty()) {
-    config.pair.etcd.clear();
-    for (size_t start = 0; start <= etcd.size();) {
-      size_t comma = etcd.find(',', start);
-      if (comma == std::string::npos) comma = etcd.size();
-      if (comma > start) config.pair.etcd.push_back(etcd.substr(start, comma - start));
-      start = comma + 1;
-    }
-  }
+  if (!etcd.empty()) config.pair.etcd = flatcast::SplitEndpoints(etcd);
   if (!pair_group.empty()) config.pair.group = pair_group;
   if (!pair_name.empty()) config.pair.name = pair_name;
   if (!replication.empty()) config.pair.replication = replication;

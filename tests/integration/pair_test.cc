@@ -198,6 +198,24 @@ class PairTest : public ::testing::Test {
            line["welcomed"] == line["units"];
   }
 
+  // Both stores hold the same history: once their commits agree, both are
+  // stopped and their logs verify with the same head.
+  void ExpectTheSameHistoryOnBoth() {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          nlohmann::json a = Cluster("a"), b = Cluster("b");
+          return !a.is_null() && !b.is_null() && a["commit_seq"] == b["commit_seq"];
+        },
+        20s));
+    EXPECT_EQ(members_["b"].process().Stop(), 0);
+    EXPECT_EQ(members_["a"].process().Stop(), 0);
+    nlohmann::json va = VerifyStore("a"), vb = VerifyStore("b");
+    EXPECT_EQ(va["ok"], true) << va.dump();
+    EXPECT_EQ(vb["ok"], true) << vb.dump();
+    EXPECT_EQ(va["anchor"], vb["anchor"]);
+    EXPECT_GT(va["records"].get<uint64_t>(), 0u);
+  }
+
   nlohmann::json VerifyStore(const std::string& name) {
     auto r = RunProgram("flatcast-audit", {"verify", "--data-dir",
                                            (members_[name].dir / "data").string(), "--format",
@@ -292,20 +310,7 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
   Reconcile({first["id"].get<std::string>(), second["id"].get<std::string>()}, report,
             "leader-sigkill");
 
-  // Both stores hold the same history: stopped, their logs verify with the same head.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        nlohmann::json a = Cluster("a"), b = Cluster("b");
-        return !a.is_null() && !b.is_null() && a["commit_seq"] == b["commit_seq"];
-      },
-      20s));
-  EXPECT_EQ(members_["b"].process().Stop(), 0);
-  EXPECT_EQ(members_["a"].process().Stop(), 0);
-  nlohmann::json va = VerifyStore("a"), vb = VerifyStore("b");
-  EXPECT_EQ(va["ok"], true) << va.dump();
-  EXPECT_EQ(vb["ok"], true) << vb.dump();
-  EXPECT_EQ(va["anchor"], vb["anchor"]);
-  EXPECT_GT(va["records"].get<uint64_t>(), 0u);
+  ASSERT_NO_FATAL_FAILURE(ExpectTheSameHistoryOnBoth());
 }
 
 // Publishes with one attempt; the result, whatever it is.
@@ -524,17 +529,7 @@ TEST_F(PairTest, AnOldLeaderHoldingAnUnconfirmedCommitMovesItsStoreAsideAndCopie
   ASSERT_TRUE(after.contains("id")) << after.dump();
   // The unconfirmed directive is nowhere; the confirmed one and the new one are on both.
   EXPECT_EQ(after["seq"].get<uint64_t>(), confirmed["seq"].get<uint64_t>() + 1);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        nlohmann::json a = Cluster("a"), b = Cluster("b");
-        return !a.is_null() && !b.is_null() && a["commit_seq"] == b["commit_seq"];
-      },
-      20s));
-  EXPECT_EQ(members_["b"].process().Stop(), 0);
-  EXPECT_EQ(members_["a"].process().Stop(), 0);
-  nlohmann::json va = VerifyStore("a"), vb = VerifyStore("b");
-  EXPECT_EQ(va["ok"], true) << va.dump();
-  EXPECT_EQ(va["anchor"], vb["anchor"]);
+  ASSERT_NO_FATAL_FAILURE(ExpectTheSameHistoryOnBoth());
 }
 
 TEST_F(PairTest, ABrokerStartedOnTheOtherBrokersDataDirectoryIsRefused) {

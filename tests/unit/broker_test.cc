@@ -541,6 +541,39 @@ TEST(BrokerConfig, RefusesUnknownKeysAndBadDurations) {
   EXPECT_EQ(d->heartbeat_interval, std::chrono::milliseconds(500));
 }
 
+TEST(BrokerConfig, APairTableIsReadAndItsBadValuesAreRefusedSayingWhich) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.path() / "ok.toml",
+                     "[pair]\netcd = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]\n"
+                     "group = \"52\"\nname = \"broker-a\"\nreplication = \"allow-degraded\"\n"
+                     "lease_ttl = \"7s\"\n");
+  auto ok = LoadBrokerConfig(dir / "ok.toml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->pair.enabled());
+  EXPECT_EQ(ok->pair.etcd.size(), 2u);
+  EXPECT_EQ(ok->pair.lease_ttl, std::chrono::seconds(7));
+  const std::pair<const char*, const char*> bad[] = {
+      {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\nname = \"a\"\nleader = \"a\"\n",
+       "unknown key \"pair.leader\""},
+      {"[pair]\netcd = [\"10.0.0.1:2379\"]\ngroup = \"52\"\nname = \"a\"\n",
+       "not an etcd client URL"},
+      {"[pair]\netcd = \"http://e:2379\"\ngroup = \"52\"\nname = \"a\"\n", "must be a list"},
+      {"[pair]\netcd = [1]\ngroup = \"52\"\nname = \"a\"\n", "must hold strings"},
+      {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\n", "needs pair.group and pair.name"},
+      {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\nname = \"a\"\nreplication = \"async\"\n",
+       "must be \"sync\" or \"allow-degraded\""},
+      {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\nname = \"a\"\nlease_ttl = \"99999999999999d\"\n",
+       "pair.lease_ttl"},
+      {"pair = 3\n", "pair must be a table"}};
+  for (const auto& [text, why] : bad) {
+    testing::WriteFile(dir.path() / "bad.toml", text);
+    auto loaded = LoadBrokerConfig(dir / "bad.toml");
+    ASSERT_FALSE(loaded.ok()) << text;
+    EXPECT_NE(loaded.status().message().find(why), std::string::npos)
+        << text << " -> " << loaded.status().message();
+  }
+}
+
 TEST(BrokerConfig, RefusesDurationsOutsideTheirLimitsSayingWhich) {
   testing::TempDir dir;
   testing::WriteFile(dir.path() / "a.toml", "heartbeat_interval = \"2h\"\n");
