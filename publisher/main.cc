@@ -217,7 +217,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--broker-key", broker_key_file, "the broker's public CURVE key file")
       ->check(CLI::ExistingFile);
-  app.add_option("--attempts", attempts, "tries when the broker does not answer")
+  app.add_option("--attempts", attempts,
+                 "tries when the broker does not answer; an UNAVAILABLE answer (a pair "
+                 "without a standby in sync) is asked again, with pauses, for up to "
+                 "attempts x timeout")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
 

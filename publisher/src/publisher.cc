@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
@@ -222,17 +225,33 @@ std::string NewIdempotencyKey() {
 
 namespace {
 
-// Calls with up to `attempts` tries; only silence is worth another try, a
-// refusal stays a refusal. The request carries its idempotency key, so a
-// retry after a lost answer changes nothing twice.
+// Calls with up to `attempts` tries; only silence or "not now" (UNAVAILABLE:
+// a pair electing a leader or without a standby in sync) is worth another
+// try, a refusal stays a refusal. The request carries its idempotency key, so
+// a retry after a lost answer changes nothing twice. A "not now" that comes
+// back at once is asked again after a pause growing from 250 ms to 2 s, for as
+// long as the tries would have taken in silence (attempts x timeout): a
+// publish made during a failover is confirmed once the new leader has its
+// standby, instead of using up its tries in a few milliseconds.
 Result<v1::Envelope> CallWithRetries(RpcClient& client, const v1::Envelope& env, int attempts,
                                      std::chrono::milliseconds timeout) {
+  using Steady = std::chrono::steady_clock;
+  const Steady::time_point give_up = Steady::now() + attempts * timeout;
+  std::chrono::milliseconds pause(250);
   Status last = Status::Unavailable("no attempt made");
-  for (int i = 0; i < attempts; ++i) {
+  for (int silent = 0; silent < attempts;) {
+    const Steady::time_point asked = Steady::now();
     auto reply = client.Call(env, timeout);
     if (reply.ok()) return reply;
     last = reply.status();
     if (last.code() != Status::Code::kUnavailable) return last;
+    if (Steady::now() - asked >= timeout) {
+      ++silent;
+      continue;
+    }
+    if (Steady::now() + pause > give_up) break;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::milliseconds>(2 * pause, std::chrono::seconds(2));
   }
   return last;
 }

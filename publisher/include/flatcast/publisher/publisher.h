@@ -84,6 +84,9 @@ std::string NewIdempotencyKey();
 
 // Publishes with up to `attempts` tries of `timeout` each, all carrying the
 // same idempotency key, so a lost receipt never stores the directive twice.
+// An UNAVAILABLE answer (a pair without a leader or without a standby in
+// sync) is asked again after pauses of 250 ms doubling to 2 s, within
+// attempts x timeout in all; any other refusal is returned at once.
 Result<v1::PublishReceipt> Publish(RpcClient& client, const v1::PublishRequest& request,
                                    int attempts, std::chrono::milliseconds timeout);
 
