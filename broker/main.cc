@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here when ready");
   std::string heartbeat, redelivery_initial, redelivery_max;
   std::string etcd, pair_group, pair_name, replication, replication_endpoint,
-      replication_endpoint_file, lease_ttl;
+      replication_endpoint_file, lease_ttl, standby_timeout;
   app.add_option("--etcd", etcd,
                  "a broker pair: etcd client URLs, comma-separated (overrides pair.etcd)");
   app.add_option("--pair-group", pair_group, "the pair's group (overrides pair.group)");
@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   app.add_option("--replication-endpoint-file", replication_endpoint_file,
                  "write the bound replication endpoint here");
   app.add_option("--lease-ttl", lease_ttl, "the leader lease's TTL, e.g. 5s (overrides pair.lease_ttl)");
+  app.add_option("--standby-timeout", standby_timeout,
+                 "while leading, a standby silent or storing nothing this long counts as gone, "
+                 "e.g. 10s (overrides pair.standby_timeout)");
   int send_hwm = 0;
   int64_t max_terminals = -1;
   int io_threads = 0;
@@ -107,6 +110,11 @@ int main(int argc, char** argv) {
     auto d = flatcast::ParseDuration(lease_ttl);
     if (!d.ok()) return Fail(d.status().WithContext("--lease-ttl"));
     config.pair.lease_ttl = d.value();
+  }
+  if (!standby_timeout.empty()) {
+    auto d = flatcast::ParseDuration(standby_timeout);
+    if (!d.ok()) return Fail(d.status().WithContext("--standby-timeout"));
+    config.pair.standby_timeout = d.value();
   }
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (max_terminals >= 0) config.max_terminals = max_terminals;

@@ -200,6 +200,7 @@ class Broker::Impl {
     FLATCAST_RETURN_IF_ERROR(transport_->Bind());
     endpoint_ = transport_->endpoint();
     LeaderLinkOptions link_options{pair.replication_endpoint, std::nullopt};
+    link_options.standby_timeout = pair.standby_timeout;
     if (curve_key_) link_options.curve_secret_key = curve_key_->secret_key;
     auto link = LeaderLink::Start(ctx_, store_, link_options);
     if (!link.ok()) return link.status();

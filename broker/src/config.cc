@@ -90,7 +90,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
     const toml::table* pair = node->as_table();
     if (pair == nullptr) return Status::InvalidArgument(path + ": pair must be a table ([pair])");
     static const std::set<std::string> kPairKeys = {
-        "etcd", "group", "name", "lease_ttl", "lease_margin", "replication",
+        "etcd", "group", "name", "lease_ttl", "lease_margin", "standby_timeout", "replication",
         "replication_endpoint", "advertise_endpoint", "advertise_replication_endpoint",
         "replication_endpoint_file"};
     for (const auto& [key, value] : *pair) {
@@ -126,7 +126,8 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
         pair_string("advertise_replication_endpoint", c.pair.advertise_replication_endpoint));
     FLATCAST_RETURN_IF_ERROR(pair_string("replication_endpoint_file", c.pair.replication_endpoint_file));
     for (auto [key, out] : {std::pair{"lease_ttl", &c.pair.lease_ttl},
-                            std::pair{"lease_margin", &c.pair.lease_margin}}) {
+                            std::pair{"lease_margin", &c.pair.lease_margin},
+                            std::pair{"standby_timeout", &c.pair.standby_timeout}}) {
       std::string text;
       FLATCAST_RETURN_IF_ERROR(pair_string(key, text));
       if (text.empty()) continue;
@@ -184,6 +185,11 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
     }
     if (c.pair.replication_endpoint.empty()) {
       return Status::InvalidArgument("a broker pair needs pair.replication_endpoint");
+    }
+    if (c.pair.standby_timeout < milliseconds(100) || c.pair.standby_timeout > std::chrono::minutes(10)) {
+      return Status::InvalidArgument(fmt::format(
+          "pair.standby_timeout is {}; it must be from 100ms to 10m",
+          FormatDuration(c.pair.standby_timeout)));
     }
   }
   if (!c.curve_secret_key.empty() && c.keys.empty()) {

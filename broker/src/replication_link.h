@@ -51,8 +51,9 @@ struct LeaderLinkOptions {
   // Set: a CURVE server with this secret key (the pair's), domain
   // kReplicationZapDomain.
   std::optional<std::string> curve_secret_key;
-  // A standby not heard from for this long counts as gone.
-  std::chrono::milliseconds standby_timeout{2000};
+  // A standby not heard from, or storing nothing, for this long counts as
+  // gone (PairConfig::standby_timeout).
+  std::chrono::milliseconds standby_timeout{10000};
   // Commits sent but not yet acknowledged, at most.
   uint64_t window = 512;
 };

@@ -546,12 +546,14 @@ TEST(BrokerConfig, APairTableIsReadAndItsBadValuesAreRefusedSayingWhich) {
   testing::WriteFile(dir.path() / "ok.toml",
                      "[pair]\netcd = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]\n"
                      "group = \"52\"\nname = \"broker-a\"\nreplication = \"allow-degraded\"\n"
-                     "lease_ttl = \"7s\"\n");
+                     "lease_ttl = \"7s\"\nstandby_timeout = \"15s\"\n");
   auto ok = LoadBrokerConfig(dir / "ok.toml");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_TRUE(ok->pair.enabled());
   EXPECT_EQ(ok->pair.etcd.size(), 2u);
   EXPECT_EQ(ok->pair.lease_ttl, std::chrono::seconds(7));
+  EXPECT_EQ(ok->pair.standby_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(BrokerConfig().pair.standby_timeout, std::chrono::seconds(10));
   const std::pair<const char*, const char*> bad[] = {
       {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\nname = \"a\"\nleader = \"a\"\n",
        "unknown key \"pair.leader\""},
@@ -564,6 +566,8 @@ TEST(BrokerConfig, APairTableIsReadAndItsBadValuesAreRefusedSayingWhich) {
        "must be \"sync\" or \"allow-degraded\""},
       {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\nname = \"a\"\nlease_ttl = \"99999999999999d\"\n",
        "pair.lease_ttl"},
+      {"[pair]\netcd = [\"http://e:2379\"]\ngroup = \"52\"\nname = \"a\"\nstandby_timeout = \"50ms\"\n",
+       "pair.standby_timeout is 50ms; it must be from 100ms to 10m"},
       {"pair = 3\n", "pair must be a table"}};
   for (const auto& [text, why] : bad) {
     testing::WriteFile(dir.path() / "bad.toml", text);

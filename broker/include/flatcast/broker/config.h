@@ -26,6 +26,11 @@ struct PairConfig {
   std::chrono::milliseconds lease_ttl{5000};
   // Taken off the lease on this broker's side (request time, clock drift).
   std::chrono::milliseconds lease_margin{1000};
+  // While leading: a standby that neither answers nor stores anything for
+  // this long counts as gone (as Kafka's replica.lag.time.max.ms). A synced
+  // write on a busy disk can take seconds; a standby dropped for that must
+  // catch up again before anything is confirmed.
+  std::chrono::milliseconds standby_timeout{10000};
   // "sync": confirm nothing only one disk holds; "allow-degraded": confirm
   // alone while no standby is in sync, and say so in the log.
   std::string replication = "sync";
