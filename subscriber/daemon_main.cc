@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
                   "this terminal's secret CURVE key file, for a broker with CURVE (with "
                   "--broker-key)");
   run->add_option("--broker-key", broker_key, "the broker's public CURVE key file");
+  bool no_warm_standby = false;
+  run->add_flag("--no-warm-standby", no_warm_standby,
+                "with a pair's two endpoints, do not keep a warm connection to the other broker");
   run->add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
     if (!keys.empty()) config.keys = keys;
     if (!curve_key.empty()) config.curve_key = curve_key;
     if (!broker_key.empty()) config.broker_key = broker_key;
+    if (no_warm_standby) config.warm_standby = false;
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }

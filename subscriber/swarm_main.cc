@@ -84,6 +84,13 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--broker-key", broker_key_file, "the broker's public CURVE key file")
       ->check(CLI::ExistingFile);
+  int progress_ms = 1000;
+  app.add_option("--progress-interval-ms", progress_ms, "write a progress line this often")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 60000));
+  app.add_flag("--warm-standby,!--no-warm-standby", options.warm_standby,
+               "with a pair's two endpoints, also keep an authenticated connection to the other "
+               "broker and switch to it on a failover (default; docs/HA.md)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -103,6 +110,7 @@ int main(int argc, char** argv) {
     options.auto_levels.push_back(level == "ready" ? flatcast::v1::READY : flatcast::v1::CONFIRMED);
   }
   options.expect = expect;
+  options.progress_interval = std::chrono::milliseconds(progress_ms);
   if (app.count("--timeout-s") == 0 && expect) timeout_s = 600;
   options.timeout = std::chrono::seconds(timeout_s);
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
@@ -31,6 +32,16 @@ constexpr int kMaxEpollEvents = 512;
 constexpr auto kHelloCheckInterval = std::chrono::milliseconds(100);
 constexpr auto kSweepInterval = std::chrono::seconds(1);
 constexpr uint64_t kLoggedErrors = 20;
+// The epoll tag of a terminal's warm socket: its index with this bit.
+constexpr uint32_t kWarmTag = 0x80000000u;
+// A lost connection is given this long to come back before the terminal
+// switches to its warm one; a switch is followed by a pause of 0.5-1.5 s
+// before the next, so terminals that both brokers turn away (an election
+// under way) ask about once a second, spread out; a terminal not welcomed
+// this long on a connection that is up switches too (a broker that accepts
+// connections but answers nothing).
+constexpr auto kLostGrace = std::chrono::milliseconds(1000);
+constexpr auto kUnansweredSwitch = std::chrono::seconds(10);
 
 using Steady = std::chrono::steady_clock;
 
@@ -48,6 +59,18 @@ struct SwarmTerminal {
   size_t broker = 0;  // which of a pair's endpoints it connects to
   // The broker answered NOT_LEADER: reconnect to this endpoint index.
   std::optional<size_t> move_to;
+  // With warm standby connections: the socket to the other broker, idle
+  // until a switch makes it the one above (SwarmOptions::warm_standby).
+  std::optional<zmq::socket_t> warm;
+  bool warm_writable = false;
+  size_t warm_broker = 0;
+  std::optional<Steady::time_point> lost_at;  // when `socket` went down
+  Steady::time_point up_at{};                 // when it last came up or was switched to
+  Steady::time_point next_switch{};           // no switch before this
+  // Turned away (NOT_LEADER) while the warm connection is down: say Hello
+  // here again at this time, so a standby that takes the key meanwhile
+  // welcomes the terminal within a second or so.
+  std::optional<Steady::time_point> ask_again_at;
 };
 
 double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
@@ -58,9 +81,12 @@ class SwarmRunner {
               const std::vector<uint32_t>& units, std::ostream& progress)
       : options_(options),
         progress_(progress),
-        // Twice the units: a socket closed by Reopen counts until libzmq's
-        // reaper has taken it, and a pair's failover reopens many at once.
-        context_(1, static_cast<int>(2 * units.size() + kSpareFds)) {
+        // Twice the units (three times with warm connections): a socket
+        // closed by Reopen counts until libzmq's reaper has taken it, and a
+        // pair's failover reopens many at once.
+        context_(1, static_cast<int>((WarmStandby(options) ? 3 : 2) * units.size() + kSpareFds)),
+        warm_(WarmStandby(options)),
+        jitter_(std::random_device{}()) {
     // libzmq's "tcp://source;destination" form binds each connection's local end.
     // A pair's brokers (docs/HA.md): "tcp://a,tcp://b".
     for (std::string to : SplitEndpoints(options.endpoint)) {
@@ -99,9 +125,10 @@ class SwarmRunner {
     // Nothing worth waiting for is left in the queues at exit: every ack
     // that matters has been confirmed or will be redelivered.
     for (auto& t : terminals_) {
-      if (t->socket) {
-        t->socket->set(zmq::sockopt::linger, 0);
-        t->socket->close();
+      for (std::optional<zmq::socket_t>* s : {&t->socket, &t->warm}) {
+        if (!*s) continue;
+        (*s)->set(zmq::sockopt::linger, 0);
+        (*s)->close();
       }
     }
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -130,15 +157,24 @@ class SwarmRunner {
         break;
       }
 
-      if (next_to_connect_ < terminals_.size()) FLATCAST_RETURN_IF_ERROR(ConnectBatch());
+      if (next_to_connect_ < terminals_.size()) {
+        FLATCAST_RETURN_IF_ERROR(ConnectBatch());
+      } else if (warm_ && next_to_warm_ < terminals_.size()) {
+        FLATCAST_RETURN_IF_ERROR(WarmBatch());
+      }
 
-      int timeout_ms = next_to_connect_ < terminals_.size() ? 1 : 20;
+      bool connecting = next_to_connect_ < terminals_.size() ||
+                        (warm_ && next_to_warm_ < terminals_.size());
+      int timeout_ms = connecting ? 1 : 20;
       int n = ::epoll_wait(epoll_fd_, events, kMaxEpollEvents, timeout_ms);
       if (n < 0) {
         if (errno == EINTR) continue;
         return Status::IOError(fmt::format("epoll_wait: {}", std::strerror(errno)));
       }
-      for (int i = 0; i < n; ++i) Service(events[i].data.u32);
+      for (int i = 0; i < n; ++i) {
+        uint32_t tag = events[i].data.u32;
+        (tag & kWarmTag) ? ServiceWarm(tag & ~kWarmTag) : Service(tag);
+      }
 
       now = Steady::now();
       if (now >= next_hello_check) {
@@ -147,6 +183,10 @@ class SwarmRunner {
         size_t reopened = 0;
         for (uint32_t i = 0; i < next_to_connect_; ++i) {
           SwarmTerminal& t = *terminals_[i];
+          if (t.warm) {
+            FLATCAST_RETURN_IF_ERROR(CheckWarm(i, now, wall, reopened));
+            continue;
+          }
           if (t.move_to || t.session.ConnectionLooksDead(wall)) {
             if (reopened < options_.connect_batch) {
               ++reopened;
@@ -163,7 +203,10 @@ class SwarmRunner {
         // Edge-triggered readiness is easy to miss in corner cases (a state
         // change consumed inside a send); a cheap sweep makes it harmless.
         next_sweep = now + kSweepInterval;
-        for (uint32_t i = 0; i < next_to_connect_; ++i) Service(i);
+        for (uint32_t i = 0; i < next_to_connect_; ++i) {
+          Service(i);
+          if (terminals_[i]->warm) ServiceWarm(i);
+        }
       }
       if (now >= next_progress) {
         next_progress = now + options_.progress_interval;
@@ -212,38 +255,152 @@ class SwarmRunner {
     return Status::Ok();
   }
 
+  static bool WarmStandby(const SwarmOptions& options) {
+    return options.warm_standby && SplitEndpoints(options.endpoint).size() >= 2;
+  }
+
+  // Warm connections are opened once every terminal has its first, paced
+  // like those (connect_window handshakes at once).
+  Status WarmBatch() {
+    size_t warming = next_to_warm_ > warm_connected_ ? next_to_warm_ - warm_connected_ : 0;
+    if (warming >= options_.connect_window) return Status::Ok();
+    size_t room = std::min(options_.connect_batch, options_.connect_window - warming);
+    size_t end = std::min(terminals_.size(), next_to_warm_ + room);
+    for (; next_to_warm_ < end; ++next_to_warm_) {
+      uint32_t i = static_cast<uint32_t>(next_to_warm_);
+      SwarmTerminal& t = *terminals_[i];
+      t.warm_broker = (t.broker + 1) % connect_to_.size();
+      FLATCAST_RETURN_IF_ERROR(Connect(t, t.warm, t.warm_broker, i | kWarmTag));
+      ServiceWarm(i);
+    }
+    return Status::Ok();
+  }
+
   // Gives terminal `i` a new socket connecting to the broker, watched by the
   // epoll loop.
   Status OpenSocket(uint32_t i) {
     SwarmTerminal& t = *terminals_[i];
-    t.socket.emplace(context_, zmq::socket_type::dealer);
-    TuneClientSocket(*t.socket);
+    FLATCAST_RETURN_IF_ERROR(Connect(t, t.socket, t.broker, i));
+    t.lost_at = Steady::now();  // not up yet
+    Service(i);
+    return Status::Ok();
+  }
+
+  // A new DEALER in `slot` connecting to broker endpoint `to`, in the epoll
+  // set under `tag`.
+  Status Connect(SwarmTerminal& t, std::optional<zmq::socket_t>& slot, size_t to, uint32_t tag) {
+    slot.emplace(context_, zmq::socket_type::dealer);
+    zmq::socket_t& socket = *slot;
+    TuneClientSocket(socket);
     // libzmq keeps one timer list per I/O thread and cancels timers by
     // linear search; ZMTP heartbeats cancel one per ping on both ends, so
     // with thousands of connections they alone fill a core here and at the
     // broker. A test swarm does without them; the broker's Heartbeat
     // messages find dead connections instead.
-    t.socket->set(zmq::sockopt::heartbeat_ivl, 0);
-    if (options_.rcvhwm > 0) t.socket->set(zmq::sockopt::rcvhwm, options_.rcvhwm);
-    if (t.curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(*t.socket, *t.curve));
+    socket.set(zmq::sockopt::heartbeat_ivl, 0);
+    if (options_.rcvhwm > 0) socket.set(zmq::sockopt::rcvhwm, options_.rcvhwm);
+    if (t.curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(socket, *t.curve));
     try {
-      t.socket->connect(connect_to_[t.broker]);
+      socket.connect(connect_to_[to]);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument(
-          fmt::format("cannot connect to \"{}\": {}", brokers_[t.broker], e.what()));
+          fmt::format("cannot connect to \"{}\": {}", brokers_[to], e.what()));
     }
-    int fd = t.socket->get(zmq::sockopt::fd);
+    return Watch(socket, tag, EPOLL_CTL_ADD);
+  }
+
+  Status Watch(zmq::socket_t& socket, uint32_t tag, int op) {
+    int fd = socket.get(zmq::sockopt::fd);
     epoll_event ev{};
     // ZMQ_FD signals that the socket has commands to process, not that a
     // message is waiting, and only once per change: hence edge-triggered,
     // and Service() reads ZMQ_EVENTS until nothing is left.
     ev.events = EPOLLIN | EPOLLET;
-    ev.data.u32 = i;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ev.data.u32 = tag;
+    if (::epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
       return Status::IOError(fmt::format("epoll_ctl: {}", std::strerror(errno)));
     }
+    return Status::Ok();
+  }
+
+  // A terminal with a warm connection: switches to it when its broker is
+  // lost, silent, unanswering or names the other as leader, and the warm
+  // connection is up; reconnects (a batch at a time) only when both are
+  // silent.
+  Status CheckWarm(uint32_t i, Steady::time_point now, TimePoint wall, size_t& reopened) {
+    SwarmTerminal& t = *terminals_[i];
+    if (t.move_to && *t.move_to == t.broker) t.move_to.reset();  // nowhere else to go
+    const bool dead = t.session.ConnectionLooksDead(wall);
+    const bool lost = !t.writable && t.lost_at && now - *t.lost_at >= kLostGrace;
+    const bool unanswered = t.writable && !t.session.welcomed() && !t.session.rejected() &&
+                            now - t.up_at >= kUnansweredSwitch;
+    if ((t.move_to || dead || lost || unanswered) && now >= t.next_switch && t.warm_writable) {
+      return Switch(i, now);
+    }
+    if (t.move_to && !t.warm_writable) {
+      // The broker named cannot be reached now; its answer may be stale (a
+      // standby names the old leader until the lease expires).
+      t.move_to.reset();
+      t.ask_again_at = now + Jitter();
+    }
+    if (t.ask_again_at && now >= *t.ask_again_at) {
+      t.ask_again_at.reset();
+      if (t.writable && !t.session.welcomed()) {
+        Send(*t.socket, t.session.Hello());
+        return Status::Ok();
+      }
+    }
+    if (dead && reopened < options_.connect_batch) {
+      ++reopened;
+      return Reopen(i);  // the same broker, over a new connection
+    }
+    if (t.writable && t.session.NeedsHelloRetry(wall)) Service(i);
+    return Status::Ok();
+  }
+
+  // 0.5-1.5 s.
+  std::chrono::milliseconds Jitter() {
+    return std::chrono::milliseconds(std::uniform_int_distribution<int>(500, 1500)(jitter_));
+  }
+
+  // The warm connection becomes the terminal's connection and the other the
+  // warm one (libzmq keeps reconnecting both); the session says Hello.
+  Status Switch(uint32_t i, Steady::time_point now) {
+    SwarmTerminal& t = *terminals_[i];
+    if (t.writable) --connected_;
+    if (t.warm_writable) --warm_connected_;
+    t.writable = t.warm_writable = false;
+    std::swap(t.socket, t.warm);
+    std::swap(t.broker, t.warm_broker);
+    FLATCAST_RETURN_IF_ERROR(Watch(*t.socket, i, EPOLL_CTL_MOD));
+    FLATCAST_RETURN_IF_ERROR(Watch(*t.warm, i | kWarmTag, EPOLL_CTL_MOD));
+    t.session.OnDisconnected();
+    t.move_to.reset();
+    t.lost_at = now;
+    t.up_at = now;
+    t.next_switch = now + Jitter();
+    t.ask_again_at.reset();
+    ++switches_;
+    ServiceWarm(i);
     Service(i);
     return Status::Ok();
+  }
+
+  // The warm socket only tracks whether its connection is up; whatever
+  // arrives on it (a delivery still in flight from before a switch) is
+  // dropped: the broker sends it again after the next Hello.
+  void ServiceWarm(uint32_t i) {
+    SwarmTerminal& t = *terminals_[i];
+    zmq::socket_t& socket = *t.warm;
+    while (true) {
+      int events = socket.get(zmq::sockopt::events);
+      bool writable = (events & ZMQ_POLLOUT) != 0;
+      if (writable != t.warm_writable) writable ? ++warm_connected_ : --warm_connected_;
+      t.warm_writable = writable;
+      if (!(events & ZMQ_POLLIN)) break;
+      zmq::message_t message;
+      if (!socket.recv(message, zmq::recv_flags::dontwait)) break;
+    }
   }
 
   // Replaces the socket of a terminal whose connection looks dead. The new
@@ -279,9 +436,12 @@ class SwarmRunner {
       if (writable && !t.writable) {
         ++connected_;
         t.session.OnConnected();
+        t.lost_at.reset();
+        t.up_at = Steady::now();
       } else if (!writable && t.writable) {
         --connected_;
         t.session.OnDisconnected();
+        t.lost_at = Steady::now();
       }
       t.writable = writable;
       if (t.writable && t.session.NeedsHelloRetry(clock_.Now())) {
@@ -349,6 +509,8 @@ class SwarmRunner {
     s.expect = options_.expect;
     s.complete_units = complete_count_;
     s.reconnects = reconnects_;
+    s.warm = warm_connected_;
+    s.switches = switches_;
     s.complete = options_.expect && complete_count_ == terminals_.size();
     s.elapsed_s = std::chrono::duration<double>(Steady::now() - start_).count();
     std::vector<int64_t> latencies;
@@ -391,6 +553,11 @@ class SwarmRunner {
   uint64_t loop_errors_ = 0;
   uint64_t dropped_sends_ = 0;
   uint64_t reconnects_ = 0;
+  const bool warm_;
+  size_t next_to_warm_ = 0;
+  size_t warm_connected_ = 0;
+  uint64_t switches_ = 0;
+  std::mt19937 jitter_;
   std::vector<std::string> out_;
   Steady::time_point start_;
   std::vector<std::string> brokers_;     // as given
@@ -429,8 +596,9 @@ Result<std::vector<uint32_t>> SelectSwarmUnits(const Registry& registry,
   return units;
 }
 
-Status ReserveFileDescriptors(size_t units) {
-  const size_t needed = units * kFdsPerUnit + kSpareFds;
+Status ReserveFileDescriptors(size_t units, size_t sockets_per_unit) {
+  const size_t per_unit = kFdsPerUnit * std::max<size_t>(1, sockets_per_unit);
+  const size_t needed = units * per_unit + kSpareFds;
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
     return Status::IOError(fmt::format("getrlimit(RLIMIT_NOFILE): {}", std::strerror(errno)));
@@ -443,11 +611,11 @@ Status ReserveFileDescriptors(size_t units) {
     }
     rlim_t usable =
         limit.rlim_max == RLIM_INFINITY ? limit.rlim_cur : std::max(limit.rlim_cur, limit.rlim_max);
-    size_t fit = usable > kSpareFds ? (usable - kSpareFds) / kFdsPerUnit : 0;
+    size_t fit = usable > kSpareFds ? (usable - kSpareFds) / per_unit : 0;
     return Status::InvalidArgument(fmt::format(
         "{} units need about {} file descriptors ({} per unit + {}), but the limit is {}; "
         "at most {} units fit in one process: split them with --shard/--shards",
-        units, needed, kFdsPerUnit, kSpareFds, usable, fit));
+        units, needed, per_unit, kSpareFds, usable, fit));
   }
   return Status::Ok();
 }
@@ -477,6 +645,8 @@ std::string SwarmSummary::ToJson() const {
       {"resyncs", resyncs},
       {"acks_resent", acks_resent},
       {"reconnects", reconnects},
+      {"warm", warm},
+      {"switches", switches},
       {"errors", errors},
       {"dropped_sends", dropped_sends},
       {"expect", expect ? nlohmann::json(*expect) : nlohmann::json(nullptr)},
@@ -499,7 +669,8 @@ std::string SwarmSummary::ToJson() const {
 std::string SwarmSummary::ProgressJson() const {
   nlohmann::json j = {{"shard", shard},           {"units", units},       {"connected", connected},
                       {"welcomed", welcomed},     {"received", received}, {"confirmed", confirmed},
-                      {"reconnects", reconnects}, {"errors", errors}};
+                      {"reconnects", reconnects}, {"warm", warm},
+                      {"switches", switches},     {"errors", errors}};
   return j.dump();
 }
 
@@ -512,7 +683,8 @@ Result<SwarmSummary> RunSwarm(const Registry& registry, const SwarmOptions& opti
     return Status::InvalidArgument(
         "a CURVE swarm needs both the unit key seed and the broker's public key");
   }
-  FLATCAST_RETURN_IF_ERROR(ReserveFileDescriptors(units->size()));
+  const bool warm = options.warm_standby && SplitEndpoints(options.endpoint).size() >= 2;
+  FLATCAST_RETURN_IF_ERROR(ReserveFileDescriptors(units->size(), warm ? 2 : 1));
   spdlog::info("swarm shard {} of {}: {} units, connecting to {}{}", options.shard, options.shards,
                units->size(), options.endpoint,
                options.key_seed.empty() ? "" : " over CURVE (unit keys derived from the seed)");

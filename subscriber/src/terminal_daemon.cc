@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <optional>
+#include <random>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -32,6 +33,12 @@ using Steady = std::chrono::steady_clock;
 
 
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
+// With a warm connection (TerminalConfig::warm_standby): a lost connection
+// is given this long to come back before the switch; after a switch, the
+// next waits 0.5-1.5 s; a connection that is up but has not welcomed the
+// unit this long counts as lost too.
+constexpr auto kLostGrace = std::chrono::milliseconds(1000);
+constexpr auto kUnansweredSwitch = std::chrono::seconds(10);
 
 class LoggingListener final : public SessionListener {
  public:
@@ -177,6 +184,29 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, brokers[current]);
   if (!monitor.ok()) return monitor.status();
   spdlog::info("connecting to {}{}", brokers[current], curve ? " over CURVE" : "");
+  // The warm connection to the other broker of a pair (docs/HA.md): up and
+  // authenticated, idle until a switch makes it the connection above.
+  std::optional<zmq::socket_t> warm;
+  std::optional<HandshakeMonitor> warm_monitor;
+  size_t warm_index = 0;
+  bool warm_writable = false;
+  if (config.warm_standby && brokers.size() >= 2) {
+    Result<zmq::socket_t> opened = OpenSocket(context, curve);
+    if (!opened.ok()) return opened.status();
+    warm = std::move(opened).value();
+    warm_index = 1;
+    Result<HandshakeMonitor> attached = MonitorAndConnect(context, *warm, brokers[warm_index]);
+    if (!attached.ok()) return attached.status();
+    warm_monitor = std::move(attached).value();
+    spdlog::info("keeping a warm connection to {}", brokers[warm_index]);
+  }
+  std::optional<Steady::time_point> lost_since = Steady::now();  // not up yet
+  Steady::time_point up_since{};
+  Steady::time_point next_switch{};
+  bool switch_wanted = false;
+  // Turned away while the warm connection is down: say Hello here again then.
+  constexpr Steady::time_point kNever = Steady::time_point::max();
+  Steady::time_point ask_again_at = kNever;
   bool reconnect_pending = false;  // reconnect to pending_to at reconnect_at
   Steady::time_point reconnect_at{};
   size_t pending_to = 0;  // where reconnect_at reconnects to
@@ -196,6 +226,23 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     return Status::Ok();
   };
   LogThrottle handshake_log(kHandshakeLogEvery);
+  // The warm connection becomes this one, this one the warm one; libzmq
+  // keeps reconnecting both. The session says Hello once it is writable.
+  std::minstd_rand jitter(std::random_device{}());
+  auto switch_over = [&] {
+    std::swap(socket, *warm);
+    std::swap(*monitor, *warm_monitor);
+    std::swap(current, warm_index);
+    session.OnDisconnected();
+    writable = false;
+    warm_writable = false;
+    switch_wanted = false;
+    lost_since = Steady::now();
+    up_since = Steady::now();
+    next_switch = Steady::now() + std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(500, 1500)(jitter));
+    spdlog::info("switching to the warm connection to {}", brokers[current]);
+  };
   Clock& clock = SystemClock::Instance();
   std::optional<KeyRegistryReloader> reloader;
   if (keys != nullptr) reloader.emplace(*keys);
@@ -207,9 +254,12 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     zmq::pollitem_t items[] = {
         {socket.handle(), 0, static_cast<short>(ZMQ_POLLIN | (writable ? 0 : ZMQ_POLLOUT)), 0},
         {monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
-        {operators->socket().handle(), 0, ZMQ_POLLIN, 0}};
+        {operators->socket().handle(), 0, ZMQ_POLLIN, 0},
+        {warm ? warm->handle() : nullptr, 0,
+         static_cast<short>(ZMQ_POLLIN | (warm_writable ? 0 : ZMQ_POLLOUT)), 0},
+        {warm_monitor ? warm_monitor->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 3, kPollInterval);
+      zmq::poll(items, warm ? 5 : 3, kPollInterval);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal; the loop condition decides
       throw;
@@ -221,14 +271,30 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     } else if (monitor->succeeded()) {
       handshake_log.ClearAll();
     }
+    if (warm) {
+      if (std::optional<Status> failed = warm_monitor->TakeFailure()) {
+        if (handshake_log.Admit(failed->message(), clock.Now())) {
+          spdlog::error("warm connection: {}; retrying", failed->message());
+        }
+      }
+      // Nothing is expected on it; a delivery still in flight from before a
+      // switch is dropped, and the broker sends it again after a Hello.
+      zmq::message_t dropped;
+      while (warm->recv(dropped, zmq::recv_flags::dontwait)) {
+      }
+      warm_writable = (warm->get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+    }
     int events = socket.get(zmq::sockopt::events);
     bool now_writable = (events & ZMQ_POLLOUT) != 0;
     if (now_writable && !writable) {
       spdlog::info("connected to {}", brokers[current]);
       session.OnConnected();
+      lost_since.reset();
+      up_since = Steady::now();
     } else if (!now_writable && writable) {
       spdlog::warn("connection to {} lost; reconnecting", brokers[current]);
       session.OnDisconnected();
+      lost_since = Steady::now();
     }
     writable = now_writable;
 
@@ -253,14 +319,19 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       for (size_t i = 0; i < brokers.size(); ++i) {
         if (!leader->empty() && brokers[i] == *leader) to = i;
       }
-      if (to != current && Steady::now() >= redirect_quiet_until) {
+      if (warm) {
+        // Through the warm connection when it is up (below).
+        switch_wanted = to != current;
+      } else if (to != current && Steady::now() >= redirect_quiet_until) {
         // At most one redirect a second: two brokers that both say "not me"
         // (an election under way) are not bounced between at handshake rate.
         redirect_quiet_until = Steady::now() + std::chrono::seconds(1);
         FLATCAST_RETURN_IF_ERROR(reconnect(to));
         continue;
       }
-      if (to != current) {
+      if (warm) {
+        // Nothing to reconnect: the Hello retry asks this broker again.
+      } else if (to != current) {
         reconnect_pending = true;
         reconnect_at = redirect_quiet_until;
         pending_to = to;
@@ -281,6 +352,30 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     // The session holds a pointer to keys->registry(), which a reload
     // replaces in place.
     if (reloader) reloader->Poll(now);
+    if (warm) {
+      const Steady::time_point steady = Steady::now();
+      const bool lost = !writable && lost_since && steady - *lost_since >= kLostGrace;
+      const bool unanswered = writable && !session.welcomed() && !session.rejected() &&
+                              steady - up_since >= kUnansweredSwitch;
+      if ((switch_wanted || lost || unanswered || session.ConnectionLooksDead(now)) &&
+          warm_writable && steady >= next_switch) {
+        switch_over();
+        ask_again_at = kNever;
+        continue;
+      }
+      if (switch_wanted && !warm_writable) {
+        // The broker named cannot be reached now, and its name may be stale
+        // (a standby names the old leader until the lease expires): ask this
+        // one again in about a second.
+        switch_wanted = false;
+        ask_again_at = steady + std::chrono::milliseconds(
+                                    std::uniform_int_distribution<int>(500, 1500)(jitter));
+      }
+      if (steady >= ask_again_at) {
+        ask_again_at = kNever;
+        if (writable && !session.welcomed()) TrySend(socket, session.Hello());
+      }
+    }
     if (session.ConnectionLooksDead(now)) {
       // The broker went silent on a connection TCP still thinks is up (a
       // stopped broker, a lost route). A new socket makes a new TCP
@@ -290,7 +385,9 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       // gave up together do not come back in lockstep.
       spdlog::warn("nothing heard from {} for {} ms (3 heartbeat intervals); reconnecting",
                    brokers[current], 3 * session.heartbeat_interval().count());
-      FLATCAST_RETURN_IF_ERROR(reconnect((current + 1) % brokers.size()));
+      // With a warm connection the other broker is silent too: the same one
+      // again, over a new connection.
+      FLATCAST_RETURN_IF_ERROR(reconnect(warm ? current : (current + 1) % brokers.size()));
       continue;
     }
     if (writable && session.NeedsHelloRetry(now)) {
@@ -321,10 +418,18 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (name == "keys") field = &config.keys;
     if (name == "curve_key") field = &config.curve_key;
     if (name == "broker_key") field = &config.broker_key;
+    if (name == "warm_standby") {
+      std::optional<bool> on = value.value<bool>();
+      if (!value.is_boolean() || !on) {
+        return Status::InvalidArgument(fmt::format("{}: \"warm_standby\" must be true or false", path));
+      }
+      config.warm_standby = *on;
+      continue;
+    }
     if (!field) {
       return Status::InvalidArgument(fmt::format(
           "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys, curve_key, "
-          "broker_key)",
+          "broker_key, warm_standby)",
           path, name));
     }
     std::optional<std::string> text = value.value<std::string>();

@@ -85,6 +85,7 @@ class PairTest : public ::testing::Test {
                                   "--replication", replication_,
                                   "--replication-endpoint", m.replication,
                                   "--lease-ttl", "3s",
+                                  "--standby-timeout", "2s",
                                   "--heartbeat-interval", "1s",
                                   "--redelivery-initial", "500ms",
                                   "--public-lead-time", public_lead_time_};
@@ -182,14 +183,21 @@ class PairTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<Process> Swarm(const std::string& region, int expect) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{Program("flatcast-swarm"), "--registry", kRegistry, "--endpoint",
-                                 Both(), "--region", region, "--tiers", kEveryTier, "--expect",
-                                 std::to_string(expect), "--timeout-s", "400", "--report",
-                                 (dir_.path() / "swarm.json").string(), "--inboxes",
-                                 (dir_.path() / "swarm.inbox").string()},
-        dir_.path() / "swarm");
+  // A swarm given both endpoints; by default each terminal also keeps a warm
+  // connection to the other broker (docs/HA.md).
+  std::unique_ptr<Process> Swarm(const std::string& region, int expect, bool warm = true) {
+    std::vector<std::string> args{Program("flatcast-swarm"), "--registry", kRegistry, "--endpoint",
+                                  Both(), "--region", region, "--tiers", kEveryTier, "--expect",
+                                  std::to_string(expect), "--timeout-s", "400", "--report",
+                                  (dir_.path() / "swarm.json").string(), "--inboxes",
+                                  (dir_.path() / "swarm.inbox").string()};
+    if (!warm) args.push_back("--no-warm-standby");
+    return std::make_unique<Process>(std::move(args), dir_.path() / "swarm");
+  }
+
+  bool AllWarm(Process& swarm) {
+    nlohmann::json line = LastJsonLine(swarm.Stdout());
+    return line.contains("warm") && line["units"].get<int>() > 0 && line["warm"] == line["units"];
   }
 
   bool AllWelcomed(Process& swarm) {
@@ -285,7 +293,8 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
 
   const std::string region = "520102";  // 南明区: its streets and communities
   auto swarm = Swarm(region, 2);
-  ASSERT_TRUE(WaitFor([&] { return AllWelcomed(*swarm); }, 60s)) << swarm->Stdout();
+  ASSERT_TRUE(WaitFor([&] { return AllWelcomed(*swarm) && AllWarm(*swarm); }, 60s))
+      << swarm->Stdout();
 
   nlohmann::json first = Publish(Both(), region, "Before the failover");
   ASSERT_TRUE(first.contains("id")) << first.dump();
@@ -307,10 +316,79 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
   auto report = nlohmann::json::parse(ReadFile(dir_.path() / "swarm.json"));
   EXPECT_EQ(report["units_complete"], report["units"]);
   EXPECT_GT(report["units"].get<int>(), 100);
+  // Every terminal moved over its warm connection: no new connection, no
+  // new CURVE handshake at the new leader.
+  EXPECT_GE(report["switches"].get<int>(), report["units"].get<int>()) << report.dump();
+  EXPECT_EQ(report["reconnects"], 0) << report.dump();
   Reconcile({first["id"].get<std::string>(), second["id"].get<std::string>()}, report,
             "leader-sigkill");
 
   ASSERT_NO_FATAL_FAILURE(ExpectTheSameHistoryOnBoth());
+}
+
+TEST_F(PairTest, WithoutWarmConnectionsTerminalsReconnectToTheNewLeaderAndLoseNothing) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump();
+  const std::string region = "520102";
+  auto swarm = Swarm(region, 2, /*warm=*/false);
+  ASSERT_TRUE(WaitFor([&] { return AllWelcomed(*swarm); }, 60s)) << swarm->Stdout();
+  nlohmann::json first = Publish(Both(), region, "Before the failover");
+  ASSERT_TRUE(first.contains("id")) << first.dump();
+  members_["a"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
+  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("a", false));
+  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump();
+  nlohmann::json second = Publish(Both(), region, "After the failover");
+  ASSERT_TRUE(second.contains("id")) << second.dump();
+  ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stderr();
+  auto report = nlohmann::json::parse(ReadFile(dir_.path() / "swarm.json"));
+  EXPECT_EQ(report["switches"], 0) << report.dump();
+  EXPECT_EQ(report["warm"], 0) << report.dump();
+  EXPECT_GT(report["reconnects"].get<int>(), 0) << report.dump();
+  Reconcile({first["id"].get<std::string>(), second["id"].get<std::string>()}, report,
+            "leader-sigkill-cold");
+}
+
+TEST_F(PairTest, ASubscriberDaemonSwitchesToItsWarmConnectionWhenTheLeaderIsKilled) {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump();
+  const std::string unit = "520102016001";  // 纪念塔社区
+  Process daemon({Program("flatcast-subscriber"), "run", "--unit", unit, "--broker", Both(),
+                  "--state-dir", (dir_.path() / "daemon").string()},
+                 dir_.path() / "daemon-run");
+  ASSERT_TRUE(WaitFor([&] { return daemon.Stderr().find("welcomed as") != std::string::npos; },
+                      30s))
+      << daemon.Stderr();
+  EXPECT_NE(daemon.Stderr().find("keeping a warm connection to " + members_["b"].endpoint),
+            std::string::npos)
+      << daemon.Stderr();
+  nlohmann::json first = Publish(Both(), unit, "Before the failover");
+  ASSERT_TRUE(first.contains("id")) << first.dump();
+  members_["a"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
+  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("a", false));
+  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump();
+  nlohmann::json second = Publish(Both(), unit, "After the failover");
+  ASSERT_TRUE(second.contains("id")) << second.dump();
+  const std::string id = second["id"].get<std::string>();
+  ASSERT_TRUE(WaitFor(
+      [&] { return daemon.Stderr().find("received " + id) != std::string::npos; }, 60s))
+      << daemon.Stderr();
+  const std::string log = daemon.Stderr();
+  EXPECT_NE(log.find("switching to the warm connection to " + members_["b"].endpoint),
+            std::string::npos)
+      << log;
+  // Both directives are acknowledged durably at the new leader.
+  for (const std::string& d : {first["id"].get<std::string>(), id}) {
+    EXPECT_TRUE(WaitFor([&] { return Coverage(d).value("missing_total", -1) == 0; }, 30s))
+        << d << ": " << Coverage(d).dump();
+  }
 }
 
 // Publishes with one attempt; the result, whatever it is.

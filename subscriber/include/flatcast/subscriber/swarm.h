@@ -56,6 +56,13 @@ struct SwarmOptions {
   // Levels every unit acknowledges right after RECEIVED (CONFIRMED, READY),
   // as if an operator did at once; `expect` then waits for those too.
   std::vector<v1::AckLevel> auto_levels;
+  // With a pair's two endpoints: every terminal also keeps an authenticated
+  // connection to the other broker (docs/HA.md, "Warm standby connections").
+  // When its broker is lost or answers NOT_LEADER and names the other, the
+  // terminal switches to that connection and says Hello there: a failover
+  // costs a Hello per terminal, not a CURVE handshake. Twice the file
+  // descriptors and broker connections.
+  bool warm_standby = true;
 };
 
 // The units the swarm plays, as registry indices in registry order.
@@ -63,11 +70,12 @@ struct SwarmOptions {
 Result<std::vector<uint32_t>> SelectSwarmUnits(const Registry& registry,
                                                const SwarmOptions& options);
 
-// Each unit costs about two file descriptors (its TCP connection and its
-// socket's signalling fd); 64 more are kept for the rest. Raises the soft
-// RLIMIT_NOFILE towards the hard one when that is enough; otherwise fails with
-// a message saying how many units fit.
-Status ReserveFileDescriptors(size_t units);
+// Each unit costs about two file descriptors per socket (its TCP connection
+// and the socket's signalling fd; `sockets_per_unit` is 2 with warm standby
+// connections); 64 more are kept for the rest. Raises the soft RLIMIT_NOFILE
+// towards the hard one when that is enough; otherwise fails with a message
+// saying how many units fit.
+Status ReserveFileDescriptors(size_t units, size_t sockets_per_unit = 1);
 
 struct SwarmSummary {
   uint32_t shard = 0;
@@ -84,6 +92,8 @@ struct SwarmSummary {
   uint64_t resyncs = 0;        // Hellos sent because a Heartbeat showed something missing
   uint64_t acks_resent = 0;    // pending acks sent again on a Heartbeat
   uint64_t reconnects = 0;     // sockets replaced because the connection looked dead
+  size_t warm = 0;             // units whose warm connection to the other broker is up
+  uint64_t switches = 0;       // units that moved to their warm connection
   uint64_t errors = 0;         // broker errors and bad or misaddressed messages
   uint64_t dropped_sends = 0;  // messages that could not be queued (resent by the protocol)
   size_t complete_units = 0;   // units that met `expect` (at least that many, acks confirmed)
@@ -103,7 +113,7 @@ struct SwarmSummary {
   // "stored".
   std::string ToJson() const;
   // The progress line: {"shard","units","connected","welcomed","received",
-  // "confirmed","reconnects","errors"}.
+  // "confirmed","reconnects","warm","switches","errors"}.
   std::string ProgressJson() const;
 };
 

@@ -30,11 +30,16 @@ struct TerminalConfig {
   // registered for the unit) and the broker's public key file. Both or neither.
   std::string curve_key;
   std::string broker_key;
+  // With a pair's two broker endpoints: also keep an authenticated
+  // connection to the other broker and switch to it when this one is lost,
+  // silent or names the other as leader, so a failover costs a Hello, not a
+  // new CURVE handshake (docs/HA.md).
+  bool warm_standby = true;
 };
 
 // Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key
-// and broker_key (all strings,
-// all optional here; CheckTerminalConfig says what is missing). Unknown keys
+// and broker_key (all strings) and warm_standby (a boolean), all optional
+// here (CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.
 Result<TerminalConfig> LoadTerminalConfig(const std::string& path);
 
