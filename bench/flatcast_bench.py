@@ -232,12 +232,17 @@ class Flatcast:
             if levels:
                 argv += ["--ack-levels", ",".join(levels)]
             argv += ["--source-address", self.fresh_address()]
+            argv += self.swarm_args()
             if self.curve:
                 argv += ["--key-seed", os.path.join(self.keys, "swarm.seed"),
                          "--broker-key", os.path.join(self.keys, "broker.pub")]
             swarms.append(Swarm(label, argv, self.work))
         self.children += swarms
         return swarms
+
+    def swarm_args(self):
+        """Extra flatcast-swarm arguments of this system."""
+        return []
 
     @staticmethod
     def total(swarms, key):
