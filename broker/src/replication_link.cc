@@ -551,7 +551,15 @@ void StandbyFollower::Serve() {
       continue;
     }
     if (!(item.revents & ZMQ_POLLIN)) continue;
-    for (int n = 0; n < 256 && !stop_.load(); ++n) {
+    // Everything waiting is taken first and handled in order: consecutive
+    // commits are stored with one sync (the last is synced, which makes the
+    // ones before durable too) and acknowledged once, so a standby that fell
+    // behind catches up at the disk's sync rate times the batch, not one
+    // commit per sync.
+    std::vector<Result<v1::ReplicationMessage>> waiting;
+    size_t last_batch_index = SIZE_MAX;
+    size_t waiting_bytes = 0;  // at most about one largest message's worth held at once
+    for (int n = 0; n < 256 && !stop_.load() && waiting_bytes < kMaxReplicationMessageBytes; ++n) {
       zmq::message_t body;
       zmq::recv_result_t got;
       try {
@@ -560,7 +568,23 @@ void StandbyFollower::Serve() {
         break;
       }
       if (!got) break;
-      auto decoded = Decode(body, kMaxReplicationMessageBytes + 1024);
+      waiting_bytes += body.size();
+      waiting.push_back(Decode(body, kMaxReplicationMessageBytes + 1024));
+      if (waiting.back().ok() && waiting.back()->has_batch()) last_batch_index = waiting.size() - 1;
+    }
+    auto send_ack = [&](int64_t epoch, uint64_t commit_seq) {
+      v1::ReplicationMessage ack;
+      ack.mutable_ack()->set_epoch(epoch);
+      ack.mutable_ack()->set_commit_seq(commit_seq);
+      try {
+        (void)socket.send(zmq::buffer(Encode(ack)), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
+    };
+    uint64_t unsynced = 0;  // the last commit stored without a sync, not yet acknowledged
+    int64_t unsynced_epoch = 0;
+    for (size_t index = 0; index < waiting.size(); ++index) {
+      auto& decoded = waiting[index];
       if (!decoded.ok()) {
         spdlog::warn("replication: refused a message from the leader: {}",
                      decoded.status().message());
@@ -614,7 +638,9 @@ void StandbyFollower::Serve() {
         }
         continue;
       }
-      Status applied = store_.ApplyReplica({batch.commit_seq(), batch.chain(), batch.data()});
+      const bool sync = index == last_batch_index;
+      Status applied =
+          store_.ApplyReplica({batch.commit_seq(), batch.chain(), batch.data()}, sync);
       if (!applied.ok()) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (applied.code() == Status::Code::kCorruption) {
@@ -644,12 +670,21 @@ void StandbyFollower::Serve() {
         state_.leader_commit_seq = batch.leader_commit_seq();
         state_.problem.clear();
       }
-      v1::ReplicationMessage ack;
-      ack.mutable_ack()->set_epoch(batch.epoch());
-      ack.mutable_ack()->set_commit_seq(batch.commit_seq());
-      try {
-        (void)socket.send(zmq::buffer(Encode(ack)), zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
+      if (sync) {
+        send_ack(batch.epoch(), batch.commit_seq());
+        unsynced = 0;
+      } else {
+        unsynced = batch.commit_seq();
+        unsynced_epoch = batch.epoch();
+      }
+    }
+    if (unsynced != 0) {
+      // A later message was not a commit to store: what was stored unsynced
+      // is synced now, and acknowledged.
+      if (Status synced = store_.SyncLog(); synced.ok()) {
+        send_ack(unsynced_epoch, unsynced);
+      } else {
+        spdlog::error("replication: commits up to {} not synced: {}", unsynced, synced.ToString());
       }
     }
   }

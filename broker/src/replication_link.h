@@ -4,8 +4,9 @@
 // (ReplicationHello: its last commit and that commit's chain hash), and the
 // leader sends every commit after it (ReplicateBatch, with its epoch), from
 // its recent commits or, for a standby far behind, from the store's kept
-// batches. The standby stores each one synced (Store::ApplyReplica) and
-// answers (ReplicateAck).
+// batches. The standby stores them synced (Store::ApplyReplica; the commits
+// that arrived together with one sync) and answers (ReplicateAck, for the
+// last of them).
 //
 // Each end runs on a thread of its own and owns its socket there, so a
 // standby's resync neither waits for nor delays the broker's loop.

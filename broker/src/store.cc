@@ -323,7 +323,7 @@ class RocksStore final : public Store {
   const ReplicaBatch& last_batch() const override { return last_batch_; }
   const std::string& head_chain() const override { return head_chain_; }
 
-  Status ApplyReplica(const ReplicaBatch& replica) override {
+  Status ApplyReplica(const ReplicaBatch& replica, bool sync) override {
     if (read_only_) return Status::InvalidArgument("the store was opened read-only");
     if (failed_) return Status::Unavailable("the store has not recovered from a failed write");
     if (replica.commit_seq != commit_seq_ + 1) {
@@ -351,9 +351,9 @@ class RocksStore final : public Store {
           fmt::format("commit {} does not record its commit sequence", replica.commit_seq));
     }
     batch.Put(cfs_[kBatches], SeqKey(replica.commit_seq), replica.chain + replica.data);
-    rocksdb::WriteOptions synced;
-    synced.sync = true;
-    Status st = FromRocks(db_->Write(synced, &batch), "storing a replicated commit");
+    rocksdb::WriteOptions options;
+    options.sync = sync;
+    Status st = FromRocks(db_->Write(options, &batch), "storing a replicated commit");
     if (!st.ok()) {
       failed_ = true;
       return st;
@@ -361,6 +361,11 @@ class RocksStore final : public Store {
     FLATCAST_RETURN_IF_ERROR(ReadHeads());
     last_batch_ = replica;
     return Status::Ok();
+  }
+
+  Status SyncLog() override {
+    if (read_only_) return Status::Ok();
+    return FromRocks(db_->SyncWAL(), "syncing the store's log");
   }
 
   Result<std::optional<ReplicaBatch>> GetBatch(uint64_t commit_seq) const override {

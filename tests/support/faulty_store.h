@@ -43,9 +43,10 @@ class FaultyStore final : public broker::Store {
   Status Recover() override;
   const broker::ReplicaBatch& last_batch() const override { return real_->last_batch(); }
   const std::string& head_chain() const override { return real_->head_chain(); }
-  Status ApplyReplica(const broker::ReplicaBatch& batch) override {
-    return real_->ApplyReplica(batch);
+  Status ApplyReplica(const broker::ReplicaBatch& batch, bool sync) override {
+    return real_->ApplyReplica(batch, sync);
   }
+  Status SyncLog() override { return real_->SyncLog(); }
   Result<std::optional<broker::ReplicaBatch>> GetBatch(uint64_t commit_seq) const override {
     return real_->GetBatch(commit_seq);
   }

@@ -53,6 +53,26 @@ class StoreReplicaTest : public ::testing::Test {
   std::unique_ptr<Store> standby_ = OpenStore(dir_ / "standby");
 };
 
+TEST_F(StoreReplicaTest, CommitsStoredUnsyncedThenOneSyncedAreAllKeptAfterReopen) {
+  std::vector<ReplicaBatch> batches = {Commit(DirectiveWrite(1)), Commit(AckWrite(1, "520102")),
+                                       Commit(AckWrite(1, "520103"))};
+  ASSERT_TRUE(standby_->ApplyReplica(batches[0], /*sync=*/false).ok());
+  ASSERT_TRUE(standby_->ApplyReplica(batches[1], /*sync=*/false).ok());
+  EXPECT_EQ(standby_->heads().commit_seq, 2u);
+  ASSERT_TRUE(standby_->ApplyReplica(batches[2], /*sync=*/true).ok());
+  standby_.reset();
+  standby_ = OpenStore(dir_ / "standby");
+  EXPECT_EQ(standby_->heads(), leader_->heads());
+  EXPECT_EQ(standby_->head_chain(), leader_->head_chain());
+  // SyncLog after unsynced writes, as a standby does when a later message was not a commit.
+  ReplicaBatch fourth = Commit(AckWrite(1, "520111"));
+  ASSERT_TRUE(standby_->ApplyReplica(fourth, /*sync=*/false).ok());
+  ASSERT_TRUE(standby_->SyncLog().ok());
+  standby_.reset();
+  standby_ = OpenStore(dir_ / "standby");
+  EXPECT_EQ(standby_->heads().commit_seq, 4u);
+}
+
 TEST_F(StoreReplicaTest, AStandbyFedTheLeadersCommitsHoldsTheSameAndSurvivesReopen) {
   std::vector<ReplicaBatch> batches = {Commit(DirectiveWrite(1)), Commit(AckWrite(1, "520102")),
                                        Commit(DirectiveWrite(2)), Commit(AckWrite(2, "520103"))};

@@ -133,7 +133,13 @@ class Store {
   // commit heads().commit_seq + 1 (InvalidArgument otherwise: a gap, or one
   // stored already) and follow this store's chain (Corruption otherwise: the
   // stores have diverged), and name only column families this store has.
-  virtual Status ApplyReplica(const ReplicaBatch& batch) = 0;
+  // With `sync` false the write is not durable until the next synced one,
+  // which makes it durable too (RocksDB syncs its log up to that point): a
+  // standby that received several commits stores them with one sync and
+  // acknowledges the last.
+  virtual Status ApplyReplica(const ReplicaBatch& batch, bool sync = true) = 0;
+  // Makes every write so far durable (after unsynced ApplyReplica calls).
+  virtual Status SyncLog() = 0;
   // The batch of commit `commit_seq`, when kept. May be called from other
   // threads (the leader's resync of a standby).
   virtual Result<std::optional<ReplicaBatch>> GetBatch(uint64_t commit_seq) const = 0;
