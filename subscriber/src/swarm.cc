@@ -42,6 +42,12 @@ constexpr uint32_t kWarmTag = 0x80000000u;
 // connections but answers nothing).
 constexpr auto kLostGrace = std::chrono::milliseconds(1000);
 constexpr auto kUnansweredSwitch = std::chrono::seconds(10);
+// With warm connections, a broken connection is retried after 5-10 s
+// (libzmq adds a random part of up to reconnect_ivl): a failover needs no
+// reconnect, and the terminals' connections to a broker that comes back
+// (the old leader, as the standby) are spread over five seconds instead of
+// arriving as one storm of CURVE handshakes while it resyncs.
+constexpr int kWarmReconnectIvlMs = 5000;
 
 using Steady = std::chrono::steady_clock;
 
@@ -298,6 +304,10 @@ class SwarmRunner {
     // broker. A test swarm does without them; the broker's Heartbeat
     // messages find dead connections instead.
     socket.set(zmq::sockopt::heartbeat_ivl, 0);
+    if (warm_) {
+      socket.set(zmq::sockopt::reconnect_ivl, kWarmReconnectIvlMs);
+      socket.set(zmq::sockopt::reconnect_ivl_max, 0);
+    }
     if (options_.rcvhwm > 0) socket.set(zmq::sockopt::rcvhwm, options_.rcvhwm);
     if (t.curve) FLATCAST_RETURN_IF_ERROR(ApplyCurveClient(socket, *t.curve));
     try {

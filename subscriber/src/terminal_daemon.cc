@@ -40,6 +40,16 @@ constexpr auto kPollInterval = std::chrono::milliseconds(200);
 constexpr auto kLostGrace = std::chrono::milliseconds(1000);
 constexpr auto kUnansweredSwitch = std::chrono::seconds(10);
 
+// With a warm connection a broken connection is retried after 5-10 s (libzmq
+// adds a random part of up to reconnect_ivl): a failover needs no reconnect,
+// and all terminals' connections to a broker that comes back (the old
+// leader, as the standby) arrive spread over five seconds rather than as one
+// storm of CURVE handshakes while it resyncs.
+void SpreadReconnects(zmq::socket_t& socket) {
+  socket.set(zmq::sockopt::reconnect_ivl, 5000);
+  socket.set(zmq::sockopt::reconnect_ivl_max, 0);
+}
+
 class LoggingListener final : public SessionListener {
  public:
   explicit LoggingListener(bool crash_after_store) : crash_after_store_(crash_after_store) {}
@@ -180,6 +190,8 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   // A pair's brokers (docs/HA.md): the one connected to now, and the next
   // one when it is silent or answers that it does not lead.
   const std::vector<std::string> brokers = SplitEndpoints(config.broker);
+  const bool warm_mode = config.warm_standby && brokers.size() >= 2;
+  if (warm_mode) SpreadReconnects(socket);
   size_t current = 0;
   Result<HandshakeMonitor> monitor = MonitorAndConnect(context, socket, brokers[current]);
   if (!monitor.ok()) return monitor.status();
@@ -190,10 +202,11 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   std::optional<HandshakeMonitor> warm_monitor;
   size_t warm_index = 0;
   bool warm_writable = false;
-  if (config.warm_standby && brokers.size() >= 2) {
+  if (warm_mode) {
     Result<zmq::socket_t> opened = OpenSocket(context, curve);
     if (!opened.ok()) return opened.status();
     warm = std::move(opened).value();
+    SpreadReconnects(*warm);
     warm_index = 1;
     Result<HandshakeMonitor> attached = MonitorAndConnect(context, *warm, brokers[warm_index]);
     if (!attached.ok()) return attached.status();
@@ -218,6 +231,7 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     Result<zmq::socket_t> reopened = OpenSocket(context, curve);
     if (!reopened.ok()) return reopened.status();
     socket = std::move(reopened).value();
+    if (warm_mode) SpreadReconnects(socket);
     current = to;
     monitor = MonitorAndConnect(context, socket, brokers[current]);
     if (!monitor.ok()) return monitor.status();
