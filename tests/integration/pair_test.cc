@@ -183,6 +183,22 @@ class PairTest : public ::testing::Test {
     }
   }
 
+  // a leads, b is its standby in sync.
+  void StartPairLedByA() {
+  ASSERT_NO_FATAL_FAILURE(Start("a", true));
+  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("b", true));
+  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump();
+  }
+  // a is killed; b takes the key, a comes back as b's standby in sync.
+  void KillAAndLetItRejoinUnderB() {
+  members_["a"].process().Signal(SIGKILL);
+  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
+  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
+  ASSERT_NO_FATAL_FAILURE(Start("a", false));
+  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump();
+  }
+
   // A swarm given both endpoints; by default each terminal also keeps a warm
   // connection to the other broker (docs/HA.md).
   std::unique_ptr<Process> Swarm(const std::string& region, int expect, bool warm = true) {
@@ -327,20 +343,13 @@ TEST_F(PairTest, LeaderKilledAfterAReceiptTheStandbyTakesOverAndNothingIsLost) {
 }
 
 TEST_F(PairTest, WithoutWarmConnectionsTerminalsReconnectToTheNewLeaderAndLoseNothing) {
-  ASSERT_NO_FATAL_FAILURE(Start("a", true));
-  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
-  ASSERT_NO_FATAL_FAILURE(Start("b", true));
-  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump();
+  ASSERT_NO_FATAL_FAILURE(StartPairLedByA());
   const std::string region = "520102";
   auto swarm = Swarm(region, 2, /*warm=*/false);
   ASSERT_TRUE(WaitFor([&] { return AllWelcomed(*swarm); }, 60s)) << swarm->Stdout();
   nlohmann::json first = Publish(Both(), region, "Before the failover");
   ASSERT_TRUE(first.contains("id")) << first.dump();
-  members_["a"].process().Signal(SIGKILL);
-  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
-  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
-  ASSERT_NO_FATAL_FAILURE(Start("a", false));
-  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump();
+  ASSERT_NO_FATAL_FAILURE(KillAAndLetItRejoinUnderB());
   nlohmann::json second = Publish(Both(), region, "After the failover");
   ASSERT_TRUE(second.contains("id")) << second.dump();
   ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stderr();
@@ -353,10 +362,7 @@ TEST_F(PairTest, WithoutWarmConnectionsTerminalsReconnectToTheNewLeaderAndLoseNo
 }
 
 TEST_F(PairTest, ASubscriberDaemonSwitchesToItsWarmConnectionWhenTheLeaderIsKilled) {
-  ASSERT_NO_FATAL_FAILURE(Start("a", true));
-  ASSERT_TRUE(WaitFor([&] { return Cluster("a").value("role", "") == "leader"; }, 20s));
-  ASSERT_NO_FATAL_FAILURE(Start("b", true));
-  ASSERT_TRUE(WaitLeadingInSync("a")) << Cluster("a").dump();
+  ASSERT_NO_FATAL_FAILURE(StartPairLedByA());
   const std::string unit = "520102016001";  // 纪念塔社区
   Process daemon({Program("flatcast-subscriber"), "run", "--unit", unit, "--broker", Both(),
                   "--state-dir", (dir_.path() / "daemon").string()},
@@ -369,11 +375,7 @@ TEST_F(PairTest, ASubscriberDaemonSwitchesToItsWarmConnectionWhenTheLeaderIsKill
       << daemon.Stderr();
   nlohmann::json first = Publish(Both(), unit, "Before the failover");
   ASSERT_TRUE(first.contains("id")) << first.dump();
-  members_["a"].process().Signal(SIGKILL);
-  ASSERT_TRUE(members_["a"].process().Wait(10s).has_value());
-  ASSERT_TRUE(WaitFor([&] { return Cluster("b").value("role", "") == "leader"; }, 20s));
-  ASSERT_NO_FATAL_FAILURE(Start("a", false));
-  ASSERT_TRUE(WaitLeadingInSync("b", 60s)) << Cluster("b").dump();
+  ASSERT_NO_FATAL_FAILURE(KillAAndLetItRejoinUnderB());
   nlohmann::json second = Publish(Both(), unit, "After the failover");
   ASSERT_TRUE(second.contains("id")) << second.dump();
   const std::string id = second["id"].get<std::string>();
