@@ -233,16 +233,41 @@ namespace {
 // long as the tries would have taken in silence (attempts x timeout): a
 // publish made during a failover is confirmed once the new leader has its
 // standby, instead of using up its tries in a few milliseconds.
+//
+// A try whose outcome was not known (silence, or a broker whose write failed
+// without telling whether it was stored) stays not known when a later try is
+// refused for a passing reason (the store not accepting writes, the disk at
+// its reserve): that refusal is about the later try only. The answer is then
+// "not known" (the publisher's exit code 3) with both messages, never "not
+// stored". A refusal of the request itself (invalid, forbidden, too large)
+// would have refused the first try too and is reported as it is.
+bool RefusesThisTryOnly(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kIOError:
+    case Status::Code::kNoSpace:
+    case Status::Code::kInternal:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Result<v1::Envelope> CallWithRetries(RpcClient& client, const v1::Envelope& env, int attempts,
                                      std::chrono::milliseconds timeout) {
   using Steady = std::chrono::steady_clock;
   const Steady::time_point give_up = Steady::now() + attempts * timeout;
   std::chrono::milliseconds pause(250);
   Status last = Status::Unavailable("no attempt made");
+  bool tried = false;  // every try so far ended "not now" or in silence
   for (int silent = 0; silent < attempts;) {
     const Steady::time_point asked = Steady::now();
     auto reply = client.Call(env, timeout);
     if (reply.ok()) return reply;
+    if (tried && RefusesThisTryOnly(reply.status())) {
+      return Status::Unavailable(last.message() + "; asked again with the same idempotency key: " +
+                                 reply.status().message());
+    }
+    tried = true;
     last = reply.status();
     if (last.code() != Status::Code::kUnavailable) return last;
     if (Steady::now() - asked >= timeout) {

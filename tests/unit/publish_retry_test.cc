@@ -110,5 +110,31 @@ TEST(PublishRetry, ARefusalIsNotAskedAgain) {
   EXPECT_EQ(broker.requests(), 2);  // the UNAVAILABLE, then the refusal
 }
 
+TEST(PublishRetry, AStoreRefusalAfterAnUnknownOutcomeStaysNotKnown) {
+  zmq::context_t ctx;
+  // The first try's write failed without telling whether it was stored; the
+  // retry finds the store refusing writes: that says nothing about the first.
+  FakeBroker broker(ctx, /*unavailable=*/1, v1::INTERNAL);
+  RpcClient client(ctx, "inproc://fake-broker");
+  auto receipt = Publish(client, Request(), /*attempts=*/1, 2000ms);
+  ASSERT_FALSE(receipt.ok());
+  EXPECT_EQ(receipt.status().code(), Status::Code::kUnavailable) << receipt.status().message();
+  EXPECT_NE(receipt.status().message().find("no standby in sync"), std::string::npos)
+      << receipt.status().message();
+  EXPECT_NE(receipt.status().message().find("refused"), std::string::npos)
+      << receipt.status().message();
+  EXPECT_EQ(broker.requests(), 2);
+}
+
+TEST(PublishRetry, AStoreRefusalAtTheFirstTryIsNotStored) {
+  zmq::context_t ctx;
+  FakeBroker broker(ctx, /*unavailable=*/0, v1::NO_SPACE);
+  RpcClient client(ctx, "inproc://fake-broker");
+  auto receipt = Publish(client, Request(), /*attempts=*/3, 2000ms);
+  ASSERT_FALSE(receipt.ok());
+  EXPECT_EQ(receipt.status().code(), Status::Code::kNoSpace);
+  EXPECT_EQ(broker.requests(), 1);
+}
+
 }  // namespace
 }  // namespace flatcast::publisher
