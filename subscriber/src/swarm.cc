@@ -20,6 +20,7 @@
 #include "flatcast/curve.h"
 #include "flatcast/subscriber/inbox.h"
 #include "flatcast/subscriber/terminal_session.h"
+#include "flatcast/subscriber/warm_switch.h"
 #include "flatcast/zmq_tuning.h"
 
 namespace flatcast::subscriber {
@@ -34,14 +35,6 @@ constexpr auto kSweepInterval = std::chrono::seconds(1);
 constexpr uint64_t kLoggedErrors = 20;
 // The epoll tag of a terminal's warm socket: its index with this bit.
 constexpr uint32_t kWarmTag = 0x80000000u;
-// A lost connection is given this long to come back before the terminal
-// switches to its warm one; a switch is followed by a pause of 0.5-1.5 s
-// before the next, so terminals that both brokers turn away (an election
-// under way) ask about once a second, spread out; a terminal not welcomed
-// this long on a connection that is up switches too (a broker that accepts
-// connections but answers nothing).
-constexpr auto kLostGrace = std::chrono::milliseconds(1000);
-constexpr auto kUnansweredSwitch = std::chrono::seconds(10);
 // With warm connections, a broken connection is retried after 5-10 s
 // (libzmq adds a random part of up to reconnect_ivl): a failover needs no
 // reconnect, and the terminals' connections to a broker that comes back
@@ -54,7 +47,8 @@ using Steady = std::chrono::steady_clock;
 struct SwarmTerminal {
   SwarmTerminal(std::string code, Tier tier, Clock& clock, const SessionOptions& options)
       : inbox(/*keep_directives=*/false),
-        session(std::move(code), tier, inbox, clock, nullptr, options) {}
+        session(std::move(code), tier, inbox, clock, nullptr, options),
+        warm_switch(Steady::now()) {}
 
   MemoryInbox inbox;
   TerminalSession session;
@@ -63,20 +57,15 @@ struct SwarmTerminal {
   bool writable = false;  // a completed connection exists (ZMQ_IMMEDIATE)
   bool complete = false;
   size_t broker = 0;  // which of a pair's endpoints it connects to
-  // The broker answered NOT_LEADER: reconnect to this endpoint index.
+  // Without a warm connection, the broker answered NOT_LEADER: reconnect to
+  // this endpoint index.
   std::optional<size_t> move_to;
   // With warm standby connections: the socket to the other broker, idle
   // until a switch makes it the one above (SwarmOptions::warm_standby).
   std::optional<zmq::socket_t> warm;
   bool warm_writable = false;
   size_t warm_broker = 0;
-  std::optional<Steady::time_point> lost_at;  // when `socket` went down
-  Steady::time_point up_at{};                 // when it last came up or was switched to
-  Steady::time_point next_switch{};           // no switch before this
-  // Turned away (NOT_LEADER) while the warm connection is down: say Hello
-  // here again at this time, so a standby that takes the key meanwhile
-  // welcomes the terminal within a second or so.
-  std::optional<Steady::time_point> ask_again_at;
+  WarmSwitch warm_switch;  // when to switch to `warm`
 };
 
 double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
@@ -287,7 +276,7 @@ class SwarmRunner {
   Status OpenSocket(uint32_t i) {
     SwarmTerminal& t = *terminals_[i];
     FLATCAST_RETURN_IF_ERROR(Connect(t, t.socket, t.broker, i));
-    t.lost_at = Steady::now();  // not up yet
+    t.warm_switch.Down(Steady::now());  // not up yet
     Service(i);
     return Status::Ok();
   }
@@ -339,26 +328,23 @@ class SwarmRunner {
   // silent.
   Status CheckWarm(uint32_t i, Steady::time_point now, TimePoint wall, size_t& reopened) {
     SwarmTerminal& t = *terminals_[i];
-    if (t.move_to && *t.move_to == t.broker) t.move_to.reset();  // nowhere else to go
     const bool dead = t.session.ConnectionLooksDead(wall);
-    const bool lost = !t.writable && t.lost_at && now - *t.lost_at >= kLostGrace;
-    const bool unanswered = t.writable && !t.session.welcomed() && !t.session.rejected() &&
-                            now - t.up_at >= kUnansweredSwitch;
-    if ((t.move_to || dead || lost || unanswered) && now >= t.next_switch && t.warm_writable) {
-      return Switch(i, now);
-    }
-    if (t.move_to && !t.warm_writable) {
-      // The broker named cannot be reached now; its answer may be stale (a
-      // standby names the old leader until the lease expires).
-      t.move_to.reset();
-      t.ask_again_at = now + Jitter();
-    }
-    if (t.ask_again_at && now >= *t.ask_again_at) {
-      t.ask_again_at.reset();
-      if (t.writable && !t.session.welcomed()) {
-        Send(*t.socket, t.session.Hello());
-        return Status::Ok();
-      }
+    WarmSwitch::Seen seen{.up = t.writable,
+                          .warm_up = t.warm_writable,
+                          .welcomed = t.session.welcomed(),
+                          .rejected = t.session.rejected(),
+                          .silent = dead};
+    switch (t.warm_switch.Decide(now, seen, jitter_)) {
+      case WarmSwitch::Action::kSwitch:
+        return Switch(i, now);
+      case WarmSwitch::Action::kAskAgain:
+        if (t.writable && !t.session.welcomed()) {
+          Send(*t.socket, t.session.Hello());
+          return Status::Ok();
+        }
+        break;
+      case WarmSwitch::Action::kNone:
+        break;
     }
     if (dead && reopened < options_.connect_batch) {
       ++reopened;
@@ -366,11 +352,6 @@ class SwarmRunner {
     }
     if (t.writable && t.session.NeedsHelloRetry(wall)) Service(i);
     return Status::Ok();
-  }
-
-  // 0.5-1.5 s.
-  std::chrono::milliseconds Jitter() {
-    return std::chrono::milliseconds(std::uniform_int_distribution<int>(500, 1500)(jitter_));
   }
 
   // The warm connection becomes the terminal's connection and the other the
@@ -385,11 +366,7 @@ class SwarmRunner {
     FLATCAST_RETURN_IF_ERROR(Watch(*t.socket, i, EPOLL_CTL_MOD));
     FLATCAST_RETURN_IF_ERROR(Watch(*t.warm, i | kWarmTag, EPOLL_CTL_MOD));
     t.session.OnDisconnected();
-    t.move_to.reset();
-    t.lost_at = now;
-    t.up_at = now;
-    t.next_switch = now + Jitter();
-    t.ask_again_at.reset();
+    t.warm_switch.Switched(now, jitter_);
     ++switches_;
     ServiceWarm(i);
     Service(i);
@@ -446,12 +423,11 @@ class SwarmRunner {
       if (writable && !t.writable) {
         ++connected_;
         t.session.OnConnected();
-        t.lost_at.reset();
-        t.up_at = Steady::now();
+        t.warm_switch.Up(Steady::now());
       } else if (!writable && t.writable) {
         --connected_;
         t.session.OnDisconnected();
-        t.lost_at = Steady::now();
+        t.warm_switch.Down(Steady::now());
       }
       t.writable = writable;
       if (t.writable && t.session.NeedsHelloRetry(clock_.Now())) {
@@ -477,7 +453,11 @@ class SwarmRunner {
         for (size_t b = 0; b < brokers_.size(); ++b) {
           if (!leader->empty() && brokers_[b] == *leader) to = b;
         }
-        t.move_to = to;
+        if (t.warm) {
+          if (to == t.warm_broker) t.warm_switch.NamedTheOther();
+        } else {
+          t.move_to = to;
+        }
       }
       for (const std::string& bytes : out_) Send(socket, bytes);
       UpdateComplete(t);
@@ -567,7 +547,7 @@ class SwarmRunner {
   size_t next_to_warm_ = 0;
   size_t warm_connected_ = 0;
   uint64_t switches_ = 0;
-  std::mt19937 jitter_;
+  std::minstd_rand jitter_;  // draws WarmSwitch pauses
   std::vector<std::string> out_;
   Steady::time_point start_;
   std::vector<std::string> brokers_;     // as given

@@ -23,6 +23,7 @@
 #include "flatcast/subscriber/directory_inbox.h"
 #include "flatcast/subscriber/operator_control.h"
 #include "flatcast/subscriber/terminal_session.h"
+#include "flatcast/subscriber/warm_switch.h"
 #include "flatcast/zmq_tuning.h"
 
 namespace flatcast::subscriber {
@@ -33,12 +34,6 @@ using Steady = std::chrono::steady_clock;
 
 
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
-// With a warm connection (TerminalConfig::warm_standby): a lost connection
-// is given this long to come back before the switch; after a switch, the
-// next waits 0.5-1.5 s; a connection that is up but has not welcomed the
-// unit this long counts as lost too.
-constexpr auto kLostGrace = std::chrono::milliseconds(1000);
-constexpr auto kUnansweredSwitch = std::chrono::seconds(10);
 
 // With a warm connection a broken connection is retried after 5-10 s (libzmq
 // adds a random part of up to reconnect_ivl): a failover needs no reconnect,
@@ -213,13 +208,8 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     warm_monitor = std::move(attached).value();
     spdlog::info("keeping a warm connection to {}", brokers[warm_index]);
   }
-  std::optional<Steady::time_point> lost_since = Steady::now();  // not up yet
-  Steady::time_point up_since{};
-  Steady::time_point next_switch{};
-  bool switch_wanted = false;
-  // Turned away while the warm connection is down: say Hello here again then.
-  constexpr Steady::time_point kNever = Steady::time_point::max();
-  Steady::time_point ask_again_at = kNever;
+  // With a warm connection (TerminalConfig::warm_standby): when to switch.
+  WarmSwitch warm_switch(Steady::now());
   bool reconnect_pending = false;  // reconnect to pending_to at reconnect_at
   Steady::time_point reconnect_at{};
   size_t pending_to = 0;  // where reconnect_at reconnects to
@@ -250,11 +240,7 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     session.OnDisconnected();
     writable = false;
     warm_writable = false;
-    switch_wanted = false;
-    lost_since = Steady::now();
-    up_since = Steady::now();
-    next_switch = Steady::now() + std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(500, 1500)(jitter));
+    warm_switch.Switched(Steady::now(), jitter);
     spdlog::info("switching to the warm connection to {}", brokers[current]);
   };
   Clock& clock = SystemClock::Instance();
@@ -303,12 +289,11 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     if (now_writable && !writable) {
       spdlog::info("connected to {}", brokers[current]);
       session.OnConnected();
-      lost_since.reset();
-      up_since = Steady::now();
+      warm_switch.Up(Steady::now());
     } else if (!now_writable && writable) {
       spdlog::warn("connection to {} lost; reconnecting", brokers[current]);
       session.OnDisconnected();
-      lost_since = Steady::now();
+      warm_switch.Down(Steady::now());
     }
     writable = now_writable;
 
@@ -335,7 +320,7 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
       }
       if (warm) {
         // Through the warm connection when it is up (below).
-        switch_wanted = to != current;
+        if (to == warm_index) warm_switch.NamedTheOther();
       } else if (to != current && Steady::now() >= redirect_quiet_until) {
         // At most one redirect a second: two brokers that both say "not me"
         // (an election under way) are not bounced between at handshake rate.
@@ -367,27 +352,18 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     // replaces in place.
     if (reloader) reloader->Poll(now);
     if (warm) {
-      const Steady::time_point steady = Steady::now();
-      const bool lost = !writable && lost_since && steady - *lost_since >= kLostGrace;
-      const bool unanswered = writable && !session.welcomed() && !session.rejected() &&
-                              steady - up_since >= kUnansweredSwitch;
-      if ((switch_wanted || lost || unanswered || session.ConnectionLooksDead(now)) &&
-          warm_writable && steady >= next_switch) {
+      WarmSwitch::Seen seen{.up = writable,
+                            .warm_up = warm_writable,
+                            .welcomed = session.welcomed(),
+                            .rejected = session.rejected(),
+                            .silent = session.ConnectionLooksDead(now)};
+      WarmSwitch::Action action = warm_switch.Decide(Steady::now(), seen, jitter);
+      if (action == WarmSwitch::Action::kSwitch) {
         switch_over();
-        ask_again_at = kNever;
         continue;
       }
-      if (switch_wanted && !warm_writable) {
-        // The broker named cannot be reached now, and its name may be stale
-        // (a standby names the old leader until the lease expires): ask this
-        // one again in about a second.
-        switch_wanted = false;
-        ask_again_at = steady + std::chrono::milliseconds(
-                                    std::uniform_int_distribution<int>(500, 1500)(jitter));
-      }
-      if (steady >= ask_again_at) {
-        ask_again_at = kNever;
-        if (writable && !session.welcomed()) TrySend(socket, session.Hello());
+      if (action == WarmSwitch::Action::kAskAgain && writable && !session.welcomed()) {
+        TrySend(socket, session.Hello());
       }
     }
     if (session.ConnectionLooksDead(now)) {
