@@ -46,6 +46,17 @@ int main(int argc, char** argv) {
   app.add_option("--standby-timeout", standby_timeout,
                  "while leading, a standby silent or storing nothing this long counts as gone, "
                  "e.g. 10s (overrides pair.standby_timeout)");
+  std::string relay_region, upstream, relay_key, upstream_key;
+  app.add_option("--relay-region", relay_region,
+                 "a relay: its region's code; it serves the units at or below it (overrides "
+                 "relay.region)");
+  app.add_option("--upstream", upstream,
+                 "a relay: the upstream's endpoints, comma-separated (overrides relay.upstream)");
+  app.add_option("--relay-key", relay_key,
+                 "a relay: its secret CURVE key file, a key of the relay role (overrides "
+                 "relay.curve_key)");
+  app.add_option("--upstream-key", upstream_key,
+                 "a relay: the upstream's public CURVE key file (overrides relay.upstream_key)");
   int send_hwm = 0;
   int64_t max_terminals = -1;
   int io_threads = 0;
@@ -116,6 +127,10 @@ int main(int argc, char** argv) {
     if (!d.ok()) return Fail(d.status().WithContext("--standby-timeout"));
     config.pair.standby_timeout = d.value();
   }
+  if (!relay_region.empty()) config.relay.region = relay_region;
+  if (!upstream.empty()) config.relay.upstream = flatcast::SplitEndpoints(upstream);
+  if (!relay_key.empty()) config.relay.curve_key = relay_key;
+  if (!upstream_key.empty()) config.relay.upstream_key = upstream_key;
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (max_terminals >= 0) config.max_terminals = max_terminals;
   if (store_reserve_mb >= 0) config.store_reserve_mb = store_reserve_mb;
@@ -132,6 +147,15 @@ int main(int argc, char** argv) {
 
   auto registry = flatcast::Registry::Load(config.registry);
   if (!registry.ok()) return Fail(registry.status());
+  if (!config.relay.region.empty()) {
+    // A relay serves its region only (docs/RELAY.md).
+    flatcast::Registry cut = registry->Cut(config.relay.region);
+    if (cut.size() == 0) {
+      return Fail(flatcast::Status::InvalidArgument(
+          "relay.region " + config.relay.region + " has no units in registry " + config.registry));
+    }
+    registry = std::move(cut);
+  }
   // Every registered unit may connect, each with one connection, unless the
   // config says fewer will.
   uint64_t terminals = registry->size();

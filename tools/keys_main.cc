@@ -2,7 +2,7 @@
 //
 //   flatcast-keys generate --kind signing|curve --out PREFIX [--force]
 //   flatcast-keys show FILE [--json]
-//   flatcast-keys register --registry FILE --name N --role unit|publisher|auditor
+//   flatcast-keys register --registry FILE --name N --role unit|publisher|auditor|broker|relay
 //                          --subject CODE-or-NAME --curve-pub FILE [--signing-pub FILE]
 //   flatcast-keys revoke --registry FILE --name N [--kind signing|curve]
 //   flatcast-keys rotate --registry FILE --name N --curve-pub FILE [--signing-pub FILE]
@@ -110,7 +110,7 @@ struct RegistryOptions {
 
 Status RunRegister(const RegistryOptions& o) {
   std::optional<KeyRole> role = KeyRoleFromName(o.role);
-  if (!role) return Status::InvalidArgument("--role must be unit, publisher, auditor or broker");
+  if (!role) return Status::InvalidArgument("--role must be unit, publisher, auditor, broker or relay");
   Result<PublicKeys> keys = ReadPublicKeys(o.curve_pub, o.signing_pub);
   if (!keys.ok()) return keys.status();
   TimePoint now = SystemClock::Instance().Now();
@@ -278,7 +278,7 @@ int Main(int argc, char** argv) {
   register_cmd->add_option("--registry", reg.registry, "Key registry file (created if missing)")
       ->required();
   register_cmd->add_option("--name", reg.name, "Holder name")->required();
-  register_cmd->add_option("--role", reg.role, "unit, publisher, auditor or broker")
+  register_cmd->add_option("--role", reg.role, "unit, publisher, auditor, broker or relay (subject: its region code)")
       ->required()
       ->check(CLI::IsMember({"unit", "publisher", "auditor", "broker"}));
   register_cmd

@@ -41,6 +41,12 @@ Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
       who_may = identity.role == KeyRole::kAuditor ? "auditors are read-only; only a publisher"
                                                    : "only a publisher";
       break;
+    case B::kRelayHello:
+    case B::kRelayStored:
+    case B::kRelayAcks:
+      if (identity.role == KeyRole::kRelay) return Status::Ok();
+      who_may = "only a relay";
+      break;
     case B::kCoverageQuery:
     case B::kEventsQuery:
     case B::kAuditRequest:

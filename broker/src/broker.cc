@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -26,6 +27,7 @@
 #include "leadership_runner.h"
 #include "query_worker.h"
 #include "replication_link.h"
+#include "upstream_link.h"
 #include "replies.h"
 #include "router_transport.h"
 
@@ -118,10 +120,16 @@ class Broker::Impl {
     worker_ = std::move(worker).value();
     curve_key_ = curve_key;
     const uint64_t stored_versions = store_.head_seq();  // before a follower writes the store
+    if (config_.pair.enabled() && config_.relay.enabled()) {
+      return Status::InvalidArgument(
+          "a relay ([relay]) cannot be one of a broker pair ([pair]) yet: run the relay as a "
+          "single broker");
+    }
     if (config_.pair.enabled()) {
       FLATCAST_RETURN_IF_ERROR(StartPair());
     } else {
       FLATCAST_RETURN_IF_ERROR(StartFeed());
+      if (config_.relay.enabled()) FLATCAST_RETURN_IF_ERROR(StartRelayLink());
       core_ = std::make_unique<BrokerCore>(config_, Deps(commits_));
       FLATCAST_RETURN_IF_ERROR(core_->Recover(store_));
       FLATCAST_RETURN_IF_ERROR(transport_->Bind());
@@ -157,7 +165,32 @@ class Broker::Impl {
     CoreDeps deps{registry_, clock_, *transport_, commits, *worker_, publishers_,
                   keys_ ? &keys_->registry() : nullptr, zap_ != nullptr, feed_.get(), {}};
     if (runner_) deps.cluster = [this] { return Cluster(); };
+    deps.upstream = upstream_.get();
     return deps;
+  }
+
+  // A relay (docs/RELAY.md): the link to the upstream, from the last
+  // upstream version the store holds.
+  Status StartRelayLink() {
+    auto curve = LoadCurveClientKeys(config_.relay.curve_key, config_.relay.upstream_key,
+                                     "relay.curve_key", "relay.upstream_key");
+    if (!curve.ok()) return curve.status();
+    Result<uint64_t> cursor = store_.Cursor("upstream");
+    if (!cursor.ok()) return cursor.status();
+    UpstreamLinkOptions options{config_.relay.region,
+                                "relay-" + config_.relay.region,
+                                config_.relay.upstream,
+                                *curve,
+                                config_.relay.ack_batch,
+                                config_.max_message_bytes,
+                                config_.heartbeat_interval};
+    auto link = UpstreamLink::Start(ctx_, store_, registry_, std::move(options), *cursor);
+    if (!link.ok()) return link.status();
+    upstream_ = std::move(link).value();
+    spdlog::info("relay for region {} ({} units) under {}, holding up to upstream version {}",
+                 config_.relay.region, registry_.size(), fmt::join(config_.relay.upstream, ", "),
+                 *cursor);
+    return Status::Ok();
   }
 
   Status StartFeed() {
@@ -423,9 +456,15 @@ class Broker::Impl {
       }
     }
     auto ready = transport_->Wait(core_->PollTimeout(timeout), worker_->wake_fd(),
-                                  link_ ? link_->wake_fd() : -1);
+                                  link_ ? link_->wake_fd() : -1,
+                                  upstream_ ? upstream_->wake_fd() : -1);
     if (!ready.ok()) return ready.status();
     if (link_) link_->Drain();
+    if (upstream_) {
+      for (v1::StoredDirective& version : upstream_->Take()) {
+        core_->OnUpstreamVersion(std::move(version));
+      }
+    }
     if (*ready) {
       FLATCAST_RETURN_IF_ERROR(transport_->Receive(inbound_, kMaxMessagesPerPass));
       for (const Inbound& in : inbound_) core_->OnMessage(in);
@@ -477,6 +516,8 @@ class Broker::Impl {
   std::string incomplete_path_;
   std::atomic<bool> incomplete_{false};
   std::vector<v1::LifecycleEvent> mode_events_;  // DEGRADED / RESYNCED, to store
+  // A relay: the link to its upstream (before the core, which tells it).
+  std::unique_ptr<UpstreamLink> upstream_;
   std::unique_ptr<BrokerCore> core_;
   std::vector<Inbound> inbound_;
   std::string endpoint_;

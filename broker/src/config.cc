@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "flatcast/duration.h"
+#include "flatcast/registry.h"
 
 namespace flatcast::broker {
 
@@ -24,7 +25,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
                                                "public_lead_time", "publishers", "keys", "curve_secret_key",
-                                               "http_endpoint", "http_endpoint_file", "pair"};
+                                               "http_endpoint", "http_endpoint_file", "pair", "relay"};
   for (const auto& [key, value] : table) {
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
@@ -136,6 +137,45 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
       *out = d.value();
     }
   }
+  if (auto node = table.get("relay")) {
+    const toml::table* relay = node->as_table();
+    if (relay == nullptr) return Status::InvalidArgument(path + ": relay must be a table ([relay])");
+    static const std::set<std::string> kRelayKeys = {"region", "upstream", "curve_key",
+                                                     "upstream_key", "ack_batch"};
+    for (const auto& [key, value] : *relay) {
+      if (!kRelayKeys.contains(std::string(key.str()))) {
+        return Status::InvalidArgument(path + ": unknown key \"relay." + std::string(key.str()) +
+                                       "\"");
+      }
+    }
+    for (auto [key, out] : {std::pair{"region", &c.relay.region},
+                            std::pair{"curve_key", &c.relay.curve_key},
+                            std::pair{"upstream_key", &c.relay.upstream_key}}) {
+      if (auto n = relay->get(key)) {
+        auto v = n->value<std::string>();
+        if (!v) return Status::InvalidArgument(path + ": relay." + key + " must be a string");
+        *out = *v;
+      }
+    }
+    if (auto n = relay->get("upstream")) {
+      const toml::array* list = n->as_array();
+      if (list == nullptr) {
+        return Status::InvalidArgument(path + ": relay.upstream must be a list of \"tcp://host:port\"");
+      }
+      for (const auto& item : *list) {
+        auto v = item.value<std::string>();
+        if (!v) return Status::InvalidArgument(path + ": relay.upstream must hold strings");
+        c.relay.upstream.push_back(*v);
+      }
+    }
+    if (auto n = relay->get("ack_batch")) {
+      auto v = n->value<int64_t>();
+      if (!v || *v < 1 || *v > 1000000) {
+        return Status::InvalidArgument(path + ": relay.ack_batch must be an integer from 1 to 1000000");
+      }
+      c.relay.ack_batch = static_cast<uint32_t>(*v);
+    }
+  }
   FLATCAST_RETURN_IF_ERROR(ValidateBrokerConfig(c).WithContext(path));
   return c;
 }
@@ -168,6 +208,18 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
   }
   if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
+  }
+  if (c.relay.enabled() || !c.relay.region.empty()) {
+    if (!TierOfCode(c.relay.region)) {
+      return Status::InvalidArgument("relay.region \"" + c.relay.region +
+                                     "\" must be a GB/T 2260 code (2, 4, 6, 9 or 12 digits)");
+    }
+    if (c.relay.upstream.empty()) {
+      return Status::InvalidArgument("a relay (relay.region) needs relay.upstream, its upstream's endpoints");
+    }
+    if (c.relay.curve_key.empty() != c.relay.upstream_key.empty()) {
+      return Status::InvalidArgument("relay.curve_key and relay.upstream_key go together (CURVE to the upstream)");
+    }
   }
   if (c.pair.enabled()) {
     if (c.pair.group.empty() || c.pair.name.empty()) {

@@ -16,6 +16,8 @@
 #include "public_release.h"
 #include "publishing.h"
 #include "recovery.h"
+#include "relay_intake.h"
+#include "relays.h"
 #include "replies.h"
 
 namespace flatcast::broker {
@@ -45,16 +47,23 @@ class BrokerCore::Impl {
         connections_(deps.registry, deps.outbox),
         authorizer_(deps.registry, deps.authenticate ? deps.keys : nullptr, connections_),
         public_(deps.registry, deps.clock, index_, deps.commits, changes_, deps.feed),
+        relays_(deps.registry, deps.clock, index_, connections_, deps.commits,
+                RelaysOptions{.heartbeat_interval = config.heartbeat_interval}),
         delivery_(deps.registry,
                   DeliveryOptions{config.heartbeat_interval, config.redelivery_initial,
                                   config.redelivery_max},
-                  index_, connections_),
+                  index_, connections_, relays_),
         feedback_(deps.registry, deps.clock, index_, connections_, deps.commits),
         escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
         cluster_(deps.cluster),
         publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
                                    config.public_lead_time, index_, public_, delivery_,
-                                   connections_, deps.commits, changes_}) {}
+                                   connections_, deps.commits, changes_}) {
+    if (deps.upstream != nullptr) {
+      intake_.emplace(RelayIntakeDeps{deps.registry, deps.clock, deps.keys, index_, delivery_,
+                                      deps.commits, changes_, *deps.upstream});
+    }
+  }
 
   Status Recover(const Store& store) {
     store_ = &store;
@@ -63,6 +72,8 @@ class BrokerCore::Impl {
     for (const v1::PublicRecord& r : rest.public_records) public_.Set(r);
     for (auto& [seq, unit, rated] : rest.ratings) feedback_.RestoreRating(seq, unit, rated);
     for (auto [seq, level] : rest.passed_deadlines) escalation_.RestorePassed(seq, level);
+    FLATCAST_RETURN_IF_ERROR(relays_.Recover(store));
+    if (intake_) FLATCAST_RETURN_IF_ERROR(intake_->Recover(store));
     const TimePoint now = clock_.Now();
     delivery_.ScheduleAll(now);
     next_heartbeat_ = now + config_.heartbeat_interval;
@@ -110,6 +121,17 @@ class BrokerCore::Impl {
       case v1::Envelope::kLifecycle:
         publishing_.OnLifecycle(in.routing, corr, std::move(*env.mutable_lifecycle()));
         break;
+      case v1::Envelope::kRelayHello:
+        refused = relays_.OnHello(in.routing, corr, env.relay_hello());
+        if (!refused.ok()) spdlog::warn("refused relay: {}", refused.message());
+        break;
+      case v1::Envelope::kRelayStored:
+        refused = relays_.OnStored(in.routing, env.relay_stored());
+        break;
+      case v1::Envelope::kRelayAcks:
+        refused = relays_.OnAckBatch(in.routing, corr, env.relay_acks());
+        if (!refused.ok()) spdlog::warn("refused relay batch: {}", refused.message());
+        break;
       case v1::Envelope::kClusterQuery: {
         v1::Envelope reply = NewEnvelope(corr);
         if (cluster_) {
@@ -151,6 +173,15 @@ class BrokerCore::Impl {
   }
 
   void KeysChanged() { authorizer_.Recheck(); }
+
+  void OnUpstreamVersion(v1::StoredDirective version) {
+    if (!intake_) {
+      spdlog::error("a version from an upstream, but this broker is no relay");
+      return;
+    }
+    intake_->OnVersion(std::move(version));
+  }
+  uint64_t upstream_cursor() const { return intake_ ? intake_->cursor() : 0; }
 
   std::chrono::milliseconds PollTimeout(std::chrono::milliseconds most) const {
     if (feedback_.confirmations_waiting()) {
@@ -244,6 +275,7 @@ class BrokerCore::Impl {
       delivery_.Redeliver(now);
       next_redelivery_check_ = now + RedeliveryCheckPeriod(config_);
     }
+    relays_.Tick(now);
     commits_.Tick(now);
   }
 
@@ -257,11 +289,13 @@ class BrokerCore::Impl {
   Connections connections_;
   PeerAuthorizer authorizer_;
   PublicRelease public_;
+  Relays relays_;
   Delivery delivery_;
   Feedback feedback_;
   Escalation escalation_;
   std::function<v1::ClusterReply()> cluster_;
   Publishing publishing_;
+  std::optional<RelayIntake> intake_;  // at a relay
   const Store* store_ = nullptr;  // the store recovered from
   bool reload_ = false;           // a reload failed: tried again
   TimePoint next_heartbeat_{};
@@ -278,6 +312,10 @@ void BrokerCore::KeysChanged() { impl_->KeysChanged(); }
 std::chrono::milliseconds BrokerCore::PollTimeout(std::chrono::milliseconds most) const {
   return impl_->PollTimeout(most);
 }
+void BrokerCore::OnUpstreamVersion(v1::StoredDirective version) {
+  impl_->OnUpstreamVersion(std::move(version));
+}
+uint64_t BrokerCore::upstream_cursor() const { return impl_->upstream_cursor(); }
 size_t BrokerCore::connected_units() const { return impl_->connected_units(); }
 uint64_t BrokerCore::head_seq() const { return impl_->head_seq(); }
 

@@ -7,6 +7,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "relays.h"
 #include "replies.h"
 
 namespace flatcast::broker {
@@ -32,6 +33,7 @@ void Delivery::FanOut(DirectiveState& state, TimePoint now) {
   });
   spdlog::info("fan-out of {}: sent to {} connected units, {} offline, {} dropped (queue full)",
                state.stored.directive().id(), sent, offline, dropped);
+  relays_.FanOut(state, now);
 }
 
 void Delivery::CatchUp(uint32_t unit_index, TimePoint now) {

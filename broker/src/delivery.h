@@ -22,14 +22,22 @@ struct DeliveryOptions {
   std::chrono::milliseconds redelivery_max{60000};
 };
 
+class Relays;
+
 class Delivery {
  public:
+  // `relays`: the relays below this broker, sent each version too.
   Delivery(const Registry& registry, const DeliveryOptions& options, DirectiveIndex& index,
-           Connections& connections)
-      : registry_(registry), options_(options), index_(index), connections_(connections) {}
+           Connections& connections, Relays& relays)
+      : registry_(registry),
+        options_(options),
+        index_(index),
+        connections_(connections),
+        relays_(relays) {}
 
-  // Sends a version that just became durable to its connected units, and
-  // schedules its first redelivery round.
+  // Sends a version that just became durable to its connected units and to
+  // the relays below whose region it reaches, and schedules its first
+  // redelivery round.
   void FanOut(DirectiveState& state, TimePoint now);
   // Sends `unit` every addressed version it has not acknowledged, until its
   // send queue is full (heartbeats and redelivery bring the rest).
@@ -50,6 +58,7 @@ class Delivery {
   DeliveryOptions options_;
   DirectiveIndex& index_;
   Connections& connections_;
+  Relays& relays_;
 };
 
 }  // namespace flatcast::broker

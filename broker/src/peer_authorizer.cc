@@ -44,6 +44,9 @@ Status PeerAuthorizer::Authorize(const Inbound& in, v1::Envelope& env) {
   } else if (env.has_lifecycle()) {
     claimed = env.mutable_lifecycle()->mutable_publisher();
     what = "act as publisher";
+  } else if (env.has_relay_hello()) {
+    claimed = env.mutable_relay_hello()->mutable_region();
+    what = "relay for region";
   }
   if (claimed != nullptr) {
     if (!claimed->empty() && *claimed != id.subject) {

@@ -50,8 +50,9 @@ Status RouterTransport::Bind() {
   return Status::Ok();
 }
 
-Result<bool> RouterTransport::Wait(std::chrono::milliseconds timeout, int wake_fd, int wake_fd2) {
-  zmq::pollitem_t items[4] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+Result<bool> RouterTransport::Wait(std::chrono::milliseconds timeout, int wake_fd, int wake_fd2,
+                                   int wake_fd3) {
+  zmq::pollitem_t items[5] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
   int n = 1;
   int monitor_item = -1;
   if (handshakes_) {
@@ -60,6 +61,7 @@ Result<bool> RouterTransport::Wait(std::chrono::milliseconds timeout, int wake_f
   }
   if (wake_fd >= 0) items[n++] = {nullptr, wake_fd, ZMQ_POLLIN, 0};
   if (wake_fd2 >= 0) items[n++] = {nullptr, wake_fd2, ZMQ_POLLIN, 0};
+  if (wake_fd3 >= 0) items[n++] = {nullptr, wake_fd3, ZMQ_POLLIN, 0};
   try {
     zmq::poll(items, n, timeout);
   } catch (const zmq::error_t& e) {

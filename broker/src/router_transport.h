@@ -42,7 +42,8 @@ class RouterTransport final : public Outbox {
   // Waits up to `timeout` for a message, or for `wake_fd` or `wake_fd2`
   // (-1: none) to be readable. True when a message waits. Handshake failures seen meanwhile
   // are logged, each kind at most once a minute.
-  Result<bool> Wait(std::chrono::milliseconds timeout, int wake_fd, int wake_fd2 = -1);
+  Result<bool> Wait(std::chrono::milliseconds timeout, int wake_fd, int wake_fd2 = -1,
+                    int wake_fd3 = -1);
   // Reads up to `max` waiting messages into `out`, which is resized to
   // their number (its strings are reused).
   Status Receive(std::vector<Inbound>& out, size_t max);

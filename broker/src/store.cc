@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdarg>
+#include <cstring>
 #include <cstdio>
 
 #include <algorithm>
@@ -25,6 +27,7 @@ constexpr char kFormatKey[] = "meta/format";
 constexpr char kFormatValue[] = "flatcast-broker-store/1";
 constexpr char kDailyPrefix[] = "meta/daily/";
 constexpr char kCommitSeqKey[] = "meta/commit_seq";
+constexpr char kCursorPrefix[] = "meta/cursor/";
 
 // A replicated commit's bytes are read by RocksDB only once they have the
 // shape of what Store::Write makes (RocksDB's WriteBatch format, as
@@ -248,6 +251,9 @@ class RocksStore final : public Store {
     for (const auto& [key, value] : w.counters) {
       batch.Put(cfs_[kDefault], std::string(kDailyPrefix) + key, std::to_string(value));
     }
+    for (const auto& [name, value] : w.cursors) {
+      batch.Put(cfs_[kDefault], std::string(kCursorPrefix) + name, std::to_string(value));
+    }
     for (const auto& r : w.public_records) {
       batch.Put(cfs_[kPublic], r.directive_id(), r.SerializeAsString());
       if (!r.public_id().empty()) batch.Put(cfs_[kPublicIds], r.public_id(), r.directive_id());
@@ -442,6 +448,39 @@ class RocksStore final : public Store {
   }
   Result<std::optional<uint64_t>> SeqOfIdempotencyKey(std::string_view key) const override {
     return LookupSeq(kIdempotency, key);
+  }
+
+  Result<uint64_t> Cursor(std::string_view name) const override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault],
+                      std::string(kCursorPrefix) + std::string(name), &value);
+    if (s.IsNotFound()) return uint64_t{0};
+    FLATCAST_RETURN_IF_ERROR(FromRocks(s, "reading a cursor"));
+    return ParseCursor(name, value);
+  }
+
+  Status ForEachCursor(
+      std::string_view prefix,
+      const std::function<void(std::string_view, uint64_t)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kDefault]));
+    const std::string start = std::string(kCursorPrefix) + std::string(prefix);
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+      std::string_view name = it->key().ToStringView().substr(std::strlen(kCursorPrefix));
+      Result<uint64_t> value = ParseCursor(name, it->value().ToString());
+      if (!value.ok()) return value.status();
+      fn(name, *value);
+    }
+    return FromRocks(it->status(), "scanning cursors");
+  }
+
+  static Result<uint64_t> ParseCursor(std::string_view name, const std::string& value) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || errno == ERANGE) {
+      return Status::Corruption(fmt::format("cursor {} holds \"{}\"", name, value));
+    }
+    return static_cast<uint64_t>(n);
   }
 
   Result<uint32_t> DailyCounter(std::string_view key) const override {

@@ -50,6 +50,15 @@ Status CheckSubject(KeyRole role, std::string_view subject) {
     }
     return Status::Ok();
   }
+  if (role == KeyRole::kRelay) {
+    if (!TierOfCode(subject)) {
+      return Status::InvalidArgument(fmt::format(
+          "a relay's subject must be its region's GB/T 2260 code (2, 4, 6, 9 or 12 digits), not "
+          "\"{}\"",
+          subject));
+    }
+    return Status::Ok();
+  }
   if (!IsName(subject)) {
     return Status::InvalidArgument(fmt::format(
         "subject \"{}\" must be 1-{} characters of A-Z a-z 0-9 . _ -", subject, kMaxNameLength));
@@ -108,6 +117,8 @@ std::string_view KeyRoleName(KeyRole role) {
       return "auditor";
     case KeyRole::kBroker:
       return "broker";
+    case KeyRole::kRelay:
+      return "relay";
   }
   return "unknown";
 }
@@ -117,6 +128,7 @@ std::optional<KeyRole> KeyRoleFromName(std::string_view name) {
   if (name == "publisher") return KeyRole::kPublisher;
   if (name == "auditor") return KeyRole::kAuditor;
   if (name == "broker") return KeyRole::kBroker;
+  if (name == "relay") return KeyRole::kRelay;
   return std::nullopt;
 }
 

@@ -1,5 +1,7 @@
 #include "flatcast/registry.h"
 
+#include <sodium.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -243,6 +245,36 @@ std::pair<uint32_t, uint32_t> Registry::SubtreeRange(std::string_view code) cons
                                    [code](const Unit& unit) { return IsWithin(unit.code, code); });
   return {static_cast<uint32_t>(first - units_.begin()),
           static_cast<uint32_t>(last - units_.begin())};
+}
+
+Registry Registry::Cut(std::string_view code) const {
+  auto [first, last] = SubtreeRange(code);
+  Registry cut;
+  cut.units_.reserve(last - first);
+  for (uint32_t i = first; i < last; ++i) {
+    Unit unit = units_[i];
+    unit.parent = unit.parent != kNone && unit.parent >= first && unit.parent < last
+                      ? unit.parent - first
+                      : kNone;
+    cut.units_.push_back(std::move(unit));
+  }
+  return cut;
+}
+
+std::string Registry::RegionDigest(std::string_view code) const {
+  auto [first, last] = code.empty() ? std::pair<uint32_t, uint32_t>{0, size()} : SubtreeRange(code);
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, crypto_generichash_BYTES);
+  for (uint32_t i = first; i < last; ++i) {
+    const Unit& unit = units_[i];
+    const std::string line =
+        unit.code + "\t" + std::string(TierName(unit.tier)) + "\t" + unit.name + "\n";
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(line.data()),
+                              line.size());
+  }
+  std::string digest(crypto_generichash_BYTES, '\0');
+  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(digest.data()), digest.size());
+  return digest;
 }
 
 std::array<uint32_t, 6> Registry::CountByTier() const {

@@ -144,6 +144,18 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "cluster_query";
     case v1::Envelope::kClusterReply:
       return "cluster_reply";
+    case v1::Envelope::kRelayHello:
+      return "relay_hello";
+    case v1::Envelope::kRelayWelcome:
+      return "relay_welcome";
+    case v1::Envelope::kRelayDeliver:
+      return "relay_deliver";
+    case v1::Envelope::kRelayStored:
+      return "relay_stored";
+    case v1::Envelope::kRelayAcks:
+      return "relay_acks";
+    case v1::Envelope::kRelayAcksStored:
+      return "relay_acks_stored";
     case v1::Envelope::kError:
       return "error";
     case v1::Envelope::BODY_NOT_SET:

@@ -60,6 +60,13 @@ Result<std::optional<uint64_t>> FaultyStore::SeqOfId(std::string_view id) const 
 Result<std::optional<uint64_t>> FaultyStore::SeqOfIdempotencyKey(std::string_view key) const {
   FLATCAST_READ(SeqOfIdempotencyKey(key));
 }
+Result<uint64_t> FaultyStore::Cursor(std::string_view name) const {
+  FLATCAST_READ(Cursor(name));
+}
+Status FaultyStore::ForEachCursor(
+    std::string_view prefix, const std::function<void(std::string_view, uint64_t)>& fn) const {
+  FLATCAST_READ(ForEachCursor(prefix, fn));
+}
 Result<uint32_t> FaultyStore::DailyCounter(std::string_view key) const {
   FLATCAST_READ(DailyCounter(key));
 }

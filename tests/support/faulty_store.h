@@ -55,6 +55,9 @@ class FaultyStore final : public broker::Store {
   Result<std::optional<uint64_t>> SeqOfId(std::string_view id) const override;
   Result<std::optional<uint64_t>> SeqOfIdempotencyKey(std::string_view key) const override;
   Result<uint32_t> DailyCounter(std::string_view key) const override;
+  Result<uint64_t> Cursor(std::string_view name) const override;
+  Status ForEachCursor(std::string_view prefix,
+                       const std::function<void(std::string_view, uint64_t)>& fn) const override;
   Status ForEachCounter(
       const std::function<void(std::string_view, uint32_t)>& fn) const override;
   Status ForEachDirective(

@@ -50,7 +50,9 @@
 
 namespace flatcast {
 
-enum class KeyRole { kUnit, kPublisher, kAuditor, kBroker };
+// kRelay: a relay broker's key toward its upstream; its subject is the
+// relay's region code (docs/RELAY.md).
+enum class KeyRole { kUnit, kPublisher, kAuditor, kBroker, kRelay };
 
 // "unit", "publisher", "auditor".
 std::string_view KeyRoleName(KeyRole role);

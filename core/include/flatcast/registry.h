@@ -69,6 +69,14 @@ class Registry {
   // Number of units of each tier, indexed by static_cast<int>(Tier).
   std::array<uint32_t, 6> CountByTier() const;
 
+  // The units at or below `code` as a registry of their own (a relay's,
+  // docs/RELAY.md): the top units have no parent. Empty when none match.
+  Registry Cut(std::string_view code) const;
+  // 32 bytes (BLAKE2b) over the code, tier and name of every unit at or
+  // below `code` (empty: all), in order: two registries agree on a region
+  // when its digests are equal.
+  std::string RegionDigest(std::string_view code) const;
+
  private:
   std::vector<Unit> units_;
 };

@@ -52,6 +52,24 @@ struct PairConfig {
   bool enabled() const { return !etcd.empty(); }
 };
 
+// A relay: a broker whose directives come from an upstream broker
+// (docs/RELAY.md); the config's [relay] table. Off while `upstream` is empty.
+struct RelayConfig {
+  // The relay's region code: it serves the units at or below it (its
+  // registry is cut to them) and its key's subject is this code.
+  std::string region;
+  // The upstream's client endpoints (both brokers of an upstream pair).
+  std::vector<std::string> upstream;
+  // With CURVE: this relay's secret key file (a key of the relay role) and
+  // the upstream's public key file (flatcast-keys generate --kind curve).
+  std::string curve_key;
+  std::string upstream_key;
+  // Acknowledgements at most in one batch upstream.
+  uint32_t ack_batch = 20000;
+
+  bool enabled() const { return !upstream.empty(); }
+};
+
 struct BrokerConfig {
   // ZeroMQ endpoint of the one ROUTER socket; "tcp://127.0.0.1:*" picks a free port.
   std::string endpoint = "tcp://127.0.0.1:7700";
@@ -112,6 +130,8 @@ struct BrokerConfig {
   std::string http_endpoint_file;
   // A broker pair (docs/HA.md).
   PairConfig pair;
+  // A relay under an upstream broker (docs/RELAY.md).
+  RelayConfig relay;
 };
 
 // Checks values that flags may have set after loading.

@@ -26,6 +26,7 @@
 #include "flatcast/broker/publishers.h"
 #include "flatcast/broker/query_port.h"
 #include "flatcast/broker/store.h"
+#include "flatcast/broker/upstream.h"
 #include "flatcast/clock.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/registry.h"
@@ -50,6 +51,9 @@ struct CoreDeps {
   // A broker pair's state, for ClusterQuery (empty: a single broker, which
   // answers as its own leader).
   std::function<v1::ClusterReply()> cluster;
+  // Set at a relay (docs/RELAY.md): told when each version from the upstream
+  // is stored. The registry is then the relay's region only.
+  UpstreamSink* upstream = nullptr;
 };
 
 class BrokerCore {
@@ -73,6 +77,12 @@ class BrokerCore {
   // The key registry was reloaded: connections whose key is no longer
   // active are served no more.
   void KeysChanged();
+  // At a relay: one version as the upstream stored it, handed on by the
+  // link in the upstream's order; stored, fanned out, then reported to
+  // CoreDeps::upstream.
+  void OnUpstreamVersion(v1::StoredDirective version);
+  // At a relay: the last upstream version stored (0: none).
+  uint64_t upstream_cursor() const;
   // How long the loop may wait for input before the next EndPass, at most `most`.
   std::chrono::milliseconds PollTimeout(std::chrono::milliseconds most) const;
 

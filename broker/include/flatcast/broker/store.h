@@ -76,10 +76,15 @@ struct StoreWrite {
   // rating of the same directive version.
   std::vector<AckEntry> acks;
   std::vector<RatingEntry> ratings;
+  // Positions in another broker's stream under "meta/cursor/<name>"
+  // (docs/RELAY.md): at a relay, the last upstream version stored
+  // ("upstream"); at an upstream, each relay's log position up to which its
+  // acknowledgements are stored ("relay/<region>").
+  std::vector<std::pair<std::string, uint64_t>> cursors;
 
   bool empty() const {
     return !directive && counters.empty() && public_records.empty() && events.empty() &&
-           acks.empty() && ratings.empty();
+           acks.empty() && ratings.empty() && cursors.empty();
   }
 };
 
@@ -158,6 +163,12 @@ class Store {
   // Calls `fn` for every daily counter (key without "meta/daily/", value).
   virtual Status ForEachCounter(
       const std::function<void(std::string_view key, uint32_t value)>& fn) const = 0;
+  // The cursor stored under that name (StoreWrite::cursors); 0 if none.
+  virtual Result<uint64_t> Cursor(std::string_view name) const = 0;
+  // Calls `fn` for every cursor whose name starts with `prefix`.
+  virtual Status ForEachCursor(
+      std::string_view prefix,
+      const std::function<void(std::string_view name, uint64_t value)>& fn) const = 0;
   // Calls `fn` for every directive in sequence order; stops at the first error.
   virtual Status ForEachDirective(const std::function<Status(const v1::StoredDirective&)>& fn) const = 0;
 

@@ -1,0 +1,351 @@
+#include "relays.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "flatcast/duration.h"
+#include "replies.h"
+
+namespace flatcast::broker {
+
+namespace {
+
+constexpr size_t kMaxNoteBytes = 1000;
+constexpr size_t kMaxCommentBytes = 2000;
+constexpr char kCursorPrefix[] = "relay/";
+
+std::string Hex(std::string_view bytes, size_t most) {
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && i < most; ++i) {
+    out += fmt::format("{:02x}", static_cast<unsigned char>(bytes[i]));
+  }
+  return out;
+}
+
+google::protobuf::Timestamp FromMs(int64_t ms) {
+  google::protobuf::Timestamp ts;
+  int64_t seconds = ms / 1000, rest = ms % 1000;
+  if (rest < 0) {
+    rest += 1000;
+    --seconds;
+  }
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(rest * 1000000));
+  return ts;
+}
+
+}  // namespace
+
+Relays::Relays(const Registry& registry, const Clock& clock, DirectiveIndex& index,
+               Connections& connections, CommitPath& commits, const RelaysOptions& options)
+    : registry_(registry),
+      clock_(clock),
+      index_(index),
+      connections_(connections),
+      commits_(commits),
+      options_(options) {}
+
+Status Relays::Recover(const Store& store) {
+  relays_.clear();
+  region_of_routing_.clear();
+  return store.ForEachCursor(kCursorPrefix, [&](std::string_view name, uint64_t value) {
+    std::string region(name.substr(std::string_view(kCursorPrefix).size()));
+    Relay& r = relays_[region];
+    r.region = region;
+    r.log_cursor = value;
+  });
+}
+
+const std::string& Relays::DigestOf(const std::string& region) {
+  auto it = digests_.find(region);
+  if (it == digests_.end()) it = digests_.emplace(region, registry_.RegionDigest(region)).first;
+  return it->second;
+}
+
+Relays::Relay* Relays::ByRouting(const std::string& routing) {
+  auto it = region_of_routing_.find(routing);
+  if (it == region_of_routing_.end()) return nullptr;
+  Relay& r = relays_[it->second];
+  return r.routing == routing ? &r : nullptr;
+}
+
+Status Relays::OnHello(const std::string& routing, uint64_t corr, const v1::RelayHello& hello) {
+  const std::string& region = hello.region();
+  if (!registry_.Find(region)) {
+    return Status::NotRegistered(fmt::format(
+        "relay region \"{}\" is not a unit of this broker's registry", region));
+  }
+  if (hello.registry_digest() != DigestOf(region)) {
+    return Status::InvalidArgument(fmt::format(
+        "registry mismatch for region {}: the relay's units of it differ from this broker's "
+        "(digest {}… there, {}… here); both must load the same registry version",
+        region, Hex(hello.registry_digest(), 8), Hex(DigestOf(region), 8)));
+  }
+  if (hello.cursor() > index_.head_seq()) {
+    return Status::InvalidArgument(fmt::format(
+        "the relay for {} says it holds upstream version {}, beyond this broker's last ({}): it "
+        "was fed from another store than this one",
+        region, hello.cursor(), index_.head_seq()));
+  }
+  const TimePoint now = clock_.Now();
+  Relay& r = relays_[region];
+  if (!r.routing.empty() && r.routing != routing) region_of_routing_.erase(r.routing);
+  if (r.routing != routing) {
+    spdlog::info("relay {} (\"{}\") connected, holding up to upstream version {}", region,
+                 hello.name(), hello.cursor());
+  }
+  r.region = region;
+  r.name = hello.name();
+  r.routing = routing;
+  region_of_routing_[routing] = region;
+  auto [first, last] = registry_.SubtreeRange(region);
+  r.first = first;
+  r.last = last;
+  r.stored = hello.cursor();
+  r.sent = r.scanned = r.stored;
+  r.in_flight.clear();
+  r.last_progress = r.last_heard = now;
+  v1::Envelope env = NewEnvelope(corr);
+  v1::RelayWelcome* w = env.mutable_relay_welcome();
+  w->set_head_seq(index_.head_seq());
+  w->set_log_cursor(r.log_cursor);
+  w->set_heartbeat_interval_ms(static_cast<uint32_t>(options_.heartbeat_interval.count()));
+  Send(r, Encoded(env), now);
+  Pump(r, now);
+  return Status::Ok();
+}
+
+Status Relays::OnStored(const std::string& routing, const v1::RelayStored& stored) {
+  Relay* r = ByRouting(routing);
+  if (r == nullptr) return Status::NotRegistered("relay_stored before relay_hello: say which relay you are first");
+  const TimePoint now = clock_.Now();
+  r->last_heard = now;
+  if (stored.seq() > r->sent) {
+    return Status::InvalidArgument(fmt::format(
+        "relay {} says it stored upstream version {}, but was sent up to {}", r->region,
+        stored.seq(), r->sent));
+  }
+  if (stored.seq() > r->stored) {
+    r->stored = stored.seq();
+    r->last_progress = now;
+  }
+  while (!r->in_flight.empty() && r->in_flight.front() <= r->stored) r->in_flight.pop_front();
+  if (r->in_flight.empty()) r->last_progress = now;
+  Pump(*r, now);
+  return Status::Ok();
+}
+
+bool Relays::Reaches(const DirectiveState& state, uint32_t first, uint32_t last) const {
+  for (auto [from, to] : state.ranges) {
+    for (uint32_t i = std::max(from, first); i < std::min(to, last); ++i) {
+      if (state.Targets(registry_.unit(i).tier)) return true;
+    }
+  }
+  auto w = std::lower_bound(state.withdrawn.begin(), state.withdrawn.end(), first);
+  return w != state.withdrawn.end() && *w < last;
+}
+
+void Relays::Pump(Relay& r, TimePoint now) {
+  if (r.routing.empty()) return;
+  const auto& versions = index_.versions();
+  for (auto it = versions.upper_bound(r.scanned);
+       it != versions.end() && r.in_flight.size() < options_.window && !r.routing.empty(); ++it) {
+    r.scanned = it->first;
+    if (!Reaches(it->second, r.first, r.last)) continue;
+    v1::Envelope env = NewEnvelope();
+    v1::RelayDeliver* d = env.mutable_relay_deliver();
+    *d->mutable_directive() = it->second.stored;
+    d->set_prev_seq(r.sent);
+    if (r.in_flight.empty()) r.last_progress = now;
+    Send(r, Encoded(env), now);
+    r.sent = it->first;
+    r.in_flight.push_back(it->first);
+  }
+}
+
+void Relays::Send(Relay& r, const Payload& bytes, TimePoint now) {
+  if (connections_.Reply(r.routing, bytes, now) == SendOutcome::kGone) {
+    spdlog::warn("relay {} went away", r.region);
+    region_of_routing_.erase(r.routing);
+    r.routing.clear();
+  }
+}
+
+void Relays::FanOut(const DirectiveState& state, TimePoint now) {
+  for (auto& [region, r] : relays_) {
+    if (r.routing.empty() || !Reaches(state, r.first, r.last)) continue;
+    Pump(r, now);
+  }
+}
+
+void Relays::Tick(TimePoint now) {
+  if (now < next_heartbeat_) return;
+  next_heartbeat_ = now + options_.heartbeat_interval;
+  for (auto& [region, r] : relays_) {
+    if (r.routing.empty()) continue;
+    if (!r.in_flight.empty() && now - r.last_progress >= 3 * options_.heartbeat_interval) {
+      // Sent and not stored: lost on the way (a full queue) or not stored
+      // there; sent again from what the relay holds.
+      spdlog::warn("relay {} stored nothing of {} versions in {}; sending them again", region,
+                   r.in_flight.size(), FormatDuration(3 * options_.heartbeat_interval));
+      r.sent = r.scanned = r.stored;
+      r.in_flight.clear();
+      r.last_progress = now;
+      Pump(r, now);
+    }
+    if (r.routing.empty()) continue;
+    Send(r, HeartbeatMessage(index_.head_seq(), static_cast<uint32_t>(r.in_flight.size())), now);
+  }
+}
+
+Status Relays::OnAckBatch(const std::string& routing, uint64_t corr, const v1::RelayAckBatch& batch) {
+  Relay* relay = ByRouting(routing);
+  if (relay == nullptr) {
+    return Status::NotRegistered("relay_acks before relay_hello: say which relay you are first");
+  }
+  const TimePoint now = clock_.Now();
+  relay->last_heard = now;
+  if (relay->batch_in_flight) return Status::Ok();  // answered once the one being stored is
+  if (batch.after_log_seq() != relay->log_cursor || batch.last_log_seq() < batch.after_log_seq()) {
+    // Not the next: the relay continues from what is stored here.
+    v1::Envelope env = NewEnvelope(corr);
+    env.mutable_relay_acks_stored()->set_log_cursor(relay->log_cursor);
+    Send(*relay, Encoded(env), now);
+    return Status::Ok();
+  }
+  const std::string& region = relay->region;
+  const uint32_t size = relay->last - relay->first;
+  auto unit_at = [&](uint64_t offset) -> Result<uint32_t> {
+    if (offset >= size) {
+      return Status::PermissionDenied(fmt::format(
+          "unit offset {} is outside region {} ({} units): a relay acknowledges only for its "
+          "region; nothing of the batch was stored",
+          offset, region, size));
+    }
+    return relay->first + static_cast<uint32_t>(offset);
+  };
+  auto version_of = [&](uint64_t seq) -> Result<DirectiveState*> {
+    DirectiveState* state = index_.Find(seq);
+    if (state == nullptr || !Reaches(*state, relay->first, relay->last)) {
+      return Status::InvalidArgument(fmt::format(
+          "no version {} here that reaches region {}; nothing of the batch was stored", seq,
+          region));
+    }
+    return state;
+  };
+  struct Marked {
+    uint64_t seq;
+    uint32_t unit;
+    v1::AckLevel level;
+  };
+  StoreWrite write;
+  std::vector<Marked> marks;
+  std::set<std::tuple<uint64_t, uint32_t, int>> seen;
+  const auto stored_at = ToTimestamp(now);
+  for (const v1::RelayAckGroup& g : batch.groups()) {
+    Result<DirectiveState*> state = version_of(g.seq());
+    if (!state.ok()) return state.status();
+    if (g.level() < v1::RECEIVED || g.level() > v1::READY) {
+      return Status::InvalidArgument("unknown acknowledgement level in a relay batch");
+    }
+    if (g.acked_ms_size() != g.units_size()) {
+      return Status::InvalidArgument(fmt::format(
+          "a relay batch group of version {} has {} units and {} times", g.seq(), g.units_size(),
+          g.acked_ms_size()));
+    }
+    uint64_t offset = 0;
+    int64_t acked_ms = 0;
+    for (int k = 0; k < g.units_size(); ++k) {
+      offset += g.units(k);
+      acked_ms += g.acked_ms(k);
+      Result<uint32_t> unit = unit_at(offset);
+      if (!unit.ok()) return unit.status();
+      const Unit& u = registry_.unit(*unit);
+      DirectiveState& s = **state;
+      if (!s.Addresses(*unit, u.tier) && !(s.Withdraws(*unit) && g.level() == v1::RECEIVED)) {
+        return Status::InvalidArgument(fmt::format(
+            "version {} of {} is not addressed to unit {}; nothing of the batch was stored",
+            g.seq(), s.stored.directive().id(), u.code));
+      }
+      google::protobuf::Timestamp acked = FromMs(acked_ms);
+      if (Status st = CheckInputTime(acked, "acked"); !st.ok()) return st;
+      auto note = g.notes().find(static_cast<uint32_t>(k));
+      if (note != g.notes().end() && note->second.size() > kMaxNoteBytes) {
+        return Status::InvalidArgument(fmt::format("a note of {} bytes; at most {} are kept",
+                                                   note->second.size(), kMaxNoteBytes));
+      }
+      if (s.Has(g.level(), *unit) || !seen.insert({g.seq(), *unit, g.level()}).second) continue;
+      AckEntry entry{g.seq(), u.code, g.level(), {}};
+      *entry.record.mutable_acked() = acked;
+      *entry.record.mutable_stored() = stored_at;
+      entry.record.set_version(g.version());
+      if (note != g.notes().end()) entry.record.set_note(note->second);
+      write.acks.push_back(std::move(entry));
+      marks.push_back({g.seq(), *unit, g.level()});
+    }
+  }
+  for (const v1::RelayRating& rating : batch.ratings()) {
+    Result<DirectiveState*> state = version_of(rating.seq());
+    if (!state.ok()) return state.status();
+    Result<uint32_t> unit = unit_at(rating.unit());
+    if (!unit.ok()) return unit.status();
+    const v1::RatingRecord& rec = rating.record();
+    if (rec.clarity() < 1 || rec.clarity() > 5 || rec.feasibility() < 1 || rec.feasibility() > 5) {
+      return Status::InvalidArgument("a relayed rating outside 1 to 5; nothing of the batch was stored");
+    }
+    if (rec.comment().size() > kMaxCommentBytes) {
+      return Status::InvalidArgument(fmt::format("a relayed comment of {} bytes; at most {} are kept",
+                                                 rec.comment().size(), kMaxCommentBytes));
+    }
+    if (Status st = CheckInputTime(rec.rated(), "rated"); !st.ok()) return st;
+    RatingEntry entry{rating.seq(), registry_.unit(*unit).code, rec};
+    *entry.record.mutable_stored() = stored_at;
+    write.ratings.push_back(std::move(entry));
+  }
+  write.cursors.emplace_back(kCursorPrefix + region, batch.last_log_seq());
+  relay->batch_in_flight = true;
+  const size_t acks = write.acks.size(), ratings = write.ratings.size();
+  commits_.Commit(std::move(write), [this, region, corr, marks = std::move(marks), acks, ratings,
+                                     last = batch.last_log_seq()](const Status& st) {
+    Relay& r = relays_[region];
+    r.batch_in_flight = false;
+    const TimePoint durable = clock_.Now();
+    if (!st.ok()) {
+      spdlog::error("relay {}: {} acknowledgements not stored (sent again): {}", region, acks,
+                    st.ToString());
+      if (!r.routing.empty()) Send(r, ErrorReply(corr, st), durable);
+      return;
+    }
+    for (const Marked& m : marks) {
+      if (DirectiveState* state = index_.Find(m.seq)) {
+        state->Mark(m.level, m.unit);
+        if (m.level == v1::RECEIVED) state->last_ack_stored = durable;
+      }
+    }
+    r.log_cursor = last;
+    if (acks + ratings > 0) {
+      spdlog::debug("relay {}: stored {} acknowledgements and {} ratings up to its log {}", region,
+                    acks, ratings, last);
+    }
+    if (!r.routing.empty()) {
+      v1::Envelope env = NewEnvelope(corr);
+      env.mutable_relay_acks_stored()->set_log_cursor(last);
+      Send(r, Encoded(env), durable);
+    }
+  });
+  return Status::Ok();
+}
+
+std::vector<RelayView> Relays::Views() const {
+  std::vector<RelayView> out;
+  for (const auto& [region, r] : relays_) {
+    out.push_back({region, r.name, !r.routing.empty(), r.stored, r.log_cursor, r.last_heard});
+  }
+  return out;
+}
+
+}  // namespace flatcast::broker

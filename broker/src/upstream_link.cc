@@ -1,0 +1,417 @@
+#include "upstream_link.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "flatcast/wire.h"
+
+namespace flatcast::broker {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+constexpr auto kPoll = std::chrono::milliseconds(100);
+constexpr auto kHelloRetry = std::chrono::seconds(1);
+// After a refusal (a registry mismatch, a key without the relay role): the
+// operator has to act; asked again this often.
+constexpr auto kRefusedRetry = std::chrono::seconds(5);
+// A batch not answered this long is sent again.
+constexpr auto kBatchTimeout = std::chrono::seconds(10);
+
+Result<int> NewEventFd(const char* what) {
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return Status::IOError(fmt::format("{}: eventfd: {}", what, std::strerror(errno)));
+  return fd;
+}
+
+void Signal(int fd) {
+  uint64_t one = 1;
+  (void)!::write(fd, &one, sizeof one);
+}
+
+void Reset(int fd) {
+  uint64_t count;
+  (void)!::read(fd, &count, sizeof count);
+}
+
+int64_t ToMs(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1000 + ts.nanos() / 1000000;
+}
+
+bool TrySend(zmq::socket_t& socket, const v1::Envelope& env) {
+  try {
+    return socket.send(zmq::buffer(wire::Encode(env)), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("upstream: sending {}: {}", wire::BodyName(env), e.what());
+    return false;
+  }
+}
+
+v1::Envelope NewMessage() {
+  v1::Envelope env;
+  env.set_protocol_version(1);
+  return env;
+}
+
+}  // namespace
+
+UpstreamLink::UpstreamLink(zmq::context_t& context, const Store& store, const Registry& registry,
+                           UpstreamLinkOptions options, uint64_t cursor)
+    : context_(context),
+      store_(store),
+      registry_(registry),
+      options_(std::move(options)),
+      digest_(registry.RegionDigest("")),
+      cursor_(cursor) {
+  state_.cursor = cursor;
+}
+
+Result<std::unique_ptr<UpstreamLink>> UpstreamLink::Start(zmq::context_t& context,
+                                                          const Store& store,
+                                                          const Registry& registry,
+                                                          UpstreamLinkOptions options,
+                                                          uint64_t cursor) {
+  if (options.endpoints.empty()) return Status::InvalidArgument("a relay needs its upstream's endpoints");
+  std::unique_ptr<UpstreamLink> link(
+      new UpstreamLink(context, store, registry, std::move(options), cursor));
+  Result<int> wake = NewEventFd("relay link");
+  if (!wake.ok()) return wake.status();
+  link->wake_fd_ = *wake;
+  Result<int> notify = NewEventFd("relay link");
+  if (!notify.ok()) return notify.status();
+  link->notify_fd_ = *notify;
+  link->thread_ = std::thread([l = link.get()] { l->Serve(); });
+  return link;
+}
+
+UpstreamLink::~UpstreamLink() {
+  stop_ = true;
+  if (notify_fd_ >= 0) Signal(notify_fd_);
+  if (thread_.joinable()) thread_.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (notify_fd_ >= 0) ::close(notify_fd_);
+}
+
+std::vector<v1::StoredDirective> UpstreamLink::Take() {
+  Reset(wake_fd_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::exchange(waiting_, {});
+}
+
+void UpstreamLink::Stored(uint64_t upstream_seq) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (upstream_seq > cursor_) cursor_ = upstream_seq;
+    state_.cursor = cursor_;
+    cursor_moved_ = true;
+  }
+  Signal(notify_fd_);
+}
+
+void UpstreamLink::NotStored(uint64_t upstream_seq, const Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    not_stored_ = true;
+    state_.problem = fmt::format("upstream version {} not stored: {}", upstream_seq, why.message());
+  }
+  Signal(notify_fd_);
+}
+
+UpstreamState UpstreamLink::state() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_;
+}
+
+uint64_t UpstreamLink::UpstreamSeqOf(uint64_t seq) {
+  if (auto it = upstream_seq_of_.find(seq); it != upstream_seq_of_.end()) return it->second;
+  uint64_t up = 0;
+  auto stored = store_.GetDirective(seq);
+  if (stored.ok() && stored->has_value()) up = (*stored)->upstream_seq();
+  // Only found versions are kept: one not yet visible here is read again.
+  if (stored.ok() && stored->has_value()) upstream_seq_of_[seq] = up;
+  return up;
+}
+
+std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
+  Result<uint64_t> head = store_.HeadLogSeq();
+  if (!head.ok() || *head <= log_cursor) return std::nullopt;
+  struct Item {
+    uint32_t unit;
+    int64_t acked_ms;
+    std::string note;
+  };
+  // By (upstream seq, level): the units in registry order.
+  std::map<std::tuple<uint64_t, int, uint32_t>, std::vector<Item>> groups;
+  v1::RelayAckBatch batch;
+  batch.set_after_log_seq(log_cursor);
+  uint64_t last = log_cursor;
+  uint32_t count = 0;
+  Status scanned = store_.ForEachLogRecord(log_cursor, [&](const v1::LogRecord& record) {
+    last = record.log_seq();
+    if (record.has_ack()) {
+      const v1::AckLogEntry& e = record.ack();
+      const uint64_t up = UpstreamSeqOf(e.seq());
+      std::optional<uint32_t> unit = registry_.Find(e.unit_code());
+      if (up != 0 && unit) {
+        groups[{up, e.level(), e.record().version()}].push_back(
+            {*unit, ToMs(e.record().acked()), e.record().note()});
+        ++count;
+      }
+    } else if (record.has_rating()) {
+      const v1::RatingLogEntry& e = record.rating();
+      const uint64_t up = UpstreamSeqOf(e.seq());
+      std::optional<uint32_t> unit = registry_.Find(e.unit_code());
+      if (up != 0 && unit) {
+        v1::RelayRating* r = batch.add_ratings();
+        r->set_seq(up);
+        r->set_unit(*unit);
+        *r->mutable_record() = e.record();
+        ++count;
+      }
+    }
+    return count < options_.ack_batch;
+  });
+  if (!scanned.ok()) {
+    spdlog::error("relay: reading the log after {}: {}", log_cursor, scanned.ToString());
+    return std::nullopt;
+  }
+  batch.set_last_log_seq(last);
+  for (auto& [key, items] : groups) {
+    auto [seq, level, version] = key;
+    std::sort(items.begin(), items.end(),
+              [](const Item& a, const Item& b) { return a.unit < b.unit; });
+    v1::RelayAckGroup* g = batch.add_groups();
+    g->set_seq(seq);
+    g->set_level(static_cast<v1::AckLevel>(level));
+    g->set_version(version);
+    uint32_t prev_unit = 0;
+    int64_t prev_ms = 0;
+    for (size_t k = 0; k < items.size(); ++k) {
+      g->add_units(items[k].unit - prev_unit);
+      g->add_acked_ms(items[k].acked_ms - prev_ms);
+      prev_unit = items[k].unit;
+      prev_ms = items[k].acked_ms;
+      if (!items[k].note.empty()) (*g->mutable_notes())[static_cast<uint32_t>(k)] = items[k].note;
+    }
+  }
+  return batch;
+}
+
+void UpstreamLink::Serve() {
+  std::optional<zmq::socket_t> socket;
+  size_t current = 0;
+  bool welcomed = false;
+  uint64_t accepted = 0;    // the last version handed to the loop
+  uint64_t log_cursor = 0;  // stored upstream
+  std::chrono::milliseconds heartbeat = options_.heartbeat_interval;
+  Steady::time_point next_hello{}, last_heard{}, next_keepalive{}, batch_sent{}, next_batch{};
+  bool batch_in_flight = false;
+  std::string last_problem;
+  auto open = [&](size_t to) {
+    socket.reset();
+    current = to;
+    welcomed = false;
+    batch_in_flight = false;
+    try {
+      zmq::socket_t s(context_, zmq::socket_type::dealer);
+      s.set(zmq::sockopt::linger, 0);
+      s.set(zmq::sockopt::immediate, 1);
+      s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * options_.max_message_bytes) + 1024);
+      s.set(zmq::sockopt::rcvhwm, 0);
+      if (options_.curve) {
+        if (Status st = ApplyCurveClient(s, *options_.curve); !st.ok()) {
+          spdlog::error("relay: {}", st.message());
+          return;
+        }
+      }
+      s.connect(options_.endpoints[current]);
+      socket = std::move(s);
+      spdlog::info("relay {}: connecting to upstream {}", options_.region,
+                   options_.endpoints[current]);
+      std::lock_guard<std::mutex> lock(mutex_);
+      state_.endpoint = options_.endpoints[current];
+      state_.welcomed = false;
+    } catch (const zmq::error_t& e) {
+      spdlog::error("relay: cannot connect to upstream {}: {}", options_.endpoints[current],
+                    e.what());
+    }
+    next_hello = Steady::now();
+  };
+  open(0);
+  while (!stop_.load()) {
+    if (!socket) {
+      std::this_thread::sleep_for(kPoll);
+      open(current);
+      continue;
+    }
+    const Steady::time_point now = Steady::now();
+    uint64_t cursor;
+    bool moved, not_stored;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cursor = cursor_;
+      moved = std::exchange(cursor_moved_, false);
+      not_stored = std::exchange(not_stored_, false);
+    }
+    if (not_stored && welcomed) {
+      // The loop did not store what it was handed: the upstream sends again
+      // from what is stored, after a pause.
+      welcomed = false;
+      next_hello = now + kHelloRetry;
+    }
+    if (!welcomed && now >= next_hello) {
+      v1::Envelope env = NewMessage();
+      v1::RelayHello* h = env.mutable_relay_hello();
+      h->set_region(options_.region);
+      h->set_registry_digest(digest_);
+      h->set_cursor(cursor);
+      h->set_name(options_.name);
+      TrySend(*socket, env);
+      accepted = cursor;
+      next_hello = now + kHelloRetry;
+    }
+    if (welcomed && (moved || now >= next_keepalive)) {
+      v1::Envelope env = NewMessage();
+      env.mutable_relay_stored()->set_seq(cursor);
+      TrySend(*socket, env);
+      next_keepalive = now + heartbeat;
+    }
+    if (welcomed && batch_in_flight && now - batch_sent >= kBatchTimeout) batch_in_flight = false;
+    if (welcomed && !batch_in_flight && now >= next_batch) {
+      next_batch = now + kPoll;
+      if (std::optional<v1::RelayAckBatch> batch = NextBatch(log_cursor)) {
+        v1::Envelope env = NewMessage();
+        *env.mutable_relay_acks() = std::move(*batch);
+        if (TrySend(*socket, env)) {
+          batch_in_flight = true;
+          batch_sent = now;
+        }
+      }
+    }
+    if (welcomed && now - last_heard >= 3 * heartbeat) {
+      spdlog::warn("relay {}: nothing heard from upstream {} for {} ms; reconnecting",
+                   options_.region, options_.endpoints[current], (3 * heartbeat).count());
+      open((current + 1) % options_.endpoints.size());
+      continue;
+    }
+
+    zmq::pollitem_t items[] = {{socket->handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, notify_fd_, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, kPoll);
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return;
+      continue;
+    }
+    if (items[1].revents & ZMQ_POLLIN) Reset(notify_fd_);
+    bool handed = false;
+    while (socket) {
+      zmq::message_t message;
+      try {
+        if (!socket->recv(message, zmq::recv_flags::dontwait)) break;
+      } catch (const zmq::error_t& e) {
+        break;
+      }
+      auto decoded = wire::Decode(message.to_string_view(), 4 * options_.max_message_bytes);
+      if (!decoded.ok()) {
+        spdlog::warn("relay: from upstream: {}", decoded.status().message());
+        continue;
+      }
+      v1::Envelope& env = *decoded;
+      last_heard = Steady::now();
+      switch (env.body_case()) {
+        case v1::Envelope::kRelayWelcome: {
+          const v1::RelayWelcome& w = env.relay_welcome();
+          welcomed = true;
+          log_cursor = w.log_cursor();
+          batch_in_flight = false;
+          if (w.heartbeat_interval_ms() > 0) {
+            heartbeat = std::chrono::milliseconds(w.heartbeat_interval_ms());
+          }
+          next_keepalive = last_heard + heartbeat;
+          if (!last_problem.empty()) spdlog::info("relay {}: welcomed by upstream", options_.region);
+          last_problem.clear();
+          std::lock_guard<std::mutex> lock(mutex_);
+          state_.welcomed = true;
+          state_.log_cursor = log_cursor;
+          state_.upstream_head = w.head_seq();
+          state_.problem.clear();
+          break;
+        }
+        case v1::Envelope::kRelayDeliver: {
+          if (!welcomed) break;
+          v1::RelayDeliver* d = env.mutable_relay_deliver();
+          const uint64_t seq = d->directive().seq();
+          if (seq <= accepted) break;  // handed on already
+          if (d->prev_seq() != accepted) {
+            spdlog::warn("relay {}: upstream version {} follows {}, not {}: asking again from {}",
+                         options_.region, seq, d->prev_seq(), accepted, cursor);
+            welcomed = false;
+            next_hello = Steady::now();
+            break;
+          }
+          accepted = seq;
+          std::lock_guard<std::mutex> lock(mutex_);
+          waiting_.push_back(std::move(*d->mutable_directive()));
+          handed = true;
+          break;
+        }
+        case v1::Envelope::kRelayAcksStored: {
+          log_cursor = env.relay_acks_stored().log_cursor();
+          batch_in_flight = false;
+          next_batch = Steady::now();
+          std::lock_guard<std::mutex> lock(mutex_);
+          state_.log_cursor = log_cursor;
+          break;
+        }
+        case v1::Envelope::kHeartbeat: {
+          std::lock_guard<std::mutex> lock(mutex_);
+          state_.upstream_head = env.heartbeat().head_seq();
+          break;
+        }
+        case v1::Envelope::kError: {
+          const v1::Error& e = env.error();
+          batch_in_flight = false;
+          if (e.code() == v1::NOT_LEADER) {
+            size_t to = (current + 1) % options_.endpoints.size();
+            for (size_t i = 0; i < options_.endpoints.size(); ++i) {
+              if (!e.leader_endpoint().empty() && options_.endpoints[i] == e.leader_endpoint()) to = i;
+            }
+            if (to != current) {
+              open(to);
+              next_hello = Steady::now() + std::chrono::milliseconds(200);
+            } else {
+              welcomed = false;
+              next_hello = Steady::now() + kHelloRetry;
+            }
+            break;
+          }
+          welcomed = false;
+          next_hello = Steady::now() + kRefusedRetry;
+          if (e.message() != last_problem) {
+            spdlog::error("relay {}: upstream {} refused: {}", options_.region,
+                          options_.endpoints[current], e.message());
+            last_problem = e.message();
+          }
+          std::lock_guard<std::mutex> lock(mutex_);
+          state_.welcomed = false;
+          state_.problem = e.message();
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (handed) Signal(wake_fd_);
+  }
+}
+
+}  // namespace flatcast::broker
