@@ -395,7 +395,9 @@ void UpstreamLink::Serve() {
             break;
           }
           welcomed = false;
-          next_hello = Steady::now() + kRefusedRetry;
+          // Not known there (the upstream restarted): say hello again soon;
+          // anything else wants the operator.
+          next_hello = Steady::now() + (e.code() == v1::NOT_REGISTERED ? kHelloRetry : kRefusedRetry);
           if (e.message() != last_problem) {
             spdlog::error("relay {}: upstream {} refused: {}", options_.region,
                           options_.endpoints[current], e.message());

@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broker_process.h"
@@ -72,11 +73,58 @@ std::map<std::string, std::vector<std::string>> ReadInboxes(const fs::path& path
 
 class RelayTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartUpstream(); }
+
+  // The upstream (again on the same port and store once it has run).
+  void StartUpstream() {
     fs::create_directories(dir_.path() / "upstream");
-    upstream_ = std::make_unique<BrokerProcess>(dir_.path() / "upstream",
-                                                std::vector<std::string>{}, "upstream");
+    std::vector<std::string> flags = {"--heartbeat-interval", "500ms"};
+    if (upstream_) flags.insert(flags.end(), {"--endpoint", upstream_->endpoint()});
+    upstream_.reset();
+    upstream_ = std::make_unique<BrokerProcess>(dir_.path() / "upstream", flags, "upstream");
     ASSERT_TRUE(upstream_->ok()) << upstream_->Stderr();
+  }
+
+  // Each unit of `region` addressed by the directives (all to "52") holds
+  // each of `ids` exactly once, and the upstream's audit has every one of
+  // their acknowledgements. Prints the RECONCILIATION line.
+  void Reconcile(const std::string& test, const std::string& faults,
+                 const std::vector<std::string>& ids, const std::string& region) {
+    const std::set<std::string> addressed = Addressed("52", region);
+    auto inboxes = ReadInboxes(dir_.path() / "inboxes");
+    size_t lost = 0, duplicated = 0;
+    for (const std::string& unit : addressed) {
+      const auto& held = inboxes[unit];
+      for (const std::string& id : ids) {
+        size_t n = std::count(held.begin(), held.end(), id + ".v1");
+        if (n == 0) ++lost;
+        if (n > 1) duplicated += n - 1;
+      }
+    }
+    // Anything else held (another directive, a unit not addressed) counts too.
+    std::set<std::string> expected;
+    for (const std::string& id : ids) expected.insert(id + ".v1");
+    for (const auto& [unit, held] : inboxes) {
+      for (const std::string& entry : held) {
+        if (!addressed.contains(unit) || !expected.contains(entry)) ++duplicated;
+      }
+    }
+    for (const std::string& id : ids) {
+      nlohmann::json upstream;
+      bool all = WaitFor(
+          [&] {
+            upstream = Coverage(upstream_->endpoint(), id, region);
+            return upstream["acknowledged"].get<size_t>() == addressed.size();
+          },
+          60s);
+      EXPECT_TRUE(all) << id << ": " << upstream.dump();
+      if (!all) lost += addressed.size() - upstream["acknowledged"].get<size_t>();
+    }
+    std::cout << "RECONCILIATION test=" << test << " units=" << addressed.size()
+              << " directives=" << ids.size() << " faults=" << faults << " lost=" << lost
+              << " duplicated=" << duplicated << "\n";
+    EXPECT_EQ(lost, 0u);
+    EXPECT_EQ(duplicated, 0u);
   }
 
   // The relay for `region`, its store in <dir>/relay-<region>.
@@ -160,6 +208,60 @@ TEST_F(RelayTest, ADirectiveFromUpstreamReachesTheRelaysUnitsAndTheirAcksReachTh
       30s))
       << upstream.dump() << relay->Stderr();
   EXPECT_EQ(Coverage(upstream_->endpoint(), id, "5202")["acknowledged"].get<size_t>(), 0u);
+}
+
+TEST_F(RelayTest, ARelayKilledMidFanOutAndRestartedLosesAndDuplicatesNothing) {
+  auto relay = StartRelay(kCity);
+  ASSERT_TRUE(relay->ok()) << relay->Stderr();
+  const std::string endpoint = relay->endpoint();
+  auto swarm = Swarm(endpoint, kCity, 3);
+  std::vector<std::string> ids;
+  ids.push_back(Publish("52", "First")["id"]);
+  ids.push_back(Publish("52", "Second")["id"]);
+  relay->Signal(SIGKILL);
+  ASSERT_TRUE(relay->Wait(10s).has_value());
+  ids.push_back(Publish("52", "Third, while the relay is down")["id"]);
+  relay = StartRelay(kCity, {"--endpoint", endpoint});
+  ASSERT_TRUE(relay->ok()) << relay->Stderr();
+  ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stdout() << swarm->Stderr();
+  Reconcile("relay-killed", "relay-sigkill-restart", ids, kCity);
+}
+
+TEST_F(RelayTest, AnUpstreamKilledMidFanOutAndRestartedLosesAndDuplicatesNothing) {
+  auto relay = StartRelay(kCity);
+  ASSERT_TRUE(relay->ok()) << relay->Stderr();
+  auto swarm = Swarm(relay->endpoint(), kCity, 2);
+  std::vector<std::string> ids;
+  ids.push_back(Publish("52", "First")["id"]);
+  upstream_->Signal(SIGKILL);
+  ASSERT_TRUE(upstream_->Wait(10s).has_value());
+  StartUpstream();
+  ids.push_back(Publish("52", "Second, after the upstream came back")["id"]);
+  ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stdout() << swarm->Stderr();
+  Reconcile("upstream-killed", "upstream-sigkill-restart", ids, kCity);
+}
+
+TEST_F(RelayTest, WithTheLinkDownDirectivesAndAcknowledgementsWaitAndThenConverge) {
+  auto relay = StartRelay(kCity);
+  ASSERT_TRUE(relay->ok()) << relay->Stderr();
+  auto swarm = Swarm(relay->endpoint(), kCity, 3);
+  std::vector<std::string> ids;
+  ids.push_back(Publish("52", "Before")["id"]);
+  // The relay stopped: directives wait upstream.
+  relay->Signal(SIGSTOP);
+  ids.push_back(Publish("52", "While the relay is stopped")["id"]);
+  std::this_thread::sleep_for(2s);
+  relay->Signal(SIGCONT);
+  // The upstream stopped: acknowledgements wait at the relay, stored.
+  ASSERT_TRUE(WaitFor([&] { return Coverage(relay->endpoint(), ids[1], kCity)["acknowledged"] ==
+                                   Addressed("52", kCity).size(); },
+                      60s));
+  upstream_->Signal(SIGSTOP);
+  std::this_thread::sleep_for(1s);
+  upstream_->Signal(SIGCONT);
+  ids.push_back(Publish("52", "After")["id"]);
+  ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stdout() << swarm->Stderr();
+  Reconcile("link-down", "relay-sigstop,upstream-sigstop", ids, kCity);
 }
 
 }  // namespace

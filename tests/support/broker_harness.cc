@@ -8,7 +8,10 @@ namespace flatcast::testing {
 
 BrokerHarness::BrokerHarness(Options options)
     : options_(std::move(options)),
-      registry_(Registry::Parse(options_.registry_text, "test").value()),
+      registry_(options_.relay_region.empty()
+                    ? Registry::Parse(options_.registry_text, "test").value()
+                    : Registry::Parse(options_.registry_text, "test").value().Cut(
+                          options_.relay_region)),
       clock_(options_.start) {
   config_.endpoint = "inproc://unused";
   config_.data_dir = dir_ / "data";
@@ -43,7 +46,7 @@ Status BrokerHarness::Start() {
     core_ = std::make_unique<broker::BrokerCore>(
         config_, broker::CoreDeps{registry_, clock_, outbox_, *commits_, *query_port_, publishers_,
                                   keys_ ? &keys_->registry() : nullptr, options_.authenticate,
-                                  &feed_, {}});
+                                  &feed_, {}, options_.upstream});
     return core_->Recover(*store_);
   };
   Status st = open();

@@ -57,6 +57,10 @@ class BrokerHarness {
     // Keep this many MB free (0: no reserve), measured on disk() instead of
     // the real filesystem.
     uint64_t store_reserve_mb = 0;
+    // A relay (docs/RELAY.md): the registry is cut to this region and the
+    // core tells `upstream` what it stored of the upstream's versions.
+    std::string relay_region;
+    broker::UpstreamSink* upstream = nullptr;
   };
 
   explicit BrokerHarness(Options options);
