@@ -196,6 +196,14 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     finished();
   };
   const v1::PublicRecord* current = d_.public_side.Find(req.directive_id());
+  if (const DirectiveState* relayed = d_.index.Latest(req.directive_id());
+      current == nullptr && relayed != nullptr && relayed->stored.upstream_seq() != 0) {
+    // At a relay (docs/RELAY.md): the issuer's broker changes it, and
+    // releases it to the public, once.
+    return refuse(Status::PermissionDenied(
+        "directive " + req.directive_id() + " came from this relay's upstream; only the broker "
+        "it was published at amends, cancels or releases it"));
+  }
   if (current == nullptr) {
     return refuse(Status::NotFound("no directive with id \"" + req.directive_id() + "\""));
   }

@@ -16,14 +16,18 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "broker_process.h"
 #include "flatcast/registry.h"
+#include "flatcast/wire.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -262,6 +266,145 @@ TEST_F(RelayTest, WithTheLinkDownDirectivesAndAcknowledgementsWaitAndThenConverg
   ids.push_back(Publish("52", "After")["id"]);
   ASSERT_EQ(swarm->Wait(150s), 0) << swarm->Stdout() << swarm->Stderr();
   Reconcile("link-down", "relay-sigstop,upstream-sigstop", ids, kCity);
+}
+
+// A peer of the test's own making on a DEALER or ROUTER: what a hostile
+// relay or upstream would send.
+std::optional<v1::Envelope> Receive(zmq::socket_t& socket, std::chrono::milliseconds wait,
+                                    std::string* routing = nullptr) {
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, wait);
+  if (!(item.revents & ZMQ_POLLIN)) return std::nullopt;
+  zmq::message_t m;
+  (void)socket.recv(m);
+  if (routing != nullptr) {
+    *routing = m.to_string();
+    (void)socket.recv(m);
+  }
+  auto decoded = wire::Decode(m.to_string_view());
+  if (!decoded.ok()) return std::nullopt;
+  return *decoded;
+}
+
+TEST_F(RelayTest, AHostileRelaysAcknowledgementsOutsideItsRegionAreRefusedAndNothingIsStored) {
+  nlohmann::json published = Publish("52", "To the province");
+  const std::string id = published["id"];
+  zmq::context_t ctx;
+  zmq::socket_t relay(ctx, zmq::socket_type::dealer);
+  relay.set(zmq::sockopt::linger, 0);
+  relay.connect(upstream_->endpoint());
+  v1::Envelope hello;
+  hello.set_protocol_version(1);
+  hello.mutable_relay_hello()->set_region(kCity);
+  hello.mutable_relay_hello()->set_registry_digest(Guizhou().RegionDigest(kCity));
+  relay.send(zmq::buffer(wire::Encode(hello)));
+  std::optional<v1::Envelope> welcome = Receive(relay, 5s);
+  ASSERT_TRUE(welcome && welcome->has_relay_welcome());
+  // A unit past the city's range (the first unit of 5202, by offset).
+  auto [first, last] = Guizhou().SubtreeRange(kCity);
+  v1::Envelope batch;
+  batch.set_protocol_version(1);
+  v1::RelayAckBatch* b = batch.mutable_relay_acks();
+  b->set_after_log_seq(0);
+  b->set_last_log_seq(5);
+  v1::RelayAckGroup* g = b->add_groups();
+  g->set_seq(published["seq"].get<uint64_t>());
+  g->set_version(1);
+  g->set_level(v1::RECEIVED);
+  g->add_units(3);
+  g->add_acked_ms(1795852800000);
+  g->add_units(last - first);  // offset 3 + (last - first): outside
+  g->add_acked_ms(0);
+  relay.send(zmq::buffer(wire::Encode(batch)));
+  std::optional<v1::Envelope> answer;
+  while ((answer = Receive(relay, 5s)) && !answer->has_error()) {
+  }
+  ASSERT_TRUE(answer.has_value()) << "no refusal";
+  EXPECT_EQ(answer->error().code(), v1::FORBIDDEN);
+  EXPECT_NE(answer->error().message().find("outside region 5201"), std::string::npos)
+      << answer->error().message();
+  EXPECT_EQ(Coverage(upstream_->endpoint(), id, "52")["acknowledged"].get<size_t>(), 0u)
+      << "nothing of the batch was stored";
+  EXPECT_TRUE(upstream_->running());
+}
+
+TEST_F(RelayTest, AVersionFromUpstreamForAnotherRegionIsRefusedByTheRelayAndNothingIsStored) {
+  // The test plays the upstream: a ROUTER the relay connects to.
+  zmq::context_t ctx;
+  zmq::socket_t upstream(ctx, zmq::socket_type::router);
+  upstream.set(zmq::sockopt::linger, 0);
+  upstream.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = upstream.get(zmq::sockopt::last_endpoint);
+  fs::create_directories(dir_.path() / "relay-5201");
+  BrokerProcess relay(dir_.path() / "relay-5201",
+                      {"--relay-region", kCity, "--upstream", endpoint}, "relay-5201");
+  ASSERT_TRUE(relay.ok()) << relay.Stderr();
+  std::string routing;
+  std::optional<v1::Envelope> hello = Receive(upstream, 10s, &routing);
+  ASSERT_TRUE(hello && hello->has_relay_hello());
+  EXPECT_EQ(hello->relay_hello().region(), kCity);
+  EXPECT_EQ(hello->relay_hello().registry_digest(), Guizhou().RegionDigest(kCity));
+  auto send = [&](const v1::Envelope& env) {
+    upstream.send(zmq::buffer(routing), zmq::send_flags::sndmore);
+    upstream.send(zmq::buffer(wire::Encode(env)));
+  };
+  v1::Envelope welcome;
+  welcome.set_protocol_version(1);
+  welcome.mutable_relay_welcome()->set_heartbeat_interval_ms(60000);
+  send(welcome);
+  v1::Envelope deliver;
+  deliver.set_protocol_version(1);
+  v1::StoredDirective* d = deliver.mutable_relay_deliver()->mutable_directive();
+  d->set_seq(7);
+  d->set_publisher("guizhou-health");
+  v1::Directive* dir = d->mutable_directive();
+  dir->set_id("52-HEALTH-20261203-0001");
+  dir->set_version(1);
+  dir->set_issuer_unit("52");
+  dir->set_issuer_department("HEALTH");
+  dir->set_title("For 六盘水 only");
+  dir->add_scope("5202");
+  dir->add_target_tiers(v1::COMMUNITY);
+  send(deliver);
+  EXPECT_TRUE(WaitFor([&] {
+    return relay.Stderr().find("reaches no unit of this relay's region") != std::string::npos;
+  }, 10s)) << relay.Stderr();
+  // Nothing stored: the relay says it holds nothing when it asks again.
+  std::optional<v1::Envelope> again;
+  bool asked = WaitFor([&] {
+    again = Receive(upstream, 500ms, &routing);
+    return again && again->has_relay_hello();
+  }, 10s);
+  ASSERT_TRUE(asked);
+  EXPECT_EQ(again->relay_hello().cursor(), 0u);
+  auto r = RunProgram("flatcast-audit", {"--broker", relay.endpoint(), "--format", "json",
+                                         "coverage", "52-HEALTH-20261203-0001"});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(relay.running());
+}
+
+TEST_F(RelayTest, ARelayWithAnotherRegistryIsRefusedWithAClearMessageAndGetsNothing) {
+  // The city's units with one community renamed: another registry version.
+  std::string text = ReadFile(GuizhouRegistry());
+  const Unit& community = Guizhou().unit(Guizhou().SubtreeRange(kCity).first + 5);
+  size_t at = text.find(community.code + "\t");
+  ASSERT_NE(at, std::string::npos);
+  size_t end = text.find('\n', at);
+  text.replace(at, end - at,
+               community.code + "\t" + std::string(TierName(community.tier)) + "\t改名社区");
+  const fs::path other = dir_.path() / "other-registry.tsv";
+  WriteFile(other, text);
+  auto relay = StartRelay(kCity, {"--registry", other.string()});
+  ASSERT_TRUE(relay->ok()) << relay->Stderr();
+  nlohmann::json published = Publish("52", "Not for a relay with another registry");
+  EXPECT_TRUE(WaitFor([&] {
+    return relay->Stderr().find("registry mismatch for region 5201") != std::string::npos;
+  }, 10s)) << relay->Stderr();
+  auto r = RunProgram("flatcast-audit", {"--broker", relay->endpoint(), "--format", "json",
+                                         "coverage", published["id"]});
+  EXPECT_NE(r.exit_code, 0) << "the relay stored nothing: " << r.out;
+  EXPECT_TRUE(relay->running());
+  EXPECT_TRUE(upstream_->running());
 }
 
 }  // namespace

@@ -255,6 +255,22 @@ TEST_F(RelaySide, AVersionForAnotherRegionIsRefusedAndNothingIsStored) {
   EXPECT_EQ(broker_.store().Cursor("upstream").value(), 0u);
 }
 
+TEST_F(RelaySide, AnUpstreamDirectiveIsChangedOnlyWhereItWasPublished) {
+  broker_.core().OnUpstreamVersion(SampleStored(41, "52-HEALTH-20261128-0001", 1, {"52"}));
+  broker_.Pass();
+  v1::Envelope cancel;
+  cancel.set_protocol_version(1);
+  cancel.mutable_lifecycle()->set_action(v1::LifecycleRequest::CANCEL);
+  cancel.mutable_lifecycle()->set_directive_id("52-HEALTH-20261128-0001");
+  cancel.mutable_lifecycle()->set_publisher("province");
+  v1::Envelope refused = broker_.Call("publisher", cancel);
+  ASSERT_TRUE(refused.has_error());
+  EXPECT_EQ(refused.error().code(), v1::FORBIDDEN);
+  EXPECT_NE(refused.error().message().find("came from this relay's upstream"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(broker_.store().head_seq(), 1u);
+}
+
 TEST_F(RelaySide, TheCursorSurvivesARestart) {
   broker_.core().OnUpstreamVersion(SampleStored(41, "52-HEALTH-20261128-0001", 1, {"52"}));
   broker_.Pass();
