@@ -503,6 +503,28 @@ std::string RenderCluster(const std::vector<ClusterMember>& members, OutputForma
                               : json(r.commit_seq() - r.standby_commit_seq())},
                   {"sync_standby", r.sync_standby()},
                   {"problem", r.problem()}});
+      json relays = json::array();
+      for (const v1::RelayStatus& s : r.relays()) {
+        relays.push_back({{"region", s.region()},
+                          {"name", s.name()},
+                          {"connected", s.connected()},
+                          {"cursor", s.cursor()},
+                          {"log_cursor", s.log_cursor()},
+                          {"last_heard", s.has_last_heard()
+                                             ? json(FormatTime(FromTimestamp(s.last_heard())))
+                                             : json(nullptr)}});
+      }
+      row["relays"] = relays;
+      if (!r.upstream().region().empty()) {
+        const v1::RelayStatus& u = r.upstream();
+        row["upstream"] = {{"region", u.region()},
+                           {"endpoint", u.endpoint()},
+                           {"welcomed", u.connected()},
+                           {"cursor", u.cursor()},
+                           {"upstream_head", u.upstream_head()},
+                           {"log_cursor", u.log_cursor()},
+                           {"problem", u.problem()}};
+      }
     }
     rows.push_back(row);
   }
@@ -526,6 +548,28 @@ std::string RenderCluster(const std::vector<ClusterMember>& members, OutputForma
       }
     }
     out += line + "\n";
+    if (format == OutputFormat::kCsv) continue;
+    // Relays below the broker, and a relay's own link, one line each.
+    if (row.contains("upstream")) {
+      const json& u = row["upstream"];
+      out += fmt::format("  upstream {} welcomed={} cursor={} upstream_head={} log_cursor={}{}\n",
+                         u["endpoint"].get<std::string>(), u["welcomed"].get<bool>(),
+                         u["cursor"].get<uint64_t>(), u["upstream_head"].get<uint64_t>(),
+                         u["log_cursor"].get<uint64_t>(),
+                         u["problem"].get<std::string>().empty()
+                             ? ""
+                             : " problem=" + u["problem"].get<std::string>());
+    }
+    if (row.contains("relays")) {
+      for (const json& rl : row["relays"]) {
+        out += fmt::format("  relay {} {} connected={} cursor={} log_cursor={} last_heard={}\n",
+                           rl["region"].get<std::string>(), rl["name"].get<std::string>(),
+                           rl["connected"].get<bool>(), rl["cursor"].get<uint64_t>(),
+                           rl["log_cursor"].get<uint64_t>(),
+                           rl["last_heard"].is_null() ? "never"
+                                                      : rl["last_heard"].get<std::string>());
+      }
+    }
   }
   return out;
 }

@@ -166,6 +166,20 @@ class Broker::Impl {
                   keys_ ? &keys_->registry() : nullptr, zap_ != nullptr, feed_.get(), {}};
     if (runner_) deps.cluster = [this] { return Cluster(); };
     deps.upstream = upstream_.get();
+    if (upstream_) {
+      deps.upstream_status = [this] {
+        UpstreamState state = upstream_->state();
+        v1::RelayStatus r;
+        r.set_region(config_.relay.region);
+        r.set_connected(state.welcomed);
+        r.set_cursor(state.cursor);
+        r.set_log_cursor(state.log_cursor);
+        r.set_endpoint(state.endpoint);
+        r.set_upstream_head(state.upstream_head);
+        r.set_problem(state.problem);
+        return r;
+      };
+    }
     return deps;
   }
 

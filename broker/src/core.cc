@@ -11,6 +11,7 @@
 #include "directive_index.h"
 #include "escalation.h"
 #include "feedback.h"
+#include "flatcast/duration.h"
 #include "flatcast/wire.h"
 #include "peer_authorizer.h"
 #include "public_release.h"
@@ -56,6 +57,7 @@ class BrokerCore::Impl {
         feedback_(deps.registry, deps.clock, index_, connections_, deps.commits),
         escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
         cluster_(deps.cluster),
+        upstream_status_(deps.upstream_status),
         publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
                                    config.public_lead_time, index_, public_, delivery_,
                                    connections_, deps.commits, changes_}) {
@@ -140,6 +142,16 @@ class BrokerCore::Impl {
           reply.mutable_cluster_reply()->set_role("leader");
           reply.mutable_cluster_reply()->set_commit_seq(store_ ? store_->heads().commit_seq : 0);
         }
+        for (const RelayView& view : relays_.Views()) {
+          v1::RelayStatus* r = reply.mutable_cluster_reply()->add_relays();
+          r->set_region(view.region);
+          r->set_name(view.name);
+          r->set_connected(view.connected);
+          r->set_cursor(view.cursor);
+          r->set_log_cursor(view.log_cursor);
+          if (view.last_heard != TimePoint{}) *r->mutable_last_heard() = ToTimestamp(view.last_heard);
+        }
+        if (upstream_status_) *reply.mutable_cluster_reply()->mutable_upstream() = upstream_status_();
         Reply(in.routing, Encoded(reply));
         break;
       }
@@ -294,6 +306,7 @@ class BrokerCore::Impl {
   Feedback feedback_;
   Escalation escalation_;
   std::function<v1::ClusterReply()> cluster_;
+  std::function<v1::RelayStatus()> upstream_status_;
   Publishing publishing_;
   std::optional<RelayIntake> intake_;  // at a relay
   const Store* store_ = nullptr;  // the store recovered from

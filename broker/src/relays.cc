@@ -187,6 +187,14 @@ void Relays::Tick(TimePoint now) {
   next_heartbeat_ = now + options_.heartbeat_interval;
   for (auto& [region, r] : relays_) {
     if (r.routing.empty()) continue;
+    if (now - r.last_heard >= 3 * options_.heartbeat_interval) {
+      // A relay says it is there every heartbeat interval (RelayStored).
+      spdlog::warn("relay {} silent for {}; counted as gone until it says hello", region,
+                   FormatDuration(3 * options_.heartbeat_interval));
+      region_of_routing_.erase(r.routing);
+      r.routing.clear();
+      continue;
+    }
     if (!r.in_flight.empty() && now - r.last_progress >= 3 * options_.heartbeat_interval) {
       // Sent and not stored: lost on the way (a full queue) or not stored
       // there; sent again from what the relay holds.

@@ -212,6 +212,26 @@ TEST_F(RelayTest, ADirectiveFromUpstreamReachesTheRelaysUnitsAndTheirAcksReachTh
       30s))
       << upstream.dump() << relay->Stderr();
   EXPECT_EQ(Coverage(upstream_->endpoint(), id, "5202")["acknowledged"].get<size_t>(), 0u);
+
+  // Seen from outside: the upstream lists the relay, the relay its link.
+  auto cluster = RunProgram("flatcast-audit", {"--broker", upstream_->endpoint(), "--format",
+                                               "json", "cluster"});
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.err;
+  nlohmann::json up = nlohmann::json::parse(cluster.out)[0];
+  ASSERT_EQ(up["relays"].size(), 1u) << up.dump();
+  EXPECT_EQ(up["relays"][0]["region"], kCity);
+  EXPECT_EQ(up["relays"][0]["connected"], true);
+  EXPECT_EQ(up["relays"][0]["cursor"], published["seq"]);
+  cluster = RunProgram("flatcast-audit",
+                       {"--broker", relay->endpoint(), "--format", "json", "cluster"});
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.err;
+  nlohmann::json down = nlohmann::json::parse(cluster.out)[0];
+  EXPECT_EQ(down["upstream"]["welcomed"], true) << down.dump();
+  EXPECT_EQ(down["upstream"]["endpoint"], upstream_->endpoint());
+  EXPECT_EQ(down["upstream"]["cursor"], published["seq"]);
+  auto table = RunProgram("flatcast-audit", {"--broker", upstream_->endpoint(), "cluster"});
+  std::cout << table.out;
+  EXPECT_NE(table.out.find("relay 5201 relay-5201 connected=true"), std::string::npos) << table.out;
 }
 
 TEST_F(RelayTest, ARelayKilledMidFanOutAndRestartedLosesAndDuplicatesNothing) {

@@ -54,6 +54,8 @@ struct CoreDeps {
   // Set at a relay (docs/RELAY.md): told when each version from the upstream
   // is stored. The registry is then the relay's region only.
   UpstreamSink* upstream = nullptr;
+  // At a relay: the state of its link, for ClusterQuery.
+  std::function<v1::RelayStatus()> upstream_status;
 };
 
 class BrokerCore {
