@@ -280,7 +280,7 @@ int Main(int argc, char** argv) {
   register_cmd->add_option("--name", reg.name, "Holder name")->required();
   register_cmd->add_option("--role", reg.role, "unit, publisher, auditor, broker or relay (subject: its region code)")
       ->required()
-      ->check(CLI::IsMember({"unit", "publisher", "auditor", "broker"}));
+      ->check(CLI::IsMember({"unit", "publisher", "auditor", "broker", "relay"}));
   register_cmd
       ->add_option("--subject", reg.subject,
                    "Unit code (unit), publisher name (publisher), auditor name or broker group (broker)")

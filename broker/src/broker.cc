@@ -484,6 +484,10 @@ class Broker::Impl {
       for (const Inbound& in : inbound_) core_->OnMessage(in);
     }
     core_->EndPass(*ready);
+    if (upstream_ && store_.heads().log_seq != log_seen_) {
+      log_seen_ = store_.heads().log_seq;
+      upstream_->LogAdvanced();
+    }
     if (!mode_events_.empty()) {
       StoreWrite write;
       write.events = std::exchange(mode_events_, {});
@@ -532,6 +536,7 @@ class Broker::Impl {
   std::vector<v1::LifecycleEvent> mode_events_;  // DEGRADED / RESYNCED, to store
   // A relay: the link to its upstream (before the core, which tells it).
   std::unique_ptr<UpstreamLink> upstream_;
+  uint64_t log_seen_ = 0;  // the store's log head the link was last told of
   std::unique_ptr<BrokerCore> core_;
   std::vector<Inbound> inbound_;
   std::string endpoint_;

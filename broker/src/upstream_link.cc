@@ -125,6 +125,14 @@ void UpstreamLink::NotStored(uint64_t upstream_seq, const Status& why) {
   Signal(notify_fd_);
 }
 
+void UpstreamLink::LogAdvanced() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    log_moved_ = true;
+  }
+  Signal(notify_fd_);
+}
+
 UpstreamState UpstreamLink::state() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return state_;
@@ -260,6 +268,7 @@ void UpstreamLink::Serve() {
       cursor = cursor_;
       moved = std::exchange(cursor_moved_, false);
       not_stored = std::exchange(not_stored_, false);
+      if (std::exchange(log_moved_, false)) next_batch = now;
     }
     if (not_stored && welcomed) {
       // The loop did not store what it was handed: the upstream sends again

@@ -73,6 +73,9 @@ class UpstreamLink final : public UpstreamSink {
 
   void Stored(uint64_t upstream_seq) override;
   void NotStored(uint64_t upstream_seq, const Status& why) override;
+  // The loop stored log records (acknowledgements, ratings): the next batch
+  // is looked for now rather than at the next poll.
+  void LogAdvanced();
 
   UpstreamState state() const;
 
@@ -101,6 +104,7 @@ class UpstreamLink final : public UpstreamSink {
   uint64_t cursor_ = 0;        // durable here
   bool cursor_moved_ = false;  // tell the upstream
   bool not_stored_ = false;    // say hello again
+  bool log_moved_ = false;     // look for a batch now
   UpstreamState state_;
 };
 
