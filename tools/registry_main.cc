@@ -4,6 +4,7 @@
 //   flatcast-registry build --source DIR (--province 52 | --all) --out FILE
 //   flatcast-registry check FILE
 //   flatcast-registry subtree FILE CODE
+//   flatcast-registry cut FILE CODE --out FILE
 //
 // Results go to stdout as "<tier> <count>" lines; diagnostics go to stderr.
 // Exit status: 0 on success, 1 when the input is refused, 2 on usage errors.
@@ -383,6 +384,26 @@ Status RunSubtree(const std::string& path, const std::string& code) {
   return Status::Ok();
 }
 
+// The units at or below `code` as a registry file of their own (a relay's,
+// docs/RELAY.md): a "# region: CODE" line lets its top units go without
+// their parents.
+Status RunCut(const std::string& path, const std::string& code, const std::string& out) {
+  Result<Registry> registry = Registry::Load(path);
+  if (!registry.ok()) return registry.status();
+  if (!registry->Find(code)) {
+    return Status::NotFound(fmt::format("{}: no unit with code {}", path, code));
+  }
+  Registry cut = registry->Cut(code);
+  std::string text = fmt::format("# flatcast registry: the units at or below {} of {}\n", code, path);
+  text += "# region: " + code + "\n";
+  for (const Unit& unit : cut.units()) {
+    text += fmt::format("{}\t{}\t{}\n", unit.code, TierName(unit.tier), unit.name);
+  }
+  FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(out, text));
+  PrintCounts(cut.CountByTier());
+  return Status::Ok();
+}
+
 int Main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("flatcast-registry"));
   spdlog::set_pattern("%^%l%$: %v");
@@ -424,6 +445,13 @@ int Main(int argc, char** argv) {
   subtree->add_option("FILE", subtree_file, "Registry file")->required();
   subtree->add_option("CODE", subtree_code, "GB/T 2260 code")->required();
 
+  std::string cut_file, cut_code, cut_out;
+  CLI::App* cut = app.add_subcommand(
+      "cut", "Write the units at or below CODE as a registry file of their own (for a relay)");
+  cut->add_option("FILE", cut_file, "Registry file")->required();
+  cut->add_option("CODE", cut_code, "GB/T 2260 code of the region")->required();
+  cut->add_option("--out", cut_out, "Registry file to write")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -438,6 +466,8 @@ int Main(int argc, char** argv) {
     status = RunCheck(check_file);
   } else if (*subtree) {
     status = RunSubtree(subtree_file, subtree_code);
+  } else if (*cut) {
+    status = RunCut(cut_file, cut_code, cut_out);
   }
   if (!status.ok()) {
     spdlog::error("{}", status.ToString());

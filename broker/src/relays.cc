@@ -50,8 +50,8 @@ Relays::Relays(const Registry& registry, const Clock& clock, DirectiveIndex& ind
       options_(options) {}
 
 Status Relays::Recover(const Store& store) {
-  relays_.clear();
-  region_of_routing_.clear();
+  // Connected relays stay connected across a reload of the core's view
+  // (after a write whose outcome was not known); the store has the cursors.
   return store.ForEachCursor(kCursorPrefix, [&](std::string_view name, uint64_t value) {
     std::string region(name.substr(std::string_view(kCursorPrefix).size()));
     Relay& r = relays_[region];

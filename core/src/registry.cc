@@ -15,6 +15,8 @@ namespace flatcast {
 namespace {
 
 constexpr size_t kMaxCodeLength = 12;
+// The line a region's cut starts with (flatcast-registry cut).
+constexpr std::string_view kRegionDirective = "# region: ";
 
 bool AllDigits(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -144,6 +146,7 @@ Result<Registry> Registry::Parse(std::string_view text, std::string_view source_
 
   std::vector<Row> rows;
   rows.reserve(std::count(text.begin(), text.end(), '\n') + 1);
+  std::string region;  // set by a "# region: CODE" line
   uint32_t line_number = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -153,6 +156,16 @@ Result<Registry> Registry::Parse(std::string_view text, std::string_view source_
     pos = end + 1;
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.starts_with(kRegionDirective)) {
+      // A region's cut (flatcast-registry cut): its top units have no parent.
+      region = std::string(line.substr(kRegionDirective.size()));
+      while (!region.empty() && region.back() == ' ') region.pop_back();
+      if (!TierOfCode(region)) {
+        return LineError(source_name, line_number,
+                         fmt::format("\"{}\" names no region code", line));
+      }
+      continue;
+    }
     if (IsBlank(line) || line.front() == '#') continue;
     Row row;
     FLATCAST_RETURN_IF_ERROR(ParseLine(line, line_number, source_name, &row));
@@ -192,12 +205,17 @@ Result<Registry> Registry::Parse(std::string_view text, std::string_view source_
       continue;
     }
     uint32_t parent = kNone;
-    if (row.tier != Tier::kProvince) {
+    if (!region.empty() && !IsWithin(row.code, region)) {
+      note(row.line, fmt::format("{} {} lies outside the file's region {}", TierName(row.tier),
+                                 row.code, region));
+    } else if (row.tier != Tier::kProvince) {
       Tier parent_tier = static_cast<Tier>(static_cast<int>(row.tier) - 1);
       std::string_view parent_code = row.code.substr(0, CodeLength(parent_tier));
       uint32_t candidate = latest[static_cast<int>(parent_tier)];
       if (candidate != kNone && registry.units_[candidate].code == parent_code) {
         parent = candidate;
+      } else if (!region.empty() && !IsWithin(parent_code, region)) {
+        // A top unit of the region's cut: its parent lies above the region.
       } else {
         note(row.line, fmt::format("orphan {} {}: its parent {} {} is missing", TierName(row.tier),
                                    row.code, TierName(parent_tier), parent_code));

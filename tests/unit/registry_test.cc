@@ -310,5 +310,44 @@ TEST(Registry, LoadsTheCommittedGuizhouRegistry) {
   EXPECT_EQ(last, registry->size());
 }
 
+TEST(Registry, ACutKeepsTheRegionWithoutParentsAndItsDigestMatchesTheWhole) {
+  Result<Registry> whole = Registry::Parse(
+      "52\tprovince\t贵州省\n5201\tcity\t贵阳市\n520102\tdistrict\t南明区\n"
+      "520102001\tstreet\t新华路街道\n5202\tcity\t六盘水市\n",
+      "whole");
+  ASSERT_TRUE(whole.ok()) << whole.status().message();
+  Registry cut = whole->Cut("5201");
+  ASSERT_EQ(cut.size(), 3u);
+  EXPECT_EQ(cut.unit(0).code, "5201");
+  EXPECT_EQ(cut.unit(0).parent, Registry::kNone);
+  EXPECT_EQ(cut.unit(1).parent, 0u);
+  EXPECT_EQ(cut.RegionDigest(""), whole->RegionDigest("5201"));
+  EXPECT_NE(whole->RegionDigest("5201"), whole->RegionDigest("5202"));
+  // The cut as a file: a "# region:" line lets its top unit go without its parent.
+  std::string text = "# region: 5201\n";
+  for (const Unit& u : cut.units()) {
+    text += u.code + "\t" + std::string(TierName(u.tier)) + "\t" + u.name + "\n";
+  }
+  Result<Registry> loaded = Registry::Parse(text, "cut");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->RegionDigest(""), whole->RegionDigest("5201"));
+}
+
+TEST(Registry, ACutFileRefusesUnitsOutsideItsRegionAndOrphansInsideIt) {
+  Result<Registry> outside =
+      Registry::Parse("# region: 5201\n5201\tcity\t贵阳市\n5202\tcity\t六盘水市\n", "cut");
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("city 5202 lies outside the file's region 5201"),
+            std::string::npos) << outside.status().message();
+  Result<Registry> orphan = Registry::Parse(
+      "# region: 5201\n5201\tcity\t贵阳市\n520102001\tstreet\t新华路街道\n", "cut");
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_NE(orphan.status().message().find("orphan street 520102001"), std::string::npos)
+      << orphan.status().message();
+  // Without the line a cut's top unit is an orphan, as before.
+  EXPECT_FALSE(Registry::Parse("5201\tcity\t贵阳市\n", "plain").ok());
+  EXPECT_FALSE(Registry::Parse("# region: 52x\n", "bad").ok());
+}
+
 }  // namespace
 }  // namespace flatcast
