@@ -47,7 +47,19 @@ enc amendment.bin 01 StoredDirective <<'EOF'
 seq: 42 publisher: "guizhou-health"
 directive {
   format_version: 1 id: "52-HEALTH-20261128-0001" issuer_unit: "52" issuer_department: "HEALTH"
-  title: "Close wet markets" scope: "5202" target_tiers: STREET status: ACTUAL
+  title: "Close wet markets" body: "Only in Liupanshui now."
+  actions { what: "Post notices" responsible_tier: COMMUNITY }
+  scope: "5202" target_tiers: STREET status: ACTUAL
   sent { seconds: 1795857400 } version: 2 msg_type: UPDATE
+}
+EOF
+# Found by the fuzzer: a target tier of 95 (refused, not indexed).
+enc tier95.bin 01 StoredDirective <<'EOF'
+seq: 43 publisher: "guizhou-health"
+directive {
+  format_version: 1 id: "52-HEALTH-20261128-0002" issuer_unit: "52" issuer_department: "HEALTH"
+  title: "Close wet markets" actions { what: "Post notices" responsible_tier: COMMUNITY }
+  scope: "5201" target_tiers: STREET target_tiers: 95 status: ACTUAL
+  sent { seconds: 1795857400 } version: 1
 }
 EOF

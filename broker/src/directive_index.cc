@@ -10,7 +10,9 @@ DirectiveState& DirectiveIndex::Add(const v1::StoredDirective& stored) {
   DirectiveState& state = directives_[stored.seq()];
   state.stored = stored;
   const auto& d = stored.directive();
-  for (int t : d.target_tiers()) state.tier_mask |= static_cast<uint8_t>(1u << t);
+  for (int t : d.target_tiers()) {
+    if (t >= 0 && t < 8) state.tier_mask |= static_cast<uint8_t>(1u << t);  // validated: 2..5
+  }
   std::vector<std::string> scope(d.scope().begin(), d.scope().end());
   std::sort(scope.begin(), scope.end());
   std::string last;

@@ -26,6 +26,12 @@ Status RelayIntake::Check(const v1::StoredDirective& version) const {
   if (d.id().empty() || d.version() < 1 || version.seq() == 0) {
     return Status::InvalidArgument(what + " has no id, version or sequence number");
   }
+  // The upstream validated it against the whole registry; checked again
+  // here, since everything below (the index, the fan-out, the terminals)
+  // relies on a well-formed directive.
+  if (Status st = ValidateDirectiveContent(d); !st.ok()) {
+    return Status::InvalidArgument(what + ": " + st.message());
+  }
   const DirectiveState* latest = d_.index.Latest(d.id());
   if (latest != nullptr && latest->stored.directive().version() >= d.version()) {
     return Status::InvalidArgument(fmt::format("{} is not newer than version {} stored here", what,

@@ -84,15 +84,19 @@ Status CheckActions(const v1::Directive& d) {
   return Status::Ok();
 }
 
-Status CheckScope(const v1::Directive& d, const Registry& registry) {
+// The scope's shape: codes of the registry's form, inside the issuer's
+// jurisdiction. Whether each is registered is ValidateDirective's to ask.
+Status CheckScopeForm(const v1::Directive& d) {
   if (d.scope().empty()) return Status::InvalidArgument("scope is empty");
   if (static_cast<size_t>(d.scope_size()) > kMaxScopeCodes) {
     return Status::InvalidArgument(
         fmt::format("scope has {} codes; the limit is {}", d.scope_size(), kMaxScopeCodes));
   }
   for (const std::string& code : d.scope()) {
-    if (!registry.Find(code)) {
-      return Status::InvalidArgument(fmt::format("scope code {} is not in the registry", code));
+    if (!TierOfCode(code)) {
+      return Status::InvalidArgument(
+          fmt::format("scope code \"{}\" is not a division code (2, 4, 6, 9 or 12 digits)",
+                      code.substr(0, 32)));
     }
     if (!Registry::IsWithin(code, d.issuer_unit())) {
       return Status::InvalidArgument(
@@ -246,20 +250,21 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 
 }  // namespace
 
-Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
+Status ValidateDirectiveContent(const v1::Directive& d) {
   if (d.format_version() != 0 && d.format_version() != kDirectiveFormatVersion) {
     return Status::InvalidArgument(fmt::format("format version {} is not supported (expected {})",
                                                d.format_version(), kDirectiveFormatVersion));
   }
   if (d.issuer_unit().empty()) return Status::InvalidArgument("issuer unit is empty");
-  if (!registry.Find(d.issuer_unit())) {
+  if (!TierOfCode(d.issuer_unit())) {
     return Status::InvalidArgument(
-        fmt::format("issuer unit {} is not in the registry", d.issuer_unit()));
+        fmt::format("issuer unit \"{}\" is not a division code (2, 4, 6, 9 or 12 digits)",
+                    d.issuer_unit().substr(0, 32)));
   }
   if (!IsDepartmentCode(d.issuer_department())) {
     return Status::InvalidArgument(
         fmt::format("issuer department \"{}\" must be 1-{} characters of A-Z 0-9 _",
-                    d.issuer_department(), kMaxDepartmentLength));
+                    d.issuer_department().substr(0, 64), kMaxDepartmentLength));
   }
   if (IsBlank(d.title())) return Status::InvalidArgument("title is empty");
   if (d.title().size() > kMaxTitleBytes) {
@@ -271,7 +276,7 @@ Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
         fmt::format("body is {} bytes; the limit is {}", d.body().size(), kMaxBodyBytes));
   }
   FLATCAST_RETURN_IF_ERROR(CheckActions(d));
-  FLATCAST_RETURN_IF_ERROR(CheckScope(d, registry));
+  FLATCAST_RETURN_IF_ERROR(CheckScopeForm(d));
   FLATCAST_RETURN_IF_ERROR(CheckTargetTiers(d));
   FLATCAST_RETURN_IF_ERROR(ValidateDeadlines(d));
   FLATCAST_RETURN_IF_ERROR(CheckDirectiveTimes(d));
@@ -281,6 +286,20 @@ Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
   if (!v1::DirectiveStatus_IsValid(d.status())) {
     return Status::InvalidArgument(fmt::format("status #{} is unknown (ACTUAL, EXERCISE or TEST)",
                                                static_cast<int>(d.status())));
+  }
+  return Status::Ok();
+}
+
+Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
+  if (!d.issuer_unit().empty() && !registry.Find(d.issuer_unit())) {
+    return Status::InvalidArgument(
+        fmt::format("issuer unit {} is not in the registry", d.issuer_unit().substr(0, 32)));
+  }
+  FLATCAST_RETURN_IF_ERROR(ValidateDirectiveContent(d));
+  for (const std::string& code : d.scope()) {
+    if (!registry.Find(code)) {
+      return Status::InvalidArgument(fmt::format("scope code {} is not in the registry", code));
+    }
   }
   return Status::Ok();
 }

@@ -72,7 +72,9 @@ v1::StoredDirective SampleStored(uint64_t seq, const std::string& id, uint32_t v
   d->set_issuer_department("HEALTH");
   d->set_title("Close wet markets");
   d->set_body("All wet markets close at noon.");
-  d->add_actions()->set_what("Post notices at every market");
+  v1::ActionItem* action = d->add_actions();
+  action->set_what("Post notices at every market");
+  action->set_responsible_tier(v1::COMMUNITY);
   for (const auto& s : scope) d->add_scope(s);
   for (auto t : tiers) d->add_target_tiers(t);
   d->set_status(v1::ACTUAL);

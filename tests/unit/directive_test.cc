@@ -85,6 +85,34 @@ TEST_F(DirectiveTest, RefusesAnUnregisteredIssuer) {
   EXPECT_EQ(RefusalOf(d), "issuer unit is empty");
 }
 
+TEST_F(DirectiveTest, ContentCheckNeedsNoRegistryButRefusesMalformedCodesAndTiers) {
+  // A relay's registry holds only its region: the content check accepts an
+  // issuer and a scope it does not hold, but not codes of the wrong form,
+  // out-of-range tiers or a scope outside the issuer.
+  v1::Directive d = ValidDirective();
+  d.set_issuer_unit("53");
+  d.set_scope(0, "5301");
+  EXPECT_TRUE(ValidateDirectiveContent(d).ok());
+  EXPECT_EQ(ValidateDirective(d, registry_).message(), "issuer unit 53 is not in the registry");
+
+  v1::Directive bad = d;
+  bad.set_issuer_unit("5x");
+  EXPECT_EQ(ValidateDirectiveContent(bad).message(),
+            "issuer unit \"5x\" is not a division code (2, 4, 6, 9 or 12 digits)");
+  bad = d;
+  bad.set_scope(0, "53011");
+  EXPECT_EQ(ValidateDirectiveContent(bad).message(),
+            "scope code \"53011\" is not a division code (2, 4, 6, 9 or 12 digits)");
+  bad = d;
+  bad.set_scope(0, "5201");
+  EXPECT_EQ(ValidateDirectiveContent(bad).message(),
+            "scope 5201 is outside the issuer's jurisdiction 53");
+  bad = d;
+  bad.add_target_tiers(static_cast<v1::Tier>(95));
+  EXPECT_EQ(ValidateDirectiveContent(bad).message(),
+            "target tier #95 is not allowed (city, district, street or community)");
+}
+
 TEST_F(DirectiveTest, RefusesAMalformedDepartment) {
   v1::Directive d = ValidDirective();
   for (const std::string& bad :

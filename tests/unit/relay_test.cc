@@ -255,6 +255,25 @@ TEST_F(RelaySide, AVersionForAnotherRegionIsRefusedAndNothingIsStored) {
   EXPECT_EQ(broker_.store().Cursor("upstream").value(), 0u);
 }
 
+TEST_F(RelaySide, AMalformedVersionIsRefusedSayingWhyAndNothingIsStored) {
+  // What the relay's index and fan-out rely on is checked at the relay too
+  // (found by fuzz_relay_messages: a target tier of 95).
+  v1::StoredDirective bad_tier = SampleStored(9, "52-HEALTH-20261128-0002", 1, {"52"});
+  bad_tier.mutable_directive()->add_target_tiers(static_cast<v1::Tier>(95));
+  v1::StoredDirective no_actions = SampleStored(10, "52-HEALTH-20261128-0003", 1, {"52"});
+  no_actions.mutable_directive()->clear_actions();
+  broker_.core().OnUpstreamVersion(bad_tier);
+  broker_.Pass();
+  EXPECT_NE(sink_.last_why.find("target tier #95 is not allowed"), std::string::npos)
+      << sink_.last_why;
+  broker_.core().OnUpstreamVersion(no_actions);
+  broker_.Pass();
+  EXPECT_NE(sink_.last_why.find("no action item"), std::string::npos) << sink_.last_why;
+  EXPECT_EQ(sink_.not_stored, (std::vector<uint64_t>{9, 10}));
+  EXPECT_EQ(broker_.store().head_seq(), 0u);
+  EXPECT_EQ(broker_.store().Cursor("upstream").value(), 0u);
+}
+
 TEST_F(RelaySide, AnUpstreamDirectiveIsChangedOnlyWhereItWasPublished) {
   broker_.core().OnUpstreamVersion(SampleStored(41, "52-HEALTH-20261128-0001", 1, {"52"}));
   broker_.Pass();

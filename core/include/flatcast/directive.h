@@ -28,6 +28,12 @@ inline constexpr size_t kMaxScopeCodes = 256;
 // The first problem found is returned, saying which field is wrong.
 Status ValidateDirective(const v1::Directive& d, const Registry& registry);
 
+// Everything ValidateDirective checks that needs no registry: the codes'
+// form rather than their registration. A relay checks a version its
+// upstream sends with it, since its registry holds only its region and the
+// issuer and the scope may lie above it.
+Status ValidateDirectiveContent(const v1::Directive& d);
+
 // Refuses deadlines that are not well formed: a level other than RECEIVED,
 // CONFIRMED or READY, not exactly one of within_ms (> 0), at and
 // before_public_release, before_public_release on a directive that is not
