@@ -387,8 +387,12 @@ TEST_F(RelayTest, AVersionFromUpstreamForAnotherRegionIsRefusedByTheRelayAndNoth
   dir->set_issuer_unit("52");
   dir->set_issuer_department("HEALTH");
   dir->set_title("For 六盘水 only");
+  v1::ActionItem* action = dir->add_actions();
+  action->set_what("Post notices");
+  action->set_responsible_tier(v1::COMMUNITY);
   dir->add_scope("5202");
   dir->add_target_tiers(v1::COMMUNITY);
+  dir->set_status(v1::ACTUAL);
   send(deliver);
   EXPECT_TRUE(WaitFor([&] {
     return relay.Stderr().find("reaches no unit of this relay's region") != std::string::npos;
