@@ -28,7 +28,7 @@ Result<PublisherDirectory> PublisherDirectory::Load(const std::string& path,
     if (p.name.empty() || p.unit.empty() || p.department.empty()) {
       return Status::InvalidArgument(where + ": a publisher needs name, unit and department");
     }
-    if (!registry.Find(p.unit)) {
+    if (!registry.Addressable(p.unit)) {
       return Status::InvalidArgument(where + ": unit " + p.unit + " is not in the registry");
     }
     if (const toml::array* rights = (*t)["rights"].as_array()) {

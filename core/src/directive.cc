@@ -291,13 +291,13 @@ Status ValidateDirectiveContent(const v1::Directive& d) {
 }
 
 Status ValidateDirective(const v1::Directive& d, const Registry& registry) {
-  if (!d.issuer_unit().empty() && !registry.Find(d.issuer_unit())) {
+  if (!d.issuer_unit().empty() && !registry.Addressable(d.issuer_unit())) {
     return Status::InvalidArgument(
         fmt::format("issuer unit {} is not in the registry", d.issuer_unit().substr(0, 32)));
   }
   FLATCAST_RETURN_IF_ERROR(ValidateDirectiveContent(d));
   for (const std::string& code : d.scope()) {
-    if (!registry.Find(code)) {
+    if (!registry.Addressable(code)) {
       return Status::InvalidArgument(fmt::format("scope code {} is not in the registry", code));
     }
   }

@@ -192,7 +192,7 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   x.Start("area");
   std::string desc;
   for (const auto& code : d.scope()) {
-    std::string name = code;
+    std::string name = code == kNationCode ? std::string(kNationName) : code;
     if (registry != nullptr) {
       if (auto i = registry->Find(code)) name = registry->unit(*i).name;
     }

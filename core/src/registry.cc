@@ -73,6 +73,11 @@ Status ParseLine(std::string_view line, uint32_t line_number, std::string_view s
   if (!AllDigits(code)) {
     return LineError(source, line_number, fmt::format("code '{}' is not all digits", code));
   }
+  if (code == kNationCode) {
+    return LineError(source, line_number,
+                     fmt::format("code {} stands for the whole country and is in no registry file",
+                                 code));
+  }
   std::optional<Tier> tier = TierFromName(fields[1]);
   if (!tier) {
     return LineError(source, line_number,

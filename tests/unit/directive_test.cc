@@ -113,6 +113,26 @@ TEST_F(DirectiveTest, ContentCheckNeedsNoRegistryButRefusesMalformedCodesAndTier
             "target tier #95 is not allowed (city, district, street or community)");
 }
 
+TEST_F(DirectiveTest, ANationalIssuerMayAddressTheWholeCountryOrAnyPartOfIt) {
+  v1::Directive d = ValidDirective();
+  d.set_issuer_unit(std::string(kNationCode));
+  d.set_scope(0, std::string(kNationCode));
+  Status s = ValidateDirective(d, registry_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  // Every street and community of the registry, of every province.
+  size_t expected = 0;
+  for (const Unit& unit : registry_.units()) {
+    expected += unit.tier == Tier::kStreet || unit.tier == Tier::kCommunity;
+  }
+  EXPECT_EQ(AddressedUnits(d, registry_).size(), expected);
+  d.set_scope(0, "5202");
+  EXPECT_TRUE(ValidateDirective(d, registry_).ok());
+  // A province's issuer cannot address the nation.
+  d.set_issuer_unit("52");
+  d.set_scope(0, std::string(kNationCode));
+  EXPECT_EQ(RefusalOf(d), "scope 00 is outside the issuer's jurisdiction 52");
+}
+
 TEST_F(DirectiveTest, RefusesAMalformedDepartment) {
   v1::Directive d = ValidDirective();
   for (const std::string& bad :

@@ -132,6 +132,23 @@ TEST(Registry, IsWithinHoldsForTheUnitItselfAndItsDescendantsOnly) {
   EXPECT_FALSE(Registry::IsWithin("11", "52"));
 }
 
+TEST(Registry, TheNationHoldsEveryUnitOfEveryProvinceAndNoFileListsIt) {
+  Registry registry = ParseOk(kSmall);
+  EXPECT_TRUE(Registry::IsWithin("11", kNationCode));
+  EXPECT_TRUE(Registry::IsWithin("520102016001", kNationCode));
+  EXPECT_FALSE(Registry::IsWithin(kNationCode, "52"));
+  auto [first, last] = registry.SubtreeRange(kNationCode);
+  EXPECT_EQ(first, 0u);
+  EXPECT_EQ(last, registry.size());
+  EXPECT_EQ(registry.Cut(kNationCode).size(), registry.size());
+  EXPECT_TRUE(registry.Addressable(kNationCode));
+  EXPECT_TRUE(registry.Addressable("5201"));
+  EXPECT_FALSE(registry.Addressable("5203"));
+  EXPECT_FALSE(registry.Find(kNationCode).has_value());
+  EXPECT_EQ(ParseError("00\tprovince\t全国\n"),
+            "bad.tsv:1: code 00 stands for the whole country and is in no registry file");
+}
+
 TEST(Registry, IgnoresCommentsBlankLinesAndCarriageReturns) {
   Registry registry = ParseOk(
       "# header\r\n"

@@ -21,10 +21,11 @@ inline constexpr size_t kMaxBodyBytes = 256 * 1024;
 inline constexpr size_t kMaxActions = 64;
 inline constexpr size_t kMaxScopeCodes = 256;
 
-// Checks a directive as a publisher submits it: issuer unit registered,
-// department code well-formed, title non-empty, at least one action item,
-// scope non-empty with every code in the registry and inside the issuer's
-// jurisdiction, target tiers among district/street/community, status set.
+// Checks a directive as a publisher submits it: issuer unit registered (or
+// the nation, kNationCode), department code well-formed, title non-empty, at
+// least one action item, scope non-empty with every code in the registry (or
+// the nation) and inside the issuer's jurisdiction, target tiers among
+// city/district/street/community, status set.
 // The first problem found is returned, saying which field is wrong.
 Status ValidateDirective(const v1::Directive& d, const Registry& registry);
 

@@ -20,6 +20,13 @@
 
 namespace flatcast {
 
+// The whole country: the unit of a national issuer and a nationwide scope
+// (docs/RELAY.md, "The national tier"). GB/T 2260 gives the country no code
+// and no registry file lists it: it stands above every province, so every
+// code lies within it, and no province is numbered 00.
+inline constexpr std::string_view kNationCode = "00";
+inline constexpr std::string_view kNationName = "全国";
+
 // Numbered as flatcast.v1.Tier.
 enum class Tier : uint8_t { kProvince = 1, kCity = 2, kDistrict = 3, kStreet = 4, kCommunity = 5 };
 
@@ -62,8 +69,14 @@ class Registry {
   std::optional<uint32_t> Find(std::string_view code) const;
   // [first, last): the unit with this code (if any) and all its descendants.
   std::pair<uint32_t, uint32_t> SubtreeRange(std::string_view code) const;
-  // True when `code` is `ancestor` or lies below it.
+  // A unit of this registry, or the nation: what an issuer or a scope may name.
+  bool Addressable(std::string_view code) const {
+    return code == kNationCode || Find(code).has_value();
+  }
+  // True when `code` is `ancestor` or lies below it (every code lies within
+  // the nation).
   static bool IsWithin(std::string_view code, std::string_view ancestor) {
+    if (ancestor == kNationCode) return true;
     return code.size() >= ancestor.size() && code.substr(0, ancestor.size()) == ancestor;
   }
   // Number of units of each tier, indexed by static_cast<int>(Tier).
