@@ -1,5 +1,6 @@
-// The key registry: KeyRegistry::Parse, lookups, and the property that a
-// registry saves and loads back unchanged.
+// The key registry: KeyRegistry::Parse (the TOML form, and the binary form
+// after its magic line), lookups, and the property that a registry saves and
+// loads back unchanged in either form.
 #include <cstddef>
 #include <cstdint>
 
@@ -20,5 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)registry->CheckSubjects(fuzz::SmallRegistry());
   Result<KeyRegistry> again = KeyRegistry::Parse(registry->Serialize(), "serialized");
   if (!again.ok() || again->records() != registry->records()) __builtin_trap();
+  Result<KeyRegistry> binary =
+      KeyRegistry::Parse(registry->Serialize(KeyFileFormat::kBinary), "serialized.bin");
+  if (!binary.ok() || binary->records() != registry->records()) __builtin_trap();
   return 0;
 }

@@ -87,3 +87,14 @@ keys="$root/fuzz/corpus/fuzz_key_registry_large"
 mkdir -p "$keys"
 printf '\x40\x00[[key]]\nname = "x"\nrole = "unit"\n' >"$keys/half-key"
 printf '\x00\x00# nothing\n' >"$keys/comment"
+
+# The key registry's binary form: its magic line, then a KeyRegistryFile.
+kr="$root/fuzz/corpus/fuzz_key_registry"
+{ printf 'FLATCAST-KEYS-1\n'; protoc --encode=flatcast.v1.KeyRegistryFile -I"$root/proto" -I/usr/include \
+    "$root/proto/flatcast.proto"; } >"$kr/binary-two-keys" <<'EOF'
+keys { name: "guiyang-health" role: "publisher" subject: "guiyang-health" kind: "curve"
+       public_key: "0123456789abcdef0123456789abcdef" added { seconds: 1795852800 } }
+keys { name: "unit-520102001001" role: "unit" subject: "520102001001" kind: "curve"
+       public_key: "fedcba9876543210fedcba9876543210" added { seconds: 1795852800 }
+       revoked_at { seconds: 1795939200 } }
+EOF

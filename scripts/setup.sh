@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config xz-utils util-linux
   libzmq3-dev cppzmq-dev
   libprotobuf-dev protobuf-compiler
-  libboost-dev
+  libboost-dev libabsl-dev
   librocksdb-dev
   libgtest-dev libgmock-dev
   libsodium-dev

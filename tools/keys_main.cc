@@ -10,6 +10,8 @@
 //   flatcast-keys seed --out FILE [--force]
 //   flatcast-keys register-units --registry FILE --seed FILE --units REGISTRY.tsv
 //                          [--region CODE] [--tiers LIST] [--exclude CODES]
+//   flatcast-keys convert --registry FILE --out FILE --to toml|binary
+//   flatcast-keys cut --registry FILE --region CODE --out FILE [--to toml|binary]
 //
 // Secret keys are never printed. Results go to stdout; diagnostics to stderr.
 // Exit status: 0 on success, 1 when refused, 2 on usage errors.
@@ -246,6 +248,34 @@ Status RunRegisterUnits(const UnitKeyOptions& o) {
   return Status::Ok();
 }
 
+std::optional<KeyFileFormat> FormatFromName(std::string_view name) {
+  if (name == "toml") return KeyFileFormat::kToml;
+  if (name == "binary") return KeyFileFormat::kBinary;
+  return std::nullopt;
+}
+
+std::string_view FormatName(KeyFileFormat format) {
+  return format == KeyFileFormat::kBinary ? "binary" : "toml";
+}
+
+// convert and cut: read one registry, write another (the input's form unless
+// `to` names one).
+Status RunRewrite(const std::string& in, const std::string& out, const std::string& to,
+                  const std::string& region) {
+  if (in == out) return Status::InvalidArgument("--out must be another file than --registry");
+  if (!region.empty() && !TierOfCode(region)) {
+    return Status::InvalidArgument(fmt::format(
+        "--region must be a GB/T 2260 code (2, 4, 6, 9 or 12 digits), not \"{}\"", region));
+  }
+  Result<KeyRegistry> keys = KeyRegistry::Load(in);
+  if (!keys.ok()) return keys.status();
+  KeyFileFormat format = to.empty() ? keys->format() : *FormatFromName(to);
+  KeyRegistry result = region.empty() ? std::move(keys).value() : keys->Cut(region);
+  FLATCAST_RETURN_IF_ERROR(result.Save(out, format));
+  fmt::print("{} keys written to {} ({})\n", result.records().size(), out, FormatName(format));
+  return Status::Ok();
+}
+
 int Main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("flatcast-keys"));
   spdlog::set_pattern("%^%l%$: %v");
@@ -335,6 +365,30 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   register_units->add_option("--exclude", units.exclude, "Unit codes to leave out")->delimiter(',');
 
+  std::string conv_in, conv_out, conv_to;
+  CLI::App* convert = app.add_subcommand(
+      "convert", "Write the registry in the other form: TOML (read by people) or binary (loads a "
+                 "country's keys in well under a second)");
+  convert->add_option("--registry", conv_in, "Key registry file, either form")
+      ->required()
+      ->check(CLI::ExistingFile);
+  convert->add_option("--out", conv_out, "File to write")->required();
+  convert->add_option("--to", conv_to, "toml or binary")
+      ->required()
+      ->check(CLI::IsMember({"toml", "binary"}));
+
+  std::string cut_in, cut_out, cut_to, cut_region;
+  CLI::App* cut = app.add_subcommand(
+      "cut", "Write the keys a region's relay needs: its units' and relays' keys, every "
+             "publisher's and auditor's (docs/RELAY.md)");
+  cut->add_option("--registry", cut_in, "Key registry file, either form")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cut->add_option("--region", cut_region, "The region's code, e.g. 52")->required();
+  cut->add_option("--out", cut_out, "File to write")->required();
+  cut->add_option("--to", cut_to, "toml or binary (default: the input's form)")
+      ->check(CLI::IsMember({"toml", "binary"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -359,6 +413,10 @@ int Main(int argc, char** argv) {
     if (status.ok()) fmt::print("unit key seed written to {} (mode 0600)\n", seed_out);
   } else if (*register_units) {
     status = RunRegisterUnits(units);
+  } else if (*convert) {
+    status = RunRewrite(conv_in, conv_out, conv_to, "");
+  } else if (*cut) {
+    status = RunRewrite(cut_in, cut_out, cut_to, cut_region);
   }
   if (!status.ok()) {
     spdlog::error("{}", status.ToString());

@@ -91,12 +91,27 @@ bool IsAtomicWriteLeftover(std::string_view file_name) {
 }
 
 Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoStatus("read", path, errno);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return ErrnoStatus("read", path, errno);
-  return buffer.str();
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  // Read into a string of the file's size (one copy: a country's key
+  // registry is 60 MB); a file that grows meanwhile is read to its end.
+  std::string text;
+  text.resize(st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0);
+  size_t have = 0;
+  for (;;) {
+    if (have == text.size()) text.resize(std::max<size_t>(2 * text.size(), 4096));
+    ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read", path, errno);
+    }
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+  }
+  text.resize(have);
+  return text;
 }
 
 }  // namespace flatcast

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 #include "flatcast/file_util.h"
@@ -105,6 +106,9 @@ Status CheckRawKey(std::string_view key, KeyKind kind) {
   return Status::Ok();
 }
 
+// The first line of the binary form.
+constexpr std::string_view kBinaryMagic = "FLATCAST-KEYS-1\n";
+
 }  // namespace
 
 std::string_view KeyRoleName(KeyRole role) {
@@ -134,6 +138,7 @@ std::optional<KeyRole> KeyRoleFromName(std::string_view name) {
 
 Result<KeyRegistry> KeyRegistry::Parse(std::string_view text, std::string_view source_name) {
   const std::string source(source_name);
+  if (text.starts_with(kBinaryMagic)) return ParseBinary(text.substr(kBinaryMagic.size()), source);
   toml::table table;
   try {
     table = toml::parse(text, source);
@@ -237,21 +242,92 @@ Result<KeyRegistry> KeyRegistry::Parse(std::string_view text, std::string_view s
   return registry;
 }
 
-Result<KeyRegistry> KeyRegistry::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    std::string message = fmt::format("{}: {}", path, std::strerror(err));
-    if (err == ENOENT) return Status::NotFound(message);
-    return Status::IOError(message);
+Result<KeyRegistry> KeyRegistry::ParseBinary(std::string_view bytes, const std::string& source) {
+  // An arena: a country's registry is millions of small strings, freed at once.
+  google::protobuf::Arena arena;
+  auto& file = *google::protobuf::Arena::CreateMessage<v1::KeyRegistryFile>(&arena);
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !file.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::InvalidArgument(
+        fmt::format("{}: not a binary key registry (the records after the first line do not "
+                    "decode)",
+                    source));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::IOError(path + ": read failed");
-  return Parse(text.str(), path);
+  KeyRegistry registry;
+  registry.format_ = KeyFileFormat::kBinary;
+  registry.by_public_key_.reserve(file.keys_size());
+  registry.by_name_.reserve(file.keys_size());
+  for (int i = 0; i < file.keys_size(); ++i) {
+    const v1::KeyRegistryEntry& e = file.keys(i);
+    // Formatted only for an error: this loop runs once per key of a country.
+    auto where_of = [&source, i] { return fmt::format("{}: key {}", source, i + 1); };
+    KeyRecord r;
+    r.name = e.name();
+    std::optional<KeyRole> role = KeyRoleFromName(e.role());
+    if (!role) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: unknown role \"{}\" (unit, publisher, auditor, broker or relay)", where_of(),
+          e.role().substr(0, 32)));
+    }
+    r.role = *role;
+    r.subject = e.subject();
+    std::optional<KeyKind> kind = KeyKindFromName(e.kind());
+    if (!kind) {
+      return Status::InvalidArgument(fmt::format("{}: unknown kind \"{}\" (curve or signing)",
+                                                 where_of(), e.kind().substr(0, 32)));
+    }
+    r.kind = *kind;
+    r.public_key = e.public_key();
+    if (r.public_key.size() != kKeyBytes) {
+      return Status::InvalidArgument(fmt::format("{}: a public key is {} bytes, not {}",
+                                                 where_of(), kKeyBytes, r.public_key.size()));
+    }
+    r.key_id = KeyId(r.public_key);
+    if (!e.has_added()) return Status::InvalidArgument(where_of() + ": added is missing");
+    if (Status st = CheckInputTime(e.added(), "added"); !st.ok()) {
+      return Status::InvalidArgument(where_of() + ": " + st.message());
+    }
+    r.added = FromTimestamp(e.added());
+    if (e.has_revoked_at()) {
+      if (Status st = CheckInputTime(e.revoked_at(), "revoked_at"); !st.ok()) {
+        return Status::InvalidArgument(where_of() + ": " + st.message());
+      }
+      r.revoked_at = FromTimestamp(e.revoked_at());
+      if (*r.revoked_at < r.added) {
+        return Status::InvalidArgument(where_of() + ": revoked_at is before added");
+      }
+    }
+    FLATCAST_RETURN_IF_ERROR(registry.Add(std::move(r), where_of));
+  }
+  return registry;
 }
 
-std::string KeyRegistry::Serialize() const {
+std::string KeyRegistry::SerializeBinary() const {
+  v1::KeyRegistryFile file;
+  file.mutable_keys()->Reserve(static_cast<int>(records_.size()));
+  for (const KeyRecord& r : records_) {
+    v1::KeyRegistryEntry* e = file.add_keys();
+    e->set_name(r.name);
+    e->set_role(std::string(KeyRoleName(r.role)));
+    e->set_subject(r.subject);
+    e->set_kind(std::string(KeyKindName(r.kind)));
+    e->set_public_key(r.public_key);
+    *e->mutable_added() = ToTimestamp(r.added);
+    if (r.revoked_at) *e->mutable_revoked_at() = ToTimestamp(*r.revoked_at);
+  }
+  std::string out(kBinaryMagic);
+  file.AppendToString(&out);
+  return out;
+}
+
+Result<KeyRegistry> KeyRegistry::Load(const std::string& path) {
+  Result<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
+}
+
+std::string KeyRegistry::Serialize(KeyFileFormat format) const {
+  if (format == KeyFileFormat::kBinary) return SerializeBinary();
   std::string out =
       "# flatcast key registry: public keys only (docs/SECURITY.md, \"Key registry\").\n"
       "# Maintained with flatcast-keys register / revoke / rotate; revoked keys stay listed.\n";
@@ -270,8 +346,8 @@ std::string KeyRegistry::Serialize() const {
   return out;
 }
 
-Status KeyRegistry::Save(const std::string& path) const {
-  return WriteFileAtomically(path, Serialize());
+Status KeyRegistry::Save(const std::string& path, KeyFileFormat format) const {
+  return WriteFileAtomically(path, Serialize(format));
 }
 
 const KeyRecord* KeyRegistry::FindCurveKey(std::string_view public_key) const {
@@ -426,6 +502,21 @@ Status KeyRegistry::Rotate(std::string_view name, std::string_view curve_public,
   return Apply(std::move(revoked), std::move(added), now, "rotate");
 }
 
+KeyRegistry KeyRegistry::Cut(std::string_view region) const {
+  KeyRegistry cut;
+  cut.format_ = format_;
+  for (const KeyRecord& r : records_) {
+    const bool keep = r.role == KeyRole::kPublisher || r.role == KeyRole::kAuditor ||
+                      ((r.role == KeyRole::kUnit || r.role == KeyRole::kRelay) &&
+                       Registry::IsWithin(r.subject, region));
+    if (!keep) continue;
+    // A subset of a registry that holds together holds together.
+    Status added = cut.Add(r, "cut");
+    (void)added;
+  }
+  return cut;
+}
+
 Status KeyRegistry::CheckSubjects(const Registry& units) const {
   for (const KeyRecord& r : records_) {
     if (r.role == KeyRole::kUnit && !units.Find(r.subject)) {
@@ -437,37 +528,94 @@ Status KeyRegistry::CheckSubjects(const Registry& units) const {
 }
 
 Status KeyRegistry::Add(KeyRecord record, std::string_view where) {
+  return Add(std::move(record), [where] { return std::string(where); });
+}
+
+Status KeyRegistry::Add(KeyRecord record, const std::function<std::string()>& where_of) {
   auto refuse = [&](const std::string& why) {
-    return Status::InvalidArgument(fmt::format("{}: {}", where, why));
+    return Status::InvalidArgument(fmt::format("{}: {}", where_of(), why));
   };
   if (Status st = CheckName(record.name); !st.ok()) return refuse(st.message());
   if (Status st = CheckSubject(record.role, record.subject); !st.ok()) return refuse(st.message());
-  if (Status st = CheckHolder(record.name, record.role, record.subject); !st.ok()) {
-    return refuse(st.message());
-  }
   if (record.public_key.size() != kKeyBytes) return refuse("a public key must be 32 bytes");
+  // The record goes in first, so the indices take views of its strings; it
+  // and what was indexed come out again if it is refused. One lookup per
+  // index: a country's registry adds 665,276 records at load.
+  const size_t index = records_.size();
+  const KeyRecord& r = records_.emplace_back(std::move(record));
+  auto [name_it, new_name] = by_name_.try_emplace(r.name);
+  auto [key_it, new_key] = by_public_key_.try_emplace(r.public_key, index);
+  auto take_back = [&, name_it = name_it, new_name = new_name, key_it = key_it,
+                    new_key = new_key] {
+    if (new_key) by_public_key_.erase(key_it);
+    if (new_name) by_name_.erase(name_it);
+    records_.pop_back();
+  };
+  if (!new_name) {
+    // Every record of a name has the same role and subject.
+    const KeyRecord& first = records_[name_it->second.front()];
+    if (first.role != r.role || first.subject != r.subject) {
+      Status refused = refuse(
+          fmt::format("{} is registered as {} {}; a name keeps its role and subject", r.name,
+                      KeyRoleName(first.role), first.subject));
+      take_back();
+      return refused;
+    }
+  }
   // Whatever its kind, a public key appears once: a key is never reused, and
   // a signing key is never also registered as a CURVE key.
   const KeyRecord* other = nullptr;
-  if (auto it = by_public_key_.find(record.public_key); it != by_public_key_.end()) {
-    other = &records_[it->second];
-  } else if (record.kind == KeyKind::kSigning) {
-    other = FindSigningKey(record.key_id);
+  if (!new_key) {
+    other = &records_[key_it->second];
+  } else if (r.kind == KeyKind::kSigning) {
+    other = FindSigningKey(r.key_id);
   }
   if (other != nullptr) {
-    return Status::AlreadyExists(
-        fmt::format("{}: key {} is already registered to {}{}; a key is never reused", where,
-                    record.key_id, other->name, other->revoked() ? " (revoked)" : ""));
+    Status refused = Status::AlreadyExists(
+        fmt::format("{}: key {} is already registered to {}{}; a key is never reused", where_of(),
+                    r.key_id, other->name, other->revoked() ? " (revoked)" : ""));
+    take_back();
+    return refused;
   }
-  if (!record.revoked() && FindActive(record.name, record.kind) != nullptr) {
-    return refuse(fmt::format("{} has two active {} keys", record.name, KeyKindName(record.kind)));
+  if (!r.revoked() && !new_name) {
+    for (size_t i : name_it->second) {
+      if (records_[i].kind == r.kind && !records_[i].revoked()) {
+        Status refused =
+            refuse(fmt::format("{} has two active {} keys", r.name, KeyKindName(r.kind)));
+        take_back();
+        return refused;
+      }
+    }
   }
-  size_t index = records_.size();
-  by_public_key_.emplace(record.public_key, index);
-  if (record.kind == KeyKind::kSigning) by_signing_id_.emplace(record.key_id, index);
-  by_name_[record.name].push_back(index);
-  records_.push_back(std::move(record));
+  if (r.kind == KeyKind::kSigning) by_signing_id_.emplace(r.key_id, index);
+  name_it->second.push_back(index);
   return Status::Ok();
+}
+
+KeyRegistry::KeyRegistry(const KeyRegistry& other)
+    : format_(other.format_), records_(other.records_) {
+  Reindex();
+}
+
+KeyRegistry& KeyRegistry::operator=(const KeyRegistry& other) {
+  if (this != &other) {
+    format_ = other.format_;
+    records_ = other.records_;
+    Reindex();
+  }
+  return *this;
+}
+
+void KeyRegistry::Reindex() {
+  by_public_key_.clear();
+  by_signing_id_.clear();
+  by_name_.clear();
+  for (size_t i = 0; i < records_.size(); ++i) {
+    const KeyRecord& r = records_[i];
+    by_public_key_.emplace(r.public_key, i);
+    if (r.kind == KeyKind::kSigning) by_signing_id_.emplace(r.key_id, i);
+    by_name_[r.name].push_back(i);
+  }
 }
 
 Status KeyRegistry::CheckHolder(std::string_view name, KeyRole role,
@@ -544,7 +692,7 @@ Status UpdateKeyRegistryFile(const std::string& path, bool create,
     registry = KeyRegistry();
   }
   FLATCAST_RETURN_IF_ERROR(change(*registry));
-  return registry->Save(path);
+  return registry->Save(path, registry->format());
 }
 
 bool KeyRegistryWatcher::Stamp::operator==(const Stamp& o) const {

@@ -397,6 +397,91 @@ TEST_F(KeyRegistryTest, SavesAndLoadsTheSameRegistry) {
   EXPECT_EQ(loaded->Serialize(), r.Serialize());
 }
 
+TEST_F(KeyRegistryTest, TheBinaryFormHoldsTheSameRecordsAndIsReadLikeTheText) {
+  TempDir dir;
+  KeyRegistry r = WithPublisherAndUnit();
+  ASSERT_TRUE(r.Revoke("unit-520102001001", std::nullopt, t1).ok());
+  ASSERT_TRUE(r.Save(dir / "keys.bin", KeyFileFormat::kBinary).ok());
+  EXPECT_EQ(ReadFile(dir / "keys.bin").substr(0, 16), "FLATCAST-KEYS-1\n");
+  Result<KeyRegistry> loaded = KeyRegistry::Load(dir / "keys.bin");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->format(), KeyFileFormat::kBinary);
+  EXPECT_EQ(loaded->records(), r.records());
+  EXPECT_EQ(loaded->Serialize(), r.Serialize()) << "the same TOML either way";
+  EXPECT_TRUE(loaded->FindCurveKey(curve2.public_key)->revoked());
+  EXPECT_EQ(loaded->FindSigningKey(KeyId(signing1.public_key))->name, "guiyang-health");
+  // An update keeps the form.
+  ASSERT_TRUE(UpdateKeyRegistryFile(dir / "keys.bin", false, [&](KeyRegistry& k) {
+                return k.Register("audit-office", KeyRole::kAuditor, "audit-office",
+                                  curve3.public_key, std::nullopt, t2);
+              }).ok());
+  EXPECT_EQ(KeyRegistry::Load(dir / "keys.bin")->format(), KeyFileFormat::kBinary);
+  EXPECT_EQ(KeyRegistry::Load(dir / "keys.bin")->records().size(), 4u);
+}
+
+TEST_F(KeyRegistryTest, ABinaryFormThatBreaksTheRulesIsRefusedSayingWhere) {
+  std::string good = WithPublisherAndUnit().Serialize(KeyFileFormat::kBinary);
+  Result<KeyRegistry> truncated =
+      KeyRegistry::Parse(std::string_view(good).substr(0, good.size() - 7), "keys.bin");
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.status().message().find("keys.bin: not a binary key registry"),
+            std::string::npos)
+      << truncated.status().message();
+  // The same key twice: what the text form refuses, the binary form does too.
+  KeyRegistry r = WithPublisherAndUnit();
+  std::string text = r.Serialize();
+  std::string twice = text + text.substr(text.find("\n[[key]]"));
+  Result<KeyRegistry> from_text = KeyRegistry::Parse(twice, "keys.toml");
+  ASSERT_FALSE(from_text.ok());
+  v1::KeyRegistryFile file;
+  ASSERT_TRUE(file.ParseFromString(good.substr(16)));
+  *file.add_keys() = file.keys(0);
+  Result<KeyRegistry> from_binary =
+      KeyRegistry::Parse("FLATCAST-KEYS-1\n" + file.SerializeAsString(), "keys.bin");
+  ASSERT_FALSE(from_binary.ok());
+  EXPECT_NE(from_binary.status().message().find("keys.bin: key 4: key"), std::string::npos)
+      << from_binary.status().message();
+  EXPECT_NE(from_binary.status().message().find("is already registered"), std::string::npos);
+  file.mutable_keys()->RemoveLast();
+  file.mutable_keys(1)->set_role("mayor");
+  Result<KeyRegistry> role = KeyRegistry::Parse("FLATCAST-KEYS-1\n" + file.SerializeAsString(),
+                                                "keys.bin");
+  ASSERT_FALSE(role.ok());
+  EXPECT_NE(role.status().message().find("keys.bin: key 2: unknown role \"mayor\""),
+            std::string::npos)
+      << role.status().message();
+}
+
+TEST_F(KeyRegistryTest, ACutKeepsTheRegionsUnitsAndRelaysAndEveryPublisherAndAuditor) {
+  KeyRegistry r = WithPublisherAndUnit();
+  KeyPair other_unit = NewKey(KeyKind::kCurve), relay52 = NewKey(KeyKind::kCurve),
+          relay64 = NewKey(KeyKind::kCurve), pair = NewKey(KeyKind::kCurve);
+  ASSERT_TRUE(r.Register("unit-640104001001", KeyRole::kUnit, "640104001001",
+                         other_unit.public_key, std::nullopt, t0)
+                  .ok());
+  ASSERT_TRUE(r.Register("relay-52", KeyRole::kRelay, "52", relay52.public_key, std::nullopt, t0)
+                  .ok());
+  ASSERT_TRUE(r.Register("relay-64", KeyRole::kRelay, "64", relay64.public_key, std::nullopt, t0)
+                  .ok());
+  ASSERT_TRUE(r.Register("pair-00", KeyRole::kBroker, "national", pair.public_key, std::nullopt, t0)
+                  .ok());
+  ASSERT_TRUE(r.Register("audit-office", KeyRole::kAuditor, "audit-office", curve3.public_key,
+                         std::nullopt, t0)
+                  .ok());
+  KeyRegistry cut = r.Cut("52");
+  std::vector<std::string> names;
+  for (const KeyRecord& k : cut.records()) names.push_back(k.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"guiyang-health", "guiyang-health",
+                                             "unit-520102001001", "relay-52", "audit-office"}));
+  EXPECT_NE(cut.FindSigningKey(KeyId(signing1.public_key)), nullptr);
+  EXPECT_EQ(cut.FindCurveKey(other_unit.public_key), nullptr);
+  // A copy has indices of its own.
+  KeyRegistry copy = cut;
+  cut = KeyRegistry();
+  ASSERT_NE(copy.FindCurveKey(relay52.public_key), nullptr);
+  EXPECT_EQ(copy.FindCurveKey(relay52.public_key)->name, "relay-52");
+}
+
 TEST_F(KeyRegistryTest, AdmitsActiveCurveKeysAndRefusesUnknownOrRevokedOnes) {
   KeyRegistry r = WithPublisherAndUnit();
   Result<KeyRecord> admitted = r.AdmitCurveKey(curve2.public_key);

@@ -29,13 +29,24 @@
 //
 // Only public keys are ever in it: a field naming a secret is refused.
 //
+// The same records may be kept in a binary form instead (KeyRegistryFile in
+// flatcast.proto after a 16-byte magic line), which loads a country's
+// 665,276 unit keys in well under a second; every reader takes either form
+// (`flatcast-keys convert` turns one into the other), and an update keeps
+// the file in the form it had.
+//
 // A KeyRegistry is a plain value: not synchronised; share it between threads
 // only read-only.
 #pragma once
 
 #include <sys/types.h>
 
+#include <absl/container/flat_hash_map.h>
+
+#include <boost/container/small_vector.hpp>
+
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -74,25 +85,36 @@ struct KeyRecord {
   bool operator==(const KeyRecord&) const = default;
 };
 
+enum class KeyFileFormat { kToml, kBinary };
+
 class KeyRegistry {
  public:
   KeyRegistry() = default;
+  // The indices point into the records: a copy builds its own.
+  KeyRegistry(const KeyRegistry& other);
+  KeyRegistry& operator=(const KeyRegistry& other);
+  KeyRegistry(KeyRegistry&&) noexcept = default;
+  KeyRegistry& operator=(KeyRegistry&&) noexcept = default;
 
   // Parses registry text; `source_name` and the line of the offending table
   // prefix error messages. Refuses unknown or secret fields, malformed names,
   // subjects, keys and times, a key id that does not match its key, a key
   // listed twice, a holder with two active keys of one kind, and one name
   // with two roles or subjects.
+  // Text that starts with the binary form's magic line is read as the
+  // binary form, with the same checks.
   static Result<KeyRegistry> Parse(std::string_view text, std::string_view source_name);
   // Reads and parses a registry file; NotFound when it does not exist.
   static Result<KeyRegistry> Load(const std::string& path);
 
-  // The file text; Parse(Serialize()) gives an equal registry.
-  std::string Serialize() const;
+  // The file's contents; Parse(Serialize(f)) gives an equal registry.
+  std::string Serialize(KeyFileFormat format = KeyFileFormat::kToml) const;
   // Writes the file atomically with mode 0644.
-  Status Save(const std::string& path) const;
+  Status Save(const std::string& path, KeyFileFormat format = KeyFileFormat::kToml) const;
+  // The form it was parsed from (kToml for a registry made in memory).
+  KeyFileFormat format() const { return format_; }
 
-  const std::vector<KeyRecord>& records() const { return records_; }
+  const std::deque<KeyRecord>& records() const { return records_; }
 
   // The record of this CURVE public key, active or revoked; nullptr if unknown.
   // `public_key` is raw (as in a ZAP request) or Z85 (40 characters).
@@ -131,12 +153,20 @@ class KeyRegistry {
   Status Rotate(std::string_view name, std::string_view curve_public,
                 std::optional<std::string_view> signing_public, TimePoint now);
 
+  // The keys a region's broker needs (a relay's, docs/RELAY.md): the unit
+  // and relay keys at or below `region`, and every publisher and auditor key
+  // (a national publisher's signature is checked at every hop), revoked ones
+  // included, in their order. Broker keys are left out: a region's pair
+  // registers its own.
+  KeyRegistry Cut(std::string_view region) const;
+
   // Checks that every unit holder's subject is a unit of `units`.
   Status CheckSubjects(const Registry& units) const;
 
  private:
   // Appends a record after checking it against the registry's rules.
   Status Add(KeyRecord record, std::string_view where);
+  Status Add(KeyRecord record, const std::function<std::string()>& where_of);
   // Revokes `revoked` and adds `added`, or changes nothing if one is refused.
   Status Apply(std::vector<size_t> revoked, std::vector<KeyRecord> added, TimePoint now,
                std::string_view where);
@@ -144,11 +174,23 @@ class KeyRegistry {
   Status CheckHolder(std::string_view name, KeyRole role, std::string_view subject) const;
   void RevokeAt(size_t index, TimePoint now);
 
-  std::vector<KeyRecord> records_;
-  // Indices into records_.
-  std::map<std::string, size_t, std::less<>> by_public_key_;         // raw key, either kind
-  std::map<std::string, size_t, std::less<>> by_signing_id_;         // key id of a signing key
-  std::map<std::string, std::vector<size_t>, std::less<>> by_name_;  // oldest first
+  static Result<KeyRegistry> ParseBinary(std::string_view bytes, const std::string& source);
+  std::string SerializeBinary() const;
+
+  // Rebuilds the indices from records_.
+  void Reindex();
+
+  KeyFileFormat format_ = KeyFileFormat::kToml;
+  // A deque: a record stays where it is while others are added, so the
+  // indices below hold views of its strings (a country's registry has
+  // 665,276 records; no key is stored twice).
+  std::deque<KeyRecord> records_;
+  // Indices into records_, in Abseil's flat tables (no allocation per entry).
+  absl::flat_hash_map<std::string_view, size_t> by_public_key_;  // raw key, either kind
+  absl::flat_hash_map<std::string_view, size_t> by_signing_id_;  // key id of a signing key
+  // A holder has one or two records (CURVE, signing) unless it rotated.
+  absl::flat_hash_map<std::string_view, boost::container::small_vector<size_t, 2>>
+      by_name_;  // oldest first
 };
 
 // Checks the signature a directive carries (Directive.signature) against
@@ -164,7 +206,8 @@ Result<KeyRecord> VerifyDirectiveSignature(const v1::Directive& directive, const
                                            std::optional<TimePoint> at = std::nullopt);
 
 // Loads the registry at `path` (an empty one if it does not exist and
-// `create` is set), applies `change`, and saves it atomically; an exclusive
+// `create` is set), applies `change`, and saves it atomically in the form it
+// had (TOML for a new one); an exclusive
 // lock on "<path>.lock" keeps concurrent updates from losing each other.
 // Nothing is written when `change` fails.
 Status UpdateKeyRegistryFile(const std::string& path, bool create,
