@@ -156,15 +156,6 @@ int main(int argc, char** argv) {
     }
     registry = std::move(cut);
   }
-  // Every registered unit may connect, each with one connection, unless the
-  // config says fewer will.
-  uint64_t terminals = registry->size();
-  if (config.max_terminals > 0) terminals = std::min<uint64_t>(terminals, config.max_terminals);
-  auto budget = flatcast::broker::CheckFdBudget(terminals, config.rocksdb_max_open_files);
-  if (!budget.ok()) return Fail(budget.status());
-  spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
-               budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,
-               budget->limit);
   zmq::context_t ctx(config.io_threads);
   const std::atomic<bool>& stop = flatcast::StopOnSignals();
   // A pair's broker starts again when its role changes: as a standby after

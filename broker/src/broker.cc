@@ -1,4 +1,5 @@
 #include "flatcast/broker/broker.h"
+#include "flatcast/broker/fd_budget.h"
 
 #include <spdlog/spdlog.h>
 
@@ -112,6 +113,15 @@ class Broker::Impl {
       zap_ = std::move(zap).value();
       transport.curve_secret_key = curve_key->secret_key;
     }
+    // Checked before the first socket: when descriptors run out, libzmq
+    // spins on accept() while the clients beyond hang.
+    auto budget = CheckFdBudget(
+        ExpectedConnections(registry_, zap_ ? &keys_->registry() : nullptr, config_.max_terminals),
+        config_.rocksdb_max_open_files);
+    if (!budget.ok()) return budget.status();
+    spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
+                 budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,
+                 budget->limit);
     auto opened = RouterTransport::Open(ctx_, transport);
     if (!opened.ok()) return opened.status();
     transport_ = std::move(opened).value();

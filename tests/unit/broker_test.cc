@@ -524,6 +524,25 @@ TEST(FdBudget, RefusesWhenTheLimitCannotCoverEveryTerminal) {
   EXPECT_GE(fits->limit, fits->needed);
 }
 
+TEST(FdBudget, CountsOnlyTheKeyHoldersWhenConnectionsAreAdmittedByKey) {
+  const Registry registry = testing::TestRegistry();
+  KeyRegistry keys;
+  const TimePoint t = testing::SampleTime();
+  auto curve = [] { return GenerateKeyPair(KeyKind::kCurve).value().public_key; };
+  ASSERT_TRUE(keys.Register("unit-520102001001", KeyRole::kUnit, "520102001001", curve(),
+                            std::nullopt, t).ok());
+  ASSERT_TRUE(keys.Register("unit-520102001002", KeyRole::kUnit, "520102001002", curve(),
+                            std::nullopt, t).ok());
+  ASSERT_TRUE(keys.Revoke("unit-520102001002", std::nullopt, t).ok());
+  ASSERT_TRUE(keys.Register("unit-640104001001", KeyRole::kUnit, "640104001001", curve(),
+                            std::nullopt, t).ok());  // not a unit of this registry
+  ASSERT_TRUE(keys.Register("relay-5201", KeyRole::kRelay, "5201", curve(), std::nullopt, t).ok());
+  ASSERT_TRUE(keys.Register("auditor", KeyRole::kAuditor, "auditor", curve(), std::nullopt, t).ok());
+  EXPECT_EQ(ExpectedConnections(registry, &keys, 0), 2u) << "one unit and one relay";
+  EXPECT_EQ(ExpectedConnections(registry, nullptr, 0), registry.size()) << "open: every unit";
+  EXPECT_EQ(ExpectedConnections(registry, &keys, 7), 7u) << "max_terminals decides";
+}
+
 TEST(BrokerConfig, RefusesUnknownKeysAndBadDurations) {
   testing::TempDir dir;
   testing::WriteFile(dir.path() / "a.toml", "data_dir = \"/tmp/x\"\nheartbeat_intervall = \"5s\"\n");

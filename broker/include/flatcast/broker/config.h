@@ -88,8 +88,9 @@ struct BrokerConfig {
   // connection's traffic (CURVE handshakes included) beside the broker's loop.
   int io_threads = 2;
   // The most terminal connections expected at once; 0 (the default): every
-  // registered unit. The open-file budget checked at start-up is computed
-  // from it. A broker for a registry larger than its descriptor limit (a
+  // unit that can connect (with CURVE, the holders of an active unit key of
+  // the registry and the relays; in open mode every registered unit). The
+  // open-file budget checked at start-up is computed from it. A broker for a registry larger than its descriptor limit (a
   // national registry on a 20,000-descriptor machine, for queries) sets it
   // lower; terminals beyond it are refused by the operating system.
   int64_t max_terminals = 0;

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "flatcast/key_registry.h"
+#include "flatcast/registry.h"
 #include "flatcast/status.h"
 
 namespace flatcast::broker {
@@ -19,9 +21,19 @@ struct FdBudget {
 
 inline constexpr uint64_t kFdReserve = 64;
 
-// Computes the budget for `terminals` connections. If the soft open-file
-// limit is short, raises it as far as the hard limit allows. Refuses, with a
-// message saying what to do, when the limit is still short.
+// The connections to budget for: `max_terminals` when it is set (> 0);
+// otherwise, when connections are admitted by key (`admitted`: the key
+// registry the broker's ZAP handler checks), one per active unit key of a
+// unit of `registry` and one per active relay key, since no one else gets
+// in (a national broker with only relays below it needs a few dozen, not
+// one per unit of the country); in open mode one per unit of `registry`.
+uint64_t ExpectedConnections(const Registry& registry, const KeyRegistry* admitted,
+                             int64_t max_terminals);
+
+// Computes the budget for `terminals` connections. Raises the soft
+// open-file limit to the hard limit (so that keys added later, which a
+// running broker picks up, still find descriptors). Refuses, with a message
+// saying what to do, when the limit is short.
 Result<FdBudget> CheckFdBudget(uint64_t terminals, int rocksdb_max_open_files);
 
 }  // namespace flatcast::broker
