@@ -6,6 +6,7 @@
 //
 //   flatcast-bench-publish --broker EP --count K [--body-bytes 4096]
 //     [--scope 52] [--tiers city,district,street,community] [--publisher NAME]
+//     [--issuer 52] [--department HEALTH]
 //     [--curve-key F --broker-key F] [--signing-key F] [--pipeline]
 //
 // Prints one JSON line per directive: {"id", "seq", "t0_us", "receipt_us",
@@ -40,6 +41,7 @@ int64_t Us(const google::protobuf::Timestamp& t) {
 int main(int argc, char** argv) {
   CLI::App app{"flatcast-bench-publish: timed publishes for the benchmark"};
   std::string broker, publisher = "guizhou-health", curve_key, broker_key, signing_key;
+  std::string issuer = "52", department = "HEALTH";
   std::vector<std::string> scope{"52"}, tiers{"city", "district", "street", "community"};
   int count = 1;
   bool pipeline = false;
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
   app.add_option("--scope", scope, "scope codes")->delimiter(',');
   app.add_option("--tiers", tiers, "target tiers")->delimiter(',');
   app.add_option("--publisher", publisher, "publisher name");
+  app.add_option("--issuer", issuer, "issuing unit (00: the nation)");
+  app.add_option("--department", department, "issuing department");
   app.add_option("--curve-key", curve_key, "CURVE secret key file");
   app.add_option("--broker-key", broker_key, "broker public key file");
   app.add_option("--signing-key", signing_key, "signing key file");
@@ -73,8 +77,8 @@ int main(int argc, char** argv) {
   std::vector<flatcast::v1::Envelope> requests;
   for (int k = 0; k < count; ++k) {
     flatcast::publisher::DirectiveFlags f;
-    f.issuer = "52";
-    f.department = "HEALTH";
+    f.issuer = issuer;
+    f.department = department;
     f.title = fmt::format("benchmark directive {}", k + 1);
     f.body = std::string(body_bytes, 'x');
     f.actions = {"prepare|community"};

@@ -23,11 +23,19 @@
 # standby, and the demo ends with every unit's acknowledgement durable on
 # both stores and the audit at 100 %.
 #
-# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve] [--ha]
+# With --national it runs the whole country instead (docs/RELAY.md): the
+# national registry (665,276 units, fetched and built by
+# scripts/build-registry.sh --all), a national broker, a relay for each of
+# the 31 provinces, terminals for every unit of Guizhou, Ningxia and Hainan
+# (the other provinces' terminals offline), one national directive published
+# by a national publisher (unit 00), and the national rollup per province
+# beside each relay's state (bench/national_bench.py --demo).
+#
+# Usage: scripts/demo.sh [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve] [--ha] [--national]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-setup=1 shards=3 region=52 keep=0 storm=0 curve=1 ha=0
+setup=1 shards=3 region=52 keep=0 storm=0 curve=1 ha=0 national=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-setup) setup=0 ;;
@@ -37,7 +45,8 @@ while [ $# -gt 0 ]; do
     --storm) storm=1 ;;
     --no-curve) curve=0 ;;
     --ha) ha=1 ;;
-    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve] [--ha]" >&2; exit 2 ;;
+    --national) national=1 ;;
+    *) echo "usage: $0 [--no-setup] [--shards N] [--region CODE] [--keep] [--storm] [--no-curve] [--ha] [--national]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -45,6 +54,13 @@ done
 if [ "$setup" = 1 ]; then
   scripts/setup.sh
   scripts/build.sh
+fi
+if [ "$national" = 1 ]; then
+  [ "$curve" = 1 ] || { echo "--national runs with CURVE only" >&2; exit 2; }
+  [ -f build/registry-national.tsv ] || scripts/build-registry.sh --all build/registry-national.tsv
+  keep_flag=()
+  [ "$keep" = 1 ] && keep_flag=(--keep)
+  exec python3 bench/national_bench.py --demo "${keep_flag[@]}"
 fi
 bin=build/bin
 registry=configs/registry/guizhou-52.tsv
