@@ -108,6 +108,7 @@ Status Relays::OnHello(const std::string& routing, uint64_t corr, const v1::Rela
   r.stored = hello.cursor();
   r.sent = r.scanned = r.stored;
   r.in_flight.clear();
+  r.queued.clear();  // a relay saying hello starts its batches again from the welcome
   r.last_progress = r.last_heard = now;
   v1::Envelope env = NewEnvelope(corr);
   v1::RelayWelcome* w = env.mutable_relay_welcome();
@@ -217,14 +218,53 @@ Status Relays::OnAckBatch(const std::string& routing, uint64_t corr, const v1::R
   }
   const TimePoint now = clock_.Now();
   relay->last_heard = now;
-  if (relay->batch_in_flight) return Status::Ok();  // answered once the one being stored is
-  if (batch.after_log_seq() != relay->log_cursor || batch.last_log_seq() < batch.after_log_seq()) {
-    // Not the next: the relay continues from what is stored here.
+  // The position the batch must follow: what is durable, or what the
+  // batches being stored and waiting will have made durable.
+  const uint64_t follows = !relay->queued.empty() ? relay->queued.back().second.last_log_seq()
+                           : relay->batch_in_flight ? relay->batch_last
+                                                    : relay->log_cursor;
+  if (batch.after_log_seq() != follows || batch.last_log_seq() < batch.after_log_seq() ||
+      (relay->batch_in_flight && relay->queued.size() >= options_.queued_batches)) {
+    // Not the next (or too many waiting): the relay continues from what is
+    // durable here.
     v1::Envelope env = NewEnvelope(corr);
     env.mutable_relay_acks_stored()->set_log_cursor(relay->log_cursor);
     Send(*relay, Encoded(env), now);
     return Status::Ok();
   }
+  if (relay->batch_in_flight) {
+    relay->queued.emplace_back(corr, batch);
+    return Status::Ok();
+  }
+  return StoreBatch(*relay, corr, batch);
+}
+
+void Relays::DropQueued(Relay& r) {
+  const TimePoint now = clock_.Now();
+  for (const auto& [corr, batch] : r.queued) {
+    if (r.routing.empty()) break;
+    v1::Envelope env = NewEnvelope(corr);
+    env.mutable_relay_acks_stored()->set_log_cursor(r.log_cursor);
+    Send(r, Encoded(env), now);
+  }
+  r.queued.clear();
+}
+
+void Relays::StoreNextQueued(Relay& r) {
+  while (!r.batch_in_flight && !r.queued.empty()) {
+    auto [corr, batch] = std::move(r.queued.front());
+    r.queued.pop_front();
+    if (Status st = StoreBatch(r, corr, batch); !st.ok()) {
+      spdlog::warn("refused relay batch: {}", st.message());
+      if (!r.routing.empty()) Send(r, ErrorReply(corr, st), clock_.Now());
+      DropQueued(r);
+    }
+  }
+}
+
+Status Relays::StoreBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batch) {
+  Relay* relay = &r;
+  const TimePoint now = clock_.Now();
   const std::string& region = relay->region;
   const uint32_t size = relay->last - relay->first;
   auto unit_at = [&](uint64_t offset) -> Result<uint32_t> {
@@ -316,6 +356,7 @@ Status Relays::OnAckBatch(const std::string& routing, uint64_t corr, const v1::R
   }
   write.cursors.emplace_back(kCursorPrefix + region, batch.last_log_seq());
   relay->batch_in_flight = true;
+  relay->batch_last = batch.last_log_seq();
   const size_t acks = write.acks.size(), ratings = write.ratings.size();
   commits_.Commit(std::move(write), [this, region, corr, marks = std::move(marks), acks, ratings,
                                      last = batch.last_log_seq()](const Status& st) {
@@ -326,6 +367,7 @@ Status Relays::OnAckBatch(const std::string& routing, uint64_t corr, const v1::R
       spdlog::error("relay {}: {} acknowledgements not stored (sent again): {}", region, acks,
                     st.ToString());
       if (!r.routing.empty()) Send(r, ErrorReply(corr, st), durable);
+      DropQueued(r);  // none is stored past the one that failed
       return;
     }
     for (const Marked& m : marks) {
@@ -344,6 +386,7 @@ Status Relays::OnAckBatch(const std::string& routing, uint64_t corr, const v1::R
       env.mutable_relay_acks_stored()->set_log_cursor(last);
       Send(r, Encoded(env), durable);
     }
+    StoreNextQueued(r);
   });
   return Status::Ok();
 }

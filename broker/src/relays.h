@@ -3,7 +3,8 @@
 // reaches a unit of its region (a window at a time, from the cursor it says
 // it holds), and their acknowledgement batches, stored with the relay's
 // log position in one synced write before they are confirmed, so a batch
-// sent again after a lost answer is not stored twice. A relay may speak
+// sent again after a lost answer is not stored twice; batches that arrive
+// while one is being stored wait behind it, in order. A relay may speak
 // only for its region: every unit of a batch lies in it, or nothing of the
 // batch is stored. Owned by the broker's event loop.
 #pragma once
@@ -29,6 +30,9 @@ namespace flatcast::broker {
 struct RelaysOptions {
   // Versions sent to a relay and not yet stored there, at most.
   size_t window = 64;
+  // Acknowledgement batches a relay may have waiting behind the one being
+  // stored; more are answered with the cursor (docs/PROTOCOL.md, "Relays").
+  size_t queued_batches = 8;
   // How often each relay is sent a Heartbeat; versions it has not said it
   // stored within 3 intervals are sent again.
   std::chrono::milliseconds heartbeat_interval{5000};
@@ -84,10 +88,24 @@ class Relays {
     TimePoint last_progress{};
     TimePoint last_heard{};
     uint64_t log_cursor = 0;  // durable here
+    // The batch being stored (its log position once durable), and those
+    // that arrived behind it, stored one after the other in order: a batch
+    // is written only once the one before it is durable, so a failed one
+    // takes those behind it down with it and none is stored past a gap.
     bool batch_in_flight = false;
+    uint64_t batch_last = 0;
+    std::deque<std::pair<uint64_t, v1::RelayAckBatch>> queued;  // (correlation id, batch)
   };
 
   Relay* ByRouting(const std::string& routing);
+  // Checks a batch whole and hands it to the commit path; on its outcome
+  // it answers the relay and stores the next queued batch.
+  Status StoreBatch(Relay& relay, uint64_t corr, const v1::RelayAckBatch& batch);
+  // After a stored batch: the next queued one, if any.
+  void StoreNextQueued(Relay& relay);
+  // Answers every queued batch with the durable cursor (the relay goes on
+  // from there) and forgets them.
+  void DropQueued(Relay& relay);
   // True when `state` is sent to some unit of [first, last).
   bool Reaches(const DirectiveState& state, uint32_t first, uint32_t last) const;
   void Pump(Relay& relay, TimePoint now);

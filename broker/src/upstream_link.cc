@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <tuple>
 
@@ -23,8 +24,12 @@ constexpr auto kHelloRetry = std::chrono::seconds(1);
 // After a refusal (a registry mismatch, a key without the relay role): the
 // operator has to act; asked again this often.
 constexpr auto kRefusedRetry = std::chrono::seconds(5);
-// A batch not answered this long is sent again.
+// A batch not answered this long is sent again (with those after it).
 constexpr auto kBatchTimeout = std::chrono::seconds(10);
+// Acknowledgement batches sent and not yet answered, at most: the next is
+// read from the log and sent while the upstream stores the one before, so
+// the last acknowledgements do not wait for a round trip per batch.
+constexpr size_t kBatchWindow = 4;
 
 Result<int> NewEventFd(const char* what) {
   int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -219,15 +224,25 @@ void UpstreamLink::Serve() {
   bool welcomed = false;
   uint64_t accepted = 0;    // the last version handed to the loop
   uint64_t log_cursor = 0;  // stored upstream
+  // Batches sent and not yet answered, oldest first: their correlation id,
+  // the log position each ends at, when it was sent. The next batch starts
+  // where the last one sent ends.
+  struct Sent {
+    uint64_t corr;
+    uint64_t last;
+    Steady::time_point at;
+  };
+  std::deque<Sent> batches;
+  uint64_t next_corr = 1;
+  auto send_from = [&] { return batches.empty() ? log_cursor : batches.back().last; };
   std::chrono::milliseconds heartbeat = options_.heartbeat_interval;
-  Steady::time_point next_hello{}, last_heard{}, next_keepalive{}, batch_sent{}, next_batch{};
-  bool batch_in_flight = false;
+  Steady::time_point next_hello{}, last_heard{}, next_keepalive{}, next_batch{};
   std::string last_problem;
   auto open = [&](size_t to) {
     socket.reset();
     current = to;
     welcomed = false;
-    batch_in_flight = false;
+    batches.clear();
     try {
       zmq::socket_t s(context_, zmq::socket_type::dealer);
       s.set(zmq::sockopt::linger, 0);
@@ -293,16 +308,20 @@ void UpstreamLink::Serve() {
       TrySend(*socket, env);
       next_keepalive = now + heartbeat;
     }
-    if (welcomed && batch_in_flight && now - batch_sent >= kBatchTimeout) batch_in_flight = false;
-    if (welcomed && !batch_in_flight && now >= next_batch) {
+    if (welcomed && !batches.empty() && now - batches.front().at >= kBatchTimeout) {
+      batches.clear();  // unanswered: sent again from what is stored upstream
+    }
+    if (welcomed && now >= next_batch) {
       next_batch = now + kPoll;
-      if (std::optional<v1::RelayAckBatch> batch = NextBatch(log_cursor)) {
+      while (batches.size() < kBatchWindow) {
+        std::optional<v1::RelayAckBatch> batch = NextBatch(send_from());
+        if (!batch) break;
+        const uint64_t last = batch->last_log_seq();
         v1::Envelope env = NewMessage();
+        env.set_correlation_id(next_corr);
         *env.mutable_relay_acks() = std::move(*batch);
-        if (TrySend(*socket, env)) {
-          batch_in_flight = true;
-          batch_sent = now;
-        }
+        if (!TrySend(*socket, env)) break;
+        batches.push_back({next_corr++, last, now});
       }
     }
     if (welcomed && now - last_heard >= 3 * heartbeat) {
@@ -341,7 +360,7 @@ void UpstreamLink::Serve() {
           const v1::RelayWelcome& w = env.relay_welcome();
           welcomed = true;
           log_cursor = w.log_cursor();
-          batch_in_flight = false;
+          batches.clear();
           if (w.heartbeat_interval_ms() > 0) {
             heartbeat = std::chrono::milliseconds(w.heartbeat_interval_ms());
           }
@@ -374,8 +393,19 @@ void UpstreamLink::Serve() {
           break;
         }
         case v1::Envelope::kRelayAcksStored: {
-          log_cursor = env.relay_acks_stored().log_cursor();
-          batch_in_flight = false;
+          // Durable upstream up to `stored`. An answer to a batch in flight
+          // below its end means it did not follow what the upstream holds
+          // (nor will those after it): they are sent again from `stored`.
+          const uint64_t stored = env.relay_acks_stored().log_cursor();
+          log_cursor = std::max(log_cursor, stored);
+          auto it = std::find_if(batches.begin(), batches.end(), [&](const Sent& b) {
+            return b.corr == env.correlation_id();
+          });
+          if (it != batches.end() && stored < it->last) {
+            batches.clear();
+          } else {
+            while (!batches.empty() && batches.front().last <= log_cursor) batches.pop_front();
+          }
           next_batch = Steady::now();
           std::lock_guard<std::mutex> lock(mutex_);
           state_.log_cursor = log_cursor;
@@ -388,7 +418,7 @@ void UpstreamLink::Serve() {
         }
         case v1::Envelope::kError: {
           const v1::Error& e = env.error();
-          batch_in_flight = false;
+          batches.clear();
           if (e.code() == v1::NOT_LEADER) {
             size_t to = (current + 1) % options_.endpoints.size();
             for (size_t i = 0; i < options_.endpoints.size(); ++i) {

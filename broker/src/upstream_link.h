@@ -7,7 +7,8 @@
 // again, so the upstream resends from what is stored), tells the upstream
 // once the loop has stored it (RelayStored), and sends the relay's
 // acknowledgement log upward in batches (RelayAckBatch) after what the
-// upstream says it has stored, one batch at a time.
+// upstream says it has stored, up to four batches in flight (each starts
+// where the one before ends; the upstream stores them in order).
 //
 // Runs on a thread of its own and owns its socket there; it reads the
 // store (the log, directives) and never writes it: the loop stores.

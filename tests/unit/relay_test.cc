@@ -153,6 +153,70 @@ TEST_F(UpstreamRelays, ABatchNotFollowingTheCursorIsAnsweredWithTheCursor) {
   EXPECT_EQ(broker_.Call("auditor", CoverageOf(r.id())).coverage_reply().acknowledged(), 0u);
 }
 
+// Every reply the relay got to its batches, in order: (correlation id,
+// log cursor), or (correlation id, 0) for an error.
+std::vector<std::pair<uint64_t, uint64_t>> BatchAnswers(BrokerHarness& broker) {
+  std::vector<std::pair<uint64_t, uint64_t>> answers;
+  for (const v1::Envelope& env : broker.TakeAll("relay")) {
+    if (env.has_relay_acks_stored()) {
+      answers.emplace_back(env.correlation_id(), env.relay_acks_stored().log_cursor());
+    } else if (env.has_error()) {
+      answers.emplace_back(env.correlation_id(), 0);
+    }
+  }
+  return answers;
+}
+
+TEST_F(UpstreamRelays, BatchesSentBackToBackAreStoredInOrderEachOnceTheOneBeforeIsDurable) {
+  v1::PublishReceipt r = broker_.Publish(SamplePublish({"5201"}, {v1::COMMUNITY}));
+  broker_.Send("relay", RelayHelloOf("5201", broker_.registry()));
+  broker_.TakeAll("relay");
+  v1::Envelope first = BatchOf(0, 40, r.seq(), {3}), second = BatchOf(40, 80, r.seq(), {4}),
+               third = BatchOf(80, 90, r.seq(), {6});
+  first.set_correlation_id(1);
+  second.set_correlation_id(2);
+  third.set_correlation_id(3);
+  // All three in one pass: the second and third wait behind the first.
+  broker_.SendPass({{"relay", first}, {"relay", second}, {"relay", third}});
+  broker_.Pass();
+  EXPECT_EQ(BatchAnswers(broker_),
+            (std::vector<std::pair<uint64_t, uint64_t>>{{1, 40}, {2, 80}, {3, 90}}));
+  EXPECT_EQ(broker_.store().Cursor("relay/5201").value(), 90u);
+  EXPECT_EQ(broker_.Call("auditor", CoverageOf(r.id())).coverage_reply().acknowledged(), 3u);
+  // One that does not follow the last waiting is answered with the durable cursor.
+  v1::Envelope next = BatchOf(90, 95, r.seq(), {3}, v1::CONFIRMED),
+               gap = BatchOf(99, 100, r.seq(), {4}, v1::CONFIRMED);
+  next.set_correlation_id(4);
+  gap.set_correlation_id(5);
+  broker_.SendPass({{"relay", next}, {"relay", gap}});
+  broker_.Pass();
+  EXPECT_EQ(BatchAnswers(broker_),
+            (std::vector<std::pair<uint64_t, uint64_t>>{{5, 90}, {4, 95}}));
+}
+
+TEST_F(UpstreamRelays, ABatchThatFailsToStoreTakesTheBatchesBehindItDownWithIt) {
+  v1::PublishReceipt r = broker_.Publish(SamplePublish({"5201"}, {v1::COMMUNITY}));
+  broker_.Send("relay", RelayHelloOf("5201", broker_.registry()));
+  broker_.TakeAll("relay");
+  v1::Envelope first = BatchOf(0, 40, r.seq(), {3}), second = BatchOf(40, 80, r.seq(), {4});
+  first.set_correlation_id(1);
+  second.set_correlation_id(2);
+  broker_.store().FailWrites(1);
+  broker_.SendPass({{"relay", first}, {"relay", second}});
+  broker_.Pass();
+  // The first failed; the second was never written past it, and the relay
+  // is told to go on from 0.
+  EXPECT_EQ(BatchAnswers(broker_), (std::vector<std::pair<uint64_t, uint64_t>>{{1, 0}, {2, 0}}));
+  EXPECT_EQ(broker_.store().Cursor("relay/5201").value(), 0u);
+  EXPECT_EQ(broker_.Call("auditor", CoverageOf(r.id())).coverage_reply().acknowledged(), 0u);
+  // Sent again, both are stored.
+  broker_.SendPass({{"relay", first}, {"relay", second}});
+  broker_.Pass();
+  EXPECT_EQ(BatchAnswers(broker_),
+            (std::vector<std::pair<uint64_t, uint64_t>>{{1, 40}, {2, 80}}));
+  EXPECT_EQ(broker_.Call("auditor", CoverageOf(r.id())).coverage_reply().acknowledged(), 2u);
+}
+
 TEST_F(UpstreamRelays, RelayMessagesBeforeAHelloAreRefused) {
   v1::Envelope stored;
   stored.set_protocol_version(1);
