@@ -208,7 +208,7 @@ class Broker::Impl {
                                 config_.relay.ack_batch,
                                 config_.max_message_bytes,
                                 config_.heartbeat_interval};
-    auto link = UpstreamLink::Start(ctx_, store_, registry_, std::move(options), *cursor);
+    auto link = UpstreamLink::Start(store_, registry_, std::move(options), *cursor);
     if (!link.ok()) return link.status();
     upstream_ = std::move(link).value();
     spdlog::info("relay for region {} ({} units) under {}, holding up to upstream version {}",

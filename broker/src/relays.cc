@@ -236,7 +236,10 @@ Status Relays::OnAckBatch(const std::string& routing, uint64_t corr, const v1::R
     relay->queued.emplace_back(corr, batch);
     return Status::Ok();
   }
-  return StoreBatch(*relay, corr, batch);
+  Pending pending;
+  FLATCAST_RETURN_IF_ERROR(AddBatch(*relay, corr, batch, pending));
+  CommitPending(*relay, std::move(pending));
+  return Status::Ok();
 }
 
 void Relays::DropQueued(Relay& r) {
@@ -251,18 +254,24 @@ void Relays::DropQueued(Relay& r) {
 }
 
 void Relays::StoreNextQueued(Relay& r) {
-  while (!r.batch_in_flight && !r.queued.empty()) {
+  if (r.batch_in_flight || r.queued.empty()) return;
+  // Everything that waited goes into one write: one sync for all of them.
+  Pending pending;
+  while (!r.queued.empty()) {
     auto [corr, batch] = std::move(r.queued.front());
     r.queued.pop_front();
-    if (Status st = StoreBatch(r, corr, batch); !st.ok()) {
+    if (Status st = AddBatch(r, corr, batch, pending); !st.ok()) {
       spdlog::warn("refused relay batch: {}", st.message());
       if (!r.routing.empty()) Send(r, ErrorReply(corr, st), clock_.Now());
       DropQueued(r);
+      break;
     }
   }
+  if (!pending.answers.empty()) CommitPending(r, std::move(pending));
 }
 
-Status Relays::StoreBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batch) {
+Status Relays::AddBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batch,
+                        Pending& pending) {
   Relay* relay = &r;
   const TimePoint now = clock_.Now();
   const std::string& region = relay->region;
@@ -285,14 +294,11 @@ Status Relays::StoreBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batc
     }
     return state;
   };
-  struct Marked {
-    uint64_t seq;
-    uint32_t unit;
-    v1::AckLevel level;
-  };
-  StoreWrite write;
-  std::vector<Marked> marks;
-  std::set<std::tuple<uint64_t, uint32_t, int>> seen;
+  // Built apart and added to `pending` only once the whole batch is checked.
+  std::vector<AckEntry> acks;
+  std::vector<RatingEntry> ratings;
+  std::vector<Pending::Marked> marks;
+  std::vector<std::tuple<uint64_t, uint32_t, int>> seen;
   const auto stored_at = ToTimestamp(now);
   for (const v1::RelayAckGroup& g : batch.groups()) {
     Result<DirectiveState*> state = version_of(g.seq());
@@ -326,13 +332,15 @@ Status Relays::StoreBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batc
         return Status::InvalidArgument(fmt::format("a note of {} bytes; at most {} are kept",
                                                    note->second.size(), kMaxNoteBytes));
       }
-      if (s.Has(g.level(), *unit) || !seen.insert({g.seq(), *unit, g.level()}).second) continue;
+      const std::tuple<uint64_t, uint32_t, int> key{g.seq(), *unit, g.level()};
+      if (s.Has(g.level(), *unit) || pending.seen.contains(key)) continue;
+      seen.push_back(key);
       AckEntry entry{g.seq(), u.code, g.level(), {}};
       *entry.record.mutable_acked() = acked;
       *entry.record.mutable_stored() = stored_at;
       entry.record.set_version(g.version());
       if (note != g.notes().end()) entry.record.set_note(note->second);
-      write.acks.push_back(std::move(entry));
+      acks.push_back(std::move(entry));
       marks.push_back({g.seq(), *unit, g.level()});
     }
   }
@@ -352,25 +360,46 @@ Status Relays::StoreBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batc
     if (Status st = CheckInputTime(rec.rated(), "rated"); !st.ok()) return st;
     RatingEntry entry{rating.seq(), registry_.unit(*unit).code, rec};
     *entry.record.mutable_stored() = stored_at;
-    write.ratings.push_back(std::move(entry));
+    ratings.push_back(std::move(entry));
   }
-  write.cursors.emplace_back(kCursorPrefix + region, batch.last_log_seq());
-  relay->batch_in_flight = true;
-  relay->batch_last = batch.last_log_seq();
-  const size_t acks = write.acks.size(), ratings = write.ratings.size();
-  commits_.Commit(std::move(write), [this, region, corr, marks = std::move(marks), acks, ratings,
-                                     last = batch.last_log_seq()](const Status& st) {
+  for (auto& a : acks) pending.write.acks.push_back(std::move(a));
+  for (auto& rt : ratings) pending.write.ratings.push_back(std::move(rt));
+  pending.marks.insert(pending.marks.end(), marks.begin(), marks.end());
+  pending.seen.insert(seen.begin(), seen.end());
+  pending.answers.emplace_back(corr, batch.last_log_seq());
+  return Status::Ok();
+}
+
+void Relays::CommitPending(Relay& relay, Pending pending) {
+  const std::string region = relay.region;
+  const uint64_t last = pending.answers.back().second;
+  pending.write.cursors.emplace_back(kCursorPrefix + region, last);
+  relay.batch_in_flight = true;
+  relay.batch_last = last;
+  const size_t acks = pending.write.acks.size(), ratings = pending.write.ratings.size();
+  commits_.Commit(std::move(pending.write), [this, region, marks = std::move(pending.marks),
+                                             answers = std::move(pending.answers), acks, ratings,
+                                             last](const Status& st) {
     Relay& r = relays_[region];
     r.batch_in_flight = false;
     const TimePoint durable = clock_.Now();
     if (!st.ok()) {
       spdlog::error("relay {}: {} acknowledgements not stored (sent again): {}", region, acks,
                     st.ToString());
-      if (!r.routing.empty()) Send(r, ErrorReply(corr, st), durable);
+      if (!r.routing.empty()) {
+        // The first is told why; the others, like those still queued, go
+        // on from what is durable.
+        Send(r, ErrorReply(answers.front().first, st), durable);
+        for (size_t i = 1; i < answers.size(); ++i) {
+          v1::Envelope env = NewEnvelope(answers[i].first);
+          env.mutable_relay_acks_stored()->set_log_cursor(r.log_cursor);
+          Send(r, Encoded(env), durable);
+        }
+      }
       DropQueued(r);  // none is stored past the one that failed
       return;
     }
-    for (const Marked& m : marks) {
+    for (const Pending::Marked& m : marks) {
       if (DirectiveState* state = index_.Find(m.seq)) {
         state->Mark(m.level, m.unit);
         if (m.level == v1::RECEIVED) state->last_ack_stored = durable;
@@ -378,17 +407,19 @@ Status Relays::StoreBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batc
     }
     r.log_cursor = last;
     if (acks + ratings > 0) {
-      spdlog::debug("relay {}: stored {} acknowledgements and {} ratings up to its log {}", region,
-                    acks, ratings, last);
+      spdlog::debug("relay {}: stored {} acknowledgements and {} ratings up to its log {} ({} "
+                    "batches)",
+                    region, acks, ratings, last, answers.size());
     }
     if (!r.routing.empty()) {
-      v1::Envelope env = NewEnvelope(corr);
-      env.mutable_relay_acks_stored()->set_log_cursor(last);
-      Send(r, Encoded(env), durable);
+      for (const auto& [corr, batch_last] : answers) {
+        v1::Envelope env = NewEnvelope(corr);
+        env.mutable_relay_acks_stored()->set_log_cursor(batch_last);
+        Send(r, Encoded(env), durable);
+      }
     }
     StoreNextQueued(r);
   });
-  return Status::Ok();
 }
 
 std::vector<RelayView> Relays::Views() const {

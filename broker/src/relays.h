@@ -14,8 +14,11 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include "connections.h"
 #include "directive_index.h"
@@ -98,10 +101,25 @@ class Relays {
   };
 
   Relay* ByRouting(const std::string& routing);
-  // Checks a batch whole and hands it to the commit path; on its outcome
-  // it answers the relay and stores the next queued batch.
-  Status StoreBatch(Relay& relay, uint64_t corr, const v1::RelayAckBatch& batch);
-  // After a stored batch: the next queued one, if any.
+  // Batches of one relay going into one write (one sync), in order.
+  struct Pending {
+    struct Marked {
+      uint64_t seq;
+      uint32_t unit;
+      v1::AckLevel level;
+    };
+    StoreWrite write;
+    std::vector<Marked> marks;
+    std::set<std::tuple<uint64_t, uint32_t, int>> seen;
+    std::vector<std::pair<uint64_t, uint64_t>> answers;  // (correlation id, last log seq)
+  };
+  // Checks a batch whole and adds it to `pending`; on a refusal nothing of
+  // it is added.
+  Status AddBatch(Relay& relay, uint64_t corr, const v1::RelayAckBatch& batch, Pending& pending);
+  // Hands the batches to the commit path; once durable (or not) each is
+  // answered and the batches queued meanwhile are stored together.
+  void CommitPending(Relay& relay, Pending pending);
+  // After a stored write: every batch queued meanwhile, in one write.
   void StoreNextQueued(Relay& relay);
   // Answers every queued batch with the durable cursor (the relay goes on
   // from there) and forgets them.

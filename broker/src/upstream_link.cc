@@ -68,10 +68,9 @@ v1::Envelope NewMessage() {
 
 }  // namespace
 
-UpstreamLink::UpstreamLink(zmq::context_t& context, const Store& store, const Registry& registry,
+UpstreamLink::UpstreamLink(const Store& store, const Registry& registry,
                            UpstreamLinkOptions options, uint64_t cursor)
-    : context_(context),
-      store_(store),
+    : store_(store),
       registry_(registry),
       options_(std::move(options)),
       digest_(registry.RegionDigest("")),
@@ -79,14 +78,13 @@ UpstreamLink::UpstreamLink(zmq::context_t& context, const Store& store, const Re
   state_.cursor = cursor;
 }
 
-Result<std::unique_ptr<UpstreamLink>> UpstreamLink::Start(zmq::context_t& context,
-                                                          const Store& store,
+Result<std::unique_ptr<UpstreamLink>> UpstreamLink::Start(const Store& store,
                                                           const Registry& registry,
                                                           UpstreamLinkOptions options,
                                                           uint64_t cursor) {
   if (options.endpoints.empty()) return Status::InvalidArgument("a relay needs its upstream's endpoints");
   std::unique_ptr<UpstreamLink> link(
-      new UpstreamLink(context, store, registry, std::move(options), cursor));
+      new UpstreamLink(store, registry, std::move(options), cursor));
   Result<int> wake = NewEventFd("relay link");
   if (!wake.ok()) return wake.status();
   link->wake_fd_ = *wake;
@@ -236,7 +234,7 @@ void UpstreamLink::Serve() {
   uint64_t next_corr = 1;
   auto send_from = [&] { return batches.empty() ? log_cursor : batches.back().last; };
   std::chrono::milliseconds heartbeat = options_.heartbeat_interval;
-  Steady::time_point next_hello{}, last_heard{}, next_keepalive{}, next_batch{};
+  Steady::time_point next_hello{}, last_heard{}, next_keepalive{}, next_batch{}, last_answer{};
   std::string last_problem;
   auto open = [&](size_t to) {
     socket.reset();
@@ -308,8 +306,18 @@ void UpstreamLink::Serve() {
       TrySend(*socket, env);
       next_keepalive = now + heartbeat;
     }
-    if (welcomed && !batches.empty() && now - batches.front().at >= kBatchTimeout) {
-      batches.clear();  // unanswered: sent again from what is stored upstream
+    if (welcomed && !batches.empty() &&
+        now - std::max(batches.front().at, last_answer) >= kBatchTimeout) {
+      // No answer to any batch for that long: sent again from what is
+      // stored upstream. (Batches waiting behind others are answered one
+      // write after another, so the oldest may wait long while answers
+      // keep coming.)
+      spdlog::warn("relay {}: no answer to {} acknowledgement batches for {} s; sending again "
+                   "from log position {}",
+                   options_.region, batches.size(),
+                   std::chrono::duration_cast<std::chrono::seconds>(kBatchTimeout).count(),
+                   log_cursor);
+      batches.clear();
     }
     if (welcomed && now >= next_batch) {
       next_batch = now + kPoll;
@@ -398,6 +406,7 @@ void UpstreamLink::Serve() {
           // (nor will those after it): they are sent again from `stored`.
           const uint64_t stored = env.relay_acks_stored().log_cursor();
           log_cursor = std::max(log_cursor, stored);
+          last_answer = Steady::now();
           auto it = std::find_if(batches.begin(), batches.end(), [&](const Sent& b) {
             return b.corr == env.correlation_id();
           });

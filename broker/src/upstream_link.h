@@ -10,7 +10,8 @@
 // upstream says it has stored, up to four batches in flight (each starts
 // where the one before ends; the upstream stores them in order).
 //
-// Runs on a thread of its own and owns its socket there; it reads the
+// Runs on a thread of its own and owns its socket (in a ZeroMQ context of
+// its own) there; it reads the
 // store (the log, directives) and never writes it: the loop stores.
 #pragma once
 
@@ -61,7 +62,7 @@ class UpstreamLink final : public UpstreamSink {
  public:
   // `registry` is the relay's (its region); `cursor`: the last upstream
   // version the store holds.
-  static Result<std::unique_ptr<UpstreamLink>> Start(zmq::context_t& context, const Store& store,
+  static Result<std::unique_ptr<UpstreamLink>> Start(const Store& store,
                                                      const Registry& registry,
                                                      UpstreamLinkOptions options, uint64_t cursor);
   ~UpstreamLink() override;
@@ -81,7 +82,7 @@ class UpstreamLink final : public UpstreamSink {
   UpstreamState state() const;
 
  private:
-  UpstreamLink(zmq::context_t& context, const Store& store, const Registry& registry,
+  UpstreamLink(const Store& store, const Registry& registry,
                UpstreamLinkOptions options, uint64_t cursor);
   void Serve();
   // The next batch of the log after `log_cursor`, if the log holds more.
@@ -89,7 +90,10 @@ class UpstreamLink final : public UpstreamSink {
   // The upstream seq of local version `seq` (0: published here).
   uint64_t UpstreamSeqOf(uint64_t seq);
 
-  zmq::context_t& context_;
+  // A context of its own, with one I/O thread: the link's messages do not
+  // queue behind the terminals' traffic in the broker's I/O threads (a
+  // relay with 19,571 CURVE terminals keeps those busy in a burst).
+  zmq::context_t context_{1};
   const Store& store_;
   const Registry& registry_;
   const UpstreamLinkOptions options_;

@@ -167,7 +167,7 @@ std::vector<std::pair<uint64_t, uint64_t>> BatchAnswers(BrokerHarness& broker) {
   return answers;
 }
 
-TEST_F(UpstreamRelays, BatchesSentBackToBackAreStoredInOrderEachOnceTheOneBeforeIsDurable) {
+TEST_F(UpstreamRelays, BatchesSentBackToBackAreStoredInOrderThoseWaitingTogetherInOneWrite) {
   v1::PublishReceipt r = broker_.Publish(SamplePublish({"5201"}, {v1::COMMUNITY}));
   broker_.Send("relay", RelayHelloOf("5201", broker_.registry()));
   broker_.TakeAll("relay");
@@ -176,11 +176,14 @@ TEST_F(UpstreamRelays, BatchesSentBackToBackAreStoredInOrderEachOnceTheOneBefore
   first.set_correlation_id(1);
   second.set_correlation_id(2);
   third.set_correlation_id(3);
-  // All three in one pass: the second and third wait behind the first.
+  // All three in one pass: the second and third wait behind the first and
+  // then go into one write together (one sync).
+  const uint64_t commits = broker_.store().heads().commit_seq;
   broker_.SendPass({{"relay", first}, {"relay", second}, {"relay", third}});
   broker_.Pass();
   EXPECT_EQ(BatchAnswers(broker_),
             (std::vector<std::pair<uint64_t, uint64_t>>{{1, 40}, {2, 80}, {3, 90}}));
+  EXPECT_EQ(broker_.store().heads().commit_seq, commits + 2);
   EXPECT_EQ(broker_.store().Cursor("relay/5201").value(), 90u);
   EXPECT_EQ(broker_.Call("auditor", CoverageOf(r.id())).coverage_reply().acknowledged(), 3u);
   // One that does not follow the last waiting is answered with the durable cursor.
