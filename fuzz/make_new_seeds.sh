@@ -88,13 +88,31 @@ mkdir -p "$keys"
 printf '\x40\x00[[key]]\nname = "x"\nrole = "unit"\n' >"$keys/half-key"
 printf '\x00\x00# nothing\n' >"$keys/comment"
 
-# The key registry's binary form: its magic line, then a KeyRegistryFile.
+# The key registry's binary form: its magic line, then length-delimited
+# KeyRegistryEntry messages (each shorter than 128 bytes: a one-byte length).
 kr="$root/fuzz/corpus/fuzz_key_registry"
-{ printf 'FLATCAST-KEYS-1\n'; protoc --encode=flatcast.v1.KeyRegistryFile -I"$root/proto" -I/usr/include \
-    "$root/proto/flatcast.proto"; } >"$kr/binary-two-keys" <<'EOF'
-keys { name: "guiyang-health" role: "publisher" subject: "guiyang-health" kind: "curve"
-       public_key: "0123456789abcdef0123456789abcdef" added { seconds: 1795852800 } }
-keys { name: "unit-520102001001" role: "unit" subject: "520102001001" kind: "curve"
-       public_key: "fedcba9876543210fedcba9876543210" added { seconds: 1795852800 }
-       revoked_at { seconds: 1795939200 } }
+entry() {  # entry < text: one delimited KeyRegistryEntry on stdout
+  local bytes
+  bytes="$(mktemp)"
+  protoc --encode=flatcast.v1.KeyRegistryEntry -I"$root/proto" -I/usr/include \
+    "$root/proto/flatcast.proto" >"$bytes"
+  printf "\\x$(printf %02x "$(stat -c %s "$bytes")")"
+  cat "$bytes"
+  rm -f "$bytes"
+}
+{
+  printf 'FLATCAST-KEYS-1\n'
+  entry <<'EOF'
+name: "guiyang-health" role: "publisher" subject: "guiyang-health" kind: "curve"
+public_key: "0123456789abcdef0123456789abcdef" added { seconds: 1795852800 }
 EOF
+  entry <<'EOF'
+name: "unit-520102001001" role: "unit" subject: "520102001001" kind: "curve"
+public_key: "fedcba9876543210fedcba9876543210" added { seconds: 1795852800 }
+revoked_at { seconds: 1795939200 }
+EOF
+  entry <<'EOF'
+name: "unit-520102001002" role: "unit" subject: "520102001002" kind: "curve"
+public_key: "ffffffffffffffffffffffffffffffff" added { seconds: 1795852800 }
+EOF
+} >"$kr/binary-three-keys"

@@ -196,6 +196,16 @@ google::protobuf::Timestamp ToTimestamp(TimePoint t) {
   return ts;
 }
 
+Status CheckStoredTime(const google::protobuf::Timestamp& ts, std::string_view field) {
+  if (ts.seconds() < kEarliestInputSeconds || ts.seconds() > kMaxSeconds || ts.nanos() < 0 ||
+      ts.nanos() >= kNanosPerSecond) {
+    return Status::InvalidArgument(
+        fmt::format("{} is out of range (from 1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z)",
+                    field));
+  }
+  return Status::Ok();
+}
+
 TimePoint FromTimestamp(const google::protobuf::Timestamp& ts) {
   // Bytes from the wire may hold any seconds and nanos values; saturate rather than overflow.
   int64_t seconds = ts.seconds();

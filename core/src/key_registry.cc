@@ -14,7 +14,9 @@
 #include <fstream>
 #include <sstream>
 
-#include <google/protobuf/arena.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/delimited_message_util.h>
 #include <spdlog/spdlog.h>
 
 #include "flatcast/file_util.h"
@@ -243,22 +245,27 @@ Result<KeyRegistry> KeyRegistry::Parse(std::string_view text, std::string_view s
 }
 
 Result<KeyRegistry> KeyRegistry::ParseBinary(std::string_view bytes, const std::string& source) {
-  // An arena: a country's registry is millions of small strings, freed at once.
-  google::protobuf::Arena arena;
-  auto& file = *google::protobuf::Arena::CreateMessage<v1::KeyRegistryFile>(&arena);
-  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
-      !file.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Status::InvalidArgument(
-        fmt::format("{}: not a binary key registry (the records after the first line do not "
-                    "decode)",
-                    source));
-  }
   KeyRegistry registry;
   registry.format_ = KeyFileFormat::kBinary;
-  registry.by_public_key_.reserve(file.keys_size());
-  registry.by_name_.reserve(file.keys_size());
-  for (int i = 0; i < file.keys_size(); ++i) {
-    const v1::KeyRegistryEntry& e = file.keys(i);
+  google::protobuf::io::ArrayInputStream input(bytes.data(), static_cast<int>(std::min<size_t>(
+                                                                 bytes.size(), INT32_MAX)));
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) {
+    return Status::InvalidArgument(fmt::format("{}: a binary key registry of {} bytes is too large",
+                                               source, bytes.size()));
+  }
+  google::protobuf::io::CodedInputStream coded(&input);
+  // One entry at a time into one message, whose strings keep their
+  // capacity: a country's 665,276 keys allocate no more than their records.
+  v1::KeyRegistryEntry e;
+  for (int i = 0;; ++i) {
+    bool clean_eof = false;
+    e.Clear();  // parsing a delimited message merges into it
+    if (!google::protobuf::util::ParseDelimitedFromCodedStream(&e, &coded, &clean_eof)) {
+      if (clean_eof) break;
+      return Status::InvalidArgument(
+          fmt::format("{}: key {} does not decode (not a binary key registry, or cut short)",
+                      source, i + 1));
+    }
     // Formatted only for an error: this loop runs once per key of a country.
     auto where_of = [&source, i] { return fmt::format("{}: key {}", source, i + 1); };
     KeyRecord r;
@@ -284,12 +291,12 @@ Result<KeyRegistry> KeyRegistry::ParseBinary(std::string_view bytes, const std::
     }
     r.key_id = KeyId(r.public_key);
     if (!e.has_added()) return Status::InvalidArgument(where_of() + ": added is missing");
-    if (Status st = CheckInputTime(e.added(), "added"); !st.ok()) {
+    if (Status st = CheckStoredTime(e.added(), "added"); !st.ok()) {
       return Status::InvalidArgument(where_of() + ": " + st.message());
     }
     r.added = FromTimestamp(e.added());
     if (e.has_revoked_at()) {
-      if (Status st = CheckInputTime(e.revoked_at(), "revoked_at"); !st.ok()) {
+      if (Status st = CheckStoredTime(e.revoked_at(), "revoked_at"); !st.ok()) {
         return Status::InvalidArgument(where_of() + ": " + st.message());
       }
       r.revoked_at = FromTimestamp(e.revoked_at());
@@ -303,27 +310,31 @@ Result<KeyRegistry> KeyRegistry::ParseBinary(std::string_view bytes, const std::
 }
 
 std::string KeyRegistry::SerializeBinary() const {
-  v1::KeyRegistryFile file;
-  file.mutable_keys()->Reserve(static_cast<int>(records_.size()));
-  for (const KeyRecord& r : records_) {
-    v1::KeyRegistryEntry* e = file.add_keys();
-    e->set_name(r.name);
-    e->set_role(std::string(KeyRoleName(r.role)));
-    e->set_subject(r.subject);
-    e->set_kind(std::string(KeyKindName(r.kind)));
-    e->set_public_key(r.public_key);
-    *e->mutable_added() = ToTimestamp(r.added);
-    if (r.revoked_at) *e->mutable_revoked_at() = ToTimestamp(*r.revoked_at);
-  }
   std::string out(kBinaryMagic);
-  file.AppendToString(&out);
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    v1::KeyRegistryEntry e;
+    for (const KeyRecord& r : records_) {
+      e.Clear();
+      e.set_name(r.name);
+      e.set_role(std::string(KeyRoleName(r.role)));
+      e.set_subject(r.subject);
+      e.set_kind(std::string(KeyKindName(r.kind)));
+      e.set_public_key(r.public_key);
+      *e.mutable_added() = ToTimestamp(r.added);
+      if (r.revoked_at) *e.mutable_revoked_at() = ToTimestamp(*r.revoked_at);
+      google::protobuf::util::SerializeDelimitedToCodedStream(e, &coded);
+    }
+  }
   return out;
 }
 
 Result<KeyRegistry> KeyRegistry::Load(const std::string& path) {
-  Result<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) return text.status();
-  return Parse(*text, path);
+  // Mapped, not copied: a country's registry is 60 MB read once.
+  Result<MappedFile> file = MappedFile::Open(path);
+  if (!file.ok()) return file.status();
+  return Parse(file->data(), path);
 }
 
 std::string KeyRegistry::Serialize(KeyFileFormat format) const {

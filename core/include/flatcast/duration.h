@@ -43,6 +43,12 @@ inline constexpr std::chrono::milliseconds kMaxAheadOfNow{366LL * 24 * 3600 * 10
 // the input range or its nanos outside [0, 1e9).
 Status CheckInputTime(const google::protobuf::Timestamp& ts, std::string_view field);
 
+// InvalidArgument naming `field` when `ts` lies outside what ParseTime
+// accepts (1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z, what a TimePoint
+// holds) or its nanos outside [0, 1e9): for times a file stores in binary
+// form that must mean the same as in its text form.
+Status CheckStoredTime(const google::protobuf::Timestamp& ts, std::string_view field);
+
 // t + d and a - b without overflow: they saturate at the ends of the
 // range. Every sum or difference of a time that came from input goes
 // through one of these.

@@ -52,6 +52,24 @@ bool IsAtomicWriteLeftover(std::string_view file_name);
 // The whole file; IOError (NotFound when it does not exist) naming the path.
 Result<std::string> ReadWholeFile(const std::string& path);
 
+// A file mapped read-only into memory, for reading a large file once
+// without copying it (a country's key registry is 60 MB). Files here are
+// replaced by rename (WriteFileAtomically), never rewritten in place, so
+// the mapping stays what was read.
+class MappedFile {
+ public:
+  static Result<MappedFile> Open(const std::string& path);
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  ~MappedFile();
+  std::string_view data() const { return {static_cast<const char*>(addr_), size_}; }
+
+ private:
+  MappedFile() = default;
+  void* addr_ = nullptr;
+  size_t size_ = 0;
+};
+
 // A Status for the errno of a failed system call: "<path>: <what>: <reason>".
 Status ErrnoStatus(std::string_view what, const std::string& path, int err);
 
