@@ -1,13 +1,18 @@
 // flatcast-broker: loads config, registry and store, then serves until SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 
+#include "flatcast/broker/admin.h"
 #include "flatcast/broker/broker.h"
+#include "flatcast/broker/config.h"
 #include "flatcast/broker/fd_budget.h"
 #include "flatcast/duration.h"
+#include "flatcast/file_util.h"
 #include "flatcast/program.h"
 #include "flatcast/rpc_client.h"
 
@@ -83,12 +88,26 @@ int main(int argc, char** argv) {
   app.add_option("--http-endpoint", http_endpoint, "public feed host:port, e.g. 127.0.0.1:7780");
   app.add_option("--http-endpoint-file", http_endpoint_file,
                  "write the feed's http://host:port here when ready");
+  std::string admin_endpoint, admin_endpoint_file, log_format;
+  app.add_option("--admin-endpoint", admin_endpoint,
+                 "the operator's listener host:port for /metrics, /healthz and /readyz, e.g. "
+                 "127.0.0.1:7790 (overrides admin_endpoint)");
+  app.add_option("--admin-endpoint-file", admin_endpoint_file,
+                 "write the admin listener's http://host:port here when ready");
+  app.add_option("--log-format", log_format,
+                 "text, journal (no timestamps, syslog priorities; the default when started by "
+                 "systemd) or json (one object a line)")
+      ->check(CLI::IsMember({"text", "journal", "json"}));
+  bool check_config = false;
+  app.add_flag("--check-config", check_config,
+               "check the configuration and every file it names, say what was found, and exit "
+               "(0: usable, 1: not)");
   app.add_option("--heartbeat-interval", heartbeat, "e.g. 5s (overrides config)");
   app.add_option("--redelivery-initial", redelivery_initial, "e.g. 2s (overrides config)");
   app.add_option("--redelivery-max", redelivery_max, "e.g. 60s (overrides config)");
   app.add_option("--send-hwm", send_hwm, "per-terminal send queue limit (overrides config)");
   CLI11_PARSE(app, argc, argv);
-  flatcast::LogToStderr("flatcast-broker");
+  flatcast::LogToStderr("flatcast-broker", "info", log_format);
 
   flatcast::broker::BrokerConfig config;
   if (!config_path.empty()) {
@@ -140,7 +159,15 @@ int main(int argc, char** argv) {
   if (!curve_key.empty()) config.curve_secret_key = curve_key;
   if (!http_endpoint.empty()) config.http_endpoint = http_endpoint;
   if (!http_endpoint_file.empty()) config.http_endpoint_file = http_endpoint_file;
+  if (!admin_endpoint.empty()) config.admin_endpoint = admin_endpoint;
+  if (!admin_endpoint_file.empty()) config.admin_endpoint_file = admin_endpoint_file;
   if (auto st = flatcast::broker::ValidateBrokerConfig(config); !st.ok()) return Fail(st);
+  if (check_config) {
+    auto report = flatcast::broker::CheckBrokerConfigFiles(config, init);
+    if (!report.ok()) return Fail(report.status());
+    std::cout << *report;
+    return 0;
+  }
   if (config.data_dir.empty()) {
     return Fail(flatcast::Status::InvalidArgument("no data directory: set data_dir or --data-dir"));
   }
@@ -156,6 +183,18 @@ int main(int argc, char** argv) {
     }
     registry = std::move(cut);
   }
+  // The operator's surface outlives a broker that starts again below.
+  flatcast::broker::AdminSurface admin;
+  if (!config.admin_endpoint.empty()) {
+    if (auto st = admin.Listen(config.admin_endpoint); !st.ok()) return Fail(st);
+    if (!config.admin_endpoint_file.empty()) {
+      if (auto st = flatcast::WriteFileAtomically(config.admin_endpoint_file, admin.url() + "\n");
+          !st.ok()) {
+        return Fail(st);
+      }
+    }
+    spdlog::info("admin listener on {} (/metrics, /healthz, /readyz)", admin.url());
+  }
   zmq::context_t ctx(config.io_threads);
   const std::atomic<bool>& stop = flatcast::StopOnSignals();
   // A pair's broker starts again when its role changes: as a standby after
@@ -169,8 +208,9 @@ int main(int argc, char** argv) {
     flatcast::broker::BrokerExit how;
     {
       flatcast::broker::Broker broker(config, registry.value(), *store.value(),
-                                      flatcast::SystemClock::Instance(), ctx);
+                                      flatcast::SystemClock::Instance(), ctx, &admin);
       if (auto st = broker.Start(); !st.ok()) return Fail(st);
+      flatcast::NotifyReady(fmt::format("broker listening on {}", broker.endpoint()));
       auto exit = broker.Serve(stop);
       if (!exit.ok()) return Fail(exit.status());
       how = *exit;

@@ -8,6 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev
   libprotobuf-dev protobuf-compiler
   libboost-dev libabsl-dev
+  prometheus-cpp-dev prometheus libsystemd-dev lintian
   librocksdb-dev
   libgtest-dev libgmock-dev
   libsodium-dev

@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "flatcast/broker/admin.h"
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/core.h"
 #include "flatcast/broker/disk_space.h"
@@ -79,11 +80,14 @@ Result<std::string> MoveDataDirAside(const std::string& data_dir) {
 class Broker::Impl {
  public:
   Impl(const BrokerConfig& config, const Registry& registry, Store& store, const Clock& clock,
-       zmq::context_t& ctx)
+       zmq::context_t& ctx, AdminSurface* admin)
       : config_(config), registry_(registry), store_(store), clock_(clock), ctx_(ctx),
+        admin_(admin),
         disk_(StatvfsDiskSpace(config.data_dir)),
         reserve_(*disk_, static_cast<uint64_t>(config.store_reserve_mb) << 20),
-        commits_(store, std::chrono::seconds(1), &reserve_) {}
+        commits_(store, std::chrono::seconds(1), &reserve_, metrics()) {}
+
+  BrokerMetrics* metrics() const { return admin_ != nullptr ? &admin_->metrics() : nullptr; }
 
   Status Start() {
     FLATCAST_RETURN_IF_ERROR(reserve_.CheckAtStart("store_reserve_mb"));
@@ -108,7 +112,8 @@ class Broker::Impl {
       auto pair = ReadKeyPair(config_.curve_secret_key, KeyKind::kCurve);
       if (!pair.ok()) return pair.status().WithContext("broker CURVE key");
       curve_key = std::move(pair).value();
-      auto zap = ZapHandler::Start(ctx_, std::make_shared<const KeyRegistry>(keys_->registry()));
+      auto zap = ZapHandler::Start(ctx_, std::make_shared<const KeyRegistry>(keys_->registry()),
+                                   metrics());
       if (!zap.ok()) return zap.status();
       zap_ = std::move(zap).value();
       transport.curve_secret_key = curve_key->secret_key;
@@ -119,6 +124,7 @@ class Broker::Impl {
         ExpectedConnections(registry_, zap_ ? &keys_->registry() : nullptr, config_.max_terminals),
         config_.rocksdb_max_open_files);
     if (!budget.ok()) return budget.status();
+    budget_ = *budget;
     spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
                  budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,
                  budget->limit);
@@ -175,6 +181,7 @@ class Broker::Impl {
     CoreDeps deps{registry_, clock_, *transport_, commits, *worker_, publishers_,
                   keys_ ? &keys_->registry() : nullptr, zap_ != nullptr, feed_.get(), {}};
     if (runner_) deps.cluster = [this] { return Cluster(); };
+    deps.metrics = metrics();
     deps.upstream = upstream_.get();
     if (upstream_) {
       deps.upstream_status = [this] {
@@ -452,9 +459,63 @@ class Broker::Impl {
   const std::string& endpoint() const { return endpoint_; }
   const std::string& http_endpoint() const { return http_endpoint_; }
 
+  // Once a second: the metrics' gauges and what /healthz and /readyz say.
+  void ReportState() {
+    if (admin_ == nullptr) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_report_) return;
+    next_report_ = now + std::chrono::seconds(1);
+    BrokerMetrics::State s;
+    if (core_) core_->FillState(s);
+    s.open_files = CountOpenFiles();
+    s.open_files_limit = budget_.limit;
+    s.open_files_budget = budget_.needed;
+    s.query_queue = worker_ ? worker_->waiting() : 0;
+    if (now >= next_disk_walk_) {  // a walk of the data directory, every 10 s
+      next_disk_walk_ = now + std::chrono::seconds(10);
+      store_bytes_ = DirectoryBytes(config_.data_dir);
+    }
+    s.store_bytes = store_bytes_;
+    const Status store = commits_.health();
+    // Within its disk reserve the store still takes acknowledgements: live.
+    s.store_writable = store.code() != Status::Code::kUnavailable;
+    const Status live = s.store_writable ? Status::Ok() : store;
+    Status ready = store;
+    if (runner_) {
+      const ha::LeadershipView view = runner_->view();
+      s.pair = true;
+      s.epoch = static_cast<uint64_t>(std::max<int64_t>(view.leader.epoch, 0));
+      s.leader = core_ != nullptr && runner_->LeaderNow();
+      if (core_ != nullptr && replicated_) {
+        s.standby_in_sync = replicated_->in_sync();
+        const uint64_t head = store_.heads().commit_seq;
+        s.replication_lag = head > link_->acked() ? head - link_->acked() : 0;
+        if (ready.ok()) ready = replicated_->health();
+      }
+      if (core_ == nullptr) {
+        auto [leader, endpoint] = KnownLeader(view);
+        ready = Status::Unavailable(
+            leader.empty() ? "a standby; no leader is known now"
+                           : fmt::format("a standby; the leader is {} at {}", leader, endpoint));
+      } else if (!s.leader && ready.ok()) {
+        ready = Status::Unavailable("the leader lease is not current (etcd has not answered)");
+      }
+    }
+    if (upstream_) {
+      const UpstreamState up = upstream_->state();
+      s.relay = true;
+      s.upstream_welcomed = up.welcomed;
+      s.upstream_behind = up.upstream_head > up.cursor ? up.upstream_head - up.cursor : 0;
+    }
+    s.accepting_publishes = ready.ok();
+    admin_->metrics().SetState(s);
+    admin_->Report(live, ready);
+  }
+
   std::optional<BrokerExit> exit() const { return exit_; }
 
   Status PollOnce(std::chrono::milliseconds timeout) {
+    ReportState();
     if (exit_) return Status::Ok();
     if (runner_) {
       if (!core_) return PollStandby(timeout);
@@ -518,6 +579,7 @@ class Broker::Impl {
   Store& store_;
   const Clock& clock_;
   zmq::context_t& ctx_;
+  AdminSurface* admin_;  // may be null: nobody reads metrics or health
   std::unique_ptr<DiskSpace> disk_;
   SpaceReserve reserve_;
   StoreCommitPath commits_;
@@ -551,11 +613,15 @@ class Broker::Impl {
   std::vector<Inbound> inbound_;
   std::string endpoint_;
   std::string http_endpoint_;
+  FdBudget budget_;
+  std::chrono::steady_clock::time_point next_report_{};
+  std::chrono::steady_clock::time_point next_disk_walk_{};
+  uint64_t store_bytes_ = 0;
 };
 
 Broker::Broker(const BrokerConfig& config, const Registry& registry, Store& store,
-               const Clock& clock, zmq::context_t& ctx)
-    : impl_(std::make_unique<Impl>(config, registry, store, clock, ctx)) {}
+               const Clock& clock, zmq::context_t& ctx, AdminSurface* admin)
+    : impl_(std::make_unique<Impl>(config, registry, store, clock, ctx, admin)) {}
 Broker::~Broker() = default;
 
 Status Broker::Start() { return impl_->Start(); }

@@ -39,7 +39,9 @@ std::chrono::milliseconds RedeliveryCheckPeriod(const BrokerConfig& config) {
 class BrokerCore::Impl {
  public:
   Impl(const BrokerConfig& config, const CoreDeps& deps)
-      : config_(config),
+      : own_metrics_(deps.metrics == nullptr ? std::make_unique<BrokerMetrics>() : nullptr),
+        metrics_(deps.metrics != nullptr ? *deps.metrics : *own_metrics_),
+        config_(config),
         registry_(deps.registry),
         clock_(deps.clock),
         commits_(deps.commits),
@@ -47,20 +49,20 @@ class BrokerCore::Impl {
         index_(deps.registry),
         connections_(deps.registry, deps.outbox),
         authorizer_(deps.registry, deps.authenticate ? deps.keys : nullptr, connections_),
-        public_(deps.registry, deps.clock, index_, deps.commits, changes_, deps.feed),
+        public_(deps.registry, deps.clock, index_, deps.commits, changes_, deps.feed, metrics_),
         relays_(deps.registry, deps.clock, index_, connections_, deps.commits,
-                RelaysOptions{.heartbeat_interval = config.heartbeat_interval}),
+                RelaysOptions{.heartbeat_interval = config.heartbeat_interval}, metrics_),
         delivery_(deps.registry,
                   DeliveryOptions{config.heartbeat_interval, config.redelivery_initial,
                                   config.redelivery_max},
-                  index_, connections_, relays_),
-        feedback_(deps.registry, deps.clock, index_, connections_, deps.commits),
+                  index_, connections_, relays_, metrics_),
+        feedback_(deps.registry, deps.clock, index_, connections_, deps.commits, metrics_),
         escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
         cluster_(deps.cluster),
         upstream_status_(deps.upstream_status),
         publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
                                    config.public_lead_time, index_, public_, delivery_,
-                                   connections_, deps.commits, changes_}) {
+                                   connections_, deps.commits, changes_, metrics_}) {
     if (deps.upstream != nullptr) {
       intake_.emplace(RelayIntakeDeps{deps.registry, deps.clock, deps.keys, index_, delivery_,
                                       deps.commits, changes_, *deps.upstream});
@@ -87,23 +89,22 @@ class BrokerCore::Impl {
   void OnMessage(const Inbound& in) {
     if (in.body_frames != 1) {
       spdlog::warn("refused message with {} frames (expected 1 body frame)", in.body_frames);
-      Reply(in.routing, ErrorReply(0, v1::MALFORMED,
-                                   "expected exactly one body frame, got " +
-                                       std::to_string(in.body_frames)));
+      Refuse(in.routing, 0, v1::MALFORMED,
+             "expected exactly one body frame, got " + std::to_string(in.body_frames));
       return;
     }
     auto decoded = wire::Decode(in.body, config_.max_message_bytes);
     if (!decoded.ok()) {
       auto code = decoded.status().code() == Status::Code::kTooLarge ? v1::TOO_LARGE : v1::MALFORMED;
       spdlog::warn("refused message: {}", decoded.status().message());
-      Reply(in.routing, ErrorReply(0, code, decoded.status().message()));
+      Refuse(in.routing, 0, code, decoded.status().message());
       return;
     }
     v1::Envelope& env = decoded.value();
     const uint64_t corr = env.correlation_id();
     if (Status st = authorizer_.Authorize(in, env); !st.ok()) {
       spdlog::warn("refused {} message: {}", wire::BodyName(env), st.message());
-      Reply(in.routing, ErrorReply(corr, st));
+      Refuse(in.routing, corr, st);
       return;
     }
     Status refused;
@@ -162,11 +163,11 @@ class BrokerCore::Impl {
         break;
       default:
         spdlog::warn("refused message type {}", wire::BodyName(env));
-        Reply(in.routing, ErrorReply(corr, v1::UNSUPPORTED,
-                                     "the broker does not accept \"" +
-                                         std::string(wire::BodyName(env)) + "\" messages"));
+        Refuse(in.routing, corr, v1::UNSUPPORTED,
+               "the broker does not accept \"" + std::string(wire::BodyName(env)) +
+                   "\" messages");
     }
-    if (!refused.ok()) Reply(in.routing, ErrorReply(corr, refused));
+    if (!refused.ok()) Refuse(in.routing, corr, refused);
   }
 
   void EndPass(bool input_seen) {
@@ -232,6 +233,31 @@ class BrokerCore::Impl {
     (void)connections_.Reply(routing, bytes, clock_.Now());
   }
 
+  // An error answer, counted (flatcast_requests_refused_total).
+  void Refuse(const std::string& routing, uint64_t corr, v1::ErrorCode code,
+              std::string_view message) {
+    metrics_.RequestRefused(code);
+    Reply(routing, ErrorReply(corr, code, message));
+  }
+  void Refuse(const std::string& routing, uint64_t corr, const Status& st) {
+    Refuse(routing, corr, ErrorCodeOf(st), st.message());
+  }
+
+ public:
+  void FillState(BrokerMetrics::State& s) const {
+    s.connected_by_tier = {};
+    connections_.ForEachConnected([&](const std::string&, uint32_t unit) {
+      ++s.connected_by_tier[static_cast<int>(registry_.unit(unit).tier)];
+    });
+    s.directive_versions = index_.versions().size();
+    s.held = public_.held();
+    s.overdue_by_level = escalation_.OverdueUnitsByLevel();
+    s.relays_connected = 0;
+    for (const RelayView& view : relays_.Views()) s.relays_connected += view.connected;
+  }
+
+ private:
+
   Status OnHello(const std::string& routing, uint64_t corr, const v1::Hello& hello) {
     auto idx = registry_.Find(hello.unit_code());
     if (!idx) {
@@ -291,6 +317,8 @@ class BrokerCore::Impl {
     commits_.Tick(now);
   }
 
+  std::unique_ptr<BrokerMetrics> own_metrics_;  // when the owner passed none
+  BrokerMetrics& metrics_;
   const BrokerConfig config_;
   const Registry& registry_;
   const Clock& clock_;
@@ -329,6 +357,7 @@ void BrokerCore::OnUpstreamVersion(v1::StoredDirective version) {
   impl_->OnUpstreamVersion(std::move(version));
 }
 uint64_t BrokerCore::upstream_cursor() const { return impl_->upstream_cursor(); }
+void BrokerCore::FillState(BrokerMetrics::State& state) const { impl_->FillState(state); }
 size_t BrokerCore::connected_units() const { return impl_->connected_units(); }
 uint64_t BrokerCore::head_seq() const { return impl_->head_seq(); }
 

@@ -7,6 +7,7 @@
 // sends only the reports that changed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,6 +64,20 @@ class OverdueTracker {
   v1::OverdueReport ReportFor(uint32_t unit, const std::map<uint64_t, DirectiveState>& directives,
                               TimePoint now) const;
   bool HasReport(uint32_t unit) const { return reports_.contains(unit); }
+  // Units with something of their own overdue, by level (index: v1::AckLevel).
+  std::array<uint64_t, 4> OverdueUnitsByLevel() const {
+    std::array<uint64_t, 4> n{};
+    for (const auto& [unit, report] : reports_) {
+      std::array<bool, 4> seen{};
+      for (const Item& item : report.own) {
+        if (item.level >= 0 && item.level < 4 && !seen[item.level]) {
+          seen[item.level] = true;
+          ++n[item.level];
+        }
+      }
+    }
+    return n;
+  }
 
  private:
   struct Item {

@@ -31,6 +31,8 @@ void Delivery::FanOut(DirectiveState& state, TimePoint now) {
       case SendOutcome::kFull: ++dropped; break;
     }
   });
+  metrics_.Delivered(sent);
+  metrics_.Dropped(dropped);
   spdlog::info("fan-out of {}: sent to {} connected units, {} offline, {} dropped (queue full)",
                state.stored.directive().id(), sent, offline, dropped);
   relays_.FanOut(state, now);
@@ -51,9 +53,13 @@ void Delivery::CatchUp(uint32_t unit_index, TimePoint now) {
     switch (connections_.SendToUnit(unit_index, state.deliver, now)) {
       case SendOutcome::kSent: ++sent; break;
       case SendOutcome::kFull: ++deferred; stopped = true; break;
-      case SendOutcome::kGone: return;
+      case SendOutcome::kGone:
+        metrics_.Delivered(sent);
+        return;
     }
   }
+  metrics_.Delivered(sent);
+  if (stopped) metrics_.Dropped(1);  // the send the full queue refused; the rest wait
   if (deferred > 0) {
     spdlog::info("catch-up of {}: {} sent, {} deferred (send queue full)", unit.code, sent,
                  deferred);
@@ -73,6 +79,8 @@ void Delivery::Redeliver(TimePoint now) {
         case SendOutcome::kFull: ++full; break;
       }
     });
+    metrics_.Redelivered(sent);
+    metrics_.Dropped(full);
     ++state.redelivery_round;
     auto interval = options_.redelivery_initial * (int64_t{1} << std::min(state.redelivery_round, 20));
     state.next_redelivery =

@@ -11,6 +11,7 @@
 
 #include "connections.h"
 #include "directive_index.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
 
@@ -28,12 +29,13 @@ class Delivery {
  public:
   // `relays`: the relays below this broker, sent each version too.
   Delivery(const Registry& registry, const DeliveryOptions& options, DirectiveIndex& index,
-           Connections& connections, Relays& relays)
+           Connections& connections, Relays& relays, BrokerMetrics& metrics)
       : registry_(registry),
         options_(options),
         index_(index),
         connections_(connections),
-        relays_(relays) {}
+        relays_(relays),
+        metrics_(metrics) {}
 
   // Sends a version that just became durable to its connected units and to
   // the relays below whose region it reaches, and schedules its first
@@ -59,6 +61,7 @@ class Delivery {
   DirectiveIndex& index_;
   Connections& connections_;
   Relays& relays_;
+  BrokerMetrics& metrics_;
 };
 
 }  // namespace flatcast::broker

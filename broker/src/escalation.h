@@ -29,6 +29,8 @@ class Escalation {
   void Update(TimePoint now);
   // Sends `unit` its report if it has something overdue.
   void OnHello(uint32_t unit, TimePoint now);
+  // Units with something of their own overdue, by level, as of the last Update.
+  std::array<uint64_t, 4> OverdueUnitsByLevel() const { return overdue_.OverdueUnitsByLevel(); }
 
  private:
   void Send(uint32_t unit, TimePoint now);

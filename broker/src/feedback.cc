@@ -23,6 +23,17 @@ Feedback::RatingKey Feedback::KeyOf(const RatingEntry& e) {
   return {e.seq, e.unit_code, std::chrono::duration_cast<std::chrono::microseconds>(rated).count()};
 }
 
+namespace {
+
+// From a directive version's sending to `at`, for the latency histogram.
+double SecondsSinceSent(const DirectiveState& state, TimePoint at) {
+  return std::chrono::duration<double>(
+             DifferenceSaturating(at, FromTimestamp(state.stored.directive().sent())))
+      .count();
+}
+
+}  // namespace
+
 Status Feedback::OnAck(const std::string& routing, const v1::Ack& ack) {
   std::optional<uint32_t> unit_index = connections_.UnitOf(routing);
   if (!unit_index) {
@@ -155,12 +166,14 @@ void Feedback::Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>&
     if (DirectiveState* state = index_.Find(p.entry.seq)) {
       state->Mark(p.entry.level, p.unit_index);
       if (p.entry.level == v1::RECEIVED) state->last_ack_stored = durable;
+      metrics_.Acknowledged(p.entry.level, SecondsSinceSent(*state, durable));
     }
     QueueAckConfirm(p.routing, p.entry.seq, p.entry.level);
   }
   for (const PendingRating& p : ratings) {
     ratings_in_flight_.erase(KeyOf(p.entry));
     ratings_[{p.entry.seq, p.entry.unit_code}] = FromTimestamp(p.entry.record.rated());
+    metrics_.Rated();
     QueueRatingConfirm(p.routing, p.entry.seq, p.entry.record.rated());
   }
 }

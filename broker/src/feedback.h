@@ -19,6 +19,7 @@
 #include "flatcast.pb.h"
 #include "flatcast/log_throttle.h"
 #include "flatcast/broker/commit_path.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
 #include "flatcast/status.h"
@@ -28,9 +29,9 @@ namespace flatcast::broker {
 class Feedback {
  public:
   Feedback(const Registry& registry, const Clock& clock, DirectiveIndex& index,
-           Connections& connections, CommitPath& commits)
+           Connections& connections, CommitPath& commits, BrokerMetrics& metrics)
       : registry_(registry), clock_(clock), index_(index), connections_(connections),
-        commits_(commits) {}
+        commits_(commits), metrics_(metrics) {}
 
   // Forgets the stored ratings (before they are recovered again).
   void ClearRatings() { ratings_.clear(); }
@@ -76,6 +77,7 @@ class Feedback {
   DirectiveIndex& index_;
   Connections& connections_;
   CommitPath& commits_;
+  BrokerMetrics& metrics_;
 
   std::vector<PendingAck> acks_;  // this pass
   std::vector<PendingRating> ratings_batch_;

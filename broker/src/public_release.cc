@@ -102,6 +102,7 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
     }
     index_.SetCounter(key, n);
     Set(r);
+    metrics_.Released();
     if (late > std::chrono::seconds(1)) {
       spdlog::warn("released {} as {} late by {}", r.directive_id(), r.public_id(),
                    FormatDuration(late));

@@ -15,6 +15,7 @@
 #include "directive_index.h"
 #include "flatcast.pb.h"
 #include "flatcast/broker/commit_path.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/broker/public_feed.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
@@ -25,12 +26,14 @@ class PublicRelease {
  public:
   // `feed` may be null (no public feed).
   PublicRelease(const Registry& registry, const Clock& clock, DirectiveIndex& index,
-                CommitPath& commits, ChangeQueue& changes, FeedSink* feed)
+                CommitPath& commits, ChangeQueue& changes, FeedSink* feed, BrokerMetrics& metrics)
       : registry_(registry), clock_(clock), index_(index), commits_(commits), changes_(changes),
-        feed_(feed) {}
+        feed_(feed), metrics_(metrics) {}
 
   // Forgets every record (before they are recovered again).
   void Clear();
+  // Public directives whose release is still ahead.
+  size_t held() const { return holds_.size(); }
   // The record of directive `id`; nullptr when there is none.
   const v1::PublicRecord* Find(const std::string& id) const;
   // Takes a durable record (a publish, a lifecycle change, a release, or
@@ -54,6 +57,7 @@ class PublicRelease {
   CommitPath& commits_;
   ChangeQueue& changes_;
   FeedSink* feed_;
+  BrokerMetrics& metrics_;
   std::unordered_map<std::string, v1::PublicRecord> records_;  // by directive id
   std::set<std::pair<TimePoint, std::string>> holds_;         // (release_at, id) of HELD ones
   std::unordered_set<std::string> releasing_;                 // submitted, not finished

@@ -31,6 +31,12 @@ void Publishing::Answer(const std::string& routing, const Payload& reply) {
   (void)d_.connections.Reply(routing, reply, d_.clock.Now());
 }
 
+void Publishing::Refuse(const std::string& routing, uint64_t corr, v1::ErrorCode code,
+                        std::string_view message) {
+  d_.metrics.RequestRefused(code);
+  Answer(routing, ErrorReply(corr, code, message));
+}
+
 v1::StoredDirective Publishing::NextVersion(v1::Directive d, const std::string& idempotency_key,
                                             const std::string& publisher) const {
   v1::StoredDirective stored;
@@ -95,7 +101,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
                          ChangeQueue::Finished finished) {
   auto refuse = [&](const Status& st) {
     spdlog::warn("refused publish from \"{}\": {}", req.publisher(), st.message());
-    Answer(routing, ErrorReply(corr, st));
+    Refuse(routing, corr, ErrorCodeOf(st), st.message());
     finished();
   };
   if (!req.idempotency_key().empty()) {
@@ -165,11 +171,12 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
                                        finished = std::move(finished)](const Status& st) {
     if (!st.ok()) {
       spdlog::error("directive from \"{}\" not stored: {}", publisher_name, st.ToString());
-      Answer(routing, ErrorReply(corr, ErrorCodeOf(st), NotStored("directive", st)));
+      Refuse(routing, corr, ErrorCodeOf(st), NotStored("directive", st));
       finished();
       return;
     }
     d_.index.SetCounter(day_key, daily);
+    d_.metrics.Published();
     DirectiveState& state = d_.index.Add(stored);
     d_.public_side.Set(record);
     spdlog::info("stored directive {} seq {} for {} units ({})", stored.directive().id(),
@@ -192,7 +199,7 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
   auto refuse = [&](const Status& st) {
     spdlog::warn("refused {} of {} by \"{}\": {}", v1::LifecycleRequest::Action_Name(req.action()),
                  req.directive_id(), req.publisher(), st.message());
-    Answer(routing, ErrorReply(corr, st));
+    Refuse(routing, corr, ErrorCodeOf(st), st.message());
     finished();
   };
   const v1::PublicRecord* current = d_.public_side.Find(req.directive_id());
@@ -284,13 +291,14 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     if (!st.ok()) {
       spdlog::error("{} of {} not stored: {}", v1::LifecycleRequest::Action_Name(req.action()),
                     req.directive_id(), st.ToString());
-      Answer(routing, ErrorReply(corr, ErrorCodeOf(st),
-                                 NotStored(v1::LifecycleRequest::Action_Name(req.action()), st)));
+      Refuse(routing, corr, ErrorCodeOf(st),
+             NotStored(v1::LifecycleRequest::Action_Name(req.action()), st));
       finished();
       return;
     }
     DirectiveState& state = d_.index.Add(stored);
     d_.public_side.Set(record);
+    d_.metrics.Lifecycle(req.action());
     spdlog::info("{} {}: version {} seq {}", v1::LifecycleEvent::Kind_Name(kind),
                  req.directive_id(), stored.directive().version(), stored.seq());
     Answer(routing, LifecycleReply(corr, record));

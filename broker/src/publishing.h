@@ -15,6 +15,7 @@
 #include "directive_index.h"
 #include "flatcast.pb.h"
 #include "flatcast/broker/commit_path.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/broker/publishers.h"
 #include "flatcast/clock.h"
 #include "flatcast/key_registry.h"
@@ -36,6 +37,7 @@ struct PublishingDeps {
   Connections& connections;
   CommitPath& commits;
   ChangeQueue& changes;
+  BrokerMetrics& metrics;
 };
 
 class Publishing {
@@ -69,6 +71,9 @@ class Publishing {
   // already (a replay). Ok in open mode.
   Status CheckSignature(const v1::Directive& d, const std::string& publisher) const;
   void Answer(const std::string& routing, const Payload& reply);
+  // An error answer, counted (flatcast_requests_refused_total).
+  void Refuse(const std::string& routing, uint64_t corr, v1::ErrorCode code,
+              std::string_view message);
 
   PublishingDeps d_;
 };

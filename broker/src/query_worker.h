@@ -31,6 +31,11 @@ class QueryWorker final : public QueryPort {
   std::vector<QueryAnswer> TakeAnswers() override;
   // Readable while answers wait (an eventfd); for the loop's poll.
   int wake_fd() const { return wake_fd_; }
+  // Queries waiting for the worker.
+  size_t waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jobs_.size();
+  }
 
  private:
   QueryWorker(const Store& store, const Registry& registry, const Clock& clock, size_t max_waiting,

@@ -41,13 +41,15 @@ google::protobuf::Timestamp FromMs(int64_t ms) {
 }  // namespace
 
 Relays::Relays(const Registry& registry, const Clock& clock, DirectiveIndex& index,
-               Connections& connections, CommitPath& commits, const RelaysOptions& options)
+               Connections& connections, CommitPath& commits, const RelaysOptions& options,
+               BrokerMetrics& metrics)
     : registry_(registry),
       clock_(clock),
       index_(index),
       connections_(connections),
       commits_(commits),
-      options_(options) {}
+      options_(options),
+      metrics_(metrics) {}
 
 Status Relays::Recover(const Store& store) {
   // Connected relays stay connected across a reload of the core's view
@@ -262,6 +264,7 @@ void Relays::StoreNextQueued(Relay& r) {
     r.queued.pop_front();
     if (Status st = AddBatch(r, corr, batch, pending); !st.ok()) {
       spdlog::warn("refused relay batch: {}", st.message());
+      metrics_.RequestRefused(ErrorCodeOf(st));
       if (!r.routing.empty()) Send(r, ErrorReply(corr, st), clock_.Now());
       DropQueued(r);
       break;
@@ -389,6 +392,7 @@ void Relays::CommitPending(Relay& relay, Pending pending) {
       if (!r.routing.empty()) {
         // The first is told why; the others, like those still queued, go
         // on from what is durable.
+        metrics_.RequestRefused(ErrorCodeOf(st));
         Send(r, ErrorReply(answers.front().first, st), durable);
         for (size_t i = 1; i < answers.size(); ++i) {
           v1::Envelope env = NewEnvelope(answers[i].first);
@@ -403,8 +407,14 @@ void Relays::CommitPending(Relay& relay, Pending pending) {
       if (DirectiveState* state = index_.Find(m.seq)) {
         state->Mark(m.level, m.unit);
         if (m.level == v1::RECEIVED) state->last_ack_stored = durable;
+        metrics_.Acknowledged(
+            m.level, std::chrono::duration<double>(
+                         DifferenceSaturating(durable,
+                                              FromTimestamp(state->stored.directive().sent())))
+                         .count());
       }
     }
+    for (size_t i = 0; i < ratings; ++i) metrics_.Rated();
     r.log_cursor = last;
     if (acks + ratings > 0) {
       spdlog::debug("relay {}: stored {} acknowledgements and {} ratings up to its log {} ({} "

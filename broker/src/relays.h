@@ -24,6 +24,7 @@
 #include "directive_index.h"
 #include "flatcast.pb.h"
 #include "flatcast/broker/commit_path.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/broker/store.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
@@ -54,7 +55,8 @@ struct RelayView {
 class Relays {
  public:
   Relays(const Registry& registry, const Clock& clock, DirectiveIndex& index,
-         Connections& connections, CommitPath& commits, const RelaysOptions& options);
+         Connections& connections, CommitPath& commits, const RelaysOptions& options,
+         BrokerMetrics& metrics);
 
   // Reads each relay's log cursor from the store.
   Status Recover(const Store& store);
@@ -136,6 +138,7 @@ class Relays {
   Connections& connections_;
   CommitPath& commits_;
   const RelaysOptions options_;
+  BrokerMetrics& metrics_;
   std::map<std::string, Relay> relays_;  // by region
   std::unordered_map<std::string, std::string> region_of_routing_;
   std::unordered_map<std::string, std::string> digests_;  // by region

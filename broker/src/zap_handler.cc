@@ -19,25 +19,30 @@ constexpr auto kStopCheck = std::chrono::milliseconds(100);
 ZapDecision DecideZap(const KeyRegistry& keys, std::string_view mechanism,
                       std::string_view credentials, std::string_view domain) {
   if (mechanism != "CURVE") {
-    return {"400", fmt::format("mechanism {} refused: this broker admits CURVE only", mechanism), ""};
+    return {"400", fmt::format("mechanism {} refused: this broker admits CURVE only", mechanism),
+            "", "mechanism"};
   }
   if (credentials.size() != kKeyBytes) {
-    return {"400", "malformed CURVE credentials", ""};
+    return {"400", "malformed CURVE credentials", "", "malformed"};
   }
   Result<KeyRecord> record = keys.AdmitCurveKey(credentials);
-  if (!record.ok()) return {"400", record.status().message(), ""};
+  if (!record.ok()) {
+    return {"400", record.status().message(), "",
+            keys.FindCurveKey(credentials) == nullptr ? "unknown_key" : "revoked_key"};
+  }
   if (domain == kReplicationZapDomain && record->role != KeyRole::kBroker) {
     return {"400",
             fmt::format("the replication endpoint admits only the broker key; {} ({}) is a {} key",
                         record->name, record->key_id, KeyRoleName(record->role)),
-            ""};
+            "", "wrong_role"};
   }
-  return {"200", "OK", Z85Encode(credentials).value()};
+  return {"200", "OK", Z85Encode(credentials).value(), ""};
 }
 
 Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& context,
-                                                      std::shared_ptr<const KeyRegistry> keys) {
-  std::unique_ptr<ZapHandler> handler(new ZapHandler(context, std::move(keys)));
+                                                      std::shared_ptr<const KeyRegistry> keys,
+                                                      BrokerMetrics* metrics) {
+  std::unique_ptr<ZapHandler> handler(new ZapHandler(context, std::move(keys), metrics));
   std::promise<Status> bound;
   std::future<Status> bound_result = bound.get_future();
   ZapHandler* self = handler.get();
@@ -96,7 +101,7 @@ void ZapHandler::Answer(zmq::socket_t& socket) {
   };
   ZapDecision decision;
   if (request.size() < 6 || frame(0) != "1.0") {
-    decision = {"500", "malformed ZAP request", ""};
+    decision = {"500", "malformed ZAP request", "", "malformed"};
   } else {
     std::shared_ptr<const KeyRegistry> keys;
     {
@@ -109,6 +114,7 @@ void ZapHandler::Answer(zmq::socket_t& socket) {
     ++admitted_;
   } else {
     ++refused_;
+    if (metrics_ != nullptr) metrics_->HandshakeRefused(decision.reason);
     std::string key = request.size() > 6 && request[6].size() == kKeyBytes
                           ? Z85Encode(request[6].to_string_view()).value()
                           : std::string("(no key)");

@@ -116,6 +116,30 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   return text;
 }
 
+uint64_t CountOpenFiles() {
+  std::error_code ec;
+  uint64_t n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n > 0 ? n - 1 : 0;  // less the descriptor the listing itself holds
+}
+
+uint64_t DirectoryBytes(const std::string& dir) {
+  std::error_code ec;
+  uint64_t bytes = 0;
+  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const uintmax_t size = it->file_size(size_ec);
+      if (!size_ec) bytes += size;
+    }
+  }
+  return bytes;
+}
+
 Result<MappedFile> MappedFile::Open(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus("open", path, errno);

@@ -12,6 +12,12 @@ namespace flatcast::testing {
 
 HttpResponse HttpGet(const std::string& base, const std::string& target,
                      const std::map<std::string, std::string>& headers) {
+  return HttpRequest(base, "GET", target, headers);
+}
+
+HttpResponse HttpRequest(const std::string& base, const std::string& method,
+                         const std::string& target,
+                         const std::map<std::string, std::string>& headers) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   using tcp = boost::asio::ip::tcp;
@@ -28,7 +34,7 @@ HttpResponse HttpGet(const std::string& base, const std::string& target,
   stream.expires_after(std::chrono::seconds(10));
   stream.connect(results, ec);
   if (ec) return out;
-  http::request<http::empty_body> req{http::verb::get, target, 11};
+  http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host);
   for (const auto& [k, v] : headers) req.set(k, v);
   http::write(stream, req, ec);

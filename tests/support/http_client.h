@@ -15,5 +15,9 @@ struct HttpResponse {
 // `base` is "http://host:port"; `target` starts with '/'.
 HttpResponse HttpGet(const std::string& base, const std::string& target,
                      const std::map<std::string, std::string>& headers = {});
+// The same with another method ("POST", "HEAD", ...), no body.
+HttpResponse HttpRequest(const std::string& base, const std::string& method,
+                         const std::string& target,
+                         const std::map<std::string, std::string>& headers = {});
 
 }  // namespace flatcast::testing

@@ -52,6 +52,13 @@ bool IsAtomicWriteLeftover(std::string_view file_name);
 // The whole file; IOError (NotFound when it does not exist) naming the path.
 Result<std::string> ReadWholeFile(const std::string& path);
 
+// Descriptors this process holds (the entries of /proc/self/fd); 0 when
+// that cannot be read.
+uint64_t CountOpenFiles();
+// The bytes of the regular files under `dir`, recursively; what cannot be
+// read counts as 0.
+uint64_t DirectoryBytes(const std::string& dir);
+
 // A file mapped read-only into memory, for reading a large file once
 // without copying it (a country's key registry is 60 MB). Files here are
 // replaced by rename (WriteFileAtomically), never rewritten in place, so

@@ -14,9 +14,22 @@ namespace flatcast {
 // main(), before the loop; the flag lives as long as the process.
 const std::atomic<bool>& StopOnSignals();
 
-// Makes the default logger write to stderr under `program`'s name, each line
-// with its time and level, from `level` up (trace, debug, info, warn or
-// error).
-void LogToStderr(const std::string& program, const std::string& level = "info");
+// Makes the default logger write to stderr under `program`'s name, one
+// event a line, from `level` up (trace, debug, info, warn or error), in
+// `format`:
+//   "text"     time, level, message
+//   "journal"  "<N>message": no time of its own, the level as a syslog
+//              priority, which journald reads (SyslogLevelPrefix=)
+//   "json"     {"time": ..., "level": ..., "program": ..., "message": ...}
+//   ""         "journal" when journald reads the output (JOURNAL_STREAM
+//              is set, as systemd sets it), else "text"
+void LogToStderr(const std::string& program, const std::string& level = "info",
+                 const std::string& format = "");
+
+// Tells systemd (Type=notify) that the program is ready, with a status
+// line; nothing when it was not started by systemd (no NOTIFY_SOCKET).
+void NotifyReady(const std::string& status);
+// Tells systemd that the program is stopping.
+void NotifyStopping();
 
 }  // namespace flatcast

@@ -37,11 +37,15 @@ Status ClaimDataDir(const std::string& data_dir, const std::string& name);
 // Renames `data_dir` to "<data_dir>.diverged-<UTC time>"; returns the new name.
 Result<std::string> MoveDataDirAside(const std::string& data_dir);
 
+class AdminSurface;
+
 class Broker {
  public:
-  // `registry`, `store` and `clock` must outlive the broker.
+  // `registry`, `store`, `clock` and `admin` must outlive the broker.
+  // `admin` (may be null): where it counts what happens and reports its
+  // health (admin.h); it outlives a broker that starts again.
   Broker(const BrokerConfig& config, const Registry& registry, Store& store, const Clock& clock,
-         zmq::context_t& ctx);
+         zmq::context_t& ctx, AdminSurface* admin = nullptr);
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "flatcast/broker/disk_space.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/broker/store.h"
 #include "flatcast/clock.h"
 #include "flatcast/status.h"
@@ -66,9 +67,10 @@ class CommitPath {
 // level.
 class StoreCommitPath final : public CommitPath {
  public:
+  // `metrics` (may be null) counts each write's entries and sync time.
   explicit StoreCommitPath(Store& store, std::chrono::milliseconds retry = std::chrono::seconds(1),
-                           const SpaceReserve* space = nullptr)
-      : store_(store), retry_(retry), space_(space) {}
+                           const SpaceReserve* space = nullptr, BrokerMetrics* metrics = nullptr)
+      : store_(store), retry_(retry), space_(space), metrics_(metrics) {}
 
   void Commit(StoreWrite batch, CommitDone done) override;
   void RunCompletions() override;
@@ -83,6 +85,7 @@ class StoreCommitPath final : public CommitPath {
   Store& store_;
   std::chrono::milliseconds retry_;
   const SpaceReserve* space_;
+  BrokerMetrics* metrics_;
   SpaceReserve::Level space_level_ = SpaceReserve::Level::kAmple;
   std::string space_why_;
   TimePoint next_space_check_{};

@@ -129,6 +129,12 @@ struct BrokerConfig {
   std::string http_endpoint;
   // If set, "http://host:port" of the feed is written here once it listens.
   std::string http_endpoint_file;
+  // host:port of the operator's listener (/metrics, /healthz, /readyz;
+  // docs/OPERATIONS.md), e.g. "127.0.0.1:7790"; never the public feed's.
+  // Empty (the default): none.
+  std::string admin_endpoint;
+  // If set, "http://host:port" of the admin listener is written here once it listens.
+  std::string admin_endpoint_file;
   // A broker pair (docs/HA.md).
   PairConfig pair;
   // A relay under an upstream broker (docs/RELAY.md).
@@ -140,5 +146,12 @@ Status ValidateBrokerConfig(const BrokerConfig& config);
 
 // Reads a TOML config file. Unknown keys are refused, so a typo is not silently ignored.
 Result<BrokerConfig> LoadBrokerConfig(const std::string& path);
+
+// For `flatcast-broker --check-config`: loads every file the configuration
+// names (the registry, cut to relay.region; the publishers; the key
+// registry; the CURVE keys; a relay's keys), checks that the data directory
+// holds a store (or, with `init`, may get one), and says what it found, a
+// line each. The first problem otherwise, naming the file.
+Result<std::string> CheckBrokerConfigFiles(const BrokerConfig& config, bool init);
 
 }  // namespace flatcast::broker

@@ -21,6 +21,7 @@
 
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/config.h"
+#include "flatcast/broker/metrics.h"
 #include "flatcast/broker/outbox.h"
 #include "flatcast/broker/public_feed.h"
 #include "flatcast/broker/publishers.h"
@@ -56,6 +57,8 @@ struct CoreDeps {
   UpstreamSink* upstream = nullptr;
   // At a relay: the state of its link, for ClusterQuery.
   std::function<v1::RelayStatus()> upstream_status;
+  // Where events are counted (admin.h); null: a private set nobody reads.
+  BrokerMetrics* metrics = nullptr;
 };
 
 class BrokerCore {
@@ -90,6 +93,9 @@ class BrokerCore {
 
   size_t connected_units() const;
   uint64_t head_seq() const;
+  // The core's part of the metrics' state (terminals by tier, versions,
+  // held directives, overdue units, relays below).
+  void FillState(BrokerMetrics::State& state) const;
 
  private:
   class Impl;

@@ -18,6 +18,7 @@
 
 #include <zmq.hpp>
 
+#include "flatcast/broker/metrics.h"
 #include "flatcast/clock.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/log_throttle.h"
@@ -31,6 +32,9 @@ struct ZapDecision {
   std::string status_code;
   std::string status_text;
   std::string user_id;  // the key in Z85 when admitted
+  // Why a refusal, in one word for a metric's label: "mechanism",
+  // "malformed", "unknown_key", "revoked_key", "wrong_role".
+  std::string reason;
 };
 
 // The ZAP domain of a broker pair's replication endpoint: it admits only a
@@ -46,8 +50,10 @@ class ZapHandler {
  public:
   // Binds the ZAP endpoint in `context` and starts serving. Fails when the
   // endpoint cannot be bound (another handler in the same context).
+  // `metrics` (may be null) counts the refusals by reason.
   static Result<std::unique_ptr<ZapHandler>> Start(zmq::context_t& context,
-                                                   std::shared_ptr<const KeyRegistry> keys);
+                                                   std::shared_ptr<const KeyRegistry> keys,
+                                                   BrokerMetrics* metrics = nullptr);
   ~ZapHandler();
   ZapHandler(const ZapHandler&) = delete;
   ZapHandler& operator=(const ZapHandler&) = delete;
@@ -59,8 +65,9 @@ class ZapHandler {
   uint64_t refused() const { return refused_.load(); }
 
  private:
-  ZapHandler(zmq::context_t& context, std::shared_ptr<const KeyRegistry> keys)
-      : context_(context), keys_(std::move(keys)) {}
+  ZapHandler(zmq::context_t& context, std::shared_ptr<const KeyRegistry> keys,
+             BrokerMetrics* metrics)
+      : context_(context), keys_(std::move(keys)), metrics_(metrics) {}
   void Serve(zmq::socket_t& socket);
   // Handles one request read from `socket`.
   void Answer(zmq::socket_t& socket);
@@ -70,6 +77,7 @@ class ZapHandler {
   zmq::context_t& context_;
   std::mutex mutex_;
   std::shared_ptr<const KeyRegistry> keys_;  // guarded by mutex_
+  BrokerMetrics* metrics_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> admitted_{0};
   std::atomic<uint64_t> refused_{0};
