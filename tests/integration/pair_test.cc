@@ -26,6 +26,7 @@
 #include "etcd_process.h"
 #include "flatcast.pb.h"
 #include "flatcast/curve.h"
+#include "http_client.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -678,6 +679,49 @@ TEST_F(PairTest, SyncRefusesToConfirmWithoutAStandbyAndSaysSo) {
                        "No standby", "--body", "x", "--action", "Post notices|community", "--scope", "520102", "--tiers", kEveryTier});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("no standby in sync"), std::string::npos) << r.err;
+}
+
+TEST_F(PairTest, EachBrokersReadinessAndMetricsSayWhetherItLeadsInSync) {
+  auto admin_of = [&](const std::string& name) { return members_[name].dir / "admin"; };
+  // Each broker writes its admin listener's address to its own file.
+  for (const char* name : {"a", "b"}) {
+    broker_extra_ = {"--admin-endpoint", "127.0.0.1:0", "--admin-endpoint-file",
+                     admin_of(name).string()};
+    ASSERT_NO_FATAL_FAILURE(Start(name, true));
+  }
+  ASSERT_TRUE(WaitFor([&] { return WaitLeadingInSync("a", 1s) || WaitLeadingInSync("b", 1s); },
+                      40s));
+  const std::string leader = Cluster("a").value("role", "") == "leader" ? "a" : "b";
+  const std::string standby = leader == "a" ? "b" : "a";
+  const std::string leader_admin = WaitForEndpointFile(admin_of(leader));
+  const std::string standby_admin = WaitForEndpointFile(admin_of(standby));
+  HttpResponse ready;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        ready = HttpGet(leader_admin, "/readyz");
+        return ready.status == 200;
+      },
+      10s))
+      << ready.body;
+  ready = HttpGet(standby_admin, "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("a standby; the leader is " + leader), std::string::npos) << ready.body;
+  EXPECT_EQ(HttpGet(standby_admin, "/healthz").status, 200) << "a standby is healthy";
+  const std::string metrics = HttpGet(leader_admin, "/metrics").body;
+  EXPECT_NE(metrics.find("flatcast_pair_leader 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("flatcast_pair_standby_in_sync 1"), std::string::npos) << metrics;
+  EXPECT_NE(HttpGet(standby_admin, "/metrics").body.find("flatcast_pair_leader 0"),
+            std::string::npos);
+  // The standby killed: in sync mode the leader is not ready, and says why.
+  members_[standby].process().Signal(SIGKILL);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        ready = HttpGet(leader_admin, "/readyz");
+        return ready.status == 503;
+      },
+      20s))
+      << ready.body;
+  EXPECT_NE(ready.body.find("no standby in sync"), std::string::npos) << ready.body;
 }
 
 }  // namespace
