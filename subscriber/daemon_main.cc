@@ -69,6 +69,13 @@ int main(int argc, char** argv) {
                 "with a pair's two endpoints, do not keep a warm connection to the other broker");
   run->add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  std::string admin_endpoint, log_format;
+  run->add_option("--admin-endpoint", admin_endpoint,
+                  "the operator's listener host:port for /metrics, /healthz and /readyz, e.g. "
+                  "127.0.0.1:7791 (overrides admin_endpoint)");
+  run->add_option("--log-format", log_format,
+                  "text, journal (the default when started by systemd) or json")
+      ->check(CLI::IsMember({"text", "journal", "json"}));
 
   bool json = false;
   std::string list_state_dir, list_config;
@@ -129,7 +136,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run) {
-    flatcast::LogToStderr("flatcast-subscriber", log_level);
+    flatcast::LogToStderr("flatcast-subscriber", log_level, log_format);
 
     flatcast::subscriber::TerminalConfig config;
     if (!config_path.empty()) {
@@ -144,6 +151,7 @@ int main(int argc, char** argv) {
     if (!curve_key.empty()) config.curve_key = curve_key;
     if (!broker_key.empty()) config.broker_key = broker_key;
     if (no_warm_standby) config.warm_standby = false;
+    if (!admin_endpoint.empty()) config.admin_endpoint = admin_endpoint;
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }

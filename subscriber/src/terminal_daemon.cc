@@ -1,5 +1,8 @@
 #include "flatcast/subscriber/terminal_daemon.h"
 
+#include "flatcast/program.h"
+#include "flatcast/subscriber/terminal_admin.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
@@ -174,7 +177,16 @@ void ServeOperators(OperatorEndpoint& operators, TerminalSession& session, const
 // The poll loop. zmq::error_t other than an interrupted poll ends it.
 Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& session,
             const InboxStore& inbox, KeyRegistryWatcher* keys, const TerminalConfig& config,
-            const std::optional<CurveClientKeys>& curve, const std::atomic<bool>& stop) {
+            const std::optional<CurveClientKeys>& curve, const std::atomic<bool>& stop,
+            TerminalAdmin* admin) {
+  std::optional<TimePoint> last_contact;
+  Steady::time_point next_report{};
+  auto report = [&] {
+    if (admin == nullptr || Steady::now() < next_report) return;
+    next_report = Steady::now() + std::chrono::seconds(1);
+    admin->Update({inbox.size(), inbox.pending_ack_count(), session.welcomed(), last_contact,
+                   session.counters(), session.storage_error()});
+  };
   // With ZMQ_IMMEDIATE a DEALER is writable only over a completed connection,
   // so writability going from false to true marks a (re)connection, after
   // which the broker needs a Hello to know the unit.
@@ -250,7 +262,9 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
   // so writability going from false to true marks a (re)connection, after
   // which the broker needs a Hello to know the unit.
   std::vector<std::string> out;
+  NotifyReady("terminal " + config.unit + " running");
   while (!stop.load()) {
+    report();
     zmq::pollitem_t items[] = {
         {socket.handle(), 0, static_cast<short>(ZMQ_POLLIN | (writable ? 0 : ZMQ_POLLOUT)), 0},
         {monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
@@ -308,6 +322,7 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
         continue;
       }
       out.clear();
+      last_contact = clock.Now();
       Status status = session.OnMessage(message.to_string_view(), out);
       if (!status.ok()) LogSessionError(status, session);
       for (const std::string& reply : out) TrySend(socket, reply);
@@ -408,6 +423,7 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (name == "keys") field = &config.keys;
     if (name == "curve_key") field = &config.curve_key;
     if (name == "broker_key") field = &config.broker_key;
+    if (name == "admin_endpoint") field = &config.admin_endpoint;
     if (name == "warm_standby") {
       std::optional<bool> on = value.value<bool>();
       if (!value.is_boolean() || !on) {
@@ -419,7 +435,7 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (!field) {
       return Status::InvalidArgument(fmt::format(
           "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys, curve_key, "
-          "broker_key, warm_standby)",
+          "broker_key, admin_endpoint, warm_standby)",
           path, name));
     }
     std::optional<std::string> text = value.value<std::string>();
@@ -471,6 +487,13 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
       LoadCurveClientKeys(config.curve_key, config.broker_key, "curve_key / --curve-key",
                           "broker_key / --broker-key");
   if (!curve.ok()) return curve.status();
+  std::unique_ptr<TerminalAdmin> admin;
+  if (!config.admin_endpoint.empty()) {
+    auto started = TerminalAdmin::Start(config.admin_endpoint);
+    if (!started.ok()) return started.status();
+    admin = std::move(started).value();
+    spdlog::info("admin listener on {} (/metrics, /healthz, /readyz)", admin->url());
+  }
   LoggingListener listener(crash_after_store);
   TerminalSession session(config.unit, tier, **inbox, SystemClock::Instance(), &listener, options);
   Status result;
@@ -478,7 +501,8 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     zmq::context_t context(1);
     Result<zmq::socket_t> socket = OpenSocket(context, *curve);
     if (!socket.ok()) return socket.status();
-    result = Loop(context, *socket, session, **inbox, keys ? &*keys : nullptr, config, *curve, stop);
+    result = Loop(context, *socket, session, **inbox, keys ? &*keys : nullptr, config, *curve, stop,
+                  admin.get());
   } catch (const zmq::error_t& e) {
     result = Status::IOError(fmt::format("ZeroMQ: {}", e.what()));
   }

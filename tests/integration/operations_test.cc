@@ -18,6 +18,7 @@
 #include <string>
 
 #include "broker_process.h"
+#include "etcd_process.h"  // FreePort
 #include "flatcast/registry.h"
 #include "http_client.h"
 #include "process.h"
@@ -250,6 +251,49 @@ TEST_F(Operations, LogsAreOneEventALineForJournaldOrAsJson) {
     EXPECT_EQ(event["program"], "flatcast-broker");
   }
   EXPECT_GT(n, 2u);
+}
+
+TEST_F(Operations, ATerminalDaemonSaysWhetherTheBrokerWelcomedItAndCountsWhatItStored) {
+  const std::string admin = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string broker_endpoint = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  Process daemon({Program("flatcast-subscriber"), "run", "--unit", "520102016001", "--broker",
+                  broker_endpoint, "--state-dir", dir_ / "terminal", "--admin-endpoint", admin},
+                 dir_.path() / "daemon");
+  const std::string url = "http://" + admin;
+  HttpResponse ready;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ready = HttpGet(url, "/readyz");
+        return ready.status == 503 && ready.body.find("not welcomed") != std::string::npos;
+      },
+      10s))
+      << ready.status << " " << ready.body << daemon.Stderr();
+  EXPECT_EQ(HttpGet(url, "/healthz").status, 200) << "waiting for a broker is healthy";
+  StartBroker({"--endpoint", broker_endpoint});
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(url, "/readyz").status == 200; }, 20s))
+      << daemon.Stderr();
+  auto published = RunProgram(
+      "flatcast-publisher",
+      {"--broker", broker_->endpoint(), "publish", "--issuer", "52", "--department", "HEALTH",
+       "--title", "To one community", "--body", "x", "--action", "Post notices|community",
+       "--scope", "520102016001", "--tiers", "community"});
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  std::map<std::string, double> m;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        m = ParseMetrics(HttpGet(url, "/metrics").body);
+        return m["flatcast_terminal_acknowledgements_confirmed_total"] == 1;
+      },
+      20s))
+      << HttpGet(url, "/metrics").body;
+  EXPECT_EQ(m["flatcast_terminal_inbox_directives"], 1);
+  EXPECT_EQ(m["flatcast_terminal_deliveries_total"], 1);
+  EXPECT_EQ(m["flatcast_terminal_welcomed"], 1);
+  EXPECT_GT(m["flatcast_terminal_last_contact_timestamp_seconds"], 1.7e9);
+  WriteFile(dir_ / "terminal.txt", HttpGet(url, "/metrics").body);
+  auto check = flatcast::testing::Run(
+      {"/bin/sh", "-c", "promtool check metrics < " + (dir_ / "terminal.txt")});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
 }  // namespace

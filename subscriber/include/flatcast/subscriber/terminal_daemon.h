@@ -35,10 +35,13 @@ struct TerminalConfig {
   // silent or names the other as leader, so a failover costs a Hello, not a
   // new CURVE handshake (docs/HA.md).
   bool warm_standby = true;
+  // host:port of the operator's listener (metrics, /healthz, /readyz;
+  // terminal_admin.h), e.g. "127.0.0.1:7791"; empty: none.
+  std::string admin_endpoint;
 };
 
-// Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key
-// and broker_key (all strings) and warm_standby (a boolean), all optional
+// Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key,
+// broker_key and admin_endpoint (all strings) and warm_standby (a boolean), all optional
 // here (CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.
 Result<TerminalConfig> LoadTerminalConfig(const std::string& path);
