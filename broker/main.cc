@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
                  "text, journal (no timestamps, syslog priorities; the default when started by "
                  "systemd) or json (one object a line)")
       ->check(CLI::IsMember({"text", "journal", "json"}));
+  bool init_only = false;
+  app.add_flag("--init-only", init_only,
+               "create the store in the data directory if it holds none, then exit (what a "
+               "package's installation runs once; the service then starts without --init)");
   bool check_config = false;
   app.add_flag("--check-config", check_config,
                "check the configuration and every file it names, say what was found, and exit "
@@ -162,6 +166,13 @@ int main(int argc, char** argv) {
   if (!admin_endpoint.empty()) config.admin_endpoint = admin_endpoint;
   if (!admin_endpoint_file.empty()) config.admin_endpoint_file = admin_endpoint_file;
   if (auto st = flatcast::broker::ValidateBrokerConfig(config); !st.ok()) return Fail(st);
+  if (init_only) {
+    const bool existed = std::filesystem::exists(config.data_dir + "/CURRENT");
+    auto store = flatcast::broker::Store::Open({config.data_dir, true, config.rocksdb_max_open_files});
+    if (!store.ok()) return Fail(store.status());
+    std::cout << (existed ? "a store exists in " : "created a store in ") << config.data_dir << "\n";
+    return 0;
+  }
   if (check_config) {
     auto report = flatcast::broker::CheckBrokerConfigFiles(config, init);
     if (!report.ok()) return Fail(report.status());
@@ -225,6 +236,7 @@ int main(int argc, char** argv) {
       init = true;  // the new, empty store
     }
   }
+  flatcast::NotifyStopping();
   spdlog::info("broker stopped");
   return 0;
 }

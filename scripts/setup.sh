@@ -8,7 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev
   libprotobuf-dev protobuf-compiler
   libboost-dev libabsl-dev
-  prometheus-cpp-dev prometheus libsystemd-dev lintian
+  prometheus-cpp-dev prometheus libsystemd-dev lintian help2man
   librocksdb-dev
   libgtest-dev libgmock-dev
   libsodium-dev

@@ -296,5 +296,38 @@ TEST_F(Operations, ATerminalDaemonSaysWhetherTheBrokerWelcomedItAndCountsWhatItS
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
+TEST_F(Operations, TheServiceUnitsVerifyAndAreHardened) {
+  if (!fs::exists("/usr/bin/systemd-analyze")) {
+    GTEST_SKIP() << "systemd-analyze is not installed (Debian's systemd package)";
+  }
+  // The units name the packaged programs in /usr/bin; verified against the
+  // built ones, which systemd-analyze checks exist and are executable.
+  const fs::path units = dir_ / "units";
+  fs::create_directories(units);
+  for (const char* unit : {"flatcast-broker.service", "flatcast-subscriber@.service"}) {
+    std::string text = ReadFile(SourcePath(std::string("configs/systemd/") + unit));
+    for (const char* program : {"flatcast-broker", "flatcast-subscriber"}) {
+      const std::string from = std::string("/usr/bin/") + program;
+      for (size_t at; (at = text.find(from)) != std::string::npos;) {
+        text.replace(at, from.size(), Program(program));
+      }
+    }
+    WriteFile(units / unit, text);
+  }
+  for (const char* unit : {"flatcast-broker.service", "flatcast-subscriber@520102016001.service"}) {
+    auto verify = flatcast::testing::Run({"/usr/bin/systemd-analyze", "verify", units / unit});
+    EXPECT_EQ(verify.exit_code, 0) << verify.err;
+    EXPECT_EQ(verify.out + verify.err, "") << "no warning of any kind";
+    auto security = flatcast::testing::Run(
+        {"/usr/bin/systemd-analyze", "security", "--offline=yes", units / unit});
+    std::smatch level;
+    const std::string text = security.out + security.err;
+    ASSERT_TRUE(std::regex_search(text, level, std::regex("exposure level for [^:]+: ([0-9.]+)")))
+        << text;
+    EXPECT_LE(std::stod(level[1]), 2.5) << unit << ": " << text.substr(text.size() - 300);
+    std::cout << unit << ": exposure level " << level[1] << "\n";
+  }
+}
+
 }  // namespace
 }  // namespace flatcast
