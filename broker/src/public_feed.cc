@@ -1,5 +1,7 @@
 #include "flatcast/broker/public_feed.h"
 
+#include "flatcast/http_request.h"
+
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it
 
 #include <boost/asio.hpp>
@@ -194,23 +196,9 @@ class BeastFeed final : public PublicFeed {
 }  // namespace
 
 std::string AnswerHttpRequest(std::string_view raw, const FeedSnapshot& snapshot) {
-  http::request_parser<http::string_body> parser;
-  parser.body_limit(kMaxRequestBody);
-  parser.eager(true);
-  beast::error_code ec;
-  asio::const_buffer rest(raw.data(), raw.size());
-  while (!parser.is_done() && rest.size() > 0) {
-    size_t used = parser.put(rest, ec);
-    if (ec == http::error::need_more) {
-      ec = {};
-      if (used == 0) break;
-    }
-    if (ec) break;
-    rest += used;
-  }
-  if (!ec && !parser.is_done()) parser.put_eof(ec);
   std::ostringstream out;
-  if (ec || !parser.is_done()) {
+  auto request = ParseRawHttpRequest(raw, kMaxRequestBody);
+  if (!request) {
     http::response<http::string_body> bad{http::status::bad_request, 11};
     bad.set(http::field::content_type, "application/json");
     bad.body() = "{\"error\": \"bad request\"}\n";
@@ -218,7 +206,7 @@ std::string AnswerHttpRequest(std::string_view raw, const FeedSnapshot& snapshot
     out << bad;
     return out.str();
   }
-  out << Respond(parser.get(), snapshot);
+  out << Respond(*request, snapshot);
   return out.str();
 }
 

@@ -1,4 +1,5 @@
 #include "flatcast/admin_http.h"
+#include "flatcast/http_request.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -158,10 +159,10 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(const std::string& endpo
   return std::unique_ptr<AdminServer>(std::move(server));
 }
 
-std::string AnswerAdminRequest(std::string_view raw, const AdminHandler& handler) {
+std::optional<http::request<http::string_body>> ParseRawHttpRequest(std::string_view raw,
+                                                                   size_t body_limit) {
   http::request_parser<http::string_body> parser;
-  parser.header_limit(kMaxRequestBytes);
-  parser.body_limit(kMaxRequestBytes);
+  parser.body_limit(body_limit);  // the header within Beast's default, 8 KiB
   parser.eager(true);
   beast::error_code ec;
   asio::const_buffer rest(raw.data(), raw.size());
@@ -175,8 +176,14 @@ std::string AnswerAdminRequest(std::string_view raw, const AdminHandler& handler
     rest += used;
   }
   if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (ec || !parser.is_done()) return std::nullopt;
+  return parser.release();
+}
+
+std::string AnswerAdminRequest(std::string_view raw, const AdminHandler& handler) {
   std::ostringstream out;
-  if (ec || !parser.is_done()) {
+  auto request = ParseRawHttpRequest(raw, kMaxRequestBytes);
+  if (!request) {
     http::response<http::string_body> bad{http::status::bad_request, 11};
     bad.set(http::field::content_type, "text/plain; charset=utf-8");
     bad.body() = "bad request\n";
@@ -184,7 +191,7 @@ std::string AnswerAdminRequest(std::string_view raw, const AdminHandler& handler
     out << bad;
     return out.str();
   }
-  out << Respond(parser.get(), handler);
+  out << Respond(*request, handler);
   return out.str();
 }
 
