@@ -46,7 +46,7 @@ Status BrokerHarness::Start() {
     core_ = std::make_unique<broker::BrokerCore>(
         config_, broker::CoreDeps{registry_, clock_, outbox_, *commits_, *query_port_, publishers_,
                                   keys_ ? &keys_->registry() : nullptr, options_.authenticate,
-                                  &feed_, {}, options_.upstream});
+                                  &feed_, {}, options_.upstream, {}, nullptr});
     return core_->Recover(*store_);
   };
   Status st = open();

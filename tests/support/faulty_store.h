@@ -86,11 +86,12 @@ class FaultyStore final : public broker::Store {
   Status ReadFault() const;
 
   std::unique_ptr<broker::Store> real_;
-  int fail_writes_ = 0;
-  WriteFault fault_ = WriteFault::kNone;
-  bool disk_full_ = false;
+  // Set by a test while a broker's loop runs on another thread.
+  std::atomic<int> fail_writes_{0};
+  std::atomic<WriteFault> fault_{WriteFault::kNone};
+  std::atomic<bool> disk_full_{false};
   bool failed_ = false;  // a write failed; Recover() has not succeeded since
-  int fail_recoveries_ = 0;
+  std::atomic<int> fail_recoveries_{0};
   std::atomic<bool> reads_fail_{false};  // read by the query worker's thread too
   int writes_attempted_ = 0;
   int writes_failed_ = 0;

@@ -5,8 +5,15 @@
 // tried again, and the broker serves again once the store recovers.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "broker_harness.h"
+#include "flatcast/broker/admin.h"
+#include "flatcast/broker/broker.h"
 #include "flatcast/duration.h"
+#include "flatcast/rpc_client.h"
+#include "process.h"
 
 namespace flatcast::broker {
 namespace {
@@ -269,6 +276,75 @@ TEST(BrokerRecovery, AStoreThatCannotBeReadStopsTheStartWithTheReason) {
   Status started = b.Start();
   ASSERT_FALSE(started.ok());
   EXPECT_NE(started.message().find("read failed"), std::string::npos) << started.ToString();
+}
+
+}  // namespace
+}  // namespace flatcast::broker
+
+namespace flatcast::broker {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The whole broker (its loop on a thread, TCP on loopback) over a store that
+// fails on demand: what its admin listener answers follows the store.
+TEST(BrokerReadiness, ReadyzAndHealthzSayWhyWhileTheStoreFailsAndRecoverWithIt) {
+  testing::TempDir dir;
+  const Registry registry = testing::TestRegistry();
+  testing::FaultyStore store(Store::Open({dir / "data", true, 64}).value());
+  BrokerConfig config;
+  config.endpoint = "tcp://127.0.0.1:*";
+  config.data_dir = dir / "data";
+  config.store_reserve_mb = 0;
+  zmq::context_t ctx(1);
+  AdminSurface admin;
+  Broker broker(config, registry, store, SystemClock::Instance(), ctx, &admin);
+  ASSERT_TRUE(broker.Start().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { (void)broker.Serve(stop); });
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& loop;
+    ~Join() {
+      stop = true;
+      loop.join();
+    }
+  } join{stop, loop};
+  auto answer = [&](std::string_view target) { return admin.Answer(target); };
+  ASSERT_TRUE(testing::WaitFor([&] { return answer("/readyz").status == 200; }, 10s))
+      << answer("/readyz").body;
+  EXPECT_EQ(answer("/healthz").body, "ok\n");
+
+  // A write fails and so does every recovery: the publisher is refused, and
+  // the admin listener says the store is the reason.
+  store.FailWrites(1);
+  store.FailRecoveries(1000000);
+  RpcClient client(ctx, broker.endpoint());
+  auto refused = client.Call(testing::SamplePublish({"5201"}, {v1::DISTRICT}), 5s);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("directive not confirmed"), std::string::npos)
+      << refused.status().ToString();
+  AdminResponse ready;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        ready = answer("/readyz");
+        return ready.status == 503;
+      },
+      10s));
+  EXPECT_NE(ready.body.find("a store write failed"), std::string::npos) << ready.body;
+  EXPECT_NE(ready.body.find("recovery failed"), std::string::npos) << ready.body;
+  const AdminResponse health = answer("/healthz");
+  EXPECT_EQ(health.status, 503) << "a store that cannot write is not healthy";
+  EXPECT_NE(health.body.find("a store write failed"), std::string::npos) << health.body;
+
+  // Recovery succeeds on its next try (every second): ready, and it stores again.
+  store.FailRecoveries(0);
+  ASSERT_TRUE(testing::WaitFor([&] { return answer("/readyz").status == 200; }, 10s))
+      << answer("/readyz").body;
+  EXPECT_EQ(answer("/healthz").status, 200);
+  auto stored = client.Call(testing::SamplePublish({"5201"}, {v1::DISTRICT}), 5s);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_TRUE(stored->has_receipt()) << stored->DebugString();
 }
 
 }  // namespace
