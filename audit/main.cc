@@ -3,6 +3,7 @@
 // query endpoint (or, for `verify --data-dir`, of a store on disk).
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <iostream>
 
 #include "flatcast/audit/client.h"
@@ -124,6 +125,22 @@ int main(int argc, char** argv) {
   burden->add_option("--by", burden_by, "unit or tier (totals and per-unit means)")
       ->check(CLI::IsMember({"unit", "tier"}))
       ->capture_default_str();
+  auto* returns = app.add_subcommand(
+      "returns", "the answers to a directive's return form, summed by region");
+  uint32_t form_version = 0, list_units = 0;
+  std::string returns_by;
+  std::vector<std::string> below;
+  returns->add_option("id", id, "directive id")->required();
+  returns->add_option("--version", form_version, "this version's form (default: the latest)");
+  returns->add_option("--region", region, "only units at or below this region code");
+  returns->add_option("--by", returns_by, "one row per region of this tier (default: one row)")
+      ->check(CLI::IsMember({"city", "district", "street"}));
+  returns->add_option("--list", list_units,
+                      "list up to this many units per row that have not answered or are below a "
+                      "threshold");
+  returns->add_option("--below", below,
+                      "KEY=N: count the units answering a quantity below N (replaces the form's; "
+                      "repeatable)");
   auto* verify = app.add_subcommand(
       "verify", "walk the log's hash chain and check the store against it; exit 1 if tampered");
   verify->add_option("--anchor", anchor, "SEQ:HASH noted from an earlier verify");
@@ -240,6 +257,26 @@ int main(int argc, char** argv) {
     }
   } else if (*verify) {
     *request.mutable_verify() = verify_query;
+  } else if (*returns) {
+    auto* q = request.mutable_returns();
+    q->set_directive_id(id);
+    q->set_version(form_version);
+    q->set_region(region);
+    if (!returns_by.empty()) q->set_by(static_cast<v1::Tier>(*flatcast::TierFromName(returns_by)));
+    q->set_max_units(list_units);
+    for (const std::string& b : below) {
+      const size_t eq = b.find('=');
+      int64_t n = 0;
+      const char* end = b.data() + b.size();
+      auto parsed = eq == std::string::npos ? std::from_chars_result{b.data(), std::errc::invalid_argument}
+                                            : std::from_chars(b.data() + eq + 1, end, n);
+      if (eq == std::string::npos || eq == 0 || parsed.ec != std::errc() || parsed.ptr != end ||
+          eq + 1 == b.size()) {
+        return Fail(Status::InvalidArgument("--below takes KEY=N with N a whole number, not \"" +
+                                            b + "\""));
+      }
+      (*q->mutable_below())[b.substr(0, eq)] = n;
+    }
   }
   auto reply = flatcast::audit::Ask(client, request, timeout);
   if (!reply.ok()) return Fail(reply.status());
@@ -258,6 +295,9 @@ int main(int argc, char** argv) {
       break;
     case v1::AuditReply::kBurden:
       std::cout << audit::RenderBurden(reply->burden(), burden_by == "tier", out_format);
+      break;
+    case v1::AuditReply::kReturns:
+      std::cout << audit::RenderReturns(reply->returns(), out_format);
       break;
     case v1::AuditReply::kVerify:
       std::cout << audit::RenderVerify(reply->verify(), out_format);

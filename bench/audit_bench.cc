@@ -2,14 +2,18 @@
 //
 //   flatcast-bench-audit populate --registry R --data-dir D [--directives 10]
 //       writes D: the directives, each addressed to every unit below the
-//       provinces, and every unit's RECEIVED, CONFIRMED and READY
-//       acknowledgement of each, through the broker's own Store (so the log
-//       is written and chained as the broker writes it).
+//       provinces and carrying a return form (three quantities, yes/no, a
+//       choice), every unit's RECEIVED, CONFIRMED and READY acknowledgement
+//       of each and, for the first directive, every unit's answer to its
+//       form, through the broker's own Store (so the log is written and
+//       chained as the broker writes it).
 //   flatcast-bench-audit query --broker EP [--directive ID] [--district CODE]
 //       [--rounds 5] [--json FILE]
 //       times the queries through the broker's query endpoint (RpcClient, as
 //       flatcast-audit asks them): rollup of one directive down to the
-//       streets, missing units of one district, and others for context.
+//       streets, missing units of one district, the return form's answers
+//       summed for one province by district and for the whole registry by
+//       city, and others for context.
 //
 // The registry holds more units than one broker could keep connections for
 // here (20,000 descriptors): populate bypasses the terminals, and the broker
@@ -18,6 +22,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -52,7 +57,7 @@ Status Populate(const std::string& registry_path, const std::string& data_dir, i
   std::mt19937_64 random(42);
   const TimePoint sent0 = std::chrono::time_point_cast<TimePoint::duration>(
       std::chrono::system_clock::now() - std::chrono::hours(24 * directives));
-  uint64_t acks = 0;
+  uint64_t acks = 0, returns = 0;
   for (int k = 1; k <= directives; ++k) {
     v1::StoredDirective s;
     s.set_seq(static_cast<uint64_t>(k));
@@ -71,6 +76,26 @@ Status Populate(const std::string& registry_path, const std::string& data_dir, i
     auto* action = d->add_actions();
     action->set_what("prepare");
     action->set_responsible_tier(v1::COMMUNITY);
+    v1::ReturnForm* form = d->mutable_return_form();
+    for (auto [key, below] : {std::pair{"masks", 500}, std::pair{"disinfectant", 20},
+                              std::pair{"staff_on_duty", 0}}) {
+      v1::FormField* f = form->add_fields();
+      f->set_key(key);
+      f->set_label(key);
+      f->set_kind(v1::FormField::QUANTITY);
+      f->set_required(true);
+      f->set_max(1000000);
+      if (below > 0) f->set_below(below);
+    }
+    v1::FormField* open = form->add_fields();
+    open->set_key("thermometers_ok");
+    open->set_label("thermometers_ok");
+    open->set_kind(v1::FormField::YES_NO);
+    v1::FormField* risk = form->add_fields();
+    risk->set_key("risk");
+    risk->set_label("risk");
+    risk->set_kind(v1::FormField::CHOICE);
+    for (const char* c : {"low", "medium", "high"}) risk->add_choices(c);
     *d->mutable_sent() = ToTimestamp(sent);
     *d->mutable_created() = d->sent();
     std::vector<uint32_t> units = AddressedUnits(*d, *registry);
@@ -111,12 +136,51 @@ Status Populate(const std::string& registry_path, const std::string& data_dir, i
       if (batch.size() >= 30000) FLATCAST_RETURN_IF_ERROR(flush());
     }
     FLATCAST_RETURN_IF_ERROR(flush());
-    std::cerr << fmt::format("directive {} of {}: {} units, {} acknowledgements so far ({:.0f} s)\n",
-                             k, directives, units.size(), acks, Seconds(Steady::now() - start));
+    if (k == 1) {
+      // Every unit answers the first directive's form, within a day; in
+      // commits of 30,000 as the broker's group commits would take them.
+      std::uniform_int_distribution<int64_t> answered_ms(600'000, 86'400'000), masks(0, 5000),
+          disinfectant(0, 200), staff(0, 30), choice(0, 2);
+      broker::StoreWrite answers;
+      auto flush_answers = [&]() -> Status {
+        if (answers.returns.empty()) return Status::Ok();
+        returns += answers.returns.size();
+        return (*store)->Write(std::exchange(answers, {}));
+      };
+      for (uint32_t i : units) {
+        broker::ReturnEntry r{s.seq(), registry->unit(i).code, {}};
+        for (auto [key, n] : {std::pair{"masks", masks(random)},
+                              std::pair{"disinfectant", disinfectant(random)},
+                              std::pair{"staff_on_duty", staff(random)}}) {
+          v1::FieldValue* v = r.record.add_values();
+          v->set_key(key);
+          v->set_quantity(n);
+        }
+        v1::FieldValue* yes = r.record.add_values();
+        yes->set_key("thermometers_ok");
+        yes->set_yes(choice(random) != 0);
+        v1::FieldValue* c = r.record.add_values();
+        c->set_key("risk");
+        c->set_choice(std::array{"low", "medium", "high"}[choice(random)]);
+        TimePoint at = sent + std::chrono::milliseconds(answered_ms(random));
+        *r.record.mutable_answered() = ToTimestamp(at);
+        *r.record.mutable_stored() = ToTimestamp(at);
+        r.record.set_version(1);
+        r.record.set_revision(1);
+        answers.returns.push_back(std::move(r));
+        if (answers.returns.size() >= 30000) FLATCAST_RETURN_IF_ERROR(flush_answers());
+      }
+      FLATCAST_RETURN_IF_ERROR(flush_answers());
+    }
+    std::cerr << fmt::format("directive {} of {}: {} units, {} acknowledgements and {} answers so "
+                             "far ({:.0f} s)\n",
+                             k, directives, units.size(), acks, returns,
+                             Seconds(Steady::now() - start));
   }
   std::cout << nlohmann::json{{"units", registry->size()},
                               {"directives", directives},
                               {"acks", acks},
+                              {"answers", returns},
                               {"populate_s", Seconds(Steady::now() - start)}}
                    .dump()
             << "\n";
@@ -136,7 +200,7 @@ double Median(std::vector<double> v) {
 }
 
 Status Query(const std::string& endpoint, std::string directive_id, std::string district,
-             int rounds, const std::string& json_path) {
+             const std::string& returns_region, int rounds, const std::string& json_path) {
   zmq::context_t ctx(1);
   RpcClient client(ctx, endpoint);
   auto ask = [&](const v1::AuditRequest& request) -> Result<v1::Envelope> {
@@ -200,6 +264,26 @@ Status Query(const std::string& endpoint, std::string directive_id, std::string 
   FLATCAST_RETURN_IF_ERROR(time("latency per level, whole registry", latency, [](const v1::AuditReply& r) {
     return fmt::format("RECEIVED p99 {} ms", r.latency().levels(0).p99_ms());
   }));
+  // The return form's answers: one province by district (the issue's
+  // figure is for a province of about 19,571 answers), and the whole
+  // registry by city.
+  auto describe_returns = [](const v1::AuditReply& r) {
+    const v1::ReturnsRow& total = r.returns().total();
+    return fmt::format("{} rows, {} of {} answered, masks sum {}, {} below 500",
+                       r.returns().rows_size(), total.answered(), total.addressed(),
+                       total.fields_size() > 0 ? total.fields(0).sum() : 0,
+                       total.fields_size() > 0 ? total.fields(0).below_count() : 0);
+  };
+  v1::AuditRequest province_returns;
+  province_returns.mutable_returns()->set_directive_id(directive_id);
+  province_returns.mutable_returns()->set_region(returns_region);
+  province_returns.mutable_returns()->set_by(v1::DISTRICT);
+  FLATCAST_RETURN_IF_ERROR(time(fmt::format("returns of {} by district", returns_region),
+                                province_returns, describe_returns));
+  v1::AuditRequest all_returns;
+  all_returns.mutable_returns()->set_directive_id(directive_id);
+  all_returns.mutable_returns()->set_by(v1::CITY);
+  FLATCAST_RETURN_IF_ERROR(time("returns by city, whole registry", all_returns, describe_returns));
   v1::AuditRequest readiness;
   readiness.mutable_readiness()->set_directive_id(directive_id);
   FLATCAST_RETURN_IF_ERROR(time("readiness, whole registry", readiness, [](const v1::AuditReply& r) {
@@ -236,7 +320,7 @@ Status Query(const std::string& endpoint, std::string directive_id, std::string 
 int Main(int argc, char** argv) {
   CLI::App app{"flatcast-bench-audit: the auditors' queries on a large registry"};
   app.require_subcommand(1);
-  std::string registry, data_dir, endpoint, directive, district, json_path;
+  std::string registry, data_dir, endpoint, directive, district, json_path, returns_region = "52";
   int directives = 10, rounds = 5;
   auto* populate = app.add_subcommand("populate", "write a store of fully acknowledged directives");
   populate->add_option("--registry", registry, "registry file")->required()->check(CLI::ExistingFile);
@@ -246,11 +330,14 @@ int Main(int argc, char** argv) {
   query->add_option("--broker", endpoint, "broker endpoint")->required();
   query->add_option("--directive", directive, "directive id (default: the first)");
   query->add_option("--district", district, "district for the missing-units query");
+  query->add_option("--returns-region", returns_region,
+                    "province whose answers are summed by district")
+      ->capture_default_str();
   query->add_option("--rounds", rounds, "repetitions of each query")->capture_default_str();
   query->add_option("--json", json_path, "write the timings here");
   CLI11_PARSE(app, argc, argv);
   Status st = *populate ? Populate(registry, data_dir, directives)
-                        : Query(endpoint, directive, district, rounds, json_path);
+                        : Query(endpoint, directive, district, returns_region, rounds, json_path);
   if (!st.ok()) {
     std::cerr << "flatcast-bench-audit: " << st.message() << "\n";
     return 1;

@@ -1,4 +1,4 @@
-// The terminal daemon's operator requests (confirm, ready, rate, status) as
+// The terminal daemon's operator requests (confirm, ready, rate, return, status) as
 // they arrive on its control socket: decoded, then answered by a session
 // that has one directive stored.
 #include <cstddef>
@@ -29,6 +29,19 @@ v1::StoredDirective Stored() {
   d->add_target_tiers(v1::COMMUNITY);
   d->set_status(v1::ACTUAL);
   *d->mutable_sent() = ToTimestamp(ParseTime("2026-11-28T09:30:00Z").value());
+  // A return form, so RETURN requests reach the checks of their fields.
+  v1::FormField* masks = d->mutable_return_form()->add_fields();
+  masks->set_key("masks");
+  masks->set_label("口罩库存");
+  masks->set_kind(v1::FormField::QUANTITY);
+  masks->set_required(true);
+  masks->set_max(100000);
+  v1::FormField* risk = d->mutable_return_form()->add_fields();
+  risk->set_key("risk");
+  risk->set_label("风险");
+  risk->set_kind(v1::FormField::CHOICE);
+  risk->add_choices("低");
+  risk->add_choices("高");
   return stored;
 }
 

@@ -1,5 +1,6 @@
 // A terminal's state.json (DirectoryInbox): the last seq, pending and
-// confirmed acknowledgements and ratings, the overdue report. What parses
+// confirmed acknowledgements, ratings and answers to return forms, the
+// overdue report. What parses
 // must survive being written and read again unchanged.
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& [key, rating] : state->state.pending_ratings) {
     if (rating.clarity > 5 || rating.feasibility > 5) __builtin_trap();
+  }
+  for (const auto& [key, answer] : state->state.pending_returns) {
+    if (answer.seq() == 0 || key.first != answer.seq()) __builtin_trap();
+  }
+  for (const auto& [seq, confirmed] : state->state.returned) {
+    if (seq == 0 || confirmed.answer.seq() != seq) __builtin_trap();
   }
   return 0;
 }

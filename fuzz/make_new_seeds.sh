@@ -26,6 +26,12 @@ EOF
 op status.bin <<'EOF'
 action: STATUS
 EOF
+op return.bin <<'EOF'
+action: RETURN directive_id: "52-HEALTH-20261128-0001" fields: "masks=1200" fields: "risk=2"
+EOF
+op return-bad.bin <<'EOF'
+action: RETURN directive_id: "52-HEALTH-20261128-0001" fields: "masks=-5" fields: "gloves=1" fields: "risk"
+EOF
 op unknown-directive.bin <<'EOF'
 action: CONFIRM directive_id: "52-HEALTH-20261128-0404"
 EOF
@@ -33,6 +39,9 @@ EOF
 q() { enc Envelope fuzz_broker_query "$@"; }
 q coverage.bin <<'EOF'
 protocol_version: 1 correlation_id: 3 coverage_query { directive_id: "52-HEALTH-20261128-0001" region: "5201" max_missing: 10 }
+EOF
+q returns.bin <<'EOF'
+protocol_version: 1 audit_request { returns { directive_id: "52-HEALTH-20261128-0001" region: "5201" by: STREET max_units: 5 below { key: "masks" value: 500 } } }
 EOF
 q events.bin <<'EOF'
 protocol_version: 1 events_query { directive_id: "52-HEALTH-20261128-0001" }

@@ -11,6 +11,7 @@
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
 #include "flatcast/publisher/publisher.h"
+#include "flatcast/return_form.h"
 #include "flatcast/queries.h"
 #include "flatcast/report.h"
 
@@ -50,6 +51,10 @@ void AddContentOptions(CLI::App* cmd, flatcast::publisher::DirectiveFlags& f, st
                   "acknowledgement deadline LEVEL=WHEN (repeatable): confirmed=2h, "
                   "ready=release, ready=2026-12-02T08:00:00Z; overdue units are reminded and "
                   "their parent unit told");
+  cmd->add_option("--form", f.form_file,
+                  "a return form every addressed unit answers once (.toml or .json of [[fields]]; "
+                  "see README)")
+      ->check(CLI::ExistingFile);
 }
 
 Result<v1::Directive> Content(const flatcast::publisher::DirectiveFlags& flags,
@@ -60,6 +65,11 @@ Result<v1::Directive> Content(const flatcast::publisher::DirectiveFlags& flags,
     if (!d.ok()) return d;
     for (const auto& spec : flags.deadlines) {
       FLATCAST_RETURN_IF_ERROR(flatcast::publisher::AddDeadline(*d, spec));
+    }
+    if (!flags.form_file.empty()) {
+      auto form = flatcast::LoadReturnFormFile(flags.form_file);
+      if (!form.ok()) return form.status();
+      *d->mutable_return_form() = std::move(form).value();
     }
     return d;
   }
@@ -117,6 +127,8 @@ void AddAmendOptions(CLI::App* cmd, AmendFlags& a, std::string& file) {
   a.Add("deadline", cmd->add_option("--deadline", f.deadlines,
                                          "acknowledgement deadline LEVEL=WHEN (repeatable; "
                                          "replaces the deadlines)"));
+  a.Add("form", cmd->add_option("--form", f.form_file,
+                                 "a return form file replacing the form, or none to remove it"));
   a.Add("change-status",
         cmd->add_option("--change-status", a.change_status,
                         "change the status to actual, exercise or test (needs --reason; to "
@@ -130,7 +142,7 @@ Result<v1::Directive> AmendedContent(const v1::Directive& latest, const AmendFla
   namespace publisher = flatcast::publisher;
   if (!file.empty()) {
     for (const char* name : {"issuer", "department", "title", "body", "body-file", "action",
-                             "scope", "tiers", "public", "public-release", "expires", "note"}) {
+                             "scope", "tiers", "public", "public-release", "expires", "note", "form"}) {
       if (a.Has(name)) {
         return Status::InvalidArgument(std::string("--file gives the whole content; --") + name +
                                        " cannot be combined with it");
@@ -168,6 +180,7 @@ Result<v1::Directive> AmendedContent(const v1::Directive& latest, const AmendFla
   }
   if (a.Has("action")) p.actions = f.actions;
   if (a.Has("scope")) p.scope = f.scope;
+  if (a.Has("form")) p.form_file = f.form_file;
   if (a.Has("tiers")) p.tiers = f.tiers;
   if (a.Has("public")) p.is_public = f.is_public;
   if (a.Has("public-release")) p.public_release = f.public_release;

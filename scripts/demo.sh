@@ -182,13 +182,13 @@ done
 
 echo "== terminal swarm: every other unit below $region in $shards processes"
 # As operators would: shard 0 also confirms and is ready at once, shard 1
-# confirms, the others only receive.
+# confirms, the others only receive; every unit answers the return form.
 levels=(--ack-levels confirmed,ready)
 for i in $(seq 0 $((shards - 1))); do
   [ "$i" = 1 ] && levels=(--ack-levels confirmed)
   [ "$i" -ge 2 ] && levels=()
   "$bin/flatcast-swarm" --registry "$registry" --endpoint "$endpoint" --region "$region" --tiers city,district,street,community \
-    --shard "$i" --shards "$shards" --exclude "$exclude" "${swarm_sec[@]}" "${levels[@]}" --expect $((1 + 10 * storm)) --timeout-s 600 \
+    --shard "$i" --shards "$shards" --exclude "$exclude" "${swarm_sec[@]}" "${levels[@]}" --answer-forms --expect $((1 + 10 * storm)) --timeout-s 600 \
     --report "$work/swarm-$i.json" >"$work/swarm-$i.out" 2>"$work/swarm-$i.log" &
   pids+=($!)
 done
@@ -261,6 +261,13 @@ sub ready "$id" --state-dir "$work/terminal-520102016001" --note "口罩200个�
 sub rate "$id" --state-dir "$work/terminal-520102016001" --clarity 4 --feasibility 2 \
   --comment "48小时内补齐测温设备有困难" | sed 's/^/   520102016001: /'
 sub rate "$id" --state-dir "$work/terminal-520102016" --clarity 5 --feasibility 4 | sed 's/^/   520102016: /'
+sub return "$id" --state-dir "$work/terminal-520102016001" --field masks=200 --field disinfectant=20 \
+  --field staff_on_duty=2 --field thermometers_ok=否 --field risk=中 --field shortage=测温枪 \
+  | sed 's/^/   520102016001: /'
+sub return "$id" --state-dir "$work/terminal-520102016" --field masks=1500 --field disinfectant=120 \
+  --field staff_on_duty=6 --field thermometers_ok=是 | sed 's/^/   520102016: /'
+sub return "$id" --state-dir "$work/terminal-520102" --field masks=8000 --field disinfectant=600 \
+  --field staff_on_duty=25 --field thermometers_ok=是 --field risk=低 | sed 's/^/   520102: /'
 sleep 1
 
 audit() { "$bin/flatcast-audit" --broker "$endpoint" "${audit_sec[@]}" "$@"; }
@@ -274,6 +281,8 @@ echo "== audit: one community's history"
 audit unit 520102016001
 echo "== audit: the communities' ratings by department"
 audit ratings
+echo "== audit: the return form, summed by city (each unit's latest answer; shortages listed)"
+audit returns "$id" --by city --list 3
 echo "== audit: the log's hash chain"
 audit verify
 echo "== a real terminal's inbox (520102016001 纪念塔社区)"

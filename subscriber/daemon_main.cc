@@ -5,6 +5,7 @@
 //   confirm  an operator read a directive (sent through the running daemon)
 //   ready    staff and supplies are in place
 //   rate     rate a directive's clarity and feasibility
+//   return   answer (or correct the answer to) a directive's return form
 //   overdue  what the broker last reported overdue here and below
 //   status   whether the daemon is connected, and what is pending
 #include <spdlog/spdlog.h>
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
     CLI::App* app = nullptr;
     std::string id, state_dir, config, note, comment;
     uint32_t clarity = 0, feasibility = 0;
+    std::vector<std::string> fields;
     bool json = false;
   };
   auto add_operator = [&](const char* name, const char* help, bool with_id) {
@@ -120,6 +122,13 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(1, 5));
   rate->app->add_option("--comment", rate->comment, "what did not work, or what would");
+  auto return_cmd = add_operator(
+      "return", "Answer the directive's return form (again: a correction; both are kept)", true);
+  return_cmd->app
+      ->add_option("--field", return_cmd->fields,
+                   "KEY=VALUE (repeatable): a whole number, a choice (or its number), yes/no, "
+                   "or text; `show` lists the form's keys")
+      ->required();
   auto status_cmd = add_operator("status", "Whether the daemon is connected, and what is pending", false);
   std::string overdue_state_dir, overdue_config;
   CLI::App* overdue = app.add_subcommand(
@@ -164,7 +173,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  for (OperatorCommand* command : {confirm.get(), ready.get(), rate.get(), status_cmd.get()}) {
+  for (OperatorCommand* command :
+       {confirm.get(), ready.get(), rate.get(), return_cmd.get(), status_cmd.get()}) {
     if (!*command->app) continue;
     auto dir = StateDirFor(command->state_dir, command->config);
     if (!dir.ok()) return Fail(dir.status());
@@ -180,6 +190,10 @@ int main(int argc, char** argv) {
       request.set_clarity(command->clarity);
       request.set_feasibility(command->feasibility);
       request.set_comment(command->comment);
+    }
+    if (command == return_cmd.get()) {
+      request.set_action(flatcast::v1::OperatorRequest::RETURN);
+      for (const std::string& field : command->fields) request.add_fields(field);
     }
     if (command == status_cmd.get()) request.set_action(flatcast::v1::OperatorRequest::STATUS);
     auto reply = flatcast::subscriber::CallDaemon(*dir, request, std::chrono::seconds(5));

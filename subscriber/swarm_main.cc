@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
                  "would: confirmed, ready")
       ->delimiter(',')
       ->check(CLI::IsMember({"confirmed", "ready"}));
+  app.add_flag("--answer-forms", options.answer_forms,
+               "each unit answers a directive's return form at once, with made-up values (about "
+               "one in ten below each threshold)");
   app.add_option("--key-seed", key_seed_file,
                  "unit key seed file (flatcast-keys seed): each unit connects over CURVE with "
                  "the key derived for it (with --broker-key)")

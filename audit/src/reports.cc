@@ -1,6 +1,7 @@
 #include "flatcast/audit/reports.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -310,6 +311,25 @@ std::string RenderLog(const v1::LogReply& r, OutputFormat format) {
         row.push_back(detail);
         break;
       }
+      case v1::LogRecord::kReturnAnswer: {
+        const auto& a = rec.return_answer();
+        row.push_back("return");
+        row.push_back(fmt::format("seq {}", a.seq()));
+        row.push_back(a.unit_code());
+        std::vector<std::string> values;
+        for (const v1::FieldValue& v : a.record().values()) {
+          switch (v.value_case()) {
+            case v1::FieldValue::kQuantity: values.push_back(fmt::format("{}={}", v.key(), v.quantity())); break;
+            case v1::FieldValue::kChoice: values.push_back(fmt::format("{}={}", v.key(), v.choice())); break;
+            case v1::FieldValue::kYes: values.push_back(fmt::format("{}={}", v.key(), v.yes() ? "yes" : "no")); break;
+            case v1::FieldValue::kText: values.push_back(fmt::format("{}={}", v.key(), v.text())); break;
+            default: break;
+          }
+        }
+        row.push_back(fmt::format("v{} answer {}: {}", a.record().version(), a.record().revision(),
+                                  fmt::join(values, " ")));
+        break;
+      }
       case v1::LogRecord::kEvent: {
         const auto& e = rec.event();
         row.push_back("event");
@@ -409,10 +429,122 @@ std::string RenderRatings(const v1::RatingsReply& r, bool by_directive, OutputFo
   return out;
 }
 
+std::string RenderReturns(const v1::ReturnsReply& r, OutputFormat format) {
+  Table t;
+  t.heading.push_back(fmt::format("return form of {} version {}: each unit's latest answer",
+                                  r.directive_id(), r.version()));
+  for (const v1::FormField& f : r.form().fields()) {
+    std::string line = fmt::format("  {}: {}", f.key(), f.label());
+    if (f.kind() == v1::FormField::QUANTITY && !f.unit().empty()) line += fmt::format(" ({})", f.unit());
+    t.heading.push_back(line);
+  }
+  t.Column("region");
+  t.Column("name");
+  t.Column("addressed", true);
+  t.Column("answered", true);
+  t.Column("answered_pct", true);
+  t.Column("corrected", true);
+  const v1::ReturnForm& form = r.form();
+  for (int i = 0; i < form.fields_size(); ++i) {
+    const v1::FormField& f = form.fields(i);
+    switch (f.kind()) {
+      case v1::FormField::QUANTITY:
+        t.Column(f.key() + "_sum", true);
+        t.Column(f.key() + "_min", true);
+        t.Column(f.key() + "_max", true);
+        t.Column(f.key() + "_below", true);
+        break;
+      case v1::FormField::CHOICE:
+        for (const std::string& c : f.choices()) t.Column(f.key() + ":" + c, true);
+        break;
+      case v1::FormField::YES_NO:
+        t.Column(f.key() + "_yes", true);
+        t.Column(f.key() + "_no", true);
+        break;
+      default:
+        t.Column(f.key() + "_answered", true);
+        break;
+    }
+  }
+  auto cells_of = [&](const v1::ReturnsRow& row, const std::string& region) {
+    std::vector<json> cells{region, row.region_name(), row.addressed(), row.answered(),
+                            row.addressed() == 0
+                                ? 0.0
+                                : std::round(1000.0 * row.answered() / row.addressed()) / 10,
+                            row.corrected()};
+    for (int i = 0; i < form.fields_size() && i < row.fields_size(); ++i) {
+      const v1::FormField& f = form.fields(i);
+      const v1::FieldAggregate& a = row.fields(i);
+      switch (f.kind()) {
+        case v1::FormField::QUANTITY:
+          cells.push_back(a.sum());
+          cells.push_back(a.answered() ? json(a.min()) : json(""));
+          cells.push_back(a.answered() ? json(a.max()) : json(""));
+          cells.push_back(a.has_threshold() ? json(a.below_count()) : json(""));
+          break;
+        case v1::FormField::CHOICE:
+        case v1::FormField::YES_NO:
+          for (uint32_t n : a.counts()) cells.push_back(n);
+          break;
+        default:
+          cells.push_back(a.answered());
+          break;
+      }
+    }
+    return cells;
+  };
+  auto refs = [](const google::protobuf::RepeatedPtrField<v1::UnitRef>& units) {
+    std::vector<std::string> out;
+    for (const v1::UnitRef& u : units) out.push_back(fmt::format("{} {}", u.code(), u.name()));
+    return out;
+  };
+  for (const v1::ReturnsRow& row : r.rows()) {
+    t.rows.push_back(cells_of(row, row.region().empty() ? std::string("all") : row.region()));
+    std::string where = row.region().empty() ? std::string("all") : row.region();
+    if (row.missing_size() > 0) {
+      t.footing.push_back(fmt::format("{}: not answered ({} of {}, first {}): {}", where,
+                                      row.addressed() - row.answered(), row.addressed(),
+                                      row.missing_size(), fmt::join(refs(row.missing()), ", ")));
+    }
+    for (int i = 0; i < row.fields_size() && i < form.fields_size(); ++i) {
+      const v1::FieldAggregate& a = row.fields(i);
+      if (a.below_size() == 0) continue;
+      t.footing.push_back(fmt::format("{}: {} below {} ({}, first {}): {}", where, a.key(),
+                                      a.threshold(), a.below_count(), a.below_size(),
+                                      fmt::join(refs(a.below()), ", ")));
+    }
+  }
+  if (r.rows_size() > 1) t.rows.push_back(cells_of(r.total(), "total"));
+  if (!t.footing.empty()) t.footing.insert(t.footing.begin(), "");
+  std::string out = t.Render(format);
+  if (format == OutputFormat::kJson) {
+    // The lists belong to their rows.
+    json doc = json::parse(out);
+    for (size_t i = 0; i < doc["rows"].size() && i < static_cast<size_t>(r.rows_size()); ++i) {
+      const v1::ReturnsRow& row = r.rows(static_cast<int>(i));
+      json missing = json::array();
+      for (const v1::UnitRef& u : row.missing()) missing.push_back({{"code", u.code()}, {"name", u.name()}});
+      doc["rows"][i]["missing"] = missing;
+      json below = json::object();
+      for (const v1::FieldAggregate& a : row.fields()) {
+        if (!a.has_threshold()) continue;
+        json units = json::array();
+        for (const v1::UnitRef& u : a.below()) units.push_back({{"code", u.code()}, {"name", u.name()}});
+        below[a.key()] = {{"threshold", a.threshold()}, {"count", a.below_count()}, {"units", units}};
+      }
+      doc["rows"][i]["below"] = below;
+    }
+    out = doc.dump(2) + "\n";
+  }
+  return out;
+}
+
 std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat format) {
   Table t;
-  t.heading.push_back(by_tier ? "directives and action items received per tier, week and department"
-                              : "directives and action items each unit received, per week and department");
+  t.heading.push_back(by_tier ? "directives, action items and return forms received per tier, week and "
+                                "department"
+                              : "directives, action items and return forms each unit received, per "
+                                "week and department");
   if (!by_tier) {
     t.Column("unit");
     t.Column("tier");
@@ -420,10 +552,11 @@ std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat fo
     t.Column("department");
     t.Column("directives", true);
     t.Column("action_items", true);
+    t.Column("forms", true);
     t.Column("name");
     for (const v1::BurdenRow& row : r.rows()) {
       t.rows.push_back({row.unit_code(), TierName(row.tier()), row.week(), row.department(),
-                        row.directives(), row.action_items(), row.unit_name()});
+                        row.directives(), row.action_items(), row.forms(), row.unit_name()});
     }
     return t.Render(format);
   }
@@ -433,14 +566,17 @@ std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat fo
   t.Column("units", true);
   t.Column("directives", true);
   t.Column("action_items", true);
+  t.Column("forms", true);
   t.Column("directives_per_unit", true);
   t.Column("action_items_per_unit", true);
+  t.Column("forms_per_unit", true);
   for (const v1::BurdenRow& row : r.rows()) {
     double units = row.units() == 0 ? 1.0 : static_cast<double>(row.units());
     t.rows.push_back({TierName(row.tier()), row.week(), row.department(), row.units(),
-                      row.directives(), row.action_items(),
+                      row.directives(), row.action_items(), row.forms(),
                       std::round(row.directives() / units * 100) / 100,
-                      std::round(row.action_items() / units * 100) / 100});
+                      std::round(row.action_items() / units * 100) / 100,
+                      std::round(row.forms() / units * 100) / 100});
   }
   return t.Render(format);
 }

@@ -32,6 +32,7 @@ Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
     case B::kHello:
     case B::kAck:
     case B::kRating:
+    case B::kReturnAnswer:
       if (identity.role == KeyRole::kUnit) return Status::Ok();
       who_may = "only a unit's terminal";
       break;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -143,6 +144,8 @@ Result<v1::AuditReply> AuditQueries::Run(const v1::AuditRequest& request) const 
       return put(Verify(request.verify()), reply.mutable_verify());
     case v1::AuditRequest::kDirective:
       return put(Directive(request.directive()), reply.mutable_directive());
+    case v1::AuditRequest::kReturns:
+      return put(Returns(request.returns()), reply.mutable_returns());
     case v1::AuditRequest::QUERY_NOT_SET:
       break;
   }
@@ -267,6 +270,234 @@ Result<v1::DirectiveReply> AuditQueries::Directive(const v1::DirectiveQuery& q) 
   v1::DirectiveReply reply;
   *reply.mutable_directive() = std::move(**stored);
   for (const auto& entry : seq_of_version) reply.add_versions(entry.first);
+  return reply;
+}
+
+namespace {
+
+// One row's aggregate of a return form's answers.
+class ReturnsTally {
+ public:
+  ReturnsTally(const v1::ReturnForm& form, const std::vector<std::optional<int64_t>>& thresholds,
+               uint32_t max_units)
+      : form_(form), thresholds_(thresholds), max_units_(max_units) {
+    for (int i = 0; i < form.fields_size(); ++i) {
+      v1::FieldAggregate* f = row_.add_fields();
+      f->set_key(form.fields(i).key());
+      if (thresholds[i]) f->set_threshold(*thresholds[i]);
+      switch (form.fields(i).kind()) {
+        case v1::FormField::CHOICE:
+          for (int c = 0; c < form.fields(i).choices_size(); ++c) f->add_counts(0);
+          break;
+        case v1::FormField::YES_NO:
+          f->add_counts(0);
+          f->add_counts(0);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  void Addressed() { row_.set_addressed(row_.addressed() + 1); }
+  void Missing(const Unit& unit) {
+    if (static_cast<uint32_t>(row_.missing_size()) < max_units_) *row_.add_missing() = RefOf(unit);
+  }
+  void Answer(const Unit& unit, const v1::ReturnRecord& r) {
+    row_.set_answered(row_.answered() + 1);
+    if (r.revision() > 1) row_.set_corrected(row_.corrected() + 1);
+    // Values are stored in the form's order: one walk.
+    int i = 0;
+    for (const v1::FieldValue& v : r.values()) {
+      while (i < form_.fields_size() && form_.fields(i).key() != v.key()) ++i;
+      if (i == form_.fields_size()) break;
+      v1::FieldAggregate* f = row_.mutable_fields(i);
+      const v1::FormField& field = form_.fields(i);
+      if (f->answered() == 0 && v.has_quantity()) {
+        f->set_min(v.quantity());
+        f->set_max(v.quantity());
+      }
+      f->set_answered(f->answered() + 1);
+      switch (v.value_case()) {
+        case v1::FieldValue::kQuantity:
+          f->set_sum(f->sum() + v.quantity());
+          f->set_min(std::min(f->min(), v.quantity()));
+          f->set_max(std::max(f->max(), v.quantity()));
+          if (thresholds_[i] && v.quantity() < *thresholds_[i]) {
+            f->set_below_count(f->below_count() + 1);
+            if (static_cast<uint32_t>(f->below_size()) < max_units_) *f->add_below() = RefOf(unit);
+          }
+          break;
+        case v1::FieldValue::kChoice:
+          for (int c = 0; c < field.choices_size(); ++c) {
+            if (field.choices(c) == v.choice() && c < f->counts_size()) {
+              f->set_counts(c, f->counts(c) + 1);
+            }
+          }
+          break;
+        case v1::FieldValue::kYes:
+          if (f->counts_size() == 2) f->set_counts(v.yes() ? 0 : 1, f->counts(v.yes() ? 0 : 1) + 1);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  // Adds another row's counts (for the total; lists are not merged).
+  void Merge(const v1::ReturnsRow& other) {
+    row_.set_addressed(row_.addressed() + other.addressed());
+    row_.set_answered(row_.answered() + other.answered());
+    row_.set_corrected(row_.corrected() + other.corrected());
+    for (int i = 0; i < row_.fields_size() && i < other.fields_size(); ++i) {
+      v1::FieldAggregate* f = row_.mutable_fields(i);
+      const v1::FieldAggregate& o = other.fields(i);
+      if (o.answered() == 0) continue;
+      if (f->answered() == 0) {
+        f->set_min(o.min());
+        f->set_max(o.max());
+      }
+      f->set_answered(f->answered() + o.answered());
+      f->set_sum(f->sum() + o.sum());
+      f->set_min(std::min(f->min(), o.min()));
+      f->set_max(std::max(f->max(), o.max()));
+      f->set_below_count(f->below_count() + o.below_count());
+      for (int c = 0; c < f->counts_size() && c < o.counts_size(); ++c) {
+        f->set_counts(c, f->counts(c) + o.counts(c));
+      }
+    }
+  }
+  v1::ReturnsRow& row() { return row_; }
+
+ private:
+  const v1::ReturnForm& form_;
+  const std::vector<std::optional<int64_t>>& thresholds_;
+  uint32_t max_units_;
+  v1::ReturnsRow row_;
+};
+
+}  // namespace
+
+Result<v1::ReturnsReply> AuditQueries::Returns(const v1::ReturnsQuery& q) const {
+  if (q.by() != v1::TIER_UNSPECIFIED && q.by() != v1::CITY && q.by() != v1::DISTRICT &&
+      q.by() != v1::STREET) {
+    return Status::InvalidArgument("by must be city, district or street");
+  }
+  if (q.max_units() > kMaxPageSize) {
+    return Status::InvalidArgument(fmt::format("max_units is at most {}", kMaxPageSize));
+  }
+  FLATCAST_RETURN_IF_ERROR(CheckRegion(q.region()));
+  v1::DirectiveQuery dq;
+  dq.set_directive_id(q.directive_id());
+  dq.set_version(q.version());
+  Result<v1::DirectiveReply> version = Directive(dq);
+  if (!version.ok()) return version.status();
+  const v1::StoredDirective& stored = version->directive();
+  const v1::Directive& d = stored.directive();
+  if (!d.has_return_form()) {
+    return Status::InvalidArgument(
+        fmt::format("version {} of directive {} has no return form", d.version(), d.id()));
+  }
+  const v1::ReturnForm& form = d.return_form();
+  std::vector<std::optional<int64_t>> thresholds(form.fields_size());
+  for (int i = 0; i < form.fields_size(); ++i) {
+    if (form.fields(i).has_below()) thresholds[i] = form.fields(i).below();
+  }
+  for (const auto& [key, value] : q.below()) {
+    int i = 0;
+    while (i < form.fields_size() && form.fields(i).key() != key) ++i;
+    if (i == form.fields_size() || form.fields(i).kind() != v1::FormField::QUANTITY) {
+      return Status::InvalidArgument(
+          fmt::format("below: the form has no quantity field \"{}\"", key.substr(0, 40)));
+    }
+    thresholds[i] = value;
+  }
+
+  auto [first, last] = q.region().empty() ? std::pair<uint32_t, uint32_t>{0, registry_.size()}
+                                          : registry_.SubtreeRange(q.region());
+  std::vector<uint32_t> units;
+  for (uint32_t i : AddressedUnits(d, registry_)) {
+    if (i >= first && i < last) units.push_back(i);
+  }
+  // The row of each addressed unit: its region at `by` (itself when it is
+  // of that tier or above), or the one row.
+  std::vector<ReturnsTally> tallies;
+  std::vector<uint32_t> row_node;  // registry index of each row's region
+  std::unordered_map<uint32_t, size_t> row_of_node;
+  std::vector<size_t> row_of(units.size());
+  const Tier by = static_cast<Tier>(q.by());
+  for (size_t p = 0; p < units.size(); ++p) {
+    uint32_t node = Registry::kNone;
+    if (q.by() != v1::TIER_UNSPECIFIED) {
+      node = units[p];
+      while (registry_.unit(node).tier > by && registry_.unit(node).parent != Registry::kNone) {
+        node = registry_.unit(node).parent;
+      }
+    }
+    auto [it, added] = row_of_node.try_emplace(node, tallies.size());
+    if (added) {
+      tallies.emplace_back(form, thresholds, q.max_units());
+      row_node.push_back(node);
+    }
+    row_of[p] = it->second;
+    tallies[it->second].Addressed();
+  }
+
+  // Answers come in (unit, revision) order, as the units do: one merge walk
+  // keeping each unit's last.
+  std::vector<bool> answered(units.size(), false);
+  size_t p = 0;
+  std::optional<size_t> pending_at;
+  v1::ReturnRecord pending;
+  auto flush = [&] {
+    if (!pending_at) return;
+    answered[*pending_at] = true;
+    tallies[row_of[*pending_at]].Answer(registry_.unit(units[*pending_at]), pending);
+    pending_at.reset();
+  };
+  FLATCAST_RETURN_IF_ERROR(store_.ForEachReturn(
+      stored.seq(), q.region(),
+      [&](uint64_t, std::string_view unit, const v1::ReturnRecord& record) {
+        while (p < units.size() && std::string_view(registry_.unit(units[p]).code) < unit) ++p;
+        if (p == units.size() || registry_.unit(units[p]).code != unit) return;
+        if (pending_at && *pending_at != p) flush();
+        pending_at = p;
+        pending = record;
+      }));
+  flush();
+  for (size_t u = 0; u < units.size(); ++u) {
+    if (!answered[u]) tallies[row_of[u]].Missing(registry_.unit(units[u]));
+  }
+
+  v1::ReturnsReply reply;
+  reply.set_directive_id(d.id());
+  reply.set_version(d.version());
+  reply.set_seq(stored.seq());
+  *reply.mutable_form() = form;
+  ReturnsTally total(form, thresholds, 0);
+  // Rows in region-code order.
+  std::vector<size_t> order(tallies.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return row_node[a] < row_node[b]; });
+  for (size_t i : order) {
+    v1::ReturnsRow& row = tallies[i].row();
+    if (row_node[i] != Registry::kNone) {
+      row.set_region(registry_.unit(row_node[i]).code);
+      row.set_region_name(registry_.unit(row_node[i]).name);
+    } else if (!q.region().empty()) {
+      const Unit& region = registry_.unit(*registry_.Find(q.region()));
+      row.set_region(region.code);
+      row.set_region_name(region.name);
+    }
+    total.Merge(row);
+    *reply.add_rows() = std::move(row);
+  }
+  v1::ReturnsRow& sum = total.row();
+  if (!q.region().empty()) {
+    const Unit& region = registry_.unit(*registry_.Find(q.region()));
+    sum.set_region(region.code);
+    sum.set_region_name(region.name);
+  }
+  *reply.mutable_total() = std::move(sum);
   return reply;
 }
 
@@ -412,6 +643,10 @@ Result<v1::LogReply> AuditQueries::Log(const v1::LogQuery& q) const {
     switch (r.entry_case()) {
       case v1::LogRecord::kAck: seq = r.ack().seq(); unit = r.ack().unit_code(); break;
       case v1::LogRecord::kRating: seq = r.rating().seq(); unit = r.rating().unit_code(); break;
+      case v1::LogRecord::kReturnAnswer:
+        seq = r.return_answer().seq();
+        unit = r.return_answer().unit_code();
+        break;
       case v1::LogRecord::kEvent: seq = r.event().directive_seq(); break;
       default: break;
     }
@@ -530,9 +765,11 @@ Result<v1::BurdenReply> AuditQueries::Burden(const v1::BurdenQuery& q) const {
   if (!in_window.ok()) return in_window.status();
   const Window window = *in_window;
   const bool by_tier = q.by() == v1::BurdenQuery::TIER;
-  // (unit index, week, department) -> (directives, action items)
-  std::map<std::tuple<uint32_t, std::string, std::string>, std::pair<uint32_t, uint32_t>> cells;
+  // (unit index, week, department) -> directives, action items, return forms
+  using Counts = std::array<uint32_t, 3>;
+  std::map<std::tuple<uint32_t, std::string, std::string>, Counts> cells;
   std::set<std::pair<uint32_t, std::string>> seen;  // (unit, directive id): counted once
+  std::set<std::pair<uint32_t, std::string>> forms_seen;  // a form counted once per directive
   std::vector<v1::StoredDirective> all;
   FLATCAST_RETURN_IF_ERROR(store_.ForEachDirective([&](const v1::StoredDirective& d) {
     all.push_back(d);
@@ -553,10 +790,17 @@ Result<v1::BurdenReply> AuditQueries::Burden(const v1::BurdenQuery& q) const {
           TimePoint at = FromTimestamp(record.stored());
           if (!window.Contains(at)) return;
           std::optional<uint32_t> unit = registry_.Find(code);
-          if (!unit || !seen.insert({*unit, d.id()}).second) return;
+          if (!unit) return;
+          const bool first = seen.insert({*unit, d.id()}).second;
+          // A form added by an amendment counts from the version that brings it.
+          const bool form = d.has_return_form() && forms_seen.insert({*unit, d.id()}).second;
+          if (!first && !form) return;
           auto& cell = cells[{*unit, IsoWeek(at), d.issuer_department()}];
-          ++cell.first;
-          cell.second += actions[static_cast<int>(registry_.unit(*unit).tier)];
+          if (first) {
+            ++cell[0];
+            cell[1] += actions[static_cast<int>(registry_.unit(*unit).tier)];
+          }
+          if (form) ++cell[2];
         }));
   }
   v1::BurdenReply reply;
@@ -569,8 +813,9 @@ Result<v1::BurdenReply> AuditQueries::Burden(const v1::BurdenQuery& q) const {
       row->set_tier(static_cast<v1::Tier>(registry_.unit(unit).tier));
       row->set_week(week);
       row->set_department(department);
-      row->set_directives(value.first);
-      row->set_action_items(value.second);
+      row->set_directives(value[0]);
+      row->set_action_items(value[1]);
+      row->set_forms(value[2]);
       row->set_units(1);
     }
     return reply;
@@ -579,12 +824,11 @@ Result<v1::BurdenReply> AuditQueries::Burden(const v1::BurdenQuery& q) const {
   auto [first, last] = q.region().empty() ? std::pair<uint32_t, uint32_t>{0, registry_.size()}
                                           : registry_.SubtreeRange(q.region());
   for (uint32_t i = first; i < last; ++i) ++units_of_tier[static_cast<int>(registry_.unit(i).tier)];
-  std::map<std::tuple<int, std::string, std::string>, std::pair<uint32_t, uint32_t>> tiers;
+  std::map<std::tuple<int, std::string, std::string>, Counts> tiers;
   for (const auto& [key, value] : cells) {
     const auto& [unit, week, department] = key;
     auto& cell = tiers[{static_cast<int>(registry_.unit(unit).tier), week, department}];
-    cell.first += value.first;
-    cell.second += value.second;
+    for (size_t i = 0; i < cell.size(); ++i) cell[i] += value[i];
   }
   for (const auto& [key, value] : tiers) {
     const auto& [tier, week, department] = key;
@@ -592,8 +836,9 @@ Result<v1::BurdenReply> AuditQueries::Burden(const v1::BurdenQuery& q) const {
     row->set_tier(static_cast<v1::Tier>(tier));
     row->set_week(week);
     row->set_department(department);
-    row->set_directives(value.first);
-    row->set_action_items(value.second);
+    row->set_directives(value[0]);
+    row->set_action_items(value[1]);
+    row->set_forms(value[2]);
     row->set_units(units_of_tier[tier]);
   }
   return reply;

@@ -75,6 +75,9 @@ class BrokerCore::Impl {
     FLATCAST_RETURN_IF_ERROR(broker::Recover(store, registry_, index_, rest));
     for (const v1::PublicRecord& r : rest.public_records) public_.Set(r);
     for (auto& [seq, unit, rated] : rest.ratings) feedback_.RestoreRating(seq, unit, rated);
+    for (auto& [seq, unit, answered, revision] : rest.returns) {
+      feedback_.RestoreReturn(seq, unit, answered, revision);
+    }
     for (auto [seq, level] : rest.passed_deadlines) escalation_.RestorePassed(seq, level);
     FLATCAST_RETURN_IF_ERROR(relays_.Recover(store));
     if (intake_) FLATCAST_RETURN_IF_ERROR(intake_->Recover(store));
@@ -117,6 +120,9 @@ class BrokerCore::Impl {
         break;
       case v1::Envelope::kRating:
         refused = feedback_.OnRating(in.routing, env.rating());
+        break;
+      case v1::Envelope::kReturnAnswer:
+        refused = feedback_.OnReturn(in.routing, std::move(*env.mutable_return_answer()));
         break;
       case v1::Envelope::kPublish:
         publishing_.OnPublish(in.routing, corr, std::move(*env.mutable_publish()));
@@ -215,6 +221,7 @@ class BrokerCore::Impl {
     index_.Clear();
     public_.Clear();
     feedback_.ClearRatings();
+    feedback_.ClearReturns();
     escalation_.Reset();
     if (Status st = Recover(*store_); !st.ok()) {
       spdlog::critical("reloading the store failed, tried again on the next pass: {}",

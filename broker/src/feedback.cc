@@ -5,6 +5,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/return_form.h"
 #include "replies.h"
 
 namespace flatcast::broker {
@@ -130,19 +131,76 @@ Status Feedback::OnRating(const std::string& routing, const v1::Rating& rating) 
   return Status::Ok();
 }
 
+Status Feedback::OnReturn(const std::string& routing, v1::ReturnAnswer answer) {
+  std::optional<uint32_t> unit_index = connections_.UnitOf(routing);
+  if (!unit_index) {
+    return Status::NotRegistered("answer before hello: say which unit you are first");
+  }
+  const Unit& unit = registry_.unit(*unit_index);
+  const DirectiveState* state = index_.Find(answer.seq());
+  if (state == nullptr || state->stored.directive().id() != answer.directive_id()) {
+    return Status::InvalidArgument(
+        fmt::format("no directive {} with sequence {}", answer.directive_id(), answer.seq()));
+  }
+  const v1::Directive& d = state->stored.directive();
+  if (!d.has_return_form()) {
+    return Status::InvalidArgument(fmt::format("directive {} version {} has no return form",
+                                               d.id(), d.version()));
+  }
+  // Received: stored, or being stored (a commit before this answer's, or
+  // this one).
+  const bool received = state->Received(*unit_index) ||
+                        acks_in_flight_.count({answer.seq(), *unit_index, v1::RECEIVED}) > 0;
+  if (!state->Addresses(*unit_index, unit.tier) || !received) {
+    return Status::InvalidArgument(
+        fmt::format("unit {} has not received directive {} (seq {}); a unit answers the form of "
+                    "what it received",
+                    unit.code, answer.directive_id(), answer.seq()));
+  }
+  FLATCAST_RETURN_IF_ERROR(CheckInputTime(answer.answered(), "answered"));
+  Status valid = NormalizeReturnValues(d.return_form(), answer.mutable_values());
+  if (!valid.ok()) {
+    return valid.WithContext(fmt::format("the answer to the form of {}", d.id()));
+  }
+  const TimePoint answered = FromTimestamp(answer.answered());
+  const std::pair<uint64_t, std::string> key{answer.seq(), unit.code};
+  uint32_t revision = 1;
+  if (auto it = returns_.find(key); it != returns_.end()) {
+    if (it->second.answered == answered) {  // the same answer again
+      QueueReturnConfirm(routing, answer.seq(), answer.answered(), it->second.revision);
+      return Status::Ok();
+    }
+    revision = it->second.revision + 1;
+  }
+  // Being stored: this one is confirmed once it is, or (another answer)
+  // stored when the terminal sends it again.
+  if (!returns_in_flight_.insert(key).second) return Status::Ok();
+  PendingReturn p{{answer.seq(), unit.code, {}}, routing};
+  *p.entry.record.mutable_values() = std::move(*answer.mutable_values());
+  *p.entry.record.mutable_answered() = answer.answered();
+  *p.entry.record.mutable_stored() = ToTimestamp(clock_.Now());
+  p.entry.record.set_version(d.version());
+  p.entry.record.set_revision(revision);
+  returns_batch_.push_back(std::move(p));
+  return Status::Ok();
+}
+
 void Feedback::Flush() {
-  if (acks_.empty() && ratings_batch_.empty()) return;
+  if (acks_.empty() && ratings_batch_.empty() && returns_batch_.empty()) return;
   StoreWrite batch;
   batch.acks.reserve(acks_.size());
   for (const PendingAck& p : acks_) batch.acks.push_back(p.entry);
   for (const PendingRating& p : ratings_batch_) batch.ratings.push_back(p.entry);
+  for (const PendingReturn& p : returns_batch_) batch.returns.push_back(p.entry);
   commits_.Commit(std::move(batch), [this, acks = std::move(acks_),
-                                     ratings = std::move(ratings_batch_)](const Status& st) mutable {
+                                     ratings = std::move(ratings_batch_),
+                                     returns = std::move(returns_batch_)](const Status& st) mutable {
     if (!st.ok()) {
       // Not confirmed, so the terminals send them again.
       if (auto held = not_stored_log_.Admit(st.message(), clock_.Now())) {
-        spdlog::error("{} acknowledgements and {} ratings not stored (terminals send them again){}: {}",
-                      acks.size(), ratings.size(),
+        spdlog::error("{} acknowledgements, {} ratings and {} answers not stored (terminals send "
+                      "them again){}: {}",
+                      acks.size(), ratings.size(), returns.size(),
                       *held > 0 ? fmt::format("; {} more batches since the last report", *held) : "",
                       st.ToString());
       }
@@ -150,17 +208,28 @@ void Feedback::Flush() {
         acks_in_flight_.erase({p.entry.seq, p.unit_index, p.entry.level});
       }
       for (const PendingRating& p : ratings) ratings_in_flight_.erase(KeyOf(p.entry));
+      for (const PendingReturn& p : returns) {
+        returns_in_flight_.erase({p.entry.seq, p.entry.unit_code});
+      }
       return;
     }
     not_stored_log_.ClearAll();
-    Stored(acks, ratings, clock_.Now());
+    Stored(acks, ratings, returns, clock_.Now());
   });
   acks_.clear();
   ratings_batch_.clear();
+  returns_batch_.clear();
 }
 
 void Feedback::Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>& ratings,
-                      TimePoint durable) {
+                      std::vector<PendingReturn>& returns, TimePoint durable) {
+  for (const PendingReturn& p : returns) {
+    std::pair<uint64_t, std::string> key{p.entry.seq, p.entry.unit_code};
+    returns_in_flight_.erase(key);
+    returns_[std::move(key)] = {FromTimestamp(p.entry.record.answered()), p.entry.record.revision()};
+    metrics_.Returned();
+    QueueReturnConfirm(p.routing, p.entry.seq, p.entry.record.answered(), p.entry.record.revision());
+  }
   for (const PendingAck& p : acks) {
     acks_in_flight_.erase({p.entry.seq, p.unit_index, p.entry.level});
     if (DirectiveState* state = index_.Find(p.entry.seq)) {
@@ -193,16 +262,28 @@ void Feedback::QueueRatingConfirm(const std::string& routing, uint64_t seq,
   *c->mutable_rated() = rated;
 }
 
+void Feedback::QueueReturnConfirm(const std::string& routing, uint64_t seq,
+                                  const google::protobuf::Timestamp& answered, uint32_t revision) {
+  if (confirms_.empty()) confirms_since_ = clock_.Now();
+  v1::ReturnConfirm* c = confirms_[routing].add_returns();
+  c->set_seq(seq);
+  *c->mutable_answered() = answered;
+  c->set_revision(revision);
+}
+
 void Feedback::MaybeConfirm(bool input_seen, TimePoint now) {
   if (confirms_.empty() || (input_seen && now - confirms_since_ < kConfirmMaxDelay)) return;
   // One message per terminal: its only confirmation as AckConfirm or
   // RatingConfirm, or several as Confirmations.
   v1::Envelope env = NewEnvelope();
   for (auto& [routing, pending] : confirms_) {
-    if (pending.acks_size() == 1 && pending.ratings_size() == 0) {
+    const int total = pending.acks_size() + pending.ratings_size() + pending.returns_size();
+    if (total == 1 && pending.acks_size() == 1) {
       *env.mutable_ack_confirm() = pending.acks(0);
-    } else if (pending.acks_size() == 0 && pending.ratings_size() == 1) {
+    } else if (total == 1 && pending.ratings_size() == 1) {
       *env.mutable_rating_confirm() = pending.ratings(0);
+    } else if (total == 1 && pending.returns_size() == 1) {
+      *env.mutable_return_confirm() = pending.returns(0);
     } else {
       *env.mutable_confirmations() = std::move(pending);
     }

@@ -1,4 +1,5 @@
-// Feedback from the terminals: acknowledgements of each level and ratings.
+// Feedback from the terminals: acknowledgements of each level, ratings and
+// answers to return forms.
 // Those of one pass of the loop are committed together (group commit) and
 // confirmed only once durable; a batch that could not be stored is not
 // confirmed, so the terminals send it again. Confirmations are held back
@@ -40,11 +41,22 @@ class Feedback {
     ratings_[{seq, std::move(unit_code)}] = rated;
   }
 
-  // Takes an acknowledgement or rating from the connection `routing` into
+  // Forgets the stored answers to return forms (before they are recovered).
+  void ClearReturns() { returns_.clear(); }
+  // A unit's latest stored answer to a version's form, from recovery.
+  void RestoreReturn(uint64_t seq, std::string unit_code, TimePoint answered, uint32_t revision) {
+    returns_[{seq, std::move(unit_code)}] = {answered, revision};
+  }
+
+  // Takes an acknowledgement, rating or answer from the connection `routing` into
   // this pass's batch, or confirms it again when it is durable already.
   // An error says why it is refused (nothing is stored then).
   Status OnAck(const std::string& routing, const v1::Ack& ack);
   Status OnRating(const std::string& routing, const v1::Rating& rating);
+  // An answer is checked against the version's form (return_form.h) and
+  // stored as the unit's next revision; the same answer again (its
+  // `answered` time) is confirmed again, not stored twice.
+  Status OnReturn(const std::string& routing, v1::ReturnAnswer answer);
 
   // Commits this pass's batch.
   void Flush();
@@ -63,14 +75,25 @@ class Feedback {
     RatingEntry entry;
     std::string routing;
   };
+  struct PendingReturn {
+    ReturnEntry entry;
+    std::string routing;
+  };
+  struct StoredReturn {
+    TimePoint answered;
+    uint32_t revision = 0;
+  };
   using AckKey = std::tuple<uint64_t, uint32_t, int>;  // (seq, unit, level)
   using RatingKey = std::tuple<uint64_t, std::string, int64_t>;  // (seq, unit, rated µs)
   static RatingKey KeyOf(const RatingEntry& e);
 
-  void Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>& ratings, TimePoint durable);
+  void Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>& ratings,
+              std::vector<PendingReturn>& returns, TimePoint durable);
   void QueueAckConfirm(const std::string& routing, uint64_t seq, v1::AckLevel level);
   void QueueRatingConfirm(const std::string& routing, uint64_t seq,
                           const google::protobuf::Timestamp& rated);
+  void QueueReturnConfirm(const std::string& routing, uint64_t seq,
+                          const google::protobuf::Timestamp& answered, uint32_t revision);
 
   const Registry& registry_;
   const Clock& clock_;
@@ -89,6 +112,12 @@ class Feedback {
   // The rated time of each unit's stored rating, by (seq, unit code): a
   // rating sent again is confirmed, not stored twice.
   std::map<std::pair<uint64_t, std::string>, TimePoint> ratings_;
+  std::vector<PendingReturn> returns_batch_;  // this pass
+  // Each unit's latest stored answer by (seq, unit code), and the answers
+  // being stored: one at a time per unit and version, so revisions follow
+  // one another (a second one waits for the terminal to send it again).
+  std::map<std::pair<uint64_t, std::string>, StoredReturn> returns_;
+  std::set<std::pair<uint64_t, std::string>> returns_in_flight_;
   // Confirmations not sent yet, by routing id, and when the oldest was queued.
   std::unordered_map<std::string, v1::Confirmations> confirms_;
   TimePoint confirms_since_{};

@@ -81,6 +81,11 @@ struct BrokerMetrics::Families {
                     .Help("Ratings made durable")
                     .Register(r)
                     .Add({})),
+        returns(prometheus::BuildCounter()
+                    .Name("flatcast_returns_total")
+                    .Help("Answers to return forms made durable (corrections included)")
+                    .Register(r)
+                    .Add({})),
         commit_records(prometheus::BuildHistogram()
                            .Name("flatcast_commit_records")
                            .Help("Entries (acknowledgements, ratings, versions, events) per store "
@@ -219,6 +224,7 @@ struct BrokerMetrics::Families {
   std::array<Counter*, 4> ack_by_level{};
   std::array<Histogram*, 4> latency_by_level{};
   Counter& ratings;
+  Counter& returns;
   Histogram& commit_records;
   Histogram& commit_seconds;
   Counter& commit_failures;
@@ -293,6 +299,7 @@ void BrokerMetrics::Acknowledged(v1::AckLevel level, double seconds) {
 }
 
 void BrokerMetrics::Rated() { f_->ratings.Increment(); }
+void BrokerMetrics::Returned() { f_->returns.Increment(); }
 
 void BrokerMetrics::Committed(uint64_t records, double seconds) {
   f_->commit_records.Observe(static_cast<double>(records));

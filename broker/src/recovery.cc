@@ -30,6 +30,16 @@ Status Recover(const Store& store, const Registry& registry, DirectiveIndex& ind
       [&](uint64_t seq, std::string_view unit, const v1::RatingRecord& record) {
         rest.ratings.emplace_back(seq, std::string(unit), FromTimestamp(record.rated()));
       }));
+  FLATCAST_RETURN_IF_ERROR(store.ForEachReturn(
+      0, "", [&](uint64_t seq, std::string_view unit, const v1::ReturnRecord& record) {
+        // In (seq, unit, revision) order: a unit's later answers replace its earlier.
+        if (!rest.returns.empty() && std::get<0>(rest.returns.back()) == seq &&
+            std::get<1>(rest.returns.back()) == unit) {
+          rest.returns.pop_back();
+        }
+        rest.returns.emplace_back(seq, std::string(unit), FromTimestamp(record.answered()),
+                                  record.revision());
+      }));
   FLATCAST_RETURN_IF_ERROR(store.ForEachEvent("", [&](const v1::LifecycleEvent& e) {
     if (e.kind() == v1::LifecycleEvent::DEADLINE_PASSED) {
       rest.passed_deadlines.emplace_back(e.directive_seq(), e.level());

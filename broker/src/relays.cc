@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "flatcast/duration.h"
+#include "flatcast/return_form.h"
 #include "replies.h"
 
 namespace flatcast::broker {
@@ -365,8 +366,36 @@ Status Relays::AddBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batch,
     *entry.record.mutable_stored() = stored_at;
     ratings.push_back(std::move(entry));
   }
+  std::vector<ReturnEntry> returns;
+  for (const v1::RelayReturn& answer : batch.returns()) {
+    Result<DirectiveState*> state = version_of(answer.seq());
+    if (!state.ok()) return state.status();
+    Result<uint32_t> unit = unit_at(answer.unit());
+    if (!unit.ok()) return unit.status();
+    const Unit& u = registry_.unit(*unit);
+    const v1::Directive& d = (*state)->stored.directive();
+    if (!d.has_return_form() || !(*state)->Addresses(*unit, u.tier)) {
+      return Status::InvalidArgument(fmt::format(
+          "a relayed answer of unit {} to version {} of {}, which {}; nothing of the batch was "
+          "stored",
+          u.code, answer.seq(), d.id(),
+          d.has_return_form() ? "does not address it" : "has no return form"));
+    }
+    ReturnEntry entry{answer.seq(), u.code, answer.record()};
+    if (Status st = NormalizeReturnValues(d.return_form(), entry.record.mutable_values()); !st.ok()) {
+      return st.WithContext(fmt::format("a relayed answer of unit {}; nothing of the batch was stored",
+                                        u.code));
+    }
+    if (Status st = CheckInputTime(entry.record.answered(), "answered"); !st.ok()) return st;
+    if (entry.record.revision() == 0) {
+      return Status::InvalidArgument("a relayed answer without a revision; nothing of the batch was stored");
+    }
+    *entry.record.mutable_stored() = stored_at;
+    returns.push_back(std::move(entry));
+  }
   for (auto& a : acks) pending.write.acks.push_back(std::move(a));
   for (auto& rt : ratings) pending.write.ratings.push_back(std::move(rt));
+  for (auto& rt : returns) pending.write.returns.push_back(std::move(rt));
   pending.marks.insert(pending.marks.end(), marks.begin(), marks.end());
   pending.seen.insert(seen.begin(), seen.end());
   pending.answers.emplace_back(corr, batch.last_log_seq());
@@ -379,10 +408,11 @@ void Relays::CommitPending(Relay& relay, Pending pending) {
   pending.write.cursors.emplace_back(kCursorPrefix + region, last);
   relay.batch_in_flight = true;
   relay.batch_last = last;
-  const size_t acks = pending.write.acks.size(), ratings = pending.write.ratings.size();
+  const size_t acks = pending.write.acks.size(), ratings = pending.write.ratings.size(),
+               returns = pending.write.returns.size();
   commits_.Commit(std::move(pending.write), [this, region, marks = std::move(pending.marks),
                                              answers = std::move(pending.answers), acks, ratings,
-                                             last](const Status& st) {
+                                             returns, last](const Status& st) {
     Relay& r = relays_[region];
     r.batch_in_flight = false;
     const TimePoint durable = clock_.Now();
@@ -415,6 +445,7 @@ void Relays::CommitPending(Relay& relay, Pending pending) {
       }
     }
     for (size_t i = 0; i < ratings; ++i) metrics_.Rated();
+    for (size_t i = 0; i < returns; ++i) metrics_.Returned();
     r.log_cursor = last;
     if (acks + ratings > 0) {
       spdlog::debug("relay {}: stored {} acknowledgements and {} ratings up to its log {} ({} "

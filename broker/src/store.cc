@@ -120,12 +120,12 @@ const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
                                                  "ids", "idempotency", "acks", "public",
                                                  "public_ids", "events", "ratings", "log",
-                                                 "batches"};
+                                                 "batches", "returns"};
   return names;
 }
 enum Cf {
   kDefault = 0, kDirectives, kIds, kIdempotency, kAcks, kPublic, kPublicIds, kEvents,
-  kRatings, kLog, kBatches
+  kRatings, kLog, kBatches, kReturns  // a family added later goes last: replicas name families by id
 };
 
 // A 64-bit digest of a primary record's place (column family and key), for
@@ -283,6 +283,17 @@ class RocksStore final : public Store {
       v1::LogRecord record;
       *record.mutable_at() = r.record.stored();
       auto* entry = record.mutable_rating();
+      entry->set_seq(r.seq);
+      entry->set_unit_code(r.unit_code);
+      *entry->mutable_record() = r.record;
+      log.Append(std::move(record));
+    }
+    for (const auto& r : w.returns) {
+      batch.Put(cfs_[kReturns], ReturnKey(r.seq, r.unit_code, r.record.revision()),
+                r.record.SerializeAsString());
+      v1::LogRecord record;
+      *record.mutable_at() = r.record.stored();
+      auto* entry = record.mutable_return_answer();
       entry->set_seq(r.seq);
       entry->set_unit_code(r.unit_code);
       *entry->mutable_record() = r.record;
@@ -532,6 +543,28 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "scanning ratings");
   }
 
+  Status ForEachReturn(uint64_t seq, std::string_view region_prefix,
+                       const std::function<void(uint64_t, std::string_view,
+                                                const v1::ReturnRecord&)>& fn) const override {
+    std::string prefix = seq == 0 ? std::string() : SeqKey(seq) + std::string(region_prefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kReturns]));
+    v1::ReturnRecord record;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      std::string_view key = it->key().ToStringView();
+      // seq(8) | unit | 0x00 | revision(4)
+      if (key.size() < 8 + 1 + 1 + 4 || key[key.size() - 5] != '\0') {
+        return Status::Corruption("malformed return key");
+      }
+      std::string_view unit = key.substr(8, key.size() - 8 - 5);
+      if (seq == 0 && !region_prefix.empty() && !unit.starts_with(region_prefix)) continue;
+      if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return Status::Corruption("return record of unit " + std::string(unit) + " does not decode");
+      }
+      fn(DecodeSeq(key), unit, record);
+    }
+    return FromRocks(it->status(), "scanning returns");
+  }
+
   Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
                                                     std::string_view unit_code) const override {
     return GetMessage<v1::RatingRecord>(kRatings, RatingKey(seq, unit_code), "rating");
@@ -619,7 +652,7 @@ class RocksStore final : public Store {
     // Pass 2: one scan of each primary column family. Every record must be
     // the one the log says (changed: its value differs; inserted: the log
     // does not name it), and every place the log names must be there.
-    for (int cf : {kAcks, kRatings, kEvents}) {
+    for (int cf : {kAcks, kRatings, kEvents, kReturns}) {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[cf]));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         uint64_t digest = PlaceDigest(cf, it->key().ToStringView());
@@ -695,6 +728,9 @@ class RocksStore final : public Store {
         return {kRatings, RatingKey(r.rating().seq(), r.rating().unit_code())};
       case v1::LogRecord::kEvent:
         return {kEvents, SeqKey(r.event().event_seq())};
+      case v1::LogRecord::kReturnAnswer:
+        return {kReturns, ReturnKey(r.return_answer().seq(), r.return_answer().unit_code(),
+                                    r.return_answer().record().revision())};
       default:
         return {-1, ""};
     }
@@ -705,11 +741,15 @@ class RocksStore final : public Store {
       case v1::LogRecord::kAck: return r.ack().record().SerializeAsString();
       case v1::LogRecord::kRating: return r.rating().record().SerializeAsString();
       case v1::LogRecord::kEvent: return r.event().SerializeAsString();
+      case v1::LogRecord::kReturnAnswer: return r.return_answer().record().SerializeAsString();
       default: return "";
     }
   }
   static const char* PlaceName(int cf) {
-    return cf == kAcks ? "acknowledgement" : cf == kRatings ? "rating" : "lifecycle event";
+    return cf == kAcks      ? "acknowledgement"
+           : cf == kRatings ? "rating"
+           : cf == kReturns ? "return"
+                            : "lifecycle event";
   }
   static std::string DescribePlace(int cf, std::string_view key) {
     if (key.size() < 8) return "a malformed key";
@@ -719,6 +759,10 @@ class RocksStore final : public Store {
     if (cf == kAcks && unit.size() >= 2) {
       return fmt::format("directive seq {}, unit {}, level {}", seq, unit.substr(0, unit.size() - 2),
                          static_cast<int>(static_cast<uint8_t>(unit.back())));
+    }
+    if (cf == kReturns && unit.size() >= 5) {
+      return fmt::format("directive seq {}, unit {}, answer {}", seq, unit.substr(0, unit.size() - 5),
+                         DecodeSeq(std::string(4, '\0') + std::string(unit.substr(unit.size() - 4))));
     }
     return fmt::format("directive seq {}, unit {}", seq, unit);
   }
@@ -854,6 +898,14 @@ std::string SeqKey(uint64_t seq) {
 std::string RatingKey(uint64_t seq, std::string_view unit_code) {
   std::string key = SeqKey(seq);
   key.append(unit_code);
+  return key;
+}
+
+std::string ReturnKey(uint64_t seq, std::string_view unit_code, uint32_t revision) {
+  std::string key = SeqKey(seq);
+  key.append(unit_code);
+  key.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(revision >> shift));
   return key;
 }
 

@@ -187,6 +187,17 @@ std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
         *r->mutable_record() = e.record();
         ++count;
       }
+    } else if (record.has_return_answer()) {
+      const v1::ReturnLogEntry& e = record.return_answer();
+      const uint64_t up = UpstreamSeqOf(e.seq());
+      std::optional<uint32_t> unit = registry_.Find(e.unit_code());
+      if (up != 0 && unit) {
+        v1::RelayReturn* r = batch.add_returns();
+        r->set_seq(up);
+        r->set_unit(*unit);
+        *r->mutable_record() = e.record();
+        ++count;
+      }
     }
     return count < options_.ack_batch;
   });

@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "flatcast/duration.h"
+#include "flatcast/return_form.h"
 
 namespace flatcast {
 
@@ -287,6 +288,7 @@ Status ValidateDirectiveContent(const v1::Directive& d) {
     return Status::InvalidArgument(fmt::format("status #{} is unknown (ACTUAL, EXERCISE or TEST)",
                                                static_cast<int>(d.status())));
   }
+  if (d.has_return_form()) FLATCAST_RETURN_IF_ERROR(ValidateReturnForm(d.return_form()));
   return Status::Ok();
 }
 
@@ -468,21 +470,68 @@ Result<v1::Directive> DirectiveFromJson(std::string_view json) {
       fmt::format("not a valid directive: {}", status.message().as_string()));
 }
 
-Result<v1::Directive> LoadDirectiveFile(const std::string& path) {
+namespace {
+
+// The text of a .toml or .json file, TOML read as JSON (`what` names the
+// kind of file in messages).
+Result<std::string> ReadTomlOrJsonFile(const std::string& path, std::string_view what,
+                                       bool* was_toml) {
   const bool is_json = EndsWith(path, ".json");
   const bool is_toml = EndsWith(path, ".toml");
   if (!is_json && !is_toml) {
     return Status::InvalidArgument(
-        fmt::format("{}: unknown directive file type (name it .toml or .json)", path));
+        fmt::format("{}: unknown {} file type (name it .toml or .json)", path, what));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IOError(fmt::format("{}: {}", path, std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Status::IOError(fmt::format("{}: read failed", path));
+  if (was_toml != nullptr) *was_toml = is_toml;
+  return text.str();
+}
 
-  if (is_toml) return DirectiveFromToml(text.str(), path);
-  Result<v1::Directive> d = DirectiveFromJson(text.str());
+}  // namespace
+
+Result<v1::ReturnForm> LoadReturnFormFile(const std::string& path) {
+  bool toml_file = false;
+  Result<std::string> text = ReadTomlOrJsonFile(path, "return form", &toml_file);
+  if (!text.ok()) return text.status();
+  std::string json = std::move(text).value();
+  if (toml_file) {
+    toml::table table;
+    try {
+      table = toml::parse(json, path);
+    } catch (const toml::parse_error& e) {
+      return Status::InvalidArgument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
+                                                 e.source().begin.column, e.description()));
+    }
+    nlohmann::json parsed;
+    FLATCAST_RETURN_IF_ERROR(TomlToJson(table, "", path, &parsed));
+    json = parsed.dump();
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.case_insensitive_enum_parsing = true;
+  v1::ReturnForm form;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &form, options);
+  if (!status.ok()) {
+    if (std::optional<std::string> syntax_error = JsonSyntaxError(json)) {
+      return Status::InvalidArgument(fmt::format("{}: not valid JSON: {}", path, *syntax_error));
+    }
+    return Status::InvalidArgument(
+        fmt::format("{}: not a valid return form: {}", path, status.message().as_string()));
+  }
+  Status valid = ValidateReturnForm(form);
+  if (!valid.ok()) return valid.WithContext(path);
+  return form;
+}
+
+Result<v1::Directive> LoadDirectiveFile(const std::string& path) {
+  bool toml_file = false;
+  Result<std::string> text = ReadTomlOrJsonFile(path, "directive", &toml_file);
+  if (!text.ok()) return text.status();
+  if (toml_file) return DirectiveFromToml(*text, path);
+  Result<v1::Directive> d = DirectiveFromJson(*text);
   if (!d.ok()) return d.status().WithContext(path);
   return d;
 }
@@ -563,6 +612,25 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
   if (!d.references().empty())
     line("References:", fmt::format("{}", fmt::join(d.references(), ", ")));
   if (!d.internal_note().empty()) line("Internal note:", d.internal_note());
+  if (d.has_return_form()) {
+    out += "\nReturn form (flatcast-subscriber return ID --field key=value ...):\n";
+    for (const v1::FormField& f : d.return_form().fields()) {
+      out += fmt::format("  {}  {}{}", f.key(), f.label(), f.required() ? " (required)" : "");
+      switch (f.kind()) {
+        case v1::FormField::QUANTITY:
+          out += fmt::format(": a whole number from {} to {}{}", f.min(), f.max(),
+                             f.unit().empty() ? "" : " " + f.unit());
+          break;
+        case v1::FormField::CHOICE:
+          out += fmt::format(": one of {}", fmt::join(f.choices(), " | "));
+          break;
+        case v1::FormField::YES_NO: out += ": yes or no"; break;
+        case v1::FormField::TEXT: out += fmt::format(": text, at most {} bytes", f.max_length()); break;
+        default: break;
+      }
+      out += "\n";
+    }
+  }
   return out;
 }
 
@@ -658,11 +726,17 @@ std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::
         ListChange("internal action items", ActionLines(before, true), ActionLines(after, true)));
   }
   if (before.internal_note() != after.internal_note()) out.push_back("internal note: changed");
+  if (before.return_form().SerializeAsString() != after.return_form().SerializeAsString()) {
+    out.push_back(!after.has_return_form() ? "return form: removed"
+                  : !before.has_return_form() ? "return form: added"
+                                               : "return form: changed");
+  }
   return out;
 }
 
 bool IsInternalChange(std::string_view line) {
-  return line.starts_with("internal") || line.starts_with("deadlines:");
+  return line.starts_with("internal") || line.starts_with("deadlines:") ||
+         line.starts_with("return form:");
 }
 
 std::string_view StatusName(v1::DirectiveStatus s) {

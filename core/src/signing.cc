@@ -222,7 +222,7 @@ const std::vector<int>& SignedDirectiveFields() {
       v1::Directive::kTargetTiersFieldNumber, v1::Directive::kStatusFieldNumber,
       v1::Directive::kCreatedFieldNumber,     v1::Directive::kIsPublicFieldNumber,
       v1::Directive::kExpiresFieldNumber,     v1::Directive::kInternalNoteFieldNumber,
-      v1::Directive::kDeadlinesFieldNumber,
+      v1::Directive::kDeadlinesFieldNumber,   v1::Directive::kReturnFormFieldNumber,
   };
   return kFields;
 }

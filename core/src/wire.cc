@@ -134,6 +134,10 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "rating_confirm";
     case v1::Envelope::kOverdueReport:
       return "overdue_report";
+    case v1::Envelope::kReturnAnswer:
+      return "return_answer";
+    case v1::Envelope::kReturnConfirm:
+      return "return_confirm";
     case v1::Envelope::kConfirmations:
       return "confirmations";
     case v1::Envelope::kOperatorRequest:

@@ -1,5 +1,7 @@
 #include "flatcast/publisher/publisher.h"
 
+#include "flatcast/return_form.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -119,6 +121,13 @@ Result<v1::Directive> ApplyPatch(const v1::Directive& latest, const DirectivePat
     if (!status.ok()) return status.status();
     d.set_status(*status);
   }
+  if (p.form_file && *p.form_file == "none") {
+    d.clear_return_form();
+  } else if (p.form_file) {
+    Result<v1::ReturnForm> form = LoadReturnFormFile(*p.form_file);
+    if (!form.ok()) return form.status();
+    *d.mutable_return_form() = std::move(form).value();
+  }
   if (p.is_public) d.set_is_public(*p.is_public);
   if (p.public_release) {
     d.clear_public_release();
@@ -204,6 +213,11 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
   FLATCAST_RETURN_IF_ERROR(SetTime(f.expires, "expiry", [&d] { return d.mutable_expires(); }));
   for (const auto& ref : f.references) d.add_references(ref);
   d.set_internal_note(f.internal_note);
+  if (!f.form_file.empty()) {
+    Result<v1::ReturnForm> form = LoadReturnFormFile(f.form_file);
+    if (!form.ok()) return form.status();
+    *d.mutable_return_form() = std::move(form).value();
+  }
   FLATCAST_RETURN_IF_ERROR(CheckDirectiveTimes(d));
   return d;
 }

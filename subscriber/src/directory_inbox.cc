@@ -172,11 +172,26 @@ std::string StateToJson(uint64_t last_seq, const OperatorState& state) {
   }
   nlohmann::json rated = nlohmann::json::array();
   for (const auto& [seq, at] : state.rated) rated.push_back({{"seq", seq}, {"rated", FormatTime(at)}});
+  google::protobuf::util::JsonPrintOptions proto_json;
+  proto_json.preserve_proto_field_names = true;
+  auto answer_json = [&](const v1::ReturnAnswer& answer) {
+    std::string text;
+    (void)google::protobuf::util::MessageToJsonString(answer, &text, proto_json);
+    return nlohmann::json::parse(text, nullptr, false);
+  };
+  nlohmann::json pending_returns = nlohmann::json::array();
+  for (const auto& [key, answer] : state.pending_returns) pending_returns.push_back(answer_json(answer));
+  nlohmann::json returned = nlohmann::json::array();
+  for (const auto& [seq, confirmed] : state.returned) {
+    returned.push_back({{"revision", confirmed.revision}, {"answer", answer_json(confirmed.answer)}});
+  }
   nlohmann::json doc = {{"last_seq", last_seq},
                         {"pending_acks", std::move(acks)},
                         {"pending_ratings", std::move(ratings)},
                         {"acknowledged", std::move(acknowledged)},
-                        {"rated", std::move(rated)}};
+                        {"rated", std::move(rated)},
+                        {"pending_returns", std::move(pending_returns)},
+                        {"returned", std::move(returned)}};
   if (state.overdue.own_size() > 0 || state.overdue.children_size() > 0) {
     std::string overdue;
     google::protobuf::util::JsonPrintOptions options;
@@ -302,6 +317,39 @@ Result<TerminalState> ParseTerminalState(const std::string& text, const std::str
     FLATCAST_RETURN_IF_ERROR(number(e, w, "seq", UINT64_MAX, seq));
     FLATCAST_RETURN_IF_ERROR(time(e, w, "rated", at));
     state.rated[seq] = at;
+    return Status::Ok();
+  }));
+  auto answer = [&](const nlohmann::json& j, const std::string& w,
+                    v1::ReturnAnswer& out) -> Status {
+    if (!j.is_object() ||
+        !google::protobuf::util::JsonStringToMessage(j.dump(), &out,
+                                                     google::protobuf::util::JsonParseOptions())
+             .ok()) {
+      return corrupt(w + " is not an answer to a return form");
+    }
+    if (out.seq() == 0 || !out.has_answered() || !CheckStoredTime(out.answered(), "answered").ok()) {
+      return corrupt(w + " has no seq or no valid answered time");
+    }
+    return Status::Ok();
+  };
+  FLATCAST_RETURN_IF_ERROR(each("pending_returns", [&](const nlohmann::json& e,
+                                                       const std::string& w) {
+    v1::ReturnAnswer a;
+    FLATCAST_RETURN_IF_ERROR(answer(e, w, a));
+    TimePoint answered = FromTimestamp(a.answered());
+    state.pending_returns[{a.seq(), answered}] = std::move(a);
+    return Status::Ok();
+  }));
+  FLATCAST_RETURN_IF_ERROR(each("returned", [&](const nlohmann::json& e, const std::string& w) {
+    ConfirmedReturn r;
+    uint64_t revision = 0;
+    FLATCAST_RETURN_IF_ERROR(number(e, w, "revision", UINT32_MAX, revision));
+    auto a = e.find("answer");
+    if (a == e.end()) return corrupt(w + ".answer is missing");
+    FLATCAST_RETURN_IF_ERROR(answer(*a, w + ".answer", r.answer));
+    r.revision = static_cast<uint32_t>(revision);
+    const uint64_t seq = r.answer.seq();
+    state.returned[seq] = std::move(r);
     return Status::Ok();
   }));
   if (auto overdue = doc.find("overdue"); overdue != doc.end()) {

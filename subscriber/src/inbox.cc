@@ -19,6 +19,7 @@ InboxEntry EntryOf(const v1::StoredDirective& stored) {
   entry.issuer_unit = d.issuer_unit();
   entry.sent = FromTimestamp(d.sent());
   entry.withdrawn = stored.withdrawn();
+  if (d.has_return_form()) entry.form = std::make_shared<const v1::ReturnForm>(d.return_form());
   return entry;
 }
 
@@ -98,6 +99,37 @@ std::optional<TimePoint> IndexedInbox::Rated(uint64_t seq) const {
   return it->second;
 }
 
+Status IndexedInbox::AddPendingReturn(const v1::ReturnAnswer& answer) {
+  return Update([&](OperatorState& s) {
+    s.pending_returns[{answer.seq(), FromTimestamp(answer.answered())}] = answer;
+  });
+}
+
+Result<bool> IndexedInbox::RemovePendingReturn(uint64_t seq, TimePoint answered,
+                                               uint32_t revision) {
+  if (!state_.pending_returns.contains({seq, answered})) return false;
+  Status status = Update([&](OperatorState& s) {
+    auto found = s.pending_returns.find({seq, answered});
+    auto [it, added] = s.returned.try_emplace(seq);
+    if (added || revision >= it->second.revision) it->second = {std::move(found->second), revision};
+    s.pending_returns.erase(found);
+  });
+  if (!status.ok()) return status;
+  return true;
+}
+
+std::vector<v1::ReturnAnswer> IndexedInbox::PendingReturns() const {
+  std::vector<v1::ReturnAnswer> out;
+  for (const auto& [key, answer] : state_.pending_returns) out.push_back(answer);
+  return out;
+}
+
+std::optional<ConfirmedReturn> IndexedInbox::Returned(uint64_t seq) const {
+  auto it = state_.returned.find(seq);
+  if (it == state_.returned.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<TimePoint> IndexedInbox::Acknowledged(uint64_t seq, v1::AckLevel level) const {
   auto it = state_.acknowledged.find({seq, level});
   if (it == state_.acknowledged.end()) return std::nullopt;
@@ -145,6 +177,7 @@ Status MemoryInbox::Put(const v1::StoredDirective& stored) {
     entry.id = d.id();
     entry.version = d.version();
     entry.withdrawn = stored.withdrawn();
+    if (d.has_return_form()) entry.form = std::make_shared<const v1::ReturnForm>(d.return_form());
   }
   AddEntry(std::move(entry));
   ++put_count_;

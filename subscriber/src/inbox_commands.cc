@@ -12,6 +12,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/return_form.h"
 #include "flatcast/subscriber/directory_inbox.h"
 
 namespace flatcast::subscriber {
@@ -179,6 +180,37 @@ Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
   std::optional<std::string> text = RenderDirectiveText(*stored, now);
   out << *text;
   if (!text->empty() && text->back() != '\n') out << "\n";
+  if (stored->directive().has_return_form()) {
+    // This unit's answer, as the daemon recorded it.
+    Result<OperatorState> state = ReadOperatorState(state_dir);
+    if (!state.ok()) return state.status();
+    const v1::ReturnForm& form = stored->directive().return_form();
+    auto values = [&](const v1::ReturnAnswer& answer) {
+      for (const v1::FieldValue& v : answer.values()) {
+        if (const v1::FormField* f = FindFormField(form, v.key())) {
+          out << fmt::format("  {} = {}\n", v.key(), FormatFieldValue(*f, v));
+        }
+      }
+    };
+    bool any = false;
+    for (const auto& [key, answer] : state->pending_returns) {
+      if (key.first != stored->seq()) continue;
+      out << fmt::format("\nYour answer of {} (not yet confirmed by the broker):\n",
+                         FormatTimeSeconds(key.second));
+      values(answer);
+      any = true;
+    }
+    if (auto it = state->returned.find(stored->seq()); it != state->returned.end()) {
+      out << fmt::format("\nYour answer of {} (stored by the broker{}):\n",
+                         FormatTimeSeconds(FromTimestamp(it->second.answer.answered())),
+                         it->second.revision > 1
+                             ? fmt::format(", correction {}", it->second.revision - 1)
+                             : "");
+      values(it->second.answer);
+      any = true;
+    }
+    if (!any) out << "\nNot answered yet.\n";
+  }
   return Status::Ok();
 }
 

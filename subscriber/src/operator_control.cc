@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "flatcast/return_form.h"
 #include "flatcast/wire.h"
 #include "flatcast/subscriber/inbox.h"
 #include "flatcast/subscriber/terminal_session.h"
@@ -138,7 +139,8 @@ Result<v1::OperatorReply> AnswerOperator(const v1::OperatorRequest& request,
   v1::OperatorReply reply;
   reply.set_connected(session.welcomed());
   auto pending = [&] {
-    return static_cast<uint32_t>(inbox.pending_ack_count() + inbox.PendingRatings().size());
+    return static_cast<uint32_t>(inbox.pending_ack_count() + inbox.PendingRatings().size() +
+                                 inbox.PendingReturns().size());
   };
   Result<OperatorOutcome> outcome = Status::InvalidArgument("unknown operator action");
   switch (request.action()) {
@@ -152,6 +154,32 @@ Result<v1::OperatorReply> AnswerOperator(const v1::OperatorRequest& request,
       outcome = session.Rate(request.directive_id(), request.clarity(), request.feasibility(),
                              request.comment(), out);
       break;
+    case v1::OperatorRequest::RETURN: {
+      std::optional<InboxEntry> entry = inbox.Latest(request.directive_id());
+      if (!entry) {
+        outcome = Status::NotFound(
+            fmt::format("no directive {} in this terminal's inbox", request.directive_id()));
+        break;
+      }
+      if (!entry->form) {
+        outcome = Status::InvalidArgument(fmt::format("directive {} version {} has no return form",
+                                                      entry->id, entry->version));
+        break;
+      }
+      google::protobuf::RepeatedPtrField<v1::FieldValue> values;
+      Status parsed = Status::Ok();
+      for (const std::string& field : request.fields()) {
+        Result<v1::FieldValue> value = ParseFieldAssignment(*entry->form, field);
+        if (!value.ok()) {
+          parsed = value.status();
+          break;
+        }
+        *values.Add() = std::move(value).value();
+      }
+      outcome = parsed.ok() ? session.Return(request.directive_id(), std::move(values), out)
+                            : Result<OperatorOutcome>(parsed);
+      break;
+    }
     case v1::OperatorRequest::STATUS:
       reply.set_pending(pending());
       reply.set_storage_error(session.storage_error());

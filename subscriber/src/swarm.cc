@@ -98,6 +98,7 @@ class SwarmRunner {
     terminals_.reserve(units.size());
     SessionOptions session_options;
     session_options.auto_levels = options.auto_levels;
+    if (options.answer_forms) session_options.auto_answer = SampleReturnValues;
     for (uint32_t index : units) {
       const Unit& unit = registry.unit(index);
       terminals_.push_back(
@@ -483,7 +484,8 @@ class SwarmRunner {
 
   void UpdateComplete(SwarmTerminal& t) {
     if (!options_.expect) return;
-    bool complete = t.inbox.size() >= *options_.expect && t.inbox.pending_ack_count() == 0;
+    bool complete = t.inbox.size() >= *options_.expect && t.inbox.pending_ack_count() == 0 &&
+                    t.inbox.PendingReturns().empty();
     if (complete != t.complete) {
       t.complete = complete;
       complete ? ++complete_count_ : --complete_count_;
@@ -555,6 +557,48 @@ class SwarmRunner {
 };
 
 }  // namespace
+
+google::protobuf::RepeatedPtrField<v1::FieldValue> SampleReturnValues(const v1::ReturnForm& form,
+                                                                    const std::string& unit_code) {
+  // FNV-1a of the unit code: the same answers on every run.
+  uint64_t h = 1469598103934665603ull;
+  for (char c : unit_code) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  google::protobuf::RepeatedPtrField<v1::FieldValue> values;
+  for (int i = 0; i < form.fields_size(); ++i) {
+    const v1::FormField& f = form.fields(i);
+    const uint64_t r = (h >> (i % 8)) ^ (h * (i + 1));
+    if (!f.required() && r % 5 == 0) continue;
+    v1::FieldValue* v = values.Add();
+    v->set_key(f.key());
+    switch (f.kind()) {
+      case v1::FormField::QUANTITY: {
+        int64_t low = f.min(), high = f.max();
+        if (f.has_below()) {
+          // One in ten below the threshold, the rest from it to twice it.
+          if (r % 10 == 0) {
+            high = f.below() - 1;
+          } else {
+            low = f.below();
+            high = std::min(f.max(), f.below() + std::max<int64_t>(f.below(), 1));
+          }
+        }
+        const uint64_t span = static_cast<uint64_t>(high - low) + 1;
+        v->set_quantity(low + static_cast<int64_t>((r / 10) % (span == 0 ? 1 : span)));
+        break;
+      }
+      case v1::FormField::CHOICE:
+        v->set_choice(f.choices(static_cast<int>(r % static_cast<uint64_t>(f.choices_size()))));
+        break;
+      case v1::FormField::YES_NO:
+        v->set_yes(r % 3 != 0);
+        break;
+      default:
+        v->set_text(std::string("ok ").append(unit_code).substr(0, f.max_length()));
+        break;
+    }
+  }
+  return values;
+}
 
 Result<std::vector<uint32_t>> SelectSwarmUnits(const Registry& registry,
                                                const SwarmOptions& options) {

@@ -8,6 +8,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/return_form.h"
 #include "flatcast/wire.h"
 
 namespace flatcast::subscriber {
@@ -80,6 +81,7 @@ void TerminalSession::ForgetConnection() {
   last_heard_.reset();
   ack_sent_.clear();
   rating_sent_.clear();
+  return_sent_.clear();
 }
 
 bool TerminalSession::ConnectionLooksDead(TimePoint now) const {
@@ -115,12 +117,17 @@ Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::strin
       return HandleError(envelope->error());
     case v1::Envelope::kRatingConfirm:
       return HandleRatingConfirm(envelope->rating_confirm());
+    case v1::Envelope::kReturnConfirm:
+      return HandleReturnConfirm(envelope->return_confirm());
     case v1::Envelope::kConfirmations: {
       for (const v1::AckConfirm& c : envelope->confirmations().acks()) {
         FLATCAST_RETURN_IF_ERROR(HandleAckConfirm(c));
       }
       for (const v1::RatingConfirm& c : envelope->confirmations().ratings()) {
         FLATCAST_RETURN_IF_ERROR(HandleRatingConfirm(c));
+      }
+      for (const v1::ReturnConfirm& c : envelope->confirmations().returns()) {
+        FLATCAST_RETURN_IF_ERROR(HandleReturnConfirm(c));
       }
       return Status::Ok();
     }
@@ -151,6 +158,7 @@ Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<st
   // never confirmed may have been lost with an earlier one.
   for (const PendingAck& ack : inbox_.PendingAcks()) out.push_back(EncodeAck(ack));
   for (const PendingRating& rating : inbox_.PendingRatings()) out.push_back(EncodeRating(rating));
+  for (const v1::ReturnAnswer& answer : inbox_.PendingReturns()) out.push_back(EncodeReturn(answer));
   return Status::Ok();
 }
 
@@ -256,6 +264,11 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
     FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingAck(more));
     out.push_back(EncodeAck(more));
   }
+  if (options_.auto_answer && d.has_return_form() && !inbox_.Returned(stored.seq())) {
+    Result<OperatorOutcome> answered =
+        Return(d.id(), options_.auto_answer(d.return_form(), unit_code_), out);
+    if (!answered.ok()) return answered.status().WithContext("answering the return form");
+  }
   return Status::Ok();
 }
 
@@ -266,20 +279,26 @@ Result<bool> TerminalSession::RecordAck(PendingAck ack, std::vector<std::string>
   return true;
 }
 
-Result<OperatorOutcome> TerminalSession::Acknowledge(std::string_view id, v1::AckLevel level,
-                                                     std::string note,
-                                                     std::vector<std::string>& out) {
-  if (level != v1::CONFIRMED && level != v1::READY) {
-    return Status::InvalidArgument("an operator acknowledges CONFIRMED or READY");
-  }
+Result<InboxEntry> TerminalSession::LatestToActOn(std::string_view id, std::string_view verb) const {
   std::optional<InboxEntry> entry = inbox_.Latest(id);
   if (!entry) return Status::NotFound(fmt::format("no directive {} in this terminal's inbox", id));
   if (entry->withdrawn) {
     return Status::InvalidArgument(fmt::format(
         "directive {} was withdrawn from this unit (version {} no longer addresses it); there "
         "is nothing to {}",
-        id, entry->version, "acknowledge"));
+        id, entry->version, verb));
   }
+  return *entry;
+}
+
+Result<OperatorOutcome> TerminalSession::Acknowledge(std::string_view id, v1::AckLevel level,
+                                                     std::string note,
+                                                     std::vector<std::string>& out) {
+  if (level != v1::CONFIRMED && level != v1::READY) {
+    return Status::InvalidArgument("an operator acknowledges CONFIRMED or READY");
+  }
+  Result<InboxEntry> entry = LatestToActOn(id, "acknowledge");
+  if (!entry.ok()) return entry.status();
   OperatorOutcome outcome{*entry, false, ""};
   TimePoint now = clock_.Now();
   auto done = [&](v1::AckLevel l) -> std::optional<TimePoint> {
@@ -320,14 +339,8 @@ Result<OperatorOutcome> TerminalSession::Rate(std::string_view id, uint32_t clar
     return Status::InvalidArgument(
         fmt::format("the comment is {} bytes; at most 2000 are kept", comment.size()));
   }
-  std::optional<InboxEntry> entry = inbox_.Latest(id);
-  if (!entry) return Status::NotFound(fmt::format("no directive {} in this terminal's inbox", id));
-  if (entry->withdrawn) {
-    return Status::InvalidArgument(fmt::format(
-        "directive {} was withdrawn from this unit (version {} no longer addresses it); there "
-        "is nothing to {}",
-        id, entry->version, "rate"));
-  }
+  Result<InboxEntry> entry = LatestToActOn(id, "rate");
+  if (!entry.ok()) return entry.status();
   PendingRating rating{entry->seq, entry->id, entry->version, clarity, feasibility,
                        std::move(comment), clock_.Now()};
   FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingRating(rating));
@@ -339,6 +352,67 @@ Result<OperatorOutcome> TerminalSession::Rate(std::string_view id, uint32_t clar
     outcome.sent = true;
   }
   return outcome;
+}
+
+Result<OperatorOutcome> TerminalSession::Return(
+    std::string_view id, google::protobuf::RepeatedPtrField<v1::FieldValue> values,
+    std::vector<std::string>& out) {
+  Result<InboxEntry> entry = LatestToActOn(id, "answer");
+  if (!entry.ok()) return entry.status();
+  if (!entry->form) {
+    return Status::InvalidArgument(
+        fmt::format("directive {} version {} has no return form", id, entry->version));
+  }
+  Status valid = NormalizeReturnValues(*entry->form, &values);
+  if (!valid.ok()) return valid.WithContext(fmt::format("the answer to the form of {}", id));
+  v1::ReturnAnswer answer;
+  answer.set_seq(entry->seq);
+  answer.set_directive_id(entry->id);
+  answer.set_version(entry->version);
+  *answer.mutable_values() = std::move(values);
+  TimePoint now = clock_.Now();
+  // Each answer has its own time: a correction made within the same clock
+  // tick as the answer before is moved a microsecond on.
+  if (auto last = inbox_.Returned(entry->seq); last && FromTimestamp(last->answer.answered()) >= now) {
+    now = FromTimestamp(last->answer.answered()) + std::chrono::microseconds(1);
+  }
+  for (const v1::ReturnAnswer& pending : inbox_.PendingReturns()) {
+    if (pending.seq() == entry->seq && FromTimestamp(pending.answered()) >= now) {
+      now = FromTimestamp(pending.answered()) + std::chrono::microseconds(1);
+    }
+  }
+  *answer.mutable_answered() = ToTimestamp(now);
+  const bool correction = inbox_.Returned(entry->seq).has_value();
+  FLATCAST_RETURN_IF_ERROR(inbox_.AddPendingReturn(answer));
+  OperatorOutcome outcome{*entry, false,
+                          fmt::format("{} of {} fields recorded",
+                                      correction ? "a correction" : "an answer",
+                                      answer.values_size())};
+  if (welcomed_) {
+    out.push_back(EncodeReturn(answer));
+    outcome.sent = true;
+  }
+  return outcome;
+}
+
+Status TerminalSession::HandleReturnConfirm(const v1::ReturnConfirm& confirm) {
+  TimePoint answered = FromTimestamp(confirm.answered());
+  Result<bool> removed = inbox_.RemovePendingReturn(confirm.seq(), answered, confirm.revision());
+  if (!removed.ok()) return removed.status();
+  return_sent_.erase({confirm.seq(), answered});
+  if (*removed) {
+    ++counters_.returns_confirmed;
+    if (listener_) listener_->OnReturnConfirmed(confirm.seq(), confirm.revision());
+  }
+  return Status::Ok();
+}
+
+std::string TerminalSession::EncodeReturn(const v1::ReturnAnswer& answer) {
+  ++counters_.returns_sent;
+  return_sent_[{answer.seq(), FromTimestamp(answer.answered())}] = clock_.Now();
+  v1::Envelope envelope = NewEnvelope();
+  *envelope.mutable_return_answer() = answer;
+  return wire::Encode(envelope);
 }
 
 Status TerminalSession::HandleRatingConfirm(const v1::RatingConfirm& confirm) {
@@ -395,7 +469,8 @@ Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
   }
 
   std::vector<PendingAck> pending = inbox_.PendingAcks();
-  if (!pending.empty() || !inbox_.PendingRatings().empty()) {
+  const std::vector<v1::ReturnAnswer> pending_returns = inbox_.PendingReturns();
+  if (!pending.empty() || !inbox_.PendingRatings().empty() || !pending_returns.empty()) {
     // An ack still pending an interval after it was sent has lost its way or
     // lost its AckConfirm; the broker confirms a durable ack again.
     size_t before = out.size();
@@ -409,6 +484,11 @@ Status TerminalSession::HandleHeartbeat(const v1::Heartbeat& heartbeat,
       auto sent = rating_sent_.find({rating.seq, rating.rated});
       if (sent != rating_sent_.end() && now - sent->second < interval) continue;
       out.push_back(EncodeRating(rating));
+    }
+    for (const v1::ReturnAnswer& answer : pending_returns) {
+      auto sent = return_sent_.find({answer.seq(), FromTimestamp(answer.answered())});
+      if (sent != return_sent_.end() && now - sent->second < interval) continue;
+      out.push_back(EncodeReturn(answer));
     }
     if (out.size() != before) last_repair_ = now;
     // The acks in flight may be what the broker counts as unacknowledged; a

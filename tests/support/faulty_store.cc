@@ -54,6 +54,11 @@ Status FaultyStore::Recover() {
 Result<std::optional<v1::StoredDirective>> FaultyStore::GetDirective(uint64_t seq) const {
   FLATCAST_READ(GetDirective(seq));
 }
+Status FaultyStore::ForEachReturn(
+    uint64_t seq, std::string_view region_prefix,
+    const std::function<void(uint64_t, std::string_view, const v1::ReturnRecord&)>& fn) const {
+  FLATCAST_READ(ForEachReturn(seq, region_prefix, fn));
+}
 Result<std::optional<uint64_t>> FaultyStore::SeqOfId(std::string_view id) const {
   FLATCAST_READ(SeqOfId(id));
 }

@@ -75,6 +75,9 @@ class FaultyStore final : public broker::Store {
   Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
                                                     std::string_view unit_code) const override;
   Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const override;
+  Status ForEachReturn(uint64_t seq, std::string_view region_prefix,
+                       const std::function<void(uint64_t, std::string_view,
+                                                const v1::ReturnRecord&)>& fn) const override;
   Status ForEachLogRecord(uint64_t after_log_seq,
                           const std::function<bool(const v1::LogRecord&)>& fn) const override;
   Result<std::optional<v1::LogRecord>> GetLogRecord(uint64_t log_seq) const override;

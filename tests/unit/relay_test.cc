@@ -124,6 +124,47 @@ TEST_F(UpstreamRelays, AnAckBatchIsStoredWithItsCursorOnceAndTheAuditSeesIt) {
   EXPECT_EQ(broker_.store().HeadLogSeq().value(), log_before);
 }
 
+TEST_F(UpstreamRelays, RelayedAnswersToAReturnFormAreCheckedStoredAndSummedAtTheUpstream) {
+  v1::Envelope request = SamplePublish({"5201"}, {v1::COMMUNITY});
+  v1::FormField* masks = request.mutable_publish()->mutable_directive()->mutable_return_form()->add_fields();
+  masks->set_key("masks");
+  masks->set_label("口罩库存");
+  masks->set_kind(v1::FormField::QUANTITY);
+  masks->set_required(true);
+  masks->set_max(100000);
+  v1::PublishReceipt r = broker_.Publish(request);
+  broker_.Send("relay", RelayHelloOf("5201", broker_.registry()));
+  broker_.TakeAll("relay");
+  auto answers = [&](uint64_t after, uint64_t last, std::vector<std::pair<uint32_t, int64_t>> given) {
+    v1::Envelope env = BatchOf(after, last, r.seq(), {3, 4});
+    for (auto [offset, n] : given) {
+      v1::RelayReturn* a = env.mutable_relay_acks()->add_returns();
+      a->set_seq(r.seq());
+      a->set_unit(offset);
+      v1::FieldValue* v = a->mutable_record()->add_values();
+      v->set_key("masks");
+      v->set_quantity(n);
+      *a->mutable_record()->mutable_answered() = ToTimestamp(SampleTime());
+      a->mutable_record()->set_version(1);
+      a->mutable_record()->set_revision(1);
+    }
+    return env;
+  };
+  // Out of the field's limits: the whole batch is refused, nothing stored.
+  v1::Envelope refused = broker_.Call("relay", answers(0, 10, {{3, 120}, {4, 100001}}));
+  ASSERT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_NE(refused.error().message().find("it must be from 0 to 100000"), std::string::npos)
+      << refused.error().message();
+  v1::Envelope stored = broker_.Call("relay", answers(0, 10, {{3, 120}, {4, 800}}));
+  ASSERT_TRUE(stored.has_relay_acks_stored()) << stored.DebugString();
+  v1::AuditRequest q;
+  q.mutable_returns()->set_directive_id(r.id());
+  v1::ReturnsReply sums = broker_.Call("auditor", AuditOf(q)).audit_reply().returns();
+  ASSERT_EQ(sums.rows_size(), 1);
+  EXPECT_EQ(sums.rows(0).answered(), 2u);
+  EXPECT_EQ(sums.rows(0).fields(0).sum(), 920);
+}
+
 TEST_F(UpstreamRelays, AnAckForAUnitOutsideTheRegionRefusesTheWholeBatch) {
   v1::PublishReceipt r = broker_.Publish(SamplePublish({"52"}, {v1::COMMUNITY, v1::STREET}));
   broker_.Send("relay", RelayHelloOf("5201", broker_.registry()));

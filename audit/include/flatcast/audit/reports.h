@@ -21,6 +21,10 @@ std::string RenderReadiness(const v1::ReadinessReply& r, OutputFormat format);
 std::string RenderRatings(const v1::RatingsReply& r, bool by_directive, OutputFormat format);
 std::string RenderBurden(const v1::BurdenReply& r, bool by_tier, OutputFormat format);
 std::string RenderVerify(const v1::VerifyReply& r, OutputFormat format);
+// Per region: units answered of addressed, corrections, and per field the
+// sum, min, max and count below the threshold (a quantity), the count of
+// each choice, yes and no; the units listed below a threshold and missing.
+std::string RenderReturns(const v1::ReturnsReply& r, OutputFormat format);
 // Each broker of a pair as it answered (its endpoint, and its state or why
 // it did not answer).
 struct ClusterMember {

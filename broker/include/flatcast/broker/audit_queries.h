@@ -1,8 +1,8 @@
 // The queries answered from the store and the registry alone: the
 // auditors' (AuditRequest in flatcast.proto: coverage as a tree, missing
 // units, latency per level, one unit's history, the log in a time range,
-// readiness at release, ratings and burden reports, the log's
-// verification) and the publishers' (coverage, lifecycle events).
+// readiness at release, ratings and burden reports, return forms' answers
+// by region, the log's verification) and the publishers' (coverage, lifecycle events).
 //
 // Reads only, and only through the Store's const methods, so it runs on the
 // broker's query worker thread while the event loop writes.
@@ -43,6 +43,9 @@ class AuditQueries {
   Result<v1::RatingsReply> Ratings(const v1::RatingsQuery& q) const;
   Result<v1::BurdenReply> Burden(const v1::BurdenQuery& q) const;
   Result<v1::VerifyReply> Verify(const v1::VerifyQuery& q) const;
+  // The answers to a version's return form by region: each unit's latest
+  // answer (its highest revision), summed, ranged and counted per field.
+  Result<v1::ReturnsReply> Returns(const v1::ReturnsQuery& q) const;
   // The publisher's live view: addressed and acknowledged (RECEIVED) per
   // tier below the region, the first units missing, the latest durable
   // acknowledgement; `connected_now` is the loop's count of connected units.

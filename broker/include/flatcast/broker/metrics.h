@@ -49,6 +49,7 @@ class BrokerMetrics {
   // An acknowledgement made durable, `seconds` after its directive was sent.
   void Acknowledged(v1::AckLevel level, double seconds);
   void Rated();
+  void Returned();  // an answer to a return form made durable
   // One store write of `records` entries, synced in `seconds`; or failed.
   void Committed(uint64_t records, double seconds);
   void CommitFailed();

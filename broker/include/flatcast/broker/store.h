@@ -60,6 +60,14 @@ struct RatingEntry {
   v1::RatingRecord record;
 };
 
+// One answer to a version's return form; record.revision() numbers the
+// unit's answers to that version from 1 (a correction is the next).
+struct ReturnEntry {
+  uint64_t seq;
+  std::string unit_code;
+  v1::ReturnRecord record;
+};
+
 // Everything one commit writes, applied in one synced WriteBatch: a
 // directive version with its indexes, counters, public records, lifecycle
 // events, acknowledgements and ratings, each event, acknowledgement and
@@ -76,6 +84,8 @@ struct StoreWrite {
   // rating of the same directive version.
   std::vector<AckEntry> acks;
   std::vector<RatingEntry> ratings;
+  // Each kept under its revision: a correction adds to the earlier answer.
+  std::vector<ReturnEntry> returns;
   // Positions in another broker's stream under "meta/cursor/<name>"
   // (docs/RELAY.md): at a relay, the last upstream version stored
   // ("upstream"); at an upstream, each relay's log position up to which its
@@ -84,7 +94,7 @@ struct StoreWrite {
 
   bool empty() const {
     return !directive && counters.empty() && public_records.empty() && events.empty() &&
-           acks.empty() && ratings.empty() && cursors.empty();
+           acks.empty() && ratings.empty() && returns.empty() && cursors.empty();
   }
 };
 
@@ -193,6 +203,13 @@ class Store {
   virtual Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
                                                             std::string_view unit_code) const = 0;
   virtual Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const = 0;
+  // Every answer to a return form of version `seq` (0: of every version) by
+  // a unit at or below `region_prefix` (empty: all), in (seq, unit,
+  // revision) order: a unit's latest answer comes last. One range scan.
+  virtual Status ForEachReturn(
+      uint64_t seq, std::string_view region_prefix,
+      const std::function<void(uint64_t seq, std::string_view unit_code,
+                               const v1::ReturnRecord& record)>& fn) const = 0;
 
   // Log records after `after_log_seq`, in order, while `fn` returns true.
   virtual Status ForEachLogRecord(uint64_t after_log_seq,
@@ -214,5 +231,6 @@ class Store {
 std::string SeqKey(uint64_t seq);
 std::string AckKey(uint64_t seq, std::string_view unit_code, v1::AckLevel level);
 std::string RatingKey(uint64_t seq, std::string_view unit_code);
+std::string ReturnKey(uint64_t seq, std::string_view unit_code, uint32_t revision);
 
 }  // namespace flatcast::broker

@@ -36,6 +36,8 @@ struct DirectiveFlags {
   // "LEVEL=WHEN": LEVEL received, confirmed or ready; WHEN a duration after
   // sending ("2h"), an RFC 3339 time, or "release" (before the public release).
   std::vector<std::string> deadlines;
+  // A return form file (.toml or .json, return_form.h); empty: no form.
+  std::string form_file;
 };
 
 // An amendment as given on the command line: only the fields present change;
@@ -50,6 +52,8 @@ struct DirectivePatch {
   std::optional<std::string> status;  // actual, exercise, test (an explicit status change)
   std::optional<bool> is_public;
   std::optional<std::string> public_release;
+  // A return form file replacing the form; "none" removes it.
+  std::optional<std::string> form_file;
 };
 
 // `latest` with `patch` applied, ready to sign and send as an amendment of

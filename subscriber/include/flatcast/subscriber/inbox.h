@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,15 @@ struct InboxEntry {
   std::string issuer_unit;
   TimePoint sent;
   bool withdrawn = false;  // this version no longer addresses the unit
+  // The version's return form, when it has one (return_form.h).
+  std::shared_ptr<const v1::ReturnForm> form;
+};
+
+// The unit's answer to a version's return form that the broker confirmed,
+// and the revision it was stored as (2 and up: a correction).
+struct ConfirmedReturn {
+  v1::ReturnAnswer answer;
+  uint32_t revision = 0;
 };
 
 // Storage of one terminal. Not thread-safe: one TerminalSession owns it.
@@ -101,6 +111,17 @@ class InboxStore {
   // When the confirmed rating of `seq` was made, if there is one.
   virtual std::optional<TimePoint> Rated(uint64_t seq) const = 0;
 
+  // Records an answer to a return form as pending (durable when it returns
+  // Ok); identified by (seq, answered), as ReturnConfirm names it.
+  virtual Status AddPendingReturn(const v1::ReturnAnswer& answer) = 0;
+  // Drops the pending answer (seq, answered) and remembers it as the
+  // confirmed answer of that seq, stored as `revision`; false when there was none.
+  virtual Result<bool> RemovePendingReturn(uint64_t seq, TimePoint answered, uint32_t revision) = 0;
+  // Pending answers ordered by (seq, answered).
+  virtual std::vector<v1::ReturnAnswer> PendingReturns() const = 0;
+  // The latest confirmed answer to the form of `seq`, if there is one.
+  virtual std::optional<ConfirmedReturn> Returned(uint64_t seq) const = 0;
+
   // When the operator acknowledged `seq` at `level` (CONFIRMED or READY) and
   // the broker confirmed it; nullopt otherwise. RemovePendingAck of such a
   // level records it.
@@ -128,6 +149,8 @@ struct OperatorState {
   std::map<std::pair<uint64_t, TimePoint>, PendingRating> pending_ratings;
   std::map<AckKey, TimePoint> acknowledged;  // CONFIRMED and READY, confirmed
   std::map<uint64_t, TimePoint> rated;       // the confirmed rating per seq
+  std::map<std::pair<uint64_t, TimePoint>, v1::ReturnAnswer> pending_returns;
+  std::map<uint64_t, ConfirmedReturn> returned;  // the latest confirmed answer per seq
   v1::OverdueReport overdue;
 };
 
@@ -153,6 +176,10 @@ class IndexedInbox : public InboxStore {
   Result<bool> RemovePendingRating(uint64_t seq, TimePoint rated) override;
   std::vector<PendingRating> PendingRatings() const override;
   std::optional<TimePoint> Rated(uint64_t seq) const override;
+  Status AddPendingReturn(const v1::ReturnAnswer& answer) override;
+  Result<bool> RemovePendingReturn(uint64_t seq, TimePoint answered, uint32_t revision) override;
+  std::vector<v1::ReturnAnswer> PendingReturns() const override;
+  std::optional<ConfirmedReturn> Returned(uint64_t seq) const override;
   std::optional<TimePoint> Acknowledged(uint64_t seq, v1::AckLevel level) const override;
   Status SetOverdue(const v1::OverdueReport& report) override;
   const v1::OverdueReport& overdue() const override { return state_.overdue; }

@@ -56,6 +56,9 @@ struct SwarmOptions {
   // Levels every unit acknowledges right after RECEIVED (CONFIRMED, READY),
   // as if an operator did at once; `expect` then waits for those too.
   std::vector<v1::AckLevel> auto_levels;
+  // Every unit answers each return form right after RECEIVED with
+  // SampleReturnValues; `expect` then waits for the answers' confirmations.
+  bool answer_forms = false;
   // With a pair's two endpoints: every terminal also keeps an authenticated
   // connection to the other broker (docs/HA.md, "Warm standby connections").
   // When its broker is lost or answers NOT_LEADER and names the other, the
@@ -64,6 +67,13 @@ struct SwarmOptions {
   // descriptors and broker connections.
   bool warm_standby = true;
 };
+
+// A made-up answer to `form` for `unit_code`, the same every time: each
+// quantity spread over its range with about one unit in ten below the
+// field's threshold, a choice and yes/no by turns, a short text; optional
+// fields left out for one unit in five.
+google::protobuf::RepeatedPtrField<v1::FieldValue> SampleReturnValues(const v1::ReturnForm& form,
+                                                                    const std::string& unit_code);
 
 // The units the swarm plays, as registry indices in registry order.
 // InvalidArgument for a bad shard, an unknown region, or an empty selection.

@@ -14,6 +14,8 @@
 //   Ack{..., CONFIRMED | READY}  ->  (an operator's Acknowledge)
 //   Rating{seq, ...}             ->  (an operator's Rate)
 //                              <-    RatingConfirm{seq, rated}   (rating is durable)
+//   ReturnAnswer{seq, values, answered} -> (an operator's Return)
+//                              <-    ReturnConfirm{seq, answered, revision}  (answer is durable)
 //
 // Repair. Any message may be lost on the way (a full send queue drops it), so
 // a Heartbeat makes the session check that nothing is missing, at most once
@@ -27,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -64,6 +67,8 @@ struct SessionCounters {
   uint64_t acks_resent = 0;     // pending acks sent again because a Heartbeat came first
   uint64_t ratings_sent = 0;       // including resends
   uint64_t ratings_confirmed = 0;  // pending ratings cleared by RatingConfirm
+  uint64_t returns_sent = 0;       // answers to return forms, including resends
+  uint64_t returns_confirmed = 0;  // pending answers cleared by ReturnConfirm
   uint64_t overdue_reports = 0;    // OverdueReport messages received
   uint64_t errors = 0;          // Error envelopes from the broker
   uint64_t bad_messages = 0;    // undecodable or unexpected envelopes
@@ -79,6 +84,7 @@ class SessionListener {
   virtual void OnDuplicate(const v1::StoredDirective& stored) {}
   virtual void OnAckConfirmed(uint64_t seq, v1::AckLevel level) {}
   virtual void OnRatingConfirmed(uint64_t seq) {}
+  virtual void OnReturnConfirmed(uint64_t seq, uint32_t revision) {}
   virtual void OnOverdue(const v1::OverdueReport& report) {}
 };
 
@@ -107,6 +113,12 @@ struct SessionOptions {
   // Levels acknowledged automatically right after RECEIVED, for swarms that
   // play operators too (benchmarks, tests): CONFIRMED, READY.
   std::vector<v1::AckLevel> auto_levels;
+  // When set, a directive with a return form is answered right after
+  // RECEIVED with what this returns for the form and the unit (swarms that
+  // play operators; the answer is checked like an operator's).
+  std::function<google::protobuf::RepeatedPtrField<v1::FieldValue>(const v1::ReturnForm& form,
+                                                                   const std::string& unit_code)>
+      auto_answer;
 };
 
 // One terminal's protocol state. Not thread-safe. The inbox, clock and
@@ -147,6 +159,13 @@ class TerminalSession {
   // the broker. Delivered like Acknowledge.
   Result<OperatorOutcome> Rate(std::string_view id, uint32_t clarity, uint32_t feasibility,
                                std::string comment, std::vector<std::string>& out);
+  // An operator answers the return form of the latest stored version of
+  // `id`; checked against the form here (return_form.h) and again at the
+  // broker. Answering again corrects the answer (the broker keeps both).
+  // Delivered like Acknowledge.
+  Result<OperatorOutcome> Return(std::string_view id,
+                                 google::protobuf::RepeatedPtrField<v1::FieldValue> values,
+                                 std::vector<std::string>& out);
 
   // The connection was (re)established: the broker knows this unit again
   // only after a Hello, so the session waits for a Welcome as after Hello().
@@ -201,6 +220,11 @@ class TerminalSession {
   Status HandleHeartbeat(const v1::Heartbeat& heartbeat, std::vector<std::string>& out);
   Status HandleError(const v1::Error& error);
   Status HandleRatingConfirm(const v1::RatingConfirm& confirm);
+  Status HandleReturnConfirm(const v1::ReturnConfirm& confirm);
+  std::string EncodeReturn(const v1::ReturnAnswer& answer);
+  // The latest stored version of `id` for an operator to `verb`: NotFound
+  // when none is stored, InvalidArgument when it was withdrawn from the unit.
+  Result<InboxEntry> LatestToActOn(std::string_view id, std::string_view verb) const;
   Status HandleOverdue(const v1::OverdueReport& report);
   std::string EncodeAck(const PendingAck& ack);
   std::string EncodeRating(const PendingRating& rating);
@@ -230,6 +254,8 @@ class TerminalSession {
   std::map<std::pair<uint64_t, int>, TimePoint> ack_sent_;
   // When each pending rating, by (seq, rated), was last sent on this connection.
   std::map<std::pair<uint64_t, TimePoint>, TimePoint> rating_sent_;
+  // When each pending answer, by (seq, answered), was last sent on this connection.
+  std::map<std::pair<uint64_t, TimePoint>, TimePoint> return_sent_;
   std::string unit_name_;
   SessionCounters counters_;
   std::optional<TimePoint> storage_failing_since_;  // set while deliveries cannot be stored
