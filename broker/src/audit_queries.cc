@@ -303,9 +303,10 @@ class ReturnsTally {
   void Missing(const Unit& unit) {
     if (static_cast<uint32_t>(row_.missing_size()) < max_units_) *row_.add_missing() = RefOf(unit);
   }
-  void Answer(const Unit& unit, const v1::ReturnRecord& r) {
+  // The unit's counted answer; `corrected`: it answered more than once.
+  void Answer(const Unit& unit, const v1::ReturnRecord& r, bool corrected) {
     row_.set_answered(row_.answered() + 1);
-    if (r.revision() > 1) row_.set_corrected(row_.corrected() + 1);
+    if (corrected) row_.set_corrected(row_.corrected() + 1);
     // Values are stored in the form's order: one walk.
     int i = 0;
     for (const v1::FieldValue& v : r.values()) {
@@ -419,7 +420,10 @@ Result<v1::ReturnsReply> AuditQueries::Returns(const v1::ReturnsQuery& q) const 
     if (i >= first && i < last) units.push_back(i);
   }
   // The row of each addressed unit: its region at `by` (itself when it is
-  // of that tier or above), or the one row.
+  // of that tier or above; the queried region when that lies below `by`),
+  // or the one row.
+  const uint32_t region_node =
+      q.region().empty() ? Registry::kNone : *registry_.Find(q.region());
   std::vector<ReturnsTally> tallies;
   std::vector<uint32_t> row_node;  // registry index of each row's region
   std::unordered_map<uint32_t, size_t> row_of_node;
@@ -429,7 +433,8 @@ Result<v1::ReturnsReply> AuditQueries::Returns(const v1::ReturnsQuery& q) const 
     uint32_t node = Registry::kNone;
     if (q.by() != v1::TIER_UNSPECIFIED) {
       node = units[p];
-      while (registry_.unit(node).tier > by && registry_.unit(node).parent != Registry::kNone) {
+      while (registry_.unit(node).tier > by && node != region_node &&
+             registry_.unit(node).parent != Registry::kNone) {
         node = registry_.unit(node).parent;
       }
     }
@@ -443,15 +448,22 @@ Result<v1::ReturnsReply> AuditQueries::Returns(const v1::ReturnsQuery& q) const 
   }
 
   // Answers come in (unit, revision) order, as the units do: one merge walk
-  // keeping each unit's last.
+  // keeping each unit's latest by its `answered` time (an older answer that
+  // reached the broker after its correction is stored after it, and does
+  // not count), the revision deciding a tie.
   std::vector<bool> answered(units.size(), false);
   size_t p = 0;
   std::optional<size_t> pending_at;
   v1::ReturnRecord pending;
+  uint32_t revisions = 0;
+  auto later = [](const v1::ReturnRecord& a, const v1::ReturnRecord& b) {
+    return std::tuple(a.answered().seconds(), a.answered().nanos(), a.revision()) >
+           std::tuple(b.answered().seconds(), b.answered().nanos(), b.revision());
+  };
   auto flush = [&] {
     if (!pending_at) return;
     answered[*pending_at] = true;
-    tallies[row_of[*pending_at]].Answer(registry_.unit(units[*pending_at]), pending);
+    tallies[row_of[*pending_at]].Answer(registry_.unit(units[*pending_at]), pending, revisions > 1);
     pending_at.reset();
   };
   FLATCAST_RETURN_IF_ERROR(store_.ForEachReturn(
@@ -460,8 +472,14 @@ Result<v1::ReturnsReply> AuditQueries::Returns(const v1::ReturnsQuery& q) const 
         while (p < units.size() && std::string_view(registry_.unit(units[p]).code) < unit) ++p;
         if (p == units.size() || registry_.unit(units[p]).code != unit) return;
         if (pending_at && *pending_at != p) flush();
-        pending_at = p;
-        pending = record;
+        if (!pending_at) {
+          pending_at = p;
+          pending = record;
+          revisions = 1;
+          return;
+        }
+        ++revisions;
+        if (later(record, pending)) pending = record;
       }));
   flush();
   for (size_t u = 0; u < units.size(); ++u) {

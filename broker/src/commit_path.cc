@@ -28,7 +28,8 @@ void StoreCommitPath::Commit(StoreWrite batch, CommitDone done) {
     return;
   }
   const uint64_t commit_seq = store_.heads().commit_seq + 1;
-  const uint64_t records = batch.acks.size() + batch.ratings.size() + batch.events.size() +
+  const uint64_t records = batch.acks.size() + batch.ratings.size() + batch.returns.size() +
+                           batch.events.size() +
                            batch.public_records.size() + (batch.directive ? 1 : 0);
   const auto started = std::chrono::steady_clock::now();
   Status written = store_.Write(std::move(batch));

@@ -157,20 +157,24 @@ Status Feedback::OnReturn(const std::string& routing, v1::ReturnAnswer answer) {
                     "what it received",
                     unit.code, answer.directive_id(), answer.seq()));
   }
+  if (!answer.has_answered()) return Status::InvalidArgument("answered is not set");
   FLATCAST_RETURN_IF_ERROR(CheckInputTime(answer.answered(), "answered"));
+  if (answer.values_size() == 0) return Status::InvalidArgument("the answer has no value");
   Status valid = NormalizeReturnValues(d.return_form(), answer.mutable_values());
   if (!valid.ok()) {
     return valid.WithContext(fmt::format("the answer to the form of {}", d.id()));
   }
-  const TimePoint answered = FromTimestamp(answer.answered());
+  const Answered answered = AnsweredKey(answer.answered());
   const std::pair<uint64_t, std::string> key{answer.seq(), unit.code};
   uint32_t revision = 1;
-  if (auto it = returns_.find(key); it != returns_.end()) {
-    if (it->second.answered == answered) {  // the same answer again
-      QueueReturnConfirm(routing, answer.seq(), answer.answered(), it->second.revision);
-      return Status::Ok();
+  if (auto it = returns_.find(key); it != returns_.end() && !it->second.empty()) {
+    for (const StoredReturn& stored : it->second) {
+      if (stored.answered == answered) {  // an answer stored already, sent again
+        QueueReturnConfirm(routing, answer.seq(), answer.answered(), stored.revision);
+        return Status::Ok();
+      }
     }
-    revision = it->second.revision + 1;
+    revision = it->second.back().revision + 1;
   }
   // Being stored: this one is confirmed once it is, or (another answer)
   // stored when the terminal sends it again.
@@ -226,7 +230,8 @@ void Feedback::Stored(std::vector<PendingAck>& acks, std::vector<PendingRating>&
   for (const PendingReturn& p : returns) {
     std::pair<uint64_t, std::string> key{p.entry.seq, p.entry.unit_code};
     returns_in_flight_.erase(key);
-    returns_[std::move(key)] = {FromTimestamp(p.entry.record.answered()), p.entry.record.revision()};
+    returns_[std::move(key)].push_back(
+        {AnsweredKey(p.entry.record.answered()), p.entry.record.revision()});
     metrics_.Returned();
     QueueReturnConfirm(p.routing, p.entry.seq, p.entry.record.answered(), p.entry.record.revision());
   }

@@ -43,9 +43,11 @@ class Feedback {
 
   // Forgets the stored answers to return forms (before they are recovered).
   void ClearReturns() { returns_.clear(); }
-  // A unit's latest stored answer to a version's form, from recovery.
-  void RestoreReturn(uint64_t seq, std::string unit_code, TimePoint answered, uint32_t revision) {
-    returns_[{seq, std::move(unit_code)}] = {answered, revision};
+  // A unit's stored answer to a version's form, from recovery (each
+  // revision, in revision order).
+  void RestoreReturn(uint64_t seq, std::string unit_code, const google::protobuf::Timestamp& answered,
+                     uint32_t revision) {
+    returns_[{seq, std::move(unit_code)}].push_back({AnsweredKey(answered), revision});
   }
 
   // Takes an acknowledgement, rating or answer from the connection `routing` into
@@ -79,8 +81,12 @@ class Feedback {
     ReturnEntry entry;
     std::string routing;
   };
+  // An answer's `answered` time as sent (not through TimePoint, which
+  // saturates): what identifies it.
+  using Answered = std::pair<int64_t, int32_t>;
+  static Answered AnsweredKey(const google::protobuf::Timestamp& t) { return {t.seconds(), t.nanos()}; }
   struct StoredReturn {
-    TimePoint answered;
+    Answered answered;
     uint32_t revision = 0;
   };
   using AckKey = std::tuple<uint64_t, uint32_t, int>;  // (seq, unit, level)
@@ -113,10 +119,12 @@ class Feedback {
   // rating sent again is confirmed, not stored twice.
   std::map<std::pair<uint64_t, std::string>, TimePoint> ratings_;
   std::vector<PendingReturn> returns_batch_;  // this pass
-  // Each unit's latest stored answer by (seq, unit code), and the answers
-  // being stored: one at a time per unit and version, so revisions follow
-  // one another (a second one waits for the terminal to send it again).
-  std::map<std::pair<uint64_t, std::string>, StoredReturn> returns_;
+  // Each unit's stored answers by (seq, unit code), in revision order (an
+  // answer sent again, even an older one after its correction, is
+  // confirmed with its own revision), and the answers being stored: one at
+  // a time per unit and version, so revisions follow one another (a second
+  // one waits for the terminal to send it again).
+  std::map<std::pair<uint64_t, std::string>, std::vector<StoredReturn>> returns_;
   std::set<std::pair<uint64_t, std::string>> returns_in_flight_;
   // Confirmations not sent yet, by routing id, and when the oldest was queued.
   std::unordered_map<std::string, v1::Confirmations> confirms_;

@@ -32,13 +32,7 @@ Status Recover(const Store& store, const Registry& registry, DirectiveIndex& ind
       }));
   FLATCAST_RETURN_IF_ERROR(store.ForEachReturn(
       0, "", [&](uint64_t seq, std::string_view unit, const v1::ReturnRecord& record) {
-        // In (seq, unit, revision) order: a unit's later answers replace its earlier.
-        if (!rest.returns.empty() && std::get<0>(rest.returns.back()) == seq &&
-            std::get<1>(rest.returns.back()) == unit) {
-          rest.returns.pop_back();
-        }
-        rest.returns.emplace_back(seq, std::string(unit), FromTimestamp(record.answered()),
-                                  record.revision());
+        rest.returns.emplace_back(seq, std::string(unit), record.answered(), record.revision());
       }));
   FLATCAST_RETURN_IF_ERROR(store.ForEachEvent("", [&](const v1::LifecycleEvent& e) {
     if (e.kind() == v1::LifecycleEvent::DEADLINE_PASSED) {

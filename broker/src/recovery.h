@@ -22,8 +22,9 @@ namespace flatcast::broker {
 struct RecoveredState {
   std::vector<v1::PublicRecord> public_records;
   std::vector<std::tuple<uint64_t, std::string, TimePoint>> ratings;  // seq, unit, rated
-  // The latest answer of each unit to each version's return form.
-  std::vector<std::tuple<uint64_t, std::string, TimePoint, uint32_t>> returns;  // seq, unit, answered, revision
+  // Every stored answer to a return form, in (seq, unit, revision) order.
+  std::vector<std::tuple<uint64_t, std::string, google::protobuf::Timestamp, uint32_t>>
+      returns;  // seq, unit, answered, revision
   std::vector<std::pair<uint64_t, v1::AckLevel>> passed_deadlines;
 };
 

@@ -387,6 +387,12 @@ Status Relays::AddBatch(Relay& r, uint64_t corr, const v1::RelayAckBatch& batch,
                                         u.code));
     }
     if (Status st = CheckInputTime(entry.record.answered(), "answered"); !st.ok()) return st;
+    if (entry.record.version() != d.version()) {
+      return Status::InvalidArgument(fmt::format(
+          "a relayed answer of unit {} names version {} of {}, which is version {}; nothing of "
+          "the batch was stored",
+          u.code, entry.record.version(), d.id(), d.version()));
+    }
     if (entry.record.revision() == 0) {
       return Status::InvalidArgument("a relayed answer without a revision; nothing of the batch was stored");
     }

@@ -165,6 +165,7 @@ std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
   batch.set_after_log_seq(log_cursor);
   uint64_t last = log_cursor;
   uint32_t count = 0;
+  size_t bytes = 0;
   Status scanned = store_.ForEachLogRecord(log_cursor, [&](const v1::LogRecord& record) {
     last = record.log_seq();
     if (record.has_ack()) {
@@ -175,6 +176,7 @@ std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
         groups[{up, e.level(), e.record().version()}].push_back(
             {*unit, ToMs(e.record().acked()), e.record().note()});
         ++count;
+        bytes += 8 + e.record().note().size();  // a unit offset and a time, delta-coded
       }
     } else if (record.has_rating()) {
       const v1::RatingLogEntry& e = record.rating();
@@ -186,6 +188,7 @@ std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
         r->set_unit(*unit);
         *r->mutable_record() = e.record();
         ++count;
+        bytes += r->ByteSizeLong() + 3;
       }
     } else if (record.has_return_answer()) {
       const v1::ReturnLogEntry& e = record.return_answer();
@@ -197,9 +200,10 @@ std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
         r->set_unit(*unit);
         *r->mutable_record() = e.record();
         ++count;
+        bytes += r->ByteSizeLong() + 3;
       }
     }
-    return count < options_.ack_batch;
+    return count < options_.ack_batch && bytes < options_.ack_batch_bytes;
   });
   if (!scanned.ok()) {
     spdlog::error("relay: reading the log after {}: {}", log_cursor, scanned.ToString());

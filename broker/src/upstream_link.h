@@ -46,6 +46,11 @@ struct UpstreamLinkOptions {
   size_t max_message_bytes = size_t{1} << 20;
   // Until the upstream's welcome says otherwise.
   std::chrono::milliseconds heartbeat_interval{5000};
+  // A batch holds about this many bytes at most besides `ack_batch` entries
+  // (READY notes, ratings' comments and answers to return forms weigh more
+  // than an ack): well within the upstream's message limit (1 MiB by
+  // default). At least one entry goes.
+  size_t ack_batch_bytes = 256 * 1024;
 };
 
 // What the link has seen, for logs, tests and `flatcast-audit cluster`.

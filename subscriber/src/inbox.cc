@@ -110,8 +110,14 @@ Result<bool> IndexedInbox::RemovePendingReturn(uint64_t seq, TimePoint answered,
   if (!state_.pending_returns.contains({seq, answered})) return false;
   Status status = Update([&](OperatorState& s) {
     auto found = s.pending_returns.find({seq, answered});
+    // The latest by its answered time: an older answer confirmed after its
+    // correction (sent again) stays behind it.
     auto [it, added] = s.returned.try_emplace(seq);
-    if (added || revision >= it->second.revision) it->second = {std::move(found->second), revision};
+    const auto& a = found->second.answered();
+    const auto& b = it->second.answer.answered();
+    if (added || std::pair(a.seconds(), a.nanos()) >= std::pair(b.seconds(), b.nanos())) {
+      it->second = {std::move(found->second), revision};
+    }
     s.pending_returns.erase(found);
   });
   if (!status.ok()) return status;

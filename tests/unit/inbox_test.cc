@@ -116,6 +116,43 @@ TEST_F(DirectoryInboxTest, OperatorStateSurvivesReopeningAndShowsInTheListing) {
   EXPECT_NE(overdue.str().find("This unit is overdue"), std::string::npos) << overdue.str();
 }
 
+TEST_F(DirectoryInboxTest, AnswersSurviveReopeningAndTheLatestByTimeIsTheConfirmedOne) {
+  auto a = MakeStored(3, "52-HEALTH-20261128-0001");
+  auto answer = [&](int64_t masks, int64_t answered_s) {
+    v1::ReturnAnswer r;
+    r.set_seq(3);
+    r.set_directive_id(a.directive().id());
+    r.set_version(1);
+    v1::FieldValue* v = r.add_values();
+    v->set_key("masks");
+    v->set_quantity(masks);
+    r.mutable_answered()->set_seconds(answered_s);
+    return r;
+  };
+  {
+    auto inbox = Open();
+    ASSERT_TRUE(inbox->Put(a).ok());
+    ASSERT_TRUE(inbox->AddPendingReturn(answer(100, 1000)).ok());
+    ASSERT_TRUE(inbox->AddPendingReturn(answer(900, 2000)).ok());
+    // The correction is confirmed first (revision 2), then the answer it
+    // corrects, sent again (revision 1): the correction stays the answer.
+    const TimePoint t2000 = FromTimestamp(answer(0, 2000).answered());
+    const TimePoint t1000 = FromTimestamp(answer(0, 1000).answered());
+    ASSERT_TRUE(inbox->RemovePendingReturn(3, t2000, 2).value());
+    ASSERT_TRUE(inbox->RemovePendingReturn(3, t1000, 1).value());
+    EXPECT_FALSE(inbox->RemovePendingReturn(3, t1000, 1).value()) << "confirmed once";
+    ASSERT_TRUE(inbox->AddPendingReturn(answer(950, 3000)).ok());
+  }
+  auto inbox = Open();
+  ASSERT_TRUE(inbox);
+  std::optional<ConfirmedReturn> confirmed = inbox->Returned(3);
+  ASSERT_TRUE(confirmed.has_value());
+  EXPECT_EQ(confirmed->revision, 2u);
+  EXPECT_EQ(confirmed->answer.values(0).quantity(), 900);
+  ASSERT_EQ(inbox->PendingReturns().size(), 1u);
+  EXPECT_EQ(inbox->PendingReturns()[0].values(0).quantity(), 950);
+}
+
 TEST_F(DirectoryInboxTest, AStateFileWithABadRatingIsAClearError) {
   fs::create_directories(fs::path(state_dir_) / "inbox");
   testing::WriteFile(fs::path(state_dir_) / "state.json",

@@ -150,6 +150,35 @@ TEST_F(Returns, ACorrectionIsTheNextRevisionBothAreKeptAndTheLatestCounts) {
   EXPECT_EQ(b_.Call(unit, AnswerOf(receipt, 950, 3000)).return_confirm().revision(), 3u);
 }
 
+TEST_F(Returns, AnOlderAnswerArrivingAfterItsCorrectionIsKeptButTheCorrectionCounts) {
+  const v1::PublishReceipt receipt = PublishWithForm();
+  const std::string unit = kCommunities[0];
+  ASSERT_EQ(b_.Call(unit, AnswerOf(receipt, 100, 1000)).return_confirm().revision(), 1u);
+  ASSERT_EQ(b_.Call(unit, AnswerOf(receipt, 900, 2000)).return_confirm().revision(), 2u);
+  // The first answer sent again (its confirmation lost): confirmed as
+  // revision 1 again, nothing stored.
+  const uint64_t log_before = b_.store().heads().log_seq;
+  v1::Envelope again = b_.Call(unit, AnswerOf(receipt, 100, 1000));
+  ASSERT_TRUE(again.has_return_confirm()) << again.DebugString();
+  EXPECT_EQ(again.return_confirm().revision(), 1u);
+  EXPECT_EQ(b_.store().heads().log_seq, log_before);
+  // An answer made between the two that arrives last (a lost message sent
+  // again): kept as revision 3, but the correction of 2000 still counts.
+  EXPECT_EQ(b_.Call(unit, AnswerOf(receipt, 300, 1500)).return_confirm().revision(), 3u);
+  v1::ReturnsReply agg = Aggregate(receipt);
+  ASSERT_EQ(agg.rows_size(), 1);
+  EXPECT_EQ(agg.rows(0).answered(), 1u);
+  EXPECT_EQ(agg.rows(0).corrected(), 1u);
+  EXPECT_EQ(agg.rows(0).fields(0).sum(), 900);
+  // After a restart too.
+  b_.Stop();
+  ASSERT_TRUE(b_.Start().ok());
+  b_.Connect(unit);
+  EXPECT_EQ(b_.Call(unit, AnswerOf(receipt, 100, 1000)).return_confirm().revision(), 1u);
+  EXPECT_EQ(b_.Call(unit, AnswerOf(receipt, 300, 1500)).return_confirm().revision(), 3u);
+  EXPECT_EQ(Aggregate(receipt).rows(0).fields(0).sum(), 900);
+}
+
 TEST_F(Returns, BadAnswersAreRefusedSayingWhyAndNothingIsStored) {
   const v1::PublishReceipt receipt = PublishWithForm();
   const std::string unit = kCommunities[0];
@@ -168,6 +197,12 @@ TEST_F(Returns, BadAnswersAreRefusedSayingWhyAndNothingIsStored) {
   gloves->set_key("gloves");
   gloves->set_quantity(1);
   EXPECT_NE(Refusal(unit, unknown).find("the form has no field \"gloves\""), std::string::npos);
+  v1::Envelope no_time = AnswerOf(receipt, 1, 1000);
+  no_time.mutable_return_answer()->clear_answered();
+  EXPECT_NE(Refusal(unit, no_time).find("answered is not set"), std::string::npos);
+  v1::Envelope empty = AnswerOf(receipt, 1, 1000);
+  empty.mutable_return_answer()->clear_values();
+  EXPECT_NE(Refusal(unit, empty).find("the answer has no value"), std::string::npos);
   v1::Envelope bad_time = AnswerOf(receipt, 1, 1000);
   bad_time.mutable_return_answer()->mutable_answered()->set_seconds(-99999999999999);
   EXPECT_NE(Refusal(unit, bad_time).find("answered"), std::string::npos);
