@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config xz-utils util-linux
   libzmq3-dev cppzmq-dev
   libprotobuf-dev protobuf-compiler
-  libboost-dev libabsl-dev
+  libboost-dev libboost-filesystem-dev libabsl-dev
   prometheus-cpp-dev prometheus libsystemd-dev lintian help2man
   librocksdb-dev
   libgtest-dev libgmock-dev

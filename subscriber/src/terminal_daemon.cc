@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <google/protobuf/util/json_util.h>
 #include <toml++/toml.h>
 
 #include <cerrno>
@@ -19,6 +20,7 @@
 
 #include "flatcast/clock.h"
 #include "flatcast/curve.h"
+#include "flatcast/directive.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/log_throttle.h"
 #include "flatcast/rpc_client.h"
@@ -50,7 +52,8 @@ void SpreadReconnects(zmq::socket_t& socket) {
 
 class LoggingListener final : public SessionListener {
  public:
-  explicit LoggingListener(bool crash_after_store) : crash_after_store_(crash_after_store) {}
+  LoggingListener(bool crash_after_store, HookRunner& hooks, std::string unit)
+      : crash_after_store_(crash_after_store), hooks_(hooks), unit_(std::move(unit)) {}
 
   void OnWelcome(const v1::Welcome& welcome) override {
     spdlog::info("welcomed as {} {} (broker head seq {}, heartbeat every {} ms)",
@@ -68,6 +71,19 @@ class LoggingListener final : public SessionListener {
                    kCrashAfterStoreVariable, stored.seq());
       spdlog::default_logger()->flush();
       std::_Exit(137);
+    }
+    if (!hooks_.empty()) {
+      const v1::Directive& d = stored.directive();
+      hooks_.Post({"directive", fmt::format("{} v{}", d.id(), d.version()), DirectiveToJson(stored),
+                   {{"FLATCAST_UNIT", unit_},
+                    {"FLATCAST_DIRECTIVE_ID", d.id()},
+                    {"FLATCAST_VERSION", std::to_string(d.version())},
+                    {"FLATCAST_SEQ", std::to_string(stored.seq())},
+                    {"FLATCAST_STATUS", std::string(StatusName(d.status()))},
+                    {"FLATCAST_ISSUER", d.issuer_unit()},
+                    {"FLATCAST_DEPARTMENT", d.issuer_department()},
+                    {"FLATCAST_TITLE", d.title()},
+                    {"FLATCAST_WITHDRAWN", stored.withdrawn() ? "1" : "0"}}});
     }
   }
   void OnDuplicate(const v1::StoredDirective& stored) override {
@@ -93,11 +109,26 @@ class LoggingListener final : public SessionListener {
     }
     if (report.own_size() == 0 && report.children_size() == 0) {
       spdlog::info("nothing overdue any more");
+      return;
+    }
+    if (!hooks_.empty()) {
+      std::string json;
+      google::protobuf::util::JsonPrintOptions options;
+      options.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(report, &json, options);
+      hooks_.Post({"overdue",
+                   fmt::format("({} own, {} below)", report.own_size(), report.children_size()),
+                   json + "\n",
+                   {{"FLATCAST_UNIT", unit_},
+                    {"FLATCAST_OVERDUE_OWN", std::to_string(report.own_size())},
+                    {"FLATCAST_OVERDUE_CHILDREN", std::to_string(report.children_size())}}});
     }
   }
 
  private:
   bool crash_after_store_;
+  HookRunner& hooks_;
+  std::string unit_;
 };
 
 // Sends without blocking. A message that cannot leave now is dropped: acks
@@ -424,6 +455,40 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (name == "curve_key") field = &config.curve_key;
     if (name == "broker_key") field = &config.broker_key;
     if (name == "admin_endpoint") field = &config.admin_endpoint;
+    if (name == "hooks") {
+      const toml::array* hooks = value.as_array();
+      if (hooks == nullptr) {
+        return Status::InvalidArgument(fmt::format("{}: \"hooks\" must be [[hooks]] tables", path));
+      }
+      for (size_t i = 0; i < hooks->size(); ++i) {
+        const toml::table* t = hooks->get(i)->as_table();
+        const std::string where = fmt::format("{}: hooks[{}]", path, i);
+        if (t == nullptr) return Status::InvalidArgument(where + " is not a table");
+        HookConfig hook;
+        for (const auto& [hkey, hvalue] : *t) {
+          const std::string hname(hkey.str());
+          if (hname == "on" && hvalue.is_string()) {
+            hook.on = *hvalue.value<std::string>();
+          } else if (hname == "command" && hvalue.is_array()) {
+            for (const toml::node& part : *hvalue.as_array()) {
+              if (!part.is_string()) {
+                return Status::InvalidArgument(where + ".command must be a list of strings");
+              }
+              hook.command.push_back(*part.value<std::string>());
+            }
+          } else if (hname == "timeout_s" && hvalue.is_integer()) {
+            hook.timeout = std::chrono::seconds(*hvalue.value<int64_t>());
+          } else {
+            return Status::InvalidArgument(fmt::format(
+                "{}: \"{}\" is not a hook key of that type (on: \"directive\" or \"overdue\", "
+                "command: a list of strings, timeout_s: an integer)",
+                where, hname));
+          }
+        }
+        config.hooks.push_back(std::move(hook));
+      }
+      continue;
+    }
     if (name == "warm_standby") {
       std::optional<bool> on = value.value<bool>();
       if (!value.is_boolean() || !on) {
@@ -435,7 +500,7 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (!field) {
       return Status::InvalidArgument(fmt::format(
           "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys, curve_key, "
-          "broker_key, admin_endpoint, warm_standby)",
+          "broker_key, admin_endpoint, warm_standby, hooks)",
           path, name));
     }
     std::optional<std::string> text = value.value<std::string>();
@@ -456,6 +521,7 @@ Status CheckTerminalConfig(const TerminalConfig& config) {
   if (config.state_dir.empty()) {
     return Status::InvalidArgument("no state directory given (state_dir / --state-dir)");
   }
+  for (const HookConfig& hook : config.hooks) FLATCAST_RETURN_IF_ERROR(CheckHookConfig(hook));
   return Status::Ok();
 }
 
@@ -494,7 +560,9 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     admin = std::move(started).value();
     spdlog::info("admin listener on {} (/metrics, /healthz, /readyz)", admin->url());
   }
-  LoggingListener listener(crash_after_store);
+  HookRunner hooks(config.hooks);
+  if (!config.hooks.empty()) spdlog::info("{} hooks configured", config.hooks.size());
+  LoggingListener listener(crash_after_store, hooks, config.unit);
   TerminalSession session(config.unit, tier, **inbox, SystemClock::Instance(), &listener, options);
   Status result;
   try {

@@ -640,6 +640,36 @@ TEST(TerminalConfigFile, UnknownKeysAndBadTomlAreRefused) {
   EXPECT_FALSE(LoadTerminalConfig(dir / "number.toml").ok());
 }
 
+TEST(TerminalConfigFile, HooksAreReadAndCheckedBeforeTheDaemonStarts) {
+  testing::TempDir dir;
+  const std::string base =
+      "unit = \"520102001001\"\nbroker = \"tcp://127.0.0.1:7700\"\nstate_dir = \"/x\"\n";
+  testing::WriteFile(dir / "hooks.toml",
+                     base +
+                         "[[hooks]]\non = \"directive\"\ncommand = [\"/bin/cat\", \"-\"]\n"
+                         "timeout_s = 30\n[[hooks]]\non = \"overdue\"\ncommand = [\"/bin/true\"]\n");
+  auto config = LoadTerminalConfig(dir / "hooks.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->hooks.size(), 2u);
+  EXPECT_EQ(config->hooks[0].on, "directive");
+  EXPECT_EQ(config->hooks[0].command, (std::vector<std::string>{"/bin/cat", "-"}));
+  EXPECT_EQ(config->hooks[0].timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config->hooks[1].on, "overdue");
+  EXPECT_EQ(config->hooks[1].timeout, std::chrono::seconds(10)) << "the default";
+  EXPECT_TRUE(CheckTerminalConfig(*config).ok());
+
+  testing::WriteFile(dir / "shell.toml", base + "[[hooks]]\non = \"directive\"\ncommand = \"cat\"\n");
+  Status shell = LoadTerminalConfig(dir / "shell.toml").status();
+  EXPECT_NE(shell.message().find("command: a list of strings"), std::string::npos) << shell.message();
+  testing::WriteFile(dir / "relative.toml",
+                     base + "[[hooks]]\non = \"directive\"\ncommand = [\"espeak\"]\n");
+  auto relative = LoadTerminalConfig(dir / "relative.toml");
+  ASSERT_TRUE(relative.ok());
+  Status checked = CheckTerminalConfig(*relative);
+  EXPECT_NE(checked.message().find("must be an absolute path"), std::string::npos)
+      << checked.message();
+}
+
 Registry TestRegistry() {
   auto registry = Registry::Parse(
       "52\tprovince\t贵州省\n"

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "flatcast/status.h"
+#include "flatcast/subscriber/hooks.h"
 
 namespace flatcast::subscriber {
 
@@ -38,11 +40,15 @@ struct TerminalConfig {
   // host:port of the operator's listener (metrics, /healthz, /readyz;
   // terminal_admin.h), e.g. "127.0.0.1:7791"; empty: none.
   std::string admin_endpoint;
+  // Commands run for each new directive and each overdue report ([[hooks]]
+  // tables; hooks.h).
+  std::vector<HookConfig> hooks;
 };
 
 // Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key,
-// broker_key and admin_endpoint (all strings) and warm_standby (a boolean), all optional
-// here (CheckTerminalConfig says what is missing). Unknown keys
+// broker_key and admin_endpoint (all strings), warm_standby (a boolean) and
+// [[hooks]] tables (on, command, timeout_s), all optional here
+// (CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.
 Result<TerminalConfig> LoadTerminalConfig(const std::string& path);
 
