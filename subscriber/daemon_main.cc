@@ -8,6 +8,7 @@
 //   return   answer (or correct the answer to) a directive's return form
 //   overdue  what the broker last reported overdue here and below
 //   status   whether the daemon is connected, and what is pending
+//   web-password  set the password of the web inbox (run --web)
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,7 @@
 #include "flatcast/subscriber/operator_control.h"
 #include "flatcast/program.h"
 #include "flatcast/subscriber/terminal_daemon.h"
+#include "flatcast/subscriber/web_inbox.h"
 
 namespace {
 
@@ -74,6 +76,11 @@ int main(int argc, char** argv) {
   run->add_option("--admin-endpoint", admin_endpoint,
                   "the operator's listener host:port for /metrics, /healthz and /readyz, e.g. "
                   "127.0.0.1:7791 (overrides admin_endpoint)");
+  std::string web_endpoint, web_root;
+  run->add_option("--web", web_endpoint,
+                  "serve the web inbox on host:port, e.g. 127.0.0.1:7792 (overrides web_endpoint)");
+  run->add_option("--web-root", web_root,
+                  "the web inbox's page files (default: /usr/share/flatcast/web once installed)");
   run->add_option("--log-format", log_format,
                   "text, journal (the default when started by systemd) or json")
       ->check(CLI::IsMember({"text", "journal", "json"}));
@@ -137,6 +144,13 @@ int main(int argc, char** argv) {
   overdue->add_option("--config", overdue_config, "take the state directory from this config");
   overdue->add_flag("--json", json, "the report as JSON");
 
+  std::string password_state_dir, password_config;
+  CLI::App* web_password = app.add_subcommand(
+      "web-password",
+      "Set the web inbox's password (read from standard input, first line; stored hashed)");
+  web_password->add_option("--state-dir", password_state_dir, "directory of the inbox and state");
+  web_password->add_option("--config", password_config, "take the state directory from this config");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -161,6 +175,8 @@ int main(int argc, char** argv) {
     if (!broker_key.empty()) config.broker_key = broker_key;
     if (no_warm_standby) config.warm_standby = false;
     if (!admin_endpoint.empty()) config.admin_endpoint = admin_endpoint;
+    if (!web_endpoint.empty()) config.web_endpoint = web_endpoint;
+    if (!web_root.empty()) config.web_root = web_root;
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }
@@ -170,6 +186,21 @@ int main(int argc, char** argv) {
       spdlog::error("{}", status.message());
       return 1;
     }
+    return 0;
+  }
+
+  if (*web_password) {
+    auto dir = StateDirFor(password_state_dir, password_config);
+    if (!dir.ok()) return Fail(dir.status());
+    std::string password;
+    if (!std::getline(std::cin, password)) {
+      return Fail(flatcast::Status::InvalidArgument("no password on standard input"));
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    flatcast::Status set = flatcast::subscriber::SetWebPassword(*dir, password);
+    if (!set.ok()) return Fail(set);
+    std::cout << "web inbox password set (" << flatcast::subscriber::WebPasswordPath(*dir)
+              << "); sessions already open stay open until the daemon restarts\n";
     return 0;
   }
 

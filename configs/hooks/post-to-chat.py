@@ -6,10 +6,10 @@ network (Mattermost, Rocket.Chat and Zulip's Slack-compatible webhooks take
 
   [[hooks]]
   on = "directive"
-  command = ["/usr/share/flatcast/hooks/post-to-chat.py", "http://chat.office.lan/hooks/abc123"]
+  command = ["/usr/local/lib/flatcast/hooks/post-to-chat.py", "http://chat.office.lan/hooks/abc123"]
   [[hooks]]
   on = "overdue"
-  command = ["/usr/share/flatcast/hooks/post-to-chat.py", "http://chat.office.lan/hooks/abc123"]
+  command = ["/usr/local/lib/flatcast/hooks/post-to-chat.py", "http://chat.office.lan/hooks/abc123"]
 
 The event's JSON is on standard input; a failure exits non-zero and the
 terminal daemon logs it (the acknowledgement never waits for a hook).

@@ -3,7 +3,7 @@
 # the office's printer as `flatcast-subscriber show` renders it.
 #   [[hooks]]
 #   on = "directive"
-#   command = ["/usr/share/flatcast/hooks/print-directive.sh", "/etc/flatcast/subscriber/520102016001.toml"]
+#   command = ["/usr/local/lib/flatcast/hooks/print-directive.sh", "/etc/flatcast/subscriber/520102016001.toml"]
 # Needs CUPS (`lp`). The directive's JSON on standard input is not used.
 set -eu
 config="$1"

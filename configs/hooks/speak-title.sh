@@ -3,7 +3,7 @@
 # title aloud in Mandarin, drills and tests announced as such.
 #   [[hooks]]
 #   on = "directive"
-#   command = ["/usr/share/flatcast/hooks/speak-title.sh"]
+#   command = ["/usr/local/lib/flatcast/hooks/speak-title.sh"]
 #   timeout_s = 60
 # Needs espeak-ng (Debian package espeak-ng) and a sound device.
 set -eu

@@ -94,28 +94,8 @@ class BeastAdmin final : public AdminServer {
   }
 
   Status Listen(const std::string& endpoint) {
-    const size_t colon = endpoint.rfind(':');
-    if (colon == std::string::npos || colon + 1 == endpoint.size()) {
-      return Status::InvalidArgument("admin endpoint \"" + endpoint + "\" is not HOST:PORT");
-    }
-    const std::string host = endpoint.substr(0, colon);
-    unsigned long port = 0;
-    try {
-      size_t used = 0;
-      port = std::stoul(endpoint.substr(colon + 1), &used);
-      if (used != endpoint.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("admin endpoint \"" + endpoint + "\": the port is not 0-65535");
-    }
-    beast::error_code ec;
-    auto address = asio::ip::make_address(host, ec);
-    if (ec) return Status::InvalidArgument("admin endpoint address \"" + host + "\": " + ec.message());
-    tcp::endpoint ep(address, static_cast<uint16_t>(port));
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(64, ec);
-    if (ec) return Status::IOError("cannot listen for the admin endpoint on " + endpoint + ": " + ec.message());
+    FLATCAST_RETURN_IF_ERROR(ListenOn(acceptor_, endpoint, "admin endpoint"));
+    const std::string host = endpoint.substr(0, endpoint.rfind(':'));
     url_ = "http://" + host + ":" + std::to_string(acceptor_.local_endpoint().port());
     Accept();
     thread_ = std::thread([this] { io_.run(); });
@@ -178,6 +158,33 @@ std::optional<http::request<http::string_body>> ParseRawHttpRequest(std::string_
   if (!ec && !parser.is_done()) parser.put_eof(ec);
   if (ec || !parser.is_done()) return std::nullopt;
   return parser.release();
+}
+
+Status ListenOn(tcp::acceptor& acceptor, const std::string& endpoint, std::string_view what) {
+  const std::string name(what);
+  const size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) {
+    return Status::InvalidArgument(name + " \"" + endpoint + "\" is not HOST:PORT");
+  }
+  const std::string host = endpoint.substr(0, colon);
+  unsigned long port = 0;
+  try {
+    size_t used = 0;
+    port = std::stoul(endpoint.substr(colon + 1), &used);
+    if (used != endpoint.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    return Status::InvalidArgument(name + " \"" + endpoint + "\": the port is not 0-65535");
+  }
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument(name + " address \"" + host + "\": " + ec.message());
+  tcp::endpoint ep(address, static_cast<uint16_t>(port));
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(64, ec);
+  if (ec) return Status::IOError("cannot listen for the " + name + " on " + endpoint + ": " + ec.message());
+  return Status::Ok();
 }
 
 std::string AnswerAdminRequest(std::string_view raw, const AdminHandler& handler) {

@@ -2,6 +2,7 @@
 
 #include "flatcast/program.h"
 #include "flatcast/subscriber/terminal_admin.h"
+#include "flatcast/subscriber/web_inbox.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -455,6 +457,8 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (name == "curve_key") field = &config.curve_key;
     if (name == "broker_key") field = &config.broker_key;
     if (name == "admin_endpoint") field = &config.admin_endpoint;
+    if (name == "web_endpoint") field = &config.web_endpoint;
+    if (name == "web_root") field = &config.web_root;
     if (name == "hooks") {
       const toml::array* hooks = value.as_array();
       if (hooks == nullptr) {
@@ -500,7 +504,7 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (!field) {
       return Status::InvalidArgument(fmt::format(
           "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys, curve_key, "
-          "broker_key, admin_endpoint, warm_standby, hooks)",
+          "broker_key, admin_endpoint, web_endpoint, web_root, warm_standby, hooks)",
           path, name));
     }
     std::optional<std::string> text = value.value<std::string>();
@@ -523,6 +527,14 @@ Status CheckTerminalConfig(const TerminalConfig& config) {
   }
   for (const HookConfig& hook : config.hooks) FLATCAST_RETURN_IF_ERROR(CheckHookConfig(hook));
   return Status::Ok();
+}
+
+std::string DefaultWebRoot() {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(FLATCAST_WEB_ROOT_INSTALLED) / "index.html", ec)) {
+    return FLATCAST_WEB_ROOT_INSTALLED;
+  }
+  return FLATCAST_WEB_ROOT_SOURCE;
 }
 
 Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) {
@@ -559,6 +571,28 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     if (!started.ok()) return started.status();
     admin = std::move(started).value();
     spdlog::info("admin listener on {} (/metrics, /healthz, /readyz)", admin->url());
+  }
+  std::unique_ptr<WebInbox> web;
+  std::unique_ptr<WebInboxServer> web_server;
+  if (!config.web_endpoint.empty()) {
+    WebInboxOptions web_options;
+    web_options.state_dir = config.state_dir;
+    web_options.unit = config.unit;
+    web_options.web_root = config.web_root.empty() ? DefaultWebRoot() : config.web_root;
+    web_options.signatures_checked = !config.keys.empty();
+    const std::string state_dir = config.state_dir;
+    web = std::make_unique<WebInbox>(
+        web_options, SystemClock::Instance(), [state_dir](const v1::OperatorRequest& request) {
+          return CallDaemon(state_dir, request, std::chrono::seconds(5));
+        });
+    auto started = WebInboxServer::Start(config.web_endpoint, *web);
+    if (!started.ok()) return started.status();
+    web_server = std::move(started).value();
+    std::error_code ec;
+    spdlog::info("web inbox on {} (page from {}{})", web_server->url(), web_options.web_root,
+                 std::filesystem::exists(WebPasswordPath(config.state_dir), ec)
+                     ? ""
+                     : "; no password set yet: flatcast-subscriber web-password");
   }
   HookRunner hooks(config.hooks);
   if (!config.hooks.empty()) spdlog::info("{} hooks configured", config.hooks.size());

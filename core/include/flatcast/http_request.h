@@ -4,9 +4,13 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
+
+#include "flatcast/status.h"
 
 namespace flatcast {
 
@@ -15,5 +19,12 @@ namespace flatcast {
 // within `body_limit` bytes.
 std::optional<boost::beast::http::request<boost::beast::http::string_body>> ParseRawHttpRequest(
     std::string_view raw, size_t body_limit);
+
+// An HTTP listener's "HOST:PORT" (an IP address; port 0: the kernel picks
+// one) as the endpoint to bind, opened, bound and listening on `acceptor`.
+// InvalidArgument naming `what` (e.g. "admin endpoint") for a malformed
+// one; IOError when it cannot be bound.
+Status ListenOn(boost::asio::ip::tcp::acceptor& acceptor, const std::string& endpoint,
+                std::string_view what);
 
 }  // namespace flatcast

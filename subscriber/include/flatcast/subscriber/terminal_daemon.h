@@ -43,10 +43,19 @@ struct TerminalConfig {
   // Commands run for each new directive and each overdue report ([[hooks]]
   // tables; hooks.h).
   std::vector<HookConfig> hooks;
+  // host:port of the web inbox (web_inbox.h), e.g. "127.0.0.1:7792"; empty: none.
+  std::string web_endpoint;
+  // The directory of the page's files; empty: the installed one
+  // (/usr/share/flatcast/web), else the source tree's (a build).
+  std::string web_root;
 };
 
+// The web root a daemon uses when none is configured.
+std::string DefaultWebRoot();
+
 // Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key,
-// broker_key and admin_endpoint (all strings), warm_standby (a boolean) and
+// broker_key, admin_endpoint, web_endpoint and web_root (all strings),
+// warm_standby (a boolean) and
 // [[hooks]] tables (on, command, timeout_s), all optional here
 // (CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.
