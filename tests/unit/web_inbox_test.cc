@@ -249,6 +249,27 @@ TEST_F(WebInboxTest, ActionsBecomeOperatorRequestsAndBadOnesAreRefusedSayingWhy)
   EXPECT_EQ(Post(base + "confirm", "{}", cookie).status, 503u);
 }
 
+TEST_F(WebInboxTest, AStreetSeesItsOverdueCommunitiesAndEachDirectivesSigningKey) {
+  v1::StoredDirective signed_one = flatcast::testing::SampleStored(12, "52-HEALTH-20261207-0003", 1);
+  signed_one.mutable_directive()->mutable_signature()->set_key_id("0123456789abcdef");
+  signed_one.mutable_directive()->mutable_signature()->set_signature(std::string(64, 'x'));
+  ASSERT_TRUE(inbox_->Put(signed_one).ok());
+  v1::OverdueReport report;
+  v1::OverdueItem* item = report.add_children();
+  item->set_directive_id("52-HEALTH-20261207-0001");
+  item->set_title("清点口罩");
+  item->set_level(v1::CONFIRMED);
+  item->add_units("520102016002");
+  item->add_unit_names("新华路社区");
+  ASSERT_TRUE(inbox_->SetOverdue(report).ok());
+  const std::string cookie = LogIn();
+  json inbox = Body(Get("/api/inbox", cookie));
+  EXPECT_EQ(inbox["overdue"]["children"][0]["units"][0], "520102016002");
+  EXPECT_EQ(inbox["overdue"]["children"][0]["unit_names"][0], "新华路社区");
+  EXPECT_EQ(inbox["directives"][0]["signature_key"], "0123456789abcdef");
+  EXPECT_EQ(inbox["signatures_checked"], false) << "no key registry given to this inbox";
+}
+
 TEST_F(WebInboxTest, TheEventStreamChangesWhenTheInboxDoes) {
   const std::string cookie = LogIn();
   WebResponse stream = Get("/api/events", cookie);
