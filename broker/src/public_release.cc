@@ -79,6 +79,7 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
   r.set_state(v1::PublicRecord::RELEASED);
   *r.mutable_released_at() = ToTimestamp(now);
   r.set_late_by_ms(late.count());
+  r.set_released_version(d.version());
   std::string date = FormatTime(now).substr(0, 10);
   date.erase(std::remove(date.begin(), date.end(), '-'), date.end());
   r.set_public_id(fmt::format("{}-{}-{}-P{:04d}", d.issuer_unit(), d.issuer_department(), date, n));

@@ -15,10 +15,29 @@ namespace flatcast {
 
 namespace {
 
-const char* MsgTypeName(const PublicEntry& e) {
-  if (e.record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE) return "Cancel";
-  return e.latest.directive().version() > 1 ? "Update" : "Alert";
+bool Cancelled(const PublicEntry& e) {
+  return e.record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE;
 }
+
+// The internal version the release made public.
+uint32_t ReleasedVersion(const PublicEntry& e) {
+  return std::max<uint32_t>(1, e.record.released_version());
+}
+
+// Versions as the public knows them: the released one is 1; amendments made
+// while the directive was held are not counted (they were never public).
+uint32_t PublicVersion(const PublicEntry& e) {
+  const uint32_t v = e.latest.directive().version();
+  return v >= ReleasedVersion(e) ? v - ReleasedVersion(e) + 1 : 1;
+}
+
+const char* MsgTypeName(const PublicEntry& e) {
+  if (Cancelled(e)) return "Cancel";
+  return PublicVersion(e) > 1 ? "Update" : "Alert";
+}
+
+// The CAP identifier of the message that first made the directive public.
+std::string FirstPublicIdentifier(const PublicEntry& e) { return e.record.public_id() + ".v1"; }
 
 const char* CapStatus(v1::DirectiveStatus s) {
   switch (s) {
@@ -50,8 +69,7 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
     actions.push_back(item);
   }
   nlohmann::json j = {{"id", e.record.public_id()},
-                      {"references", d.id()},
-                      {"version", d.version()},
+                      {"version", PublicVersion(e)},
                       {"msg_type", MsgTypeName(e)},
                       {"status", CapStatus(d.status())},
                       {"issuer", d.issuer_unit()},
@@ -63,8 +81,11 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
     j["body"] = d.body();
     j["actions"] = actions;
   }
+  // An update or a cancellation refers to the public message it follows,
+  // never to the internal id (whose daily number counts held directives).
+  if (Cancelled(e) || PublicVersion(e) > 1) j["references"] = {FirstPublicIdentifier(e)};
   if (d.has_expires()) j["expires"] = FormatTime(FromTimestamp(d.expires()));
-  if (e.record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
+  if (Cancelled(e)) {
     j["cancelled"] = FormatTime(FromTimestamp(e.record.cancelled_at()));
   }
   return j;
@@ -144,7 +165,8 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   TimePoint sent = cancelled ? FromTimestamp(e.record.cancelled_at()) : ReleasedAt(e);
   XmlOut x;
   x.Start("alert", "urn:oasis:names:tc:emergency:cap:1.2");
-  x.Text("identifier", e.record.public_id() + (cancelled ? ".cancel" : ".v" + std::to_string(d.version())));
+  x.Text("identifier",
+         e.record.public_id() + (cancelled ? ".cancel" : ".v" + std::to_string(PublicVersion(e))));
   x.Text("sender", Sender(d));
   x.Text("sent", CapTime(sent));
   x.Text("status", CapStatus(d.status()));
@@ -152,20 +174,23 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   x.Text("scope", "Public");
   if (cancelled) {
     x.Text("note", "This directive has been cancelled.");
-  } else if (d.version() > 1) {
+  } else if (PublicVersion(e) > 1) {
+    // What changed from the previous public version (amendments while held
+    // are not told: the public never saw what they changed).
     std::vector<std::string> shown;
     for (const std::string& change : d.changes()) {
       if (!IsInternalChange(change)) shown.push_back(change);
     }
-    std::string note = fmt::format("Version {} of this directive", d.version());
+    std::string note = fmt::format("Version {} of this directive", PublicVersion(e));
     if (!shown.empty()) {
-      note += fmt::format(". Changes from version {}: {}", d.version() - 1, fmt::join(shown, "; "));
+      note += fmt::format(". Changes from version {}: {}", PublicVersion(e) - 1, fmt::join(shown, "; "));
     }
     x.Text("note", note);
   }
-  x.Text("references", Sender(d) + "," + d.id() + "," +
-                           CapTime(FromTimestamp(e.record.has_first_sent() ? e.record.first_sent()
-                                                                           : d.sent())));
+  if (cancelled || PublicVersion(e) > 1) {
+    x.Text("references",
+           Sender(d) + "," + FirstPublicIdentifier(e) + "," + CapTime(ReleasedAt(e)));
+  }
   x.Start("info");
   x.Text("language", "zh-CN");
   x.Text("category", d.issuer_department().find("HEALTH") != std::string::npos ? "Health" : "Other");

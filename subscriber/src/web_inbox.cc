@@ -273,7 +273,7 @@ WebResponse WebInbox::Answer(const WebRequest& request) {
   }
   if (!Authorized(request.cookie)) return Error(401, "log in first");
   if (path == "/api/inbox" && get) return Inbox();
-  if (path == "/api/events" && get) {
+  if (path == "/api/events" && request.method == "GET") {
     WebResponse r;
     r.content_type = "text/event-stream";
     r.event_stream = true;

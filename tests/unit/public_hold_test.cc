@@ -11,6 +11,7 @@
 #include "broker_harness.h"
 #include "flatcast/broker/public_feed.h"
 #include "flatcast/duration.h"
+#include "flatcast/public_view.h"
 #include "http_client.h"
 
 namespace flatcast::broker {
@@ -112,7 +113,10 @@ TEST_F(PublicHold, ReleasesExactlyAfterTheTwelveHourLeadTime) {
   Tick();
   auto list = List()["directives"];
   ASSERT_EQ(list.size(), 1u);
-  EXPECT_EQ(list[0]["references"], receipt.receipt().id());
+  EXPECT_FALSE(list[0].contains("references")) << "a first release refers to nothing";
+  EXPECT_EQ(list[0]["version"], 1);
+  EXPECT_EQ(Feed().list_json.find(receipt.receipt().id()), std::string::npos)
+      << "the internal id counts the issuer's held directives of the day";
   EXPECT_EQ(list[0]["released"], "2026-11-28T20:01:00Z");
   auto events = Events(receipt.receipt().id());
   ASSERT_EQ(events.size(), 3u);
@@ -197,7 +201,7 @@ TEST_F(PublicHold, CapOutputIsValidCap12) {
   ASSERT_NE(schema, nullptr);
   xmlSchemaValidCtxtPtr vctx = xmlSchemaNewValidCtxt(schema);
   EXPECT_EQ(xmlSchemaValidateDoc(vctx, doc), 0) << cap.body;
-  // scope Public and a reference to the internal identifier
+  // scope Public; a first Alert refers to no earlier message
   std::string scope, references;
   for (xmlNodePtr n = root->children; n != nullptr; n = n->next) {
     if (n->type != XML_ELEMENT_NODE) continue;
@@ -208,7 +212,8 @@ TEST_F(PublicHold, CapOutputIsValidCap12) {
     xmlFree(text);
   }
   EXPECT_EQ(scope, "Public");
-  EXPECT_NE(references.find(",52-HEALTH-20261128-0001,"), std::string::npos) << references;
+  EXPECT_TRUE(references.empty()) << references;
+  EXPECT_EQ(cap.body.find("52-HEALTH-20261128-0001"), std::string::npos) << "no internal id";
   xmlSchemaFreeValidCtxt(vctx);
   xmlSchemaFree(schema);
   xmlSchemaFreeParserCtxt(pctx);
@@ -294,19 +299,18 @@ TEST_F(PublicHold, CancelAfterReleasePublishesACancellationNotice) {
   EXPECT_TRUE(list[0].contains("cancelled"));
 }
 
-TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
-  auto receipt = Publish("province", true);
-  std::string id = receipt.receipt().id();
+v1::Envelope AmendTitle(testing::BrokerHarness& b, const std::string& id, uint32_t base,
+                        const std::string& title) {
   v1::Envelope env;
   auto* req = env.mutable_lifecycle();
   req->set_action(v1::LifecycleRequest::AMEND);
   req->set_directive_id(id);
   req->set_publisher("province");
-  req->set_base_version(1);
+  req->set_base_version(base);
   auto* d = req->mutable_directive();
   d->set_issuer_unit("52");
   d->set_issuer_department("HEALTH");
-  d->set_title("Stock masks and gloves");
+  d->set_title(title);
   d->set_status(v1::ACTUAL);
   d->set_is_public(true);
   auto* a = d->add_actions();
@@ -314,7 +318,13 @@ TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
   a->set_responsible_tier(v1::COMMUNITY);
   d->add_scope("52");
   d->add_target_tiers(v1::COMMUNITY);
-  auto reply = b_.Call("publisher", env);
+  return b.Call("publisher", env);
+}
+
+TEST_F(PublicHold, AnAmendmentWhileHeldIsReleasedAsVersionOneAndTellsNothingOfTheHeldVersion) {
+  auto receipt = Publish("province", true);
+  std::string id = receipt.receipt().id();
+  auto reply = AmendTitle(b_, id, 1, "Stock masks and gloves");
   ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
   EXPECT_EQ(reply.lifecycle_reply().version(), 2u);
   auto v1rec = b_.store().GetDirective(1).value();
@@ -324,14 +334,55 @@ TEST_F(PublicHold, AmendmentIsANewVersionAndTheFeedShowsTheLatest) {
   auto list = List()["directives"];
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["title"], "Stock masks and gloves");
+  EXPECT_EQ(list[0]["version"], 1) << "the public's first version";
+  EXPECT_EQ(list[0]["msg_type"], "Alert");
+  auto cap = HttpGet(Serve(), "/public/directives/" + list[0]["id"].get<std::string>() + "/cap.xml");
+  EXPECT_NE(cap.body.find("<msgType>Alert</msgType>"), std::string::npos) << cap.body;
+  EXPECT_NE(cap.body.find(".v1</identifier>"), std::string::npos) << cap.body;
+  EXPECT_EQ(cap.body.find("Stock masks&quot;"), std::string::npos) << "the held title stays internal";
+  EXPECT_EQ(cap.body.find("<note>"), std::string::npos) << cap.body;
+  EXPECT_EQ(cap.body.find(id), std::string::npos);
+}
+
+TEST_F(PublicHold, AnAmendmentAfterReleaseIsAnUpdateReferringToThePublicMessageOnly) {
+  auto receipt = Publish("province", true);
+  const std::string id = receipt.receipt().id();
+  clock_.Advance(12h);
+  Tick();
+  const std::string public_id = List()["directives"][0]["id"];
+  const std::string released = List()["directives"][0]["released"];
+  auto reply = AmendTitle(b_, id, 1, "Stock masks and gloves");
+  ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
+  clock_.Advance(1min);
+  Tick();
+  auto list = List()["directives"];
+  ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["version"], 2);
   EXPECT_EQ(list[0]["msg_type"], "Update");
-  // CAP's Update says what changed.
-  auto cap = HttpGet(Serve(), "/public/directives/" + list[0]["id"].get<std::string>() + "/cap.xml");
+  EXPECT_EQ(list[0]["references"], nlohmann::json::array({public_id + ".v1"}));
+  // CAP's Update says what changed and refers to the public Alert.
+  auto cap = HttpGet(Serve(), "/public/directives/" + public_id + "/cap.xml");
+  EXPECT_NE(cap.body.find("<identifier>" + public_id + ".v2</identifier>"), std::string::npos);
   EXPECT_NE(cap.body.find("<note>Version 2 of this directive. Changes from version 1: title: "
                           "&quot;Stock masks&quot; -&gt; &quot;Stock masks and gloves&quot;; body: changed"),
             std::string::npos)
       << cap.body;
+  EXPECT_NE(cap.body.find("<references>52.HEALTH@flatcast," + public_id + ".v1," +
+                          CapTime(*ParseTime(released)) + "</references>"),
+            std::string::npos)
+      << cap.body;
+  // Cancelled: a Cancel referring to the same Alert. Nothing public names the internal id.
+  ASSERT_TRUE(Change(v1::LifecycleRequest::CANCEL, id, "province", "done").has_lifecycle_reply());
+  Tick();
+  EXPECT_EQ(List()["directives"][0]["references"], nlohmann::json::array({public_id + ".v1"}));
+  const std::string base = Serve();
+  for (const std::string& path : {std::string("/public/directives"), "/public/directives/" + public_id,
+                                  "/public/directives/" + public_id + "/cap.xml",
+                                  std::string("/public/feed.atom")}) {
+    auto got = HttpGet(base, path);
+    EXPECT_EQ(got.status, 200) << path;
+    EXPECT_EQ(got.body.find(id), std::string::npos) << path << "\n" << got.body;
+  }
 }
 
 TEST_F(PublicHold, ExtendMovesTheReleaseLaterAndReleaseEarlyNeedsTheRight) {

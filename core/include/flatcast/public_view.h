@@ -18,7 +18,9 @@ struct PublicEntry {
   v1::PublicRecord record;     // state RELEASED or CANCELLED_AFTER_RELEASE
 };
 
-// {"id": public id, "references": internal id, "version", "msg_type", "status",
+// {"id": public id, "version" (public: the released version is 1), "msg_type",
+//  "references": [the CAP identifier of the first public message] (an update
+//  or a cancellation only), "status",
 //  "issuer", "department", "title", "body", "actions": [...public ones],
 //  "scope": [...], "released", "expires", "cancelled"}
 std::string PublicDirectiveJson(const PublicEntry& e);
