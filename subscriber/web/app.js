@@ -365,6 +365,9 @@ function listen() {
   if (events) events.close();
   events = new EventSource('/api/events');
   events.addEventListener('inbox', () => refresh());
+  // What changed before the stream was open (or while it reconnected) sends
+  // no event: read the inbox again each time it opens.
+  events.addEventListener('open', () => refresh());
 }
 
 function showLogin() {

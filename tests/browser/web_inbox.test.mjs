@@ -65,9 +65,22 @@ async function waitFor(what, condition, ms = 30000) {
   }
 }
 
-function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  if (!process.env.FLATCAST_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+// Stops the programs (SIGTERM, then SIGKILL after 10 s) and waits for them
+// before removing their directory, which they may still be writing.
+async function cleanup() {
+  await Promise.all(children.map((c) => new Promise((done) => {
+    if (c.exitCode !== null || c.signalCode !== null) return done();
+    const kill = setTimeout(() => c.kill('SIGKILL'), 10000);
+    c.once('exit', () => { clearTimeout(kill); done(); });
+    c.kill('SIGTERM');
+  })));
+  if (!process.env.FLATCAST_KEEP_TEST_DIRS) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    } catch (e) {
+      console.log(`note: could not remove ${dir}: ${e.message}`);
+    }
+  }
 }
 
 async function main() {
@@ -251,8 +264,8 @@ main()
     failures++;
     console.log(`FAIL  ${e.stack || e}`);
   })
-  .finally(() => {
-    cleanup();
+  .finally(async () => {
+    await cleanup();
     console.log(failures ? `${failures} checks failed` : 'all checks passed');
     process.exit(failures ? 1 : 0);
   });
