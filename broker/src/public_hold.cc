@@ -255,7 +255,8 @@ std::shared_ptr<const FeedSnapshot> BuildFeedSnapshot(
     FeedSnapshot::Document doc;
     doc.json = PublicDirectiveJson(e);
     doc.cap = CapAlertXml(e, &registry);
-    doc.etag = "\"" + r.public_id() + "-v" + std::to_string(r.latest_version()) + "-" +
+    // The public version: the internal one would count amendments made while held.
+    doc.etag = "\"" + r.public_id() + "-v" + std::to_string(PublicVersion(e)) + "-" +
                std::to_string(static_cast<int>(r.state()));
     snap->by_public_id[r.public_id()] = std::move(doc);
     entries.push_back(std::move(e));

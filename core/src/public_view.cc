@@ -24,12 +24,6 @@ uint32_t ReleasedVersion(const PublicEntry& e) {
   return std::max<uint32_t>(1, e.record.released_version());
 }
 
-// Versions as the public knows them: the released one is 1; amendments made
-// while the directive was held are not counted (they were never public).
-uint32_t PublicVersion(const PublicEntry& e) {
-  const uint32_t v = e.latest.directive().version();
-  return v >= ReleasedVersion(e) ? v - ReleasedVersion(e) + 1 : 1;
-}
 
 const char* MsgTypeName(const PublicEntry& e) {
   if (Cancelled(e)) return "Cancel";
@@ -144,6 +138,11 @@ std::string Sender(const v1::Directive& d) {
 }
 
 }  // namespace
+
+uint32_t PublicVersion(const PublicEntry& e) {
+  const uint32_t v = e.latest.directive().version();
+  return v >= ReleasedVersion(e) ? v - ReleasedVersion(e) + 1 : 1;
+}
 
 std::string CapTime(TimePoint t) {
   std::string s = FormatTimeSeconds(t);  // ...T09:30:00Z

@@ -13,8 +13,12 @@
 #include <boost/process/extend.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fcntl.h>
+
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 namespace flatcast::subscriber {
 
@@ -79,63 +83,89 @@ HookOutcome RunHook(const HookConfig& hook, const HookEvent& event,
   // signal mask back before it starts.
   static std::once_flag ignore_sigpipe;
   std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
-  boost::asio::io_context io;
-  bp::async_pipe out(io);
-  std::array<char, 4096> buffer;
-  std::function<void(const boost::system::error_code&, size_t)> on_read =
-      [&](const boost::system::error_code& ec, size_t n) {
-        const size_t room = kMaxHookOutput - std::min(kMaxHookOutput, outcome.output.size());
-        const size_t keep = std::min(n, room);
-        outcome.output.append(buffer.data(), keep);
-        outcome.dropped += n - keep;
-        if (!ec) out.async_read_some(boost::asio::buffer(buffer), on_read);
-      };
-  bp::environment env;
-  env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-  const char* lang = std::getenv("LANG");
-  env["LANG"] = lang != nullptr ? lang : "C.UTF-8";
-  env["FLATCAST_EVENT"] = event.on;
-  for (const auto& [name, value] : event.env) env[name] = value;
-  std::vector<std::string> args(hook.command.begin() + 1, hook.command.end());
-  bool exited = false;
-  std::error_code launch;
-  bp::child child(bp::exe = hook.command.front(), bp::args = args,
-                  bp::std_in < boost::asio::buffer(event.input), (bp::std_out & bp::std_err) > out,
-                  env, io,
-                  bp::extend::on_exec_setup =
-                      [](auto&) {
-                        ::signal(SIGPIPE, SIG_DFL);
-                        sigset_t none;
-                        sigemptyset(&none);
-                        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-                      },
-                  bp::on_exit =
-                      [&](int code, const std::error_code&) {
-                        exited = true;
-                        outcome.exit_code = code;
-                      },
-                  launch);
-  if (launch) {
-    outcome.error = launch.message();
-    return outcome;
-  }
-  outcome.started = true;
-  out.async_read_some(boost::asio::buffer(buffer), on_read);
-  // Until the hook has exited and closed its output, its timeout passes or
-  // the daemon stops.
-  const auto deadline = std::chrono::steady_clock::now() + hook.timeout;
-  while (!io.stopped() && std::chrono::steady_clock::now() < deadline &&
-         !(cancel != nullptr && cancel->load())) {
-    io.run_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(100), deadline - std::chrono::steady_clock::now()));
-  }
-  if (!exited) {
-    outcome.cancelled = cancel != nullptr && cancel->load();
-    outcome.timed_out = !outcome.cancelled;
-    std::error_code ignored;
-    child.terminate(ignored);
-    io.restart();
-    io.run_for(std::chrono::seconds(1));  // collect it and what it wrote
+  try {
+    boost::asio::io_context io;
+    bp::async_pipe out(io);
+    std::array<char, 4096> buffer;
+    std::function<void(const boost::system::error_code&, size_t)> on_read =
+        [&](const boost::system::error_code& ec, size_t n) {
+          const size_t room = kMaxHookOutput - std::min(kMaxHookOutput, outcome.output.size());
+          const size_t keep = std::min(n, room);
+          outcome.output.append(buffer.data(), keep);
+          outcome.dropped += n - keep;
+          if (!ec) out.async_read_some(boost::asio::buffer(buffer), on_read);
+        };
+    bp::environment env;
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+    const char* lang = std::getenv("LANG");
+    env["LANG"] = lang != nullptr ? lang : "C.UTF-8";
+    env["FLATCAST_EVENT"] = event.on;
+    for (const auto& [name, value] : event.env) env[name] = value;
+    std::vector<std::string> args(hook.command.begin() + 1, hook.command.end());
+    std::error_code launch;
+    // No on_exit handler: with one, Boost.Process waits for SIGCHLD through a
+    // signal handler installed without SA_RESTART, and a hook's exit would
+    // interrupt blocking calls on the daemon's other threads (EINTR). The
+    // exit is polled instead.
+    bp::child child(
+        bp::exe = hook.command.front(), bp::args = args, bp::std_in < boost::asio::buffer(event.input),
+        (bp::std_out & bp::std_err) > out, env, io,
+        bp::extend::on_exec_setup =
+            [](auto&) {
+              // Between fork and exec: async-signal-safe calls only.
+              ::setpgid(0, 0);  // a group of its own: a timeout kills what it started too
+              ::signal(SIGPIPE, SIG_DFL);
+              sigset_t none;
+              sigemptyset(&none);
+              ::sigprocmask(SIG_SETMASK, &none, nullptr);
+              // Nothing of the daemon's but the three standard streams: a
+              // background child must not keep its listening sockets.
+              if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+                const long max = ::sysconf(_SC_OPEN_MAX);
+                for (int fd = 3; fd < max; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+              }
+            },
+        launch);
+    if (launch) {
+      outcome.error = launch.message();
+      return outcome;
+    }
+    outcome.started = true;
+    out.async_read_some(boost::asio::buffer(buffer), on_read);
+    // Until the hook has exited and its output is closed (or, when something
+    // it left in the background keeps the output open, a second after it
+    // exited), its timeout passes or the daemon stops.
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + hook.timeout;
+    std::optional<Clock::time_point> exited_at;
+    auto stop_asked = [&] { return cancel != nullptr && cancel->load(); };
+    for (;;) {
+      std::error_code ec;
+      if (!exited_at && !child.running(ec)) exited_at = Clock::now();
+      if (exited_at && (io.stopped() || Clock::now() - *exited_at >= std::chrono::seconds(1))) break;
+      if (!exited_at && (Clock::now() >= deadline || stop_asked())) break;
+      const auto slice = std::min<Clock::duration>(std::chrono::milliseconds(50),
+                                                   std::max<Clock::duration>(deadline - Clock::now(), {}));
+      if (io.stopped()) {
+        std::this_thread::sleep_for(slice);  // output closed, the hook still runs
+      } else {
+        io.run_for(slice);
+      }
+    }
+    if (!exited_at) {
+      outcome.cancelled = stop_asked();
+      outcome.timed_out = !outcome.cancelled;
+      std::error_code ec;
+      if (::kill(-child.id(), SIGKILL) != 0) child.terminate(ec);  // its group, else itself
+      child.wait(ec);
+      io.restart();
+      io.run_for(std::chrono::milliseconds(200));  // what it wrote last
+    }
+    const int status = child.native_exit_code();
+    if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
+  } catch (const std::exception& e) {  // a pipe or a fork refused (out of descriptors, memory)
+    outcome.error = e.what();
   }
   outcome.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -204,6 +234,7 @@ void HookRunner::Work() {
     }
     for (const HookConfig& hook : hooks_) {
       if (hook.on != event.on) continue;
+      if (stopping_.load()) break;
       HookOutcome o = RunHook(hook, event, &stopping_);
       bool failed = !o.started || o.timed_out || o.cancelled || o.exit_code != 0;
       const std::string dropped =
@@ -217,6 +248,10 @@ void HookRunner::Work() {
       } else if (o.timed_out) {
         spdlog::warn("hook {} for {} {} killed after its timeout of {} s; output: {}{}",
                      Describe(hook), event.on, event.what, hook.timeout.count(),
+                     FirstLine(o.output), dropped);
+      } else if (o.signal != 0) {
+        spdlog::warn("hook {} for {} {} ended by signal {} in {:.2f} s; output: {}{}",
+                     Describe(hook), event.on, event.what, o.signal, o.seconds,
                      FirstLine(o.output), dropped);
       } else if (o.exit_code != 0) {
         spdlog::warn("hook {} for {} {} exited with {} in {:.2f} s; output: {}{}", Describe(hook),

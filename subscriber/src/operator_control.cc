@@ -114,7 +114,20 @@ Result<v1::OperatorReply> CallDaemon(const std::string& state_dir,
     std::string bytes = Encode(env);
     (void)socket.send(zmq::buffer(bytes), zmq::send_flags::none);
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, timeout);
+    // A signal (a child's exit in the daemon) interrupts the wait: wait on
+    // for the rest of the time rather than report a failure the daemon may
+    // not have had.
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      try {
+        zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0)));
+        break;
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR || left <= std::chrono::milliseconds(0)) throw;
+      }
+    }
     if (!(item.revents & ZMQ_POLLIN)) return no_daemon();
     zmq::message_t message;
     if (!socket.recv(message, zmq::recv_flags::dontwait)) return no_daemon();

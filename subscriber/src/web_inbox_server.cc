@@ -8,6 +8,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <fcntl.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <list>
@@ -102,6 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read();
   void OnRead(beast::error_code ec);
   void WriteNext();
+  void WatchForClose();
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -113,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::list<std::string> outbox_;  // stream events not yet written
   bool writing_ = false;
   bool closed_ = false;
+  std::array<char, 512> discard_;
 };
 
 class Server final : public WebInboxServer {
@@ -126,6 +131,7 @@ class Server final : public WebInboxServer {
 
   Status Listen(const std::string& endpoint) {
     FLATCAST_RETURN_IF_ERROR(ListenOn(acceptor_, endpoint, "web endpoint"));
+    ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
     const std::string host = endpoint.substr(0, endpoint.rfind(':'));
     const asio::ip::address address = acceptor_.local_endpoint().address();
     const std::string bound_port = std::to_string(acceptor_.local_endpoint().port());
@@ -153,14 +159,22 @@ class Server final : public WebInboxServer {
  private:
   void Accept() {
     acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (!ec) {
-        if (open_.load() >= max_connections_) {
-          socket.close(ec);  // a flood: beyond what an office's browsers need
-        } else {
-          std::make_shared<Session>(std::move(socket), *this)->Run();
-        }
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // Out of descriptors, say: try again shortly rather than spin.
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this](beast::error_code wait) {
+          if (!wait) Accept();
+        });
+        return;
       }
-      if (ec != asio::error::operation_aborted) Accept();
+      ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
+      if (open_.load() >= max_connections_) {
+        socket.close(ec);  // a flood: beyond what an office's browsers need
+      } else {
+        std::make_shared<Session>(std::move(socket), *this)->Run();
+      }
+      Accept();
     });
   }
 
@@ -200,6 +214,7 @@ class Server final : public WebInboxServer {
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
   asio::steady_timer timer_;
+  asio::steady_timer retry_{io_};
   // Open event streams, held here until a write to one fails or its session ends.
   std::list<std::shared_ptr<Session>> streams_;
   std::string fingerprint_;
@@ -246,6 +261,7 @@ void Session::OnRead(beast::error_code ec) {
     stream_.expires_never();
     server_.AddStream(shared_from_this());
     Push(kStreamHeader);
+    WatchForClose();
     return;
   }
   res_ = std::make_shared<http::response<http::string_body>>(
@@ -257,6 +273,19 @@ void Session::OnRead(beast::error_code ec) {
     }
     self->Read();
   });
+}
+
+// A stream's browser sends nothing more: a read that ends tells that the
+// tab was closed or the connection lost, without waiting for a write to fail.
+void Session::WatchForClose() {
+  stream_.socket().async_read_some(asio::buffer(discard_),
+                                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                                     if (ec) {
+                                       self->Close();
+                                       return;
+                                     }
+                                     self->WatchForClose();
+                                   });
 }
 
 void Session::Push(std::string event) {

@@ -206,6 +206,7 @@ function returnForm(d) {
       input = el('input', { type: 'text', maxlength: f.max_length || 1000, size: 40 });
     }
     input.name = f.key;
+    input.dataset.key = 'form:' + f.key;  // apart from the page's own note and comment
     if (f.required) input.required = true;
     inputs[f.key] = input;
     const hint = [];
@@ -336,16 +337,25 @@ function render() {
     if (last.daemon.storage_error) notice(t('storage_error') + last.daemon.storage_error, true);
   }
   overdue(last.overdue);
-  // What the staff typed survives a refresh that an event brings.
+  // What the staff typed, and where they were typing, survive a refresh
+  // that an event brings.
+  const keyOf = (i) => i.closest('article').dataset.id + '/' + (i.dataset.key || i.name);
   const typed = new Map();
   document.querySelectorAll('article[data-id] input, article[data-id] select').forEach((i) => {
-    if (i.name) typed.set(i.closest('article').dataset.id + '/' + i.name, i.value);
+    if (i.name) typed.set(keyOf(i), i.value);
   });
+  const active = document.activeElement;
+  const focused = active && active.closest && active.closest('article[data-id]') && active.name
+    ? { key: keyOf(active), start: active.selectionStart, end: active.selectionEnd } : null;
   const list = document.getElementById('directives');
   list.replaceChildren(...last.directives.map((d) => card(d, last.tier, last.signatures_checked)));
   document.querySelectorAll('article[data-id] input, article[data-id] select').forEach((i) => {
-    const key = i.closest('article').dataset.id + '/' + i.name;
+    const key = keyOf(i);
     if (typed.has(key)) i.value = typed.get(key);
+    if (focused && key === focused.key) {
+      i.focus();
+      try { i.setSelectionRange(focused.start, focused.end); } catch (e) { /* not a text input */ }
+    }
   });
   document.getElementById('empty').hidden = last.directives.length > 0;
 }
@@ -368,6 +378,14 @@ function listen() {
   // What changed before the stream was open (or while it reconnected) sends
   // no event: read the inbox again each time it opens.
   events.addEventListener('open', () => refresh());
+  // A stream refused (the session ended) is not tried again by the browser:
+  // ask whether the session is still there, and show the login if not.
+  events.addEventListener('error', async () => {
+    if (events.readyState !== EventSource.CLOSED) return;  // reconnecting by itself
+    const session = await api('/api/session').catch(() => null);
+    if (session && !session.logged_in) showLogin();
+    else setTimeout(listen, 5000);
+  });
 }
 
 function showLogin() {

@@ -166,10 +166,14 @@ async function main() {
       }
     }, [url, id]);
     await other.close();
+    // The daemon records an action before the listener answers: once the
+    // request has ended, the terminal's own state says whether it did.
+    const acks = await page.evaluate(async (i) =>
+      (await (await fetch('/api/inbox')).json()).directives.find((d) => d.id === i).acks, id);
+    check(acks.confirmed === '' && acks.ready === '',
+      `a POST from another origin (${crossSite}) confirms nothing`, JSON.stringify(acks));
     const audit = (argv) => run('flatcast-audit', ['--broker', endpoint, ...argv, '--format', 'json']);
     const history = () => JSON.parse(audit(['unit', unit]).out).rows.find((r) => r.id === id || r.directive_id === id) || JSON.parse(audit(['unit', unit]).out).rows[0];
-    check(history().confirmed === '', `a POST from another origin (${crossSite}) confirms nothing`,
-      JSON.stringify(history()));
 
     // Confirm, then ready with a note: the broker confirms both.
     await page.click(`${card} button.confirm`);

@@ -8,7 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <thread>
 #include <filesystem>
@@ -64,6 +68,27 @@ TEST(Hooks, AHangingHookIsKilledAtItsTimeoutAndAFloodIsCutAt4KiB) {
   HookOutcome deaf = RunHook(Hook({"/bin/true"}), Event(std::string(1 << 20, 'x')));
   EXPECT_TRUE(deaf.started);
   EXPECT_FALSE(deaf.timed_out);
+}
+
+TEST(Hooks, WhatAHookLeavesInTheBackgroundNeitherHoldsItUpNorKeepsTheDaemonsDescriptors) {
+  // Exits at once, its background child keeping the output open: done, not timed out.
+  HookOutcome left = RunHook(Hook({"/bin/sh", "-c", "sleep 30 & echo started"}, 20s), Event());
+  ASSERT_TRUE(left.started) << left.error;
+  EXPECT_FALSE(left.timed_out);
+  EXPECT_EQ(left.exit_code, 0);
+  EXPECT_EQ(left.output, "started\n");
+  EXPECT_LT(left.seconds, 10);
+  // A descriptor of the daemon's without close-on-exec is not the hook's.
+  const int mine = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(mine, 3);
+  HookOutcome fds = RunHook(Hook({"/bin/sh", "-c", "ls /proc/$$/fd"}), Event());
+  ::close(mine);
+  EXPECT_EQ(fds.output, "0\n1\n2\n") << "only its standard streams (sh's own scripts aside)";
+  // Killed at its timeout, with what it started.
+  HookOutcome group = RunHook(Hook({"/bin/sh", "-c", "sleep 60 & sleep 60"}, 1s), Event());
+  EXPECT_TRUE(group.timed_out);
+  EXPECT_EQ(group.signal, SIGKILL);
+  EXPECT_EQ(group.exit_code, -1);
 }
 
 TEST(Hooks, AHookMustBeAnAbsoluteExecutableWithATimeoutInRange) {

@@ -342,6 +342,8 @@ TEST_F(PublicHold, AnAmendmentWhileHeldIsReleasedAsVersionOneAndTellsNothingOfTh
   EXPECT_EQ(cap.body.find("Stock masks&quot;"), std::string::npos) << "the held title stays internal";
   EXPECT_EQ(cap.body.find("<note>"), std::string::npos) << cap.body;
   EXPECT_EQ(cap.body.find(id), std::string::npos);
+  EXPECT_EQ(cap.headers["etag"], "\"" + list[0]["id"].get<std::string>() + "-v1-3-cap\"")
+      << "the ETag counts public versions too";
 }
 
 TEST_F(PublicHold, AnAmendmentAfterReleaseIsAnUpdateReferringToThePublicMessageOnly) {

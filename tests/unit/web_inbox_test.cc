@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "flatcast/subscriber/directory_inbox.h"
 #include "samples.h"
@@ -279,6 +281,59 @@ TEST_F(WebInboxTest, TheEventStreamChangesWhenTheInboxDoes) {
                                                clock_.Now(), ""})
                   .ok());
   EXPECT_NE(web_->Fingerprint(), before);
+}
+
+// Reads from a blocking socket until `needle` arrives or 10 s pass.
+bool ReadUntil(boost::asio::ip::tcp::socket& socket, std::string& got, const std::string& needle) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until) {
+    char buffer[1024];
+    boost::system::error_code ec;
+    if (socket.available(ec) == 0) {
+      std::this_thread::sleep_for(10ms);
+      continue;
+    }
+    const size_t n = socket.read_some(boost::asio::buffer(buffer), ec);
+    if (ec) return false;
+    got.append(buffer, n);
+  }
+  return got.find(needle) != std::string::npos;
+}
+
+TEST_F(WebInboxTest, TheListenerStreamsChangesAndFreesAClosedStreamsSlot) {
+  const std::string cookie = LogIn();  // before the listener names its own host and port
+  auto server = WebInboxServer::Start("127.0.0.1:0", *web_, /*max_connections=*/2);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = (*server)->url();
+  const std::string port = url.substr(url.rfind(':') + 1);
+  boost::asio::io_context io;
+  auto stream = [&] {
+    auto socket = std::make_unique<boost::asio::ip::tcp::socket>(io);
+    socket->connect({boost::asio::ip::make_address("127.0.0.1"),
+                     static_cast<unsigned short>(std::stoi(port))});
+    const std::string request = "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:" + port +
+                                "\r\nCookie: " + cookie + "\r\n\r\n";
+    boost::asio::write(*socket, boost::asio::buffer(request));
+    return socket;
+  };
+  for (int round = 0; round < 3; ++round) {
+    // Two streams fill the listener; a change reaches both; closed, their
+    // slots are free again for the next round.
+    auto a = stream();
+    auto b = stream();
+    std::string got_a, got_b;
+    ASSERT_TRUE(ReadUntil(*a, got_a, "retry: 2000")) << got_a;
+    ASSERT_TRUE(ReadUntil(*b, got_b, "retry: 2000")) << got_b;
+    ASSERT_TRUE(inbox_
+                    ->AddPendingAck(PendingAck{9, "52-HEALTH-20261207-0002", 1, v1::READY,
+                                               clock_.Now() + std::chrono::seconds(round), ""})
+                    .ok());
+    EXPECT_TRUE(ReadUntil(*a, got_a, "event: inbox")) << got_a;
+    EXPECT_TRUE(ReadUntil(*b, got_b, "event: inbox")) << got_b;
+    a->close();
+    b->close();
+    std::this_thread::sleep_for(300ms);
+  }
 }
 
 TEST_F(WebInboxTest, RawRequestsTooLargeOrMalformedGetA400) {

@@ -18,6 +18,10 @@ struct PublicEntry {
   v1::PublicRecord record;     // state RELEASED or CANCELLED_AFTER_RELEASE
 };
 
+// The version as the public knows it: the released one is 1; amendments made
+// while the directive was held are not counted (they were never public).
+uint32_t PublicVersion(const PublicEntry& e);
+
 // {"id": public id, "version" (public: the released version is 1), "msg_type",
 //  "references": [the CAP identifier of the first public message] (an update
 //  or a cancellation only), "status",

@@ -47,7 +47,8 @@ struct HookOutcome {
   std::string error;        // why it did not start
   bool timed_out = false;   // killed at its timeout
   bool cancelled = false;   // killed because the daemon stops
-  int exit_code = -1;       // its exit status (or the signal that ended it)
+  int exit_code = -1;       // its exit status; -1 when a signal ended it
+  int signal = 0;           // the signal that ended it (SIGKILL at a timeout), else 0
   std::string output;       // standard output and error, at most kMaxHookOutput bytes
   uint64_t dropped = 0;     // output bytes beyond that
   double seconds = 0;
@@ -57,7 +58,8 @@ inline constexpr size_t kMaxHookOutput = 4096;
 
 // Runs one hook for one event and waits for it (at most its timeout and a
 // moment to collect it), or until `cancel` turns true (then it is killed as
-// at its timeout). The environment holds PATH, LANG and the event's
+// at its timeout). The hook runs in a process group of its own, which a
+// timeout kills whole, with only its standard streams open. The environment holds PATH, LANG and the event's
 // variables only. The first call makes the process ignore SIGPIPE (a hook
 // that does not read its input must not end the daemon).
 HookOutcome RunHook(const HookConfig& hook, const HookEvent& event,
