@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -500,6 +501,19 @@ Result<OperatorState> ReadOperatorState(const std::string& state_dir) {
   Result<StateFile> parsed = ParseTerminalState(*text, path);
   if (!parsed.ok()) return parsed.status();
   return std::move(parsed->state);
+}
+
+std::vector<const v1::StoredDirective*> LatestVersions(const std::vector<v1::StoredDirective>& stored) {
+  std::map<std::string, const v1::StoredDirective*> latest;
+  for (const v1::StoredDirective& s : stored) {
+    auto& slot = latest[s.directive().id()];
+    if (slot == nullptr || slot->directive().version() < s.directive().version()) slot = &s;
+  }
+  std::vector<const v1::StoredDirective*> shown;
+  for (const v1::StoredDirective& s : stored) {
+    if (latest[s.directive().id()] == &s) shown.push_back(&s);
+  }
+  return shown;
 }
 
 Result<std::vector<v1::StoredDirective>> ReadInbox(const std::string& state_dir) {

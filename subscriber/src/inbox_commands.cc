@@ -43,16 +43,7 @@ Status ListInboxCommand(const std::string& state_dir, bool json, std::ostream& o
   FLATCAST_RETURN_IF_ERROR(CheckStateDir(state_dir));
   Result<std::vector<v1::StoredDirective>> stored = ReadInbox(state_dir);
   if (!stored.ok()) return stored.status();
-  // Terminals show the latest version of each directive.
-  std::map<std::string, const v1::StoredDirective*> latest;
-  for (const v1::StoredDirective& s : *stored) {
-    auto& slot = latest[s.directive().id()];
-    if (slot == nullptr || slot->directive().version() < s.directive().version()) slot = &s;
-  }
-  std::vector<const v1::StoredDirective*> shown;
-  for (const v1::StoredDirective& s : *stored) {
-    if (latest[s.directive().id()] == &s) shown.push_back(&s);
-  }
+  const std::vector<const v1::StoredDirective*> shown = LatestVersions(*stored);
   auto public_text = [&](const v1::Directive& d) {
     return d.msg_type() == v1::CANCEL ? std::string("cancelled") : PublicReleaseText(d, now);
   };

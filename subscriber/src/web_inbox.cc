@@ -341,15 +341,8 @@ WebResponse WebInbox::Inbox() {
   Result<Tier> tier = ParseUnitCode(options_.unit);
   const std::string my_tier = tier.ok() ? Lower(TierName(*tier)) : "";
 
-  std::map<std::string, const v1::StoredDirective*> latest;
-  for (const v1::StoredDirective& s : *stored) {
-    auto& slot = latest[s.directive().id()];
-    if (slot == nullptr || slot->directive().version() < s.directive().version()) slot = &s;
-  }
-  std::vector<const v1::StoredDirective*> shown;
-  for (const auto& [id, s] : latest) shown.push_back(s);
-  std::sort(shown.begin(), shown.end(),
-            [](auto* a, auto* b) { return a->seq() > b->seq(); });  // newest first
+  std::vector<const v1::StoredDirective*> shown = LatestVersions(*stored);
+  std::reverse(shown.begin(), shown.end());  // newest first
 
   const TimePoint now = clock_.Now();
   json items = json::array();

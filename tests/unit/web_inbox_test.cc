@@ -336,6 +336,57 @@ TEST_F(WebInboxTest, TheListenerStreamsChangesAndFreesAClosedStreamsSlot) {
   }
 }
 
+TEST_F(WebInboxTest, TheListenerClosesConnectionsBeyondItsCapAndRefusesAnOversizeBody) {
+  auto server = WebInboxServer::Start("127.0.0.1:0", *web_, /*max_connections=*/4);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = (*server)->url();
+  const unsigned short port = static_cast<unsigned short>(std::stoi(url.substr(url.rfind(':') + 1)));
+  const std::string host = "127.0.0.1:" + std::to_string(port);
+  boost::asio::io_context io;
+  auto connect = [&] {
+    auto socket = std::make_unique<boost::asio::ip::tcp::socket>(io);
+    socket->connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    return socket;
+  };
+  // A flood of idle connections: those beyond the cap are closed unanswered.
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(connect());
+  std::this_thread::sleep_for(300ms);
+  size_t closed = 0;
+  for (auto& s : idle) {
+    char c;
+    boost::system::error_code ec;
+    s->non_blocking(true);
+    s->read_some(boost::asio::buffer(&c, 1), ec);
+    closed += ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset;
+  }
+  EXPECT_GE(closed, 16u) << "all but the four the listener carries";
+  idle.clear();  // gone: the listener serves again
+  std::this_thread::sleep_for(300ms);
+  std::string got;
+  bool answered = false;
+  for (int attempt = 0; attempt < 50 && !answered; ++attempt) {
+    auto s = connect();
+    const std::string request = "GET /api/session HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+    boost::asio::write(*s, boost::asio::buffer(request));
+    got.clear();
+    answered = ReadUntil(*s, got, "password_set");
+    if (!answered) std::this_thread::sleep_for(200ms);  // the idle ones' slots not yet freed
+  }
+  EXPECT_TRUE(answered) << got;
+  // A body beyond 64 KiB: a 400 saying so, read no further.
+  auto big = connect();
+  const std::string head = "POST /api/login HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://" +
+                           host + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(1 << 20) + "\r\n\r\n";
+  boost::asio::write(*big, boost::asio::buffer(head));
+  boost::system::error_code ignored;
+  boost::asio::write(*big, boost::asio::buffer(std::string(80 * 1024, 'x')), ignored);
+  std::string refused;
+  EXPECT_TRUE(ReadUntil(*big, refused, "larger than 64 KiB")) << refused;
+  EXPECT_EQ(refused.rfind("HTTP/1.1 400", 0), 0u) << refused;
+}
+
 TEST_F(WebInboxTest, RawRequestsTooLargeOrMalformedGetA400) {
   const std::string big = "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:7792\r\nContent-Length: " +
                           std::to_string(100 * 1024) + "\r\n\r\n" + std::string(100 * 1024, 'x');

@@ -63,6 +63,10 @@ class DirectoryInbox final : public IndexedInbox {
 // inbox gives an empty list; a file that does not parse gives Corruption.
 Result<std::vector<v1::StoredDirective>> ReadInbox(const std::string& state_dir);
 
+// The latest stored version of each directive in `stored` (as ReadInbox
+// gives it), in seq order: what terminals show.
+std::vector<const v1::StoredDirective*> LatestVersions(const std::vector<v1::StoredDirective>& stored);
+
 // The files of one stored directive: `version`, or the highest stored one.
 // NotFound names the id when nothing matches.
 struct InboxFiles {
