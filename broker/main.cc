@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
                  "free space kept on the data directory's filesystem, in MB (overrides config; "
                  "default 256; 0: none)")
       ->check(CLI::Range(int64_t{0}, flatcast::broker::kMaxStoreReserveMb));
-  std::string lead_time, publishers, keys, curve_key, http_endpoint, http_endpoint_file;
+  std::string lead_time, publishers, keys, curve_key, public_signing_key;
   app.add_option("--public-lead-time", lead_time, "internal lead before public release, e.g. 12h");
   app.add_option("--publishers", publishers, "registered publishers file (overrides config)");
   app.add_option("--keys", keys,
@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
   app.add_option("--curve-key", curve_key,
                  "the broker's secret CURVE key file: encrypt every connection and admit only "
                  "keys of the key registry (overrides config's curve_secret_key; needs --keys)");
-  app.add_option("--http-endpoint", http_endpoint, "public feed host:port, e.g. 127.0.0.1:7780");
-  app.add_option("--http-endpoint-file", http_endpoint_file,
-                 "write the feed's http://host:port here when ready");
+  app.add_option("--public-signing-key", public_signing_key,
+                 "the release key (a secret signing key file) that signs public documents; "
+                 "public servers (flatcast-public) are served only with it (overrides config)");
   std::string admin_endpoint, admin_endpoint_file, log_format;
   app.add_option("--admin-endpoint", admin_endpoint,
                  "the operator's listener host:port for /metrics, /healthz and /readyz, e.g. "
@@ -161,8 +161,7 @@ int main(int argc, char** argv) {
   if (!publishers.empty()) config.publishers = publishers;
   if (!keys.empty()) config.keys = keys;
   if (!curve_key.empty()) config.curve_secret_key = curve_key;
-  if (!http_endpoint.empty()) config.http_endpoint = http_endpoint;
-  if (!http_endpoint_file.empty()) config.http_endpoint_file = http_endpoint_file;
+  if (!public_signing_key.empty()) config.public_signing_key = public_signing_key;
   if (!admin_endpoint.empty()) config.admin_endpoint = admin_endpoint;
   if (!admin_endpoint_file.empty()) config.admin_endpoint_file = admin_endpoint_file;
   if (auto st = flatcast::broker::ValidateBrokerConfig(config); !st.ok()) return Fail(st);

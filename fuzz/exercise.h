@@ -34,7 +34,7 @@ inline void ExerciseStoredDirective(const v1::StoredDirective& stored) {
   *entry.record.mutable_first_sent() = d.sent();
   (void)PublicDirectiveJson(entry);
   (void)CapAlertXml(entry, &registry);
-  (void)AtomFeed({entry});
+  (void)RenderPublicDocument(entry, &registry, nullptr);
 }
 
 // A directive as the broker receives it in a PublishRequest or an AMEND.

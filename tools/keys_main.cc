@@ -2,7 +2,7 @@
 //
 //   flatcast-keys generate --kind signing|curve --out PREFIX [--force]
 //   flatcast-keys show FILE [--json]
-//   flatcast-keys register --registry FILE --name N --role unit|publisher|auditor|broker|relay
+//   flatcast-keys register --registry FILE --name N --role unit|publisher|auditor|broker|relay|public
 //                          --subject CODE-or-NAME --curve-pub FILE [--signing-pub FILE]
 //   flatcast-keys revoke --registry FILE --name N [--kind signing|curve]
 //   flatcast-keys rotate --registry FILE --name N --curve-pub FILE [--signing-pub FILE]
@@ -20,6 +20,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "flatcast/feed/verify.h"
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -112,7 +117,7 @@ struct RegistryOptions {
 
 Status RunRegister(const RegistryOptions& o) {
   std::optional<KeyRole> role = KeyRoleFromName(o.role);
-  if (!role) return Status::InvalidArgument("--role must be unit, publisher, auditor, broker or relay");
+  if (!role) return Status::InvalidArgument("--role must be unit, publisher, auditor, broker, relay or public");
   Result<PublicKeys> keys = ReadPublicKeys(o.curve_pub, o.signing_pub);
   if (!keys.ok()) return keys.status();
   TimePoint now = SystemClock::Instance().Now();
@@ -276,6 +281,48 @@ Status RunRewrite(const std::string& in, const std::string& out, const std::stri
   return Status::Ok();
 }
 
+// A file's contents, or an http:// URL's body.
+Result<std::string> ReadOrFetch(const std::string& where) {
+  if (where.starts_with("http://") || where.starts_with("https://")) {
+    return feed::HttpGetBody(where);
+  }
+  std::ifstream in(where, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read " + where);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (16u << 20)) return Status::TooLarge(where + " is larger than 16 MiB");
+  return text.str();
+}
+
+Status RunVerifyPublic(const std::string& doc_at, std::string sig_at, std::string keys_at) {
+  const bool url = doc_at.starts_with("http://") || doc_at.starts_with("https://");
+  if (url) {
+    std::string base = doc_at;
+    if (base.ends_with("/cap.xml")) base.resize(base.size() - 8);
+    if (sig_at.empty()) sig_at = base + "/signature";
+    if (keys_at.empty()) {
+      size_t path = doc_at.find('/', doc_at.find("://") + 3);
+      keys_at = doc_at.substr(0, path) + "/.well-known/flatcast/keys.json";
+    }
+  } else if (sig_at.empty() || keys_at.empty()) {
+    return Status::InvalidArgument(
+        "a document from a file needs --signature and --keys (files or URLs)");
+  }
+  auto doc = ReadOrFetch(doc_at);
+  if (!doc.ok()) return doc.status();
+  auto sig = ReadOrFetch(sig_at);
+  if (!sig.ok()) return sig.status();
+  auto keys = ReadOrFetch(keys_at);
+  if (!keys.ok()) return keys.status();
+  auto v = feed::VerifyPublicDocument(*doc, *sig, *keys);
+  if (!v.ok()) return v.status();
+  fmt::print("VERIFIED: {} ({}) was signed by release key {}{}, valid from {}{}, at {}\n", doc_at,
+             v->cap ? "CAP" : "JSON", v->key_id, v->holder.empty() ? "" : " of " + v->holder,
+             v->valid_from.empty() ? "(unknown)" : v->valid_from,
+             v->valid_until.empty() ? "" : " until " + v->valid_until, v->signed_at);
+  return Status::Ok();
+}
+
 int Main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("flatcast-keys"));
   spdlog::set_pattern("%^%l%$: %v");
@@ -308,9 +355,9 @@ int Main(int argc, char** argv) {
   register_cmd->add_option("--registry", reg.registry, "Key registry file (created if missing)")
       ->required();
   register_cmd->add_option("--name", reg.name, "Holder name")->required();
-  register_cmd->add_option("--role", reg.role, "unit, publisher, auditor, broker or relay (subject: its region code)")
+  register_cmd->add_option("--role", reg.role, "unit, publisher, auditor, broker, relay (subject: its region code) or public")
       ->required()
-      ->check(CLI::IsMember({"unit", "publisher", "auditor", "broker", "relay"}));
+      ->check(CLI::IsMember({"unit", "publisher", "auditor", "broker", "relay", "public"}));
   register_cmd
       ->add_option("--subject", reg.subject,
                    "Unit code (unit), publisher name (publisher), auditor name or broker group (broker)")
@@ -389,6 +436,21 @@ int Main(int argc, char** argv) {
   cut->add_option("--to", cut_to, "toml or binary (default: the input's form)")
       ->check(CLI::IsMember({"toml", "binary"}));
 
+  std::string vp_doc, vp_signature, vp_keys;
+  CLI::App* verify_public = app.add_subcommand(
+      "verify-public",
+      "Check a released directive's signature (docs/PUBLIC.md): a document's URL, or a file "
+      "with --signature and --keys");
+  verify_public->add_option("document", vp_doc,
+                            "http://.../public/directives/<id> (or .../cap.xml), or a file")
+      ->required();
+  verify_public->add_option("--signature", vp_signature,
+                            "the signature answer (.../<id>/signature), a file or URL (default "
+                            "for a URL: fetched beside it)");
+  verify_public->add_option("--keys", vp_keys,
+                            "the release keys (/.well-known/flatcast/keys.json), a file or URL "
+                            "(default for a URL: fetched from its server)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -417,6 +479,13 @@ int Main(int argc, char** argv) {
     status = RunRewrite(conv_in, conv_out, conv_to, "");
   } else if (*cut) {
     status = RunRewrite(cut_in, cut_out, cut_to, cut_region);
+  } else if (*verify_public) {
+    status = RunVerifyPublic(vp_doc, vp_signature, vp_keys);
+    if (status.code() == Status::Code::kPermissionDenied ||
+        status.code() == Status::Code::kNotFound) {
+      spdlog::error("NOT VERIFIED: {}", status.message());
+      return 1;
+    }
   }
   if (!status.ok()) {
     spdlog::error("{}", status.ToString());

@@ -28,7 +28,20 @@ Result<PeerIdentity> ResolvePeer(const KeyRegistry& keys, std::string_view user_
 Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
   using B = v1::Envelope::BodyCase;
   const char* who_may = nullptr;
+  if (identity.role == KeyRole::kPublic && body != B::kPublicHello && body != B::kPublicStored) {
+    // A public server faces the internet: it receives what is released and
+    // may ask for nothing else.
+    return Status::PermissionDenied(
+        fmt::format("{} (key {}) may not send \"{}\": a public server may only say hello and "
+                    "what it stored",
+                    identity.Describe(), identity.key_id, wire::BodyName(body)));
+  }
   switch (body) {
+    case B::kPublicHello:
+    case B::kPublicStored:
+      if (identity.role == KeyRole::kPublic) return Status::Ok();
+      who_may = "only a public server";
+      break;
     case B::kHello:
     case B::kAck:
     case B::kRating:

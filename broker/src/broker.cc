@@ -16,7 +16,7 @@
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/core.h"
 #include "flatcast/broker/disk_space.h"
-#include "flatcast/broker/public_feed.h"
+#include "flatcast/broker/public_stream.h"
 #include "flatcast/broker/publishers.h"
 #include "flatcast/broker/replicated_commit_path.h"
 #include "flatcast/broker/zap_handler.h"
@@ -128,6 +128,7 @@ class Broker::Impl {
     spdlog::info("open files: {} needed ({} terminals + {} RocksDB + {} own), limit {}",
                  budget->needed, budget->terminals, budget->rocksdb_files, budget->reserve,
                  budget->limit);
+    FLATCAST_RETURN_IF_ERROR(LoadReleaseKey());
     auto opened = RouterTransport::Open(ctx_, transport);
     if (!opened.ok()) return opened.status();
     transport_ = std::move(opened).value();
@@ -144,7 +145,6 @@ class Broker::Impl {
     if (config_.pair.enabled()) {
       FLATCAST_RETURN_IF_ERROR(StartPair());
     } else {
-      FLATCAST_RETURN_IF_ERROR(StartFeed());
       if (config_.relay.enabled()) FLATCAST_RETURN_IF_ERROR(StartRelayLink());
       core_ = std::make_unique<BrokerCore>(config_, Deps(commits_));
       FLATCAST_RETURN_IF_ERROR(core_->Recover(store_));
@@ -155,10 +155,10 @@ class Broker::Impl {
       FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(config_.endpoint_file, endpoint_ + "\n"));
     }
     spdlog::info("broker listening on {} ({} units in registry, {} directive versions stored, "
-                 "public feed {}, public lead time {})",
+                 "public lead time {}, public servers {})",
                  endpoint_, registry_.size(), stored_versions,
-                 http_endpoint_.empty() ? (runner_ ? "while leading" : "off") : http_endpoint_,
-                 FormatDuration(config_.public_lead_time));
+                 FormatDuration(config_.public_lead_time),
+                 release_key_ ? "served" : "not served (no public_signing_key)");
     if (keys_) {
       spdlog::info("checking directive signatures against key registry {} ({} keys)", keys_->path(),
                    keys_->registry().records().size());
@@ -179,7 +179,8 @@ class Broker::Impl {
 
   CoreDeps Deps(CommitPath& commits) {
     CoreDeps deps{registry_, clock_, *transport_, commits, *worker_, publishers_,
-                  keys_ ? &keys_->registry() : nullptr, zap_ != nullptr, feed_.get(), {}};
+                  keys_ ? &keys_->registry() : nullptr, zap_ != nullptr,
+                  release_key_ ? &*release_key_ : nullptr, nullptr, {}};
     if (runner_) deps.cluster = [this] { return Cluster(); };
     deps.metrics = metrics();
     deps.upstream = upstream_.get();
@@ -224,21 +225,45 @@ class Broker::Impl {
     return Status::Ok();
   }
 
-  Status StartFeed() {
-    if (!config_.http_endpoint.empty()) {
-      size_t colon = config_.http_endpoint.rfind(':');
-      int port = std::atoi(config_.http_endpoint.c_str() + colon + 1);
-      auto feed = PublicFeed::Start(config_.http_endpoint.substr(0, colon),
-                                    static_cast<uint16_t>(port));
-      if (!feed.ok()) return feed.status();
-      feed_ = std::move(feed).value();
-      http_endpoint_ = "http://" + config_.http_endpoint.substr(0, colon) + ":" +
-                       std::to_string(feed_->port());
-      if (!config_.http_endpoint_file.empty()) {
-        FLATCAST_RETURN_IF_ERROR(
-            WriteFileAtomically(config_.http_endpoint_file, http_endpoint_ + "\n"));
+  // The release key (docs/PUBLIC.md): it signs every public document; with
+  // a key registry it must be the signing key of a broker-role holder, and
+  // every such key, current and retired, is announced to public servers
+  // with its validity.
+  Status LoadReleaseKey() {
+    if (config_.public_signing_key.empty()) return Status::Ok();
+    auto pair = ReadKeyPair(config_.public_signing_key, KeyKind::kSigning);
+    if (!pair.ok()) return pair.status().WithContext("public_signing_key");
+    PublicSigning signing{*pair, {}};
+    const std::string id = KeyId(pair->public_key);
+    if (keys_) {
+      auto valid = keys_->registry().SigningKeyValidAt(id);
+      if (!valid.ok() || valid->role != KeyRole::kBroker) {
+        return Status::InvalidArgument(fmt::format(
+            "public_signing_key {} (key {}) must be an active signing key of a broker-role holder "
+            "in the key registry {}{}: register it with the pair's CURVE key (flatcast-keys "
+            "register --role broker --curve BROKER.pub --signing RELEASE.pub)",
+            config_.public_signing_key, id, keys_->path(),
+            valid.ok() ? ", not of a " + std::string(KeyRoleName(valid->role))
+                       : " (" + valid.status().message() + ")"));
       }
+      for (const KeyRecord& r : keys_->registry().records()) {
+        if (r.kind != KeyKind::kSigning || r.role != KeyRole::kBroker) continue;
+        v1::ReleaseKey k;
+        k.set_key_id(r.key_id);
+        k.set_public_key(r.public_key);
+        k.set_holder(r.name);
+        *k.mutable_valid_from() = ToTimestamp(r.added);
+        if (r.revoked_at) *k.mutable_valid_until() = ToTimestamp(*r.revoked_at);
+        signing.announced.push_back(std::move(k));
+      }
+    } else {
+      v1::ReleaseKey k;
+      k.set_key_id(id);
+      k.set_public_key(pair->public_key);
+      signing.announced.push_back(std::move(k));
     }
+    release_key_ = std::move(signing);
+    spdlog::info("public documents are signed with release key {}", id);
     return Status::Ok();
   }
 
@@ -445,19 +470,16 @@ class Broker::Impl {
           *e.mutable_at() = ToTimestamp(clock_.Now());
           mode_events_.push_back(std::move(e));
         });
-    FLATCAST_RETURN_IF_ERROR(StartFeed());
     core_ = std::make_unique<BrokerCore>(config_, Deps(*replicated_));
     FLATCAST_RETURN_IF_ERROR(core_->Recover(store_));
     spdlog::info("broker {} leads group {} in epoch {} (commit {}, {} directive versions; "
-                 "replication {}; public feed {})",
+                 "replication {})",
                  config_.pair.name, config_.pair.group, epoch, store_.heads().commit_seq,
-                 store_.head_seq(), ReplicationModeName(mode_),
-                 http_endpoint_.empty() ? "off" : http_endpoint_);
+                 store_.head_seq(), ReplicationModeName(mode_));
     return Status::Ok();
   }
 
   const std::string& endpoint() const { return endpoint_; }
-  const std::string& http_endpoint() const { return http_endpoint_; }
 
   // Once a second: the metrics' gauges and what /healthz and /readyz say.
   void ReportState() {
@@ -591,7 +613,7 @@ class Broker::Impl {
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<RouterTransport> transport_;
   std::unique_ptr<QueryWorker> worker_;
-  std::unique_ptr<PublicFeed> feed_;
+  std::optional<PublicSigning> release_key_;
   std::optional<KeyPair> curve_key_;
   // A broker pair: the leadership thread, the leader's and the standby's
   // ends of the link, and (while leading) the replicated commit path.
@@ -612,7 +634,6 @@ class Broker::Impl {
   std::unique_ptr<BrokerCore> core_;
   std::vector<Inbound> inbound_;
   std::string endpoint_;
-  std::string http_endpoint_;
   FdBudget budget_;
   std::chrono::steady_clock::time_point next_report_{};
   std::chrono::steady_clock::time_point next_disk_walk_{};
@@ -626,7 +647,6 @@ Broker::~Broker() = default;
 
 Status Broker::Start() { return impl_->Start(); }
 const std::string& Broker::endpoint() const { return impl_->endpoint(); }
-const std::string& Broker::http_endpoint() const { return impl_->http_endpoint(); }
 Status Broker::PollOnce(std::chrono::milliseconds timeout) { return impl_->PollOnce(timeout); }
 
 Result<BrokerExit> Broker::Serve(const std::atomic<bool>& stop) {

@@ -78,7 +78,13 @@ Result<std::string> CheckBrokerConfigFiles(const BrokerConfig& config, bool init
   line(fmt::format("open files: {} terminal connections expected, {} with RocksDB's and its own",
                    expected, expected + std::max(config.rocksdb_max_open_files, 0) + kFdReserve));
   if (!config.admin_endpoint.empty()) line("admin listener: " + config.admin_endpoint);
-  if (!config.http_endpoint.empty()) line("public feed: " + config.http_endpoint);
+  if (!config.public_signing_key.empty()) {
+    auto release = ReadKeyPair(config.public_signing_key, KeyKind::kSigning);
+    if (!release.ok()) return release.status().WithContext("public_signing_key");
+    line("release key " + KeyId(release->public_key) + ": public servers are served");
+  } else {
+    line("no public_signing_key: no public server is served");
+  }
   line("configuration OK");
   return report;
 }

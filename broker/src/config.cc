@@ -25,8 +25,15 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
                                                "public_lead_time", "publishers", "keys", "curve_secret_key",
-                                               "http_endpoint", "http_endpoint_file", "admin_endpoint", "admin_endpoint_file", "pair", "relay"};
+                                               "public_signing_key", "admin_endpoint", "admin_endpoint_file", "pair", "relay"};
   for (const auto& [key, value] : table) {
+    if (key.str() == "http_endpoint" || key.str() == "http_endpoint_file") {
+      return Status::InvalidArgument(
+          path + ": \"" + std::string(key.str()) +
+          "\" is gone: the broker serves no public HTTP; run flatcast-public, fed over the "
+          "client endpoint with a key of the public role, and set public_signing_key "
+          "(docs/PUBLIC.md)");
+    }
     if (!kKnown.contains(std::string(key.str()))) {
       return Status::InvalidArgument(path + ": unknown key \"" + std::string(key.str()) + "\"");
     }
@@ -58,8 +65,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   FLATCAST_RETURN_IF_ERROR(get_string("publishers", c.publishers));
   FLATCAST_RETURN_IF_ERROR(get_string("keys", c.keys));
   FLATCAST_RETURN_IF_ERROR(get_string("curve_secret_key", c.curve_secret_key));
-  FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint", c.http_endpoint));
-  FLATCAST_RETURN_IF_ERROR(get_string("http_endpoint_file", c.http_endpoint_file));
+  FLATCAST_RETURN_IF_ERROR(get_string("public_signing_key", c.public_signing_key));
   FLATCAST_RETURN_IF_ERROR(get_string("admin_endpoint", c.admin_endpoint));
   FLATCAST_RETURN_IF_ERROR(get_string("admin_endpoint_file", c.admin_endpoint_file));
   int64_t max_bytes = static_cast<int64_t>(c.max_message_bytes);
@@ -208,17 +214,9 @@ Status ValidateBrokerConfig(const BrokerConfig& c) {
         "for its log in steps of about 9 MB)",
         c.store_reserve_mb, kMinStoreReserveMb, kMaxStoreReserveMb));
   }
-  if (!c.http_endpoint.empty() && c.http_endpoint.rfind(':') == std::string::npos) {
-    return Status::InvalidArgument("http_endpoint \"" + c.http_endpoint + "\" must be host:port");
-  }
   if (!c.admin_endpoint.empty() && c.admin_endpoint.rfind(':') == std::string::npos) {
     return Status::InvalidArgument("admin_endpoint \"" + c.admin_endpoint +
                                    "\" must be host:port");
-  }
-  if (!c.admin_endpoint.empty() && c.admin_endpoint == c.http_endpoint &&
-      !c.admin_endpoint.ends_with(":0")) {
-    return Status::InvalidArgument(
-        "admin_endpoint must differ from http_endpoint: the public must not reach the metrics");
   }
   if (c.relay.enabled() || !c.relay.region.empty()) {
     if (!TierOfCode(c.relay.region)) {

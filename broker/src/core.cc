@@ -15,6 +15,7 @@
 #include "flatcast/wire.h"
 #include "peer_authorizer.h"
 #include "public_release.h"
+#include "public_servers.h"
 #include "publishing.h"
 #include "recovery.h"
 #include "relay_intake.h"
@@ -49,7 +50,10 @@ class BrokerCore::Impl {
         index_(deps.registry),
         connections_(deps.registry, deps.outbox),
         authorizer_(deps.registry, deps.authenticate ? deps.keys : nullptr, connections_),
-        public_(deps.registry, deps.clock, index_, deps.commits, changes_, deps.feed, metrics_),
+        public_servers_(deps.registry, connections_, deps.public_signing, deps.public_sink,
+                        PublicServersOptions{.heartbeat_interval = config.heartbeat_interval}),
+        public_(deps.registry, deps.clock, index_, deps.commits, changes_, public_servers_,
+                metrics_),
         relays_(deps.registry, deps.clock, index_, connections_, deps.commits,
                 RelaysOptions{.heartbeat_interval = config.heartbeat_interval}, metrics_),
         delivery_(deps.registry,
@@ -85,6 +89,7 @@ class BrokerCore::Impl {
     delivery_.ScheduleAll(now);
     next_heartbeat_ = now + config_.heartbeat_interval;
     next_redelivery_check_ = now + RedeliveryCheckPeriod(config_);
+    public_.NumberUnnumbered();
     public_.FlushFeed();
     return Status::Ok();
   }
@@ -133,6 +138,12 @@ class BrokerCore::Impl {
       case v1::Envelope::kRelayHello:
         refused = relays_.OnHello(in.routing, corr, env.relay_hello());
         if (!refused.ok()) spdlog::warn("refused relay: {}", refused.message());
+        break;
+      case v1::Envelope::kPublicHello:
+        refused = public_servers_.OnHello(in.routing, corr, env.public_hello(), clock_.Now());
+        break;
+      case v1::Envelope::kPublicStored:
+        refused = public_servers_.OnStored(in.routing, env.public_stored(), clock_.Now());
         break;
       case v1::Envelope::kRelayStored:
         refused = relays_.OnStored(in.routing, env.relay_stored());
@@ -321,6 +332,7 @@ class BrokerCore::Impl {
       next_redelivery_check_ = now + RedeliveryCheckPeriod(config_);
     }
     relays_.Tick(now);
+    public_servers_.Tick(now);
     commits_.Tick(now);
   }
 
@@ -335,6 +347,7 @@ class BrokerCore::Impl {
   DirectiveIndex index_;
   Connections connections_;
   PeerAuthorizer authorizer_;
+  PublicServers public_servers_;
   PublicRelease public_;
   Relays relays_;
   Delivery delivery_;

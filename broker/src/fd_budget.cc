@@ -14,7 +14,10 @@ uint64_t ExpectedConnections(const Registry& registry, const KeyRegistry* admitt
   uint64_t n = 0;
   for (const KeyRecord& r : admitted->records()) {
     if (r.kind != KeyKind::kCurve || r.revoked()) continue;
-    if (r.role == KeyRole::kRelay || (r.role == KeyRole::kUnit && registry.Find(r.subject))) ++n;
+    if (r.role == KeyRole::kRelay || r.role == KeyRole::kPublic ||
+        (r.role == KeyRole::kUnit && registry.Find(r.subject))) {
+      ++n;
+    }
   }
   return n;
 }

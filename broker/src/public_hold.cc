@@ -239,31 +239,4 @@ Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publishe
   return Status::Ok();
 }
 
-std::shared_ptr<const FeedSnapshot> BuildFeedSnapshot(
-    const std::unordered_map<std::string, v1::PublicRecord>& records,
-    const std::function<const v1::StoredDirective&(uint64_t seq)>& latest, const Registry& registry,
-    uint64_t generation) {
-  auto snap = std::make_shared<FeedSnapshot>();
-  snap->generation = generation;
-  std::vector<PublicEntry> entries;
-  for (const auto& [id, r] : records) {
-    if (r.state() != v1::PublicRecord::RELEASED &&
-        r.state() != v1::PublicRecord::CANCELLED_AFTER_RELEASE) {
-      continue;
-    }
-    PublicEntry e{latest(r.latest_seq()), r};
-    FeedSnapshot::Document doc;
-    doc.json = PublicDirectiveJson(e);
-    doc.cap = CapAlertXml(e, &registry);
-    // The public version: the internal one would count amendments made while held.
-    doc.etag = "\"" + r.public_id() + "-v" + std::to_string(PublicVersion(e)) + "-" +
-               std::to_string(static_cast<int>(r.state()));
-    snap->by_public_id[r.public_id()] = std::move(doc);
-    entries.push_back(std::move(e));
-  }
-  snap->list_json = PublicListJson(entries);
-  snap->atom = AtomFeed(entries);
-  return snap;
-}
-
 }  // namespace flatcast::broker

@@ -1,7 +1,6 @@
 // The public hold's decisions, apart from the broker's loop: when a new
-// directive becomes public, what a lifecycle request changes, and the feed
-// snapshot of what has been released. Pure functions of their inputs; the
-// broker stores and applies what they decide.
+// directive becomes public and what a lifecycle request changes. Pure
+// functions of their inputs; the broker stores and applies what they decide.
 #pragma once
 
 #include <chrono>
@@ -13,7 +12,6 @@
 #include <vector>
 
 #include "flatcast.pb.h"
-#include "flatcast/broker/public_feed.h"
 #include "flatcast/broker/publishers.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
@@ -44,13 +42,6 @@ Status PlanTransition(const v1::LifecycleRequest& req, const Publisher* publishe
                       const v1::Directive& latest,
                       const std::function<Status(const v1::Directive&)>& check_amendment,
                       v1::Directive& next, v1::PublicRecord& record, v1::LifecycleEvent& event);
-
-// The public feed's documents for every released (or publicly cancelled)
-// directive; `latest` gives the stored record of a sequence number.
-std::shared_ptr<const FeedSnapshot> BuildFeedSnapshot(
-    const std::unordered_map<std::string, v1::PublicRecord>& records,
-    const std::function<const v1::StoredDirective&(uint64_t seq)>& latest, const Registry& registry,
-    uint64_t generation);
 
 // A lifecycle event of `kind`, and the fields every event carries.
 v1::LifecycleEvent Event(v1::LifecycleEvent::Kind kind);

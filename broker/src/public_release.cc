@@ -31,7 +31,9 @@ void PublicRelease::Clear() {
   records_.clear();
   holds_.clear();
   releasing_.clear();
-  feed_changed_ = true;
+  feed_changed_.clear();
+  public_head_ = 0;
+  servers_.Clear();
 }
 
 void PublicRelease::Set(const v1::PublicRecord& r) {
@@ -40,8 +42,9 @@ void PublicRelease::Set(const v1::PublicRecord& r) {
     holds_.erase({FromTimestamp(it->second.release_at()), r.directive_id()});
   }
   if (IsPublic(r.state()) || (it != records_.end() && IsPublic(it->second.state()))) {
-    feed_changed_ = true;
+    feed_changed_.insert(r.directive_id());
   }
+  public_head_ = std::max(public_head_, r.public_seq());
   records_[r.directive_id()] = r;
   if (r.state() == v1::PublicRecord::HELD) {
     holds_.emplace(FromTimestamp(r.release_at()), r.directive_id());
@@ -80,6 +83,7 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
   *r.mutable_released_at() = ToTimestamp(now);
   r.set_late_by_ms(late.count());
   r.set_released_version(d.version());
+  r.set_public_seq(NextPublicSeq());
   std::string date = FormatTime(now).substr(0, 10);
   date.erase(std::remove(date.begin(), date.end(), '-'), date.end());
   r.set_public_id(fmt::format("{}-{}-{}-P{:04d}", d.issuer_unit(), d.issuer_department(), date, n));
@@ -114,13 +118,52 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
   });
 }
 
+void PublicRelease::NumberUnnumbered() {
+  std::vector<const v1::PublicRecord*> unnumbered;
+  for (const auto& [id, r] : records_) {
+    if (IsPublic(r.state()) && r.public_seq() == 0) unnumbered.push_back(&r);
+  }
+  if (unnumbered.empty() || numbering_) return;
+  numbering_ = true;
+  changes_.Submit([this](ChangeQueue::Finished finished) {
+    std::vector<v1::PublicRecord> numbered;
+    for (const auto& [id, r] : records_) {
+      if (IsPublic(r.state()) && r.public_seq() == 0) numbered.push_back(r);
+    }
+    std::sort(numbered.begin(), numbered.end(), [](const auto& a, const auto& b) {
+      return std::pair(FromTimestamp(a.released_at()), a.public_id()) <
+             std::pair(FromTimestamp(b.released_at()), b.public_id());
+    });
+    uint64_t next = NextPublicSeq();
+    for (auto& r : numbered) r.set_public_seq(next++);
+    StoreWrite w;
+    w.public_records = numbered;
+    commits_.Commit(std::move(w), [this, numbered, finished = std::move(finished)](const Status& st) {
+      numbering_ = false;
+      if (!st.ok()) {
+        spdlog::error("public records not numbered in the public stream: {}", st.ToString());
+      } else {
+        for (const auto& r : numbered) Set(r);
+        spdlog::info("numbered {} public records released before the public stream was kept",
+                     numbered.size());
+      }
+      finished();
+    });
+  });
+}
+
 void PublicRelease::FlushFeed() {
-  if (!feed_ || !feed_changed_) return;
-  feed_changed_ = false;
-  feed_->Publish(BuildFeedSnapshot(
-      records_,
-      [&](uint64_t seq) -> const v1::StoredDirective& { return index_.Find(seq)->stored; },
-      registry_, ++feed_generation_));
+  if (!feed_changed_.empty()) {
+    for (const std::string& id : feed_changed_) {
+      auto it = records_.find(id);
+      if (it == records_.end() || !IsPublic(it->second.state()) || it->second.public_seq() == 0) {
+        continue;  // an unnumbered record goes once NumberUnnumbered stored its number
+      }
+      servers_.Update(PublicEntry{index_.Find(it->second.latest_seq())->stored, it->second});
+    }
+    feed_changed_.clear();
+  }
+  servers_.Flush(clock_.Now());
 }
 
 }  // namespace flatcast::broker

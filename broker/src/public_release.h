@@ -1,6 +1,7 @@
 // The public side of each directive: its PublicRecord (held, released,
 // cancelled), the holds waiting for their release time, the releases
-// themselves, and the feed snapshot of what is public. A release that could
+// themselves, and the public stream's positions (public_seq); what is
+// public goes to the public servers (public_servers.h). A release that could
 // not be stored stays held and is tried again; it is never lost.
 // Owned by the broker's event loop.
 #pragma once
@@ -12,11 +13,11 @@
 #include <utility>
 
 #include "change_queue.h"
+#include "public_servers.h"
 #include "directive_index.h"
 #include "flatcast.pb.h"
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/metrics.h"
-#include "flatcast/broker/public_feed.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
 
@@ -24,11 +25,11 @@ namespace flatcast::broker {
 
 class PublicRelease {
  public:
-  // `feed` may be null (no public feed).
   PublicRelease(const Registry& registry, const Clock& clock, DirectiveIndex& index,
-                CommitPath& commits, ChangeQueue& changes, FeedSink* feed, BrokerMetrics& metrics)
+                CommitPath& commits, ChangeQueue& changes, PublicServers& servers,
+                BrokerMetrics& metrics)
       : registry_(registry), clock_(clock), index_(index), commits_(commits), changes_(changes),
-        feed_(feed), metrics_(metrics) {}
+        servers_(servers), metrics_(metrics) {}
 
   // Forgets every record (before they are recovered again).
   void Clear();
@@ -45,7 +46,14 @@ class PublicRelease {
   // restart that includes those that fell due while the broker was down,
   // recorded as late.
   void ReleaseDue(TimePoint now);
-  // Publishes a new feed snapshot if something public changed since the last.
+  // The public_seq the next public change takes (one change at a time:
+  // the change queue's).
+  uint64_t NextPublicSeq() const { return public_head_ + 1; }
+  // Records that became public before public_seq was kept get one, in the
+  // order of their release, stored as one change (after recovery).
+  void NumberUnnumbered();
+  // Hands the documents of what changed publicly to the public servers and
+  // flushes them.
   void FlushFeed();
 
  private:
@@ -56,14 +64,15 @@ class PublicRelease {
   DirectiveIndex& index_;
   CommitPath& commits_;
   ChangeQueue& changes_;
-  FeedSink* feed_;
+  PublicServers& servers_;
   BrokerMetrics& metrics_;
   std::unordered_map<std::string, v1::PublicRecord> records_;  // by directive id
   std::set<std::pair<TimePoint, std::string>> holds_;         // (release_at, id) of HELD ones
   std::unordered_set<std::string> releasing_;                 // submitted, not finished
   TimePoint retry_after_{};  // a release failed: the next try waits until then
-  bool feed_changed_ = true;
-  uint64_t feed_generation_ = 0;
+  std::unordered_set<std::string> feed_changed_;  // directive ids changed publicly
+  uint64_t public_head_ = 0;                       // the highest public_seq
+  bool numbering_ = false;
 };
 
 }  // namespace flatcast::broker

@@ -256,6 +256,11 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
       !st.ok()) {
     return refuse(st);
   }
+  if (current->state() == v1::PublicRecord::RELEASED) {
+    // An amendment or a cancellation of what the public has: a public
+    // change, next in the public stream.
+    record.set_public_seq(d_.public_side.NextPublicSeq());
+  }
   event.set_reason(req.reason());
   std::vector<v1::LifecycleEvent> events{event};
   if (next.status() != latest.directive().status()) {

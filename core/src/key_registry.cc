@@ -125,6 +125,8 @@ std::string_view KeyRoleName(KeyRole role) {
       return "broker";
     case KeyRole::kRelay:
       return "relay";
+    case KeyRole::kPublic:
+      return "public";
   }
   return "unknown";
 }
@@ -135,6 +137,7 @@ std::optional<KeyRole> KeyRoleFromName(std::string_view name) {
   if (name == "auditor") return KeyRole::kAuditor;
   if (name == "broker") return KeyRole::kBroker;
   if (name == "relay") return KeyRole::kRelay;
+  if (name == "public") return KeyRole::kPublic;
   return std::nullopt;
 }
 

@@ -1,6 +1,5 @@
 #include "flatcast/public_view.h"
 
-#include <libxml/xmlwriter.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -10,6 +9,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/xml_out.h"
 
 namespace flatcast {
 
@@ -53,6 +53,16 @@ const char* TierWord(v1::Tier t) {
 
 TimePoint ReleasedAt(const PublicEntry& e) { return FromTimestamp(e.record.released_at()); }
 
+uint32_t PublicVersionOf(const PublicEntry& e);
+
+// When the public got what the document says: the release, the amendment
+// made after it, or the cancellation.
+TimePoint UpdatedAt(const PublicEntry& e) {
+  if (Cancelled(e)) return FromTimestamp(e.record.cancelled_at());
+  if (PublicVersionOf(e) > 1) return FromTimestamp(e.latest.directive().sent());
+  return ReleasedAt(e);
+}
+
 nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
   const auto& d = e.latest.directive();
   nlohmann::json actions = nlohmann::json::array();
@@ -70,6 +80,7 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
                       {"department", d.issuer_department()},
                       {"title", d.title()},
                       {"released", FormatTime(ReleasedAt(e))},
+                      {"updated", FormatTime(UpdatedAt(e))},
                       {"scope", d.scope()}};
   if (with_body) {
     j["body"] = d.body();
@@ -85,64 +96,20 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
   return j;
 }
 
-std::vector<const PublicEntry*> NewestFirst(const std::vector<PublicEntry>& entries) {
-  std::vector<const PublicEntry*> sorted;
-  for (const auto& e : entries) sorted.push_back(&e);
-  std::stable_sort(sorted.begin(), sorted.end(), [](const PublicEntry* a, const PublicEntry* b) {
-    return ReleasedAt(*a) > ReleasedAt(*b);
-  });
-  return sorted;
-}
-
-// A thin RAII wrapper over libxml2's text writer.
-class XmlOut {
- public:
-  XmlOut() : buf_(xmlBufferCreate()), w_(xmlNewTextWriterMemory(buf_, 0)) {
-    xmlTextWriterSetIndent(w_, 1);
-    xmlTextWriterSetIndentString(w_, BAD_CAST "  ");
-    xmlTextWriterStartDocument(w_, nullptr, "UTF-8", nullptr);
-  }
-  ~XmlOut() {
-    if (w_ != nullptr) xmlFreeTextWriter(w_);
-    xmlBufferFree(buf_);
-  }
-  void Start(const char* name, const char* ns = nullptr) {
-    if (ns != nullptr) {
-      xmlTextWriterStartElementNS(w_, nullptr, BAD_CAST name, BAD_CAST ns);
-    } else {
-      xmlTextWriterStartElement(w_, BAD_CAST name);
-    }
-  }
-  void End() { xmlTextWriterEndElement(w_); }
-  void Attr(const char* name, const std::string& value) {
-    xmlTextWriterWriteAttribute(w_, BAD_CAST name, BAD_CAST value.c_str());
-  }
-  void Text(const char* name, const std::string& value) {
-    xmlTextWriterWriteElement(w_, BAD_CAST name, BAD_CAST value.c_str());
-  }
-  std::string Finish() {
-    xmlTextWriterEndDocument(w_);
-    xmlFreeTextWriter(w_);
-    w_ = nullptr;
-    return std::string(reinterpret_cast<const char*>(xmlBufferContent(buf_)),
-                       static_cast<size_t>(xmlBufferLength(buf_)));
-  }
-
- private:
-  xmlBufferPtr buf_;
-  xmlTextWriterPtr w_;
-};
-
 std::string Sender(const v1::Directive& d) {
   return d.issuer_unit() + "." + d.issuer_department() + "@flatcast";
 }
 
 }  // namespace
 
-uint32_t PublicVersion(const PublicEntry& e) {
+namespace {
+uint32_t PublicVersionOf(const PublicEntry& e) {
   const uint32_t v = e.latest.directive().version();
   return v >= ReleasedVersion(e) ? v - ReleasedVersion(e) + 1 : 1;
 }
+}  // namespace
+
+uint32_t PublicVersion(const PublicEntry& e) { return PublicVersionOf(e); }
 
 std::string CapTime(TimePoint t) {
   std::string s = FormatTimeSeconds(t);  // ...T09:30:00Z
@@ -151,12 +118,6 @@ std::string CapTime(TimePoint t) {
 }
 
 std::string PublicDirectiveJson(const PublicEntry& e) { return PublicJson(e, true).dump(2) + "\n"; }
-
-std::string PublicListJson(const std::vector<PublicEntry>& entries) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const PublicEntry* e : NewestFirst(entries)) list.push_back(PublicJson(*e, false));
-  return nlohmann::json{{"directives", list}}.dump(2) + "\n";
-}
 
 std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   const auto& d = e.latest.directive();
@@ -235,45 +196,29 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   return x.Finish();
 }
 
-std::string AtomFeed(const std::vector<PublicEntry>& entries) {
-  auto sorted = NewestFirst(entries);
-  XmlOut x;
-  x.Start("feed", "http://www.w3.org/2005/Atom");
-  x.Text("id", "urn:flatcast:public");
-  x.Text("title", "flatcast public directives");
-  TimePoint updated{};
-  for (const auto& e : entries) {
-    updated = std::max({updated, ReleasedAt(e), FromTimestamp(e.record.cancelled_at())});
+Result<v1::PublicDocument> RenderPublicDocument(const PublicEntry& e, const Registry* registry,
+                                                const KeyPair* release_key) {
+  v1::PublicDocument doc;
+  const auto& d = e.latest.directive();
+  doc.set_public_seq(e.record.public_seq());
+  doc.set_public_id(e.record.public_id());
+  doc.set_version(PublicVersion(e));
+  doc.set_cancelled(Cancelled(e));
+  for (const auto& code : d.scope()) doc.add_scope(code);
+  *doc.mutable_released() = e.record.released_at();
+  *doc.mutable_updated() = ToTimestamp(UpdatedAt(e));
+  doc.set_json(PublicDirectiveJson(e));
+  doc.set_cap(CapAlertXml(e, registry));
+  if (release_key != nullptr) {
+    auto json_sig = Sign(doc.json(), *release_key);
+    if (!json_sig.ok()) return json_sig.status();
+    auto cap_sig = Sign(doc.cap(), *release_key);
+    if (!cap_sig.ok()) return cap_sig.status();
+    doc.set_key_id(KeyId(release_key->public_key));
+    doc.set_json_signature(*json_sig);
+    doc.set_cap_signature(*cap_sig);
   }
-  x.Text("updated", FormatTime(updated));
-  x.Start("link");
-  x.Attr("rel", "self");
-  x.Attr("href", "/public/feed.atom");
-  x.End();
-  for (const PublicEntry* e : sorted) {
-    const auto& d = e->latest.directive();
-    bool cancelled = e->record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE;
-    x.Start("entry");
-    x.Text("id", "urn:flatcast:" + e->record.public_id());
-    x.Text("title", cancelled ? "[Cancelled] " + d.title() : d.title());
-    x.Text("published", FormatTime(ReleasedAt(*e)));
-    x.Text("updated", FormatTime(cancelled ? FromTimestamp(e->record.cancelled_at()) : ReleasedAt(*e)));
-    x.Start("author");
-    x.Text("name", d.issuer_unit() + " " + d.issuer_department());
-    x.End();
-    x.Start("link");
-    x.Attr("href", "/public/directives/" + e->record.public_id());
-    x.End();
-    x.Start("link");
-    x.Attr("rel", "alternate");
-    x.Attr("type", "application/cap+xml");
-    x.Attr("href", "/public/directives/" + e->record.public_id() + "/cap.xml");
-    x.End();
-    x.Text("summary", d.body());
-    x.End();
-  }
-  x.End();
-  return x.Finish();
+  return doc;
 }
 
 }  // namespace flatcast

@@ -160,6 +160,14 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "relay_acks";
     case v1::Envelope::kRelayAcksStored:
       return "relay_acks_stored";
+    case v1::Envelope::kPublicHello:
+      return "public_hello";
+    case v1::Envelope::kPublicWelcome:
+      return "public_welcome";
+    case v1::Envelope::kPublicBatch:
+      return "public_batch";
+    case v1::Envelope::kPublicStored:
+      return "public_stored";
     case v1::Envelope::kError:
       return "error";
     case v1::Envelope::BODY_NOT_SET:

@@ -57,12 +57,10 @@ size_t StreetsAndCommunitiesOf(const std::string& region) {
 
 class Operations : public ::testing::Test {
  protected:
-  // A broker with its admin listener (and the public feed) on free ports.
+  // A broker with its admin listener on a free port.
   void StartBroker(std::vector<std::string> more = {}) {
     std::vector<std::string> flags = {"--admin-endpoint", "127.0.0.1:0", "--admin-endpoint-file",
-                                      (dir_ / "admin"), "--http-endpoint",
-                                      "127.0.0.1:0", "--http-endpoint-file",
-                                      (dir_ / "feed")};
+                                      (dir_ / "admin")};
     flags.insert(flags.end(), more.begin(), more.end());
     broker_ = std::make_unique<BrokerProcess>(dir_.path(), flags);
     ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
@@ -145,7 +143,7 @@ TEST_F(Operations, MetricsCountExactlyWhatAFanOutDidAndPromtoolAcceptsThem) {
   std::cout << "a scrape during the test:\n" << ReadFile(dir_ / "scrape.txt");
 }
 
-TEST_F(Operations, TheAdminListenerServesOperatorsOnlyAndTheFeedNoMetrics) {
+TEST_F(Operations, TheAdminListenerServesOperatorsOnly) {
   StartBroker();
   // The listener answers from before the loop's first report ("starting").
   HttpResponse health;
@@ -160,10 +158,6 @@ TEST_F(Operations, TheAdminListenerServesOperatorsOnlyAndTheFeedNoMetrics) {
   EXPECT_EQ(Get(admin_, "/readyz").body, "ready\n");
   EXPECT_EQ(Get(admin_, "/metrics", "POST").status, 405);
   EXPECT_EQ(Get(admin_, "/public/directives").status, 404) << "no public content here";
-  const std::string feed = WaitForEndpointFile(dir_ / "feed");
-  ASSERT_FALSE(feed.empty());
-  EXPECT_EQ(Get(feed, "/metrics").status, 404) << "no metrics on the public listener";
-  EXPECT_EQ(Get(feed, "/healthz").status, 404);
 }
 
 TEST_F(Operations, ReadyzTurnsUnreadyAtTheDiskReserveAndReadyWhenSpaceIsBack) {

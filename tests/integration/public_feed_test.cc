@@ -1,6 +1,8 @@
 // The release hold and the public feed with the real programs: a broker with
-// a lead time of a few seconds, the publisher and audit CLIs, and HTTP GETs
-// against the feed, including across a kill -9 of the broker during a hold.
+// a lead time of a few seconds and a release key, a public server
+// (flatcast-public) fed by it, the publisher and audit CLIs, and HTTP GETs
+// against the public server, including across a kill -9 of the broker
+// during a hold.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,6 +12,7 @@
 
 #include "http_client.h"
 #include "broker_process.h"
+#include "public_process.h"
 #include "flatcast/duration.h"
 #include "temp_dir.h"
 
@@ -19,21 +22,30 @@ namespace {
 using namespace std::chrono_literals;
 using namespace testing;  // flatcast::testing: programs, processes, temp dirs
 
-std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 class PublicFeedProcesses : public ::testing::Test {
  protected:
+  // The broker (again on the same endpoint after the first start) and,
+  // the first time, the public server.
   void StartBroker(const std::string& lead) {
-    std::filesystem::remove(dir_ / "http");
-    broker_ = std::make_unique<testing::BrokerProcess>(
-        dir_.path(),
-        std::vector<std::string>{"--publishers", SourcePath("configs/publishers.toml"),
-                                 "--http-endpoint", "127.0.0.1:0", "--http-endpoint-file",
-                                 dir_ / "http", "--public-lead-time", lead},
-        "broker-" + std::to_string(++starts_));
+    if (!std::filesystem::exists(dir_ / "release.key")) {
+      auto keys = testing::Run({Program("flatcast-keys"), "generate", "--kind", "signing", "--out",
+                                dir_ / "release"});
+      ASSERT_EQ(keys.exit_code, 0) << keys.err;
+    }
+    std::vector<std::string> flags{"--publishers", SourcePath("configs/publishers.toml"),
+                                   "--public-signing-key", dir_ / "release.key",
+                                   "--public-lead-time", lead};
+    if (!endpoint_.empty()) flags.insert(flags.end(), {"--endpoint", endpoint_});
+    broker_ = std::make_unique<testing::BrokerProcess>(dir_.path(), flags,
+                                                       "broker-" + std::to_string(++starts_));
     ASSERT_TRUE(broker_->ok()) << broker_->Stderr();
     endpoint_ = broker_->endpoint();
-    http_ = FirstLine(testing::ReadFile(dir_ / "http"));
+    if (!public_) {
+      public_ = std::make_unique<testing::PublicProcess>(dir_.path(),
+                                                         std::vector<std::string>{endpoint_});
+      ASSERT_TRUE(public_->ok()) << public_->Stderr();
+      http_ = public_->url();
+    }
   }
   testing::RunResult Publisher(std::vector<std::string> args) {
     args.insert(args.begin(), {Program("flatcast-publisher"), "--broker", endpoint_, "--publisher",
@@ -55,6 +67,7 @@ class PublicFeedProcesses : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<testing::BrokerProcess> broker_;
+  std::unique_ptr<testing::PublicProcess> public_;
   std::string endpoint_, http_;
   int starts_ = 0;
 };
@@ -85,7 +98,8 @@ TEST_F(PublicFeedProcesses, BrokerKilledDuringTheHoldReleasesLateAfterRestart) {
   broker_->Wait(10s);
   std::this_thread::sleep_for(5s);  // the release falls due while the broker is down
   StartBroker("3s");
-  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 10s));
+  // The public server says hello again within a heartbeat interval (5 s).
+  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 20s));
   auto events = testing::Run({Program("flatcast-audit"), "--broker", endpoint_, "events", id,
                               "--format", "json"});
   ASSERT_EQ(events.exit_code, 0) << events.err;

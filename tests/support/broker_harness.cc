@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "flatcast/duration.h"
 #include "flatcast/wire.h"
 
 namespace flatcast::testing {
@@ -12,7 +13,16 @@ BrokerHarness::BrokerHarness(Options options)
                     ? Registry::Parse(options_.registry_text, "test").value()
                     : Registry::Parse(options_.registry_text, "test").value().Cut(
                           options_.relay_region)),
-      clock_(options_.start) {
+      clock_(options_.start),
+      feed_(std::shared_ptr<const Registry>(std::shared_ptr<const Registry>(), &registry_)) {
+  signing_.key = GenerateKeyPair(KeyKind::kSigning).value();
+  v1::ReleaseKey announced;
+  announced.set_key_id(KeyId(signing_.key.public_key));
+  announced.set_public_key(signing_.key.public_key);
+  announced.set_holder("test-broker");
+  *announced.mutable_valid_from() = ToTimestamp(options_.start - std::chrono::hours(24));
+  signing_.announced.push_back(announced);
+  feed_.set_keys(signing_.announced);
   config_.endpoint = "inproc://unused";
   config_.data_dir = dir_ / "data";
   config_.max_message_bytes = 64 * 1024;
@@ -46,7 +56,7 @@ Status BrokerHarness::Start() {
     core_ = std::make_unique<broker::BrokerCore>(
         config_, broker::CoreDeps{registry_, clock_, outbox_, *commits_, *query_port_, publishers_,
                                   keys_ ? &keys_->registry() : nullptr, options_.authenticate,
-                                  &feed_, {}, options_.upstream, {}, nullptr});
+                                  &signing_, &feed_, {}, options_.upstream, {}, nullptr});
     return core_->Recover(*store_);
   };
   Status st = open();

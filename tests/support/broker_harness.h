@@ -109,6 +109,7 @@ class BrokerHarness {
   FakeDiskSpace& disk() { return disk_; }
   RecordingOutbox& outbox() { return outbox_; }
   RecordingFeed& feed() { return feed_; }
+  const broker::PublicSigning& signing() const { return signing_; }
   FakeClock& clock() { return clock_; }
   FaultyStore& store() { return *store_; }
   broker::BrokerCore& core() { return *core_; }
@@ -128,6 +129,8 @@ class BrokerHarness {
   broker::PublisherDirectory publishers_;
   std::optional<KeyRegistryWatcher> keys_;
   RecordingOutbox outbox_;
+  // The release key that signs public documents, fresh for each harness.
+  broker::PublicSigning signing_;
   RecordingFeed feed_;
   FakeDiskSpace disk_;
   std::unique_ptr<broker::SpaceReserve> reserve_;

@@ -1,5 +1,7 @@
 #include "recording_outbox.h"
 
+#include <stdexcept>
+
 #include "flatcast/wire.h"
 
 namespace flatcast::testing {
@@ -58,6 +60,22 @@ std::optional<v1::Envelope> RecordingOutbox::TakeFirst(
 size_t RecordingOutbox::queued(const std::string& routing) const {
   auto it = queues_.find(routing);
   return it == queues_.end() ? 0 : it->second.size();
+}
+
+void RecordingFeed::Publish(const std::vector<v1::PublicDocument>& documents) {
+  documents_ = documents;
+  auto site = feed::Site::Build(documents, keys_, registry_, latest_.get());
+  if (!site.ok()) throw std::runtime_error("public site: " + site.status().ToString());
+  latest_ = *site;
+  ++published_;
+}
+
+const feed::Site& RecordingFeed::latest() const {
+  if (!latest_) {
+    auto empty = feed::Site::Build({}, keys_, registry_);
+    const_cast<RecordingFeed*>(this)->latest_ = *empty;
+  }
+  return *latest_;
 }
 
 }  // namespace flatcast::testing

@@ -13,7 +13,9 @@
 
 #include "flatcast.pb.h"
 #include "flatcast/broker/outbox.h"
-#include "flatcast/broker/public_feed.h"
+#include "flatcast/broker/public_stream.h"
+#include "flatcast/feed/site.h"
+#include "flatcast/registry.h"
 
 namespace flatcast::testing {
 
@@ -51,19 +53,24 @@ class RecordingOutbox final : public broker::Outbox {
   size_t sent_total_ = 0;
 };
 
-// The latest snapshot the core published.
-class RecordingFeed final : public broker::FeedSink {
+// What a public server would serve after the core's latest public change:
+// the documents as a Site (flatcast/feed/site.h).
+class RecordingFeed final : public broker::PublicSink {
  public:
-  void Publish(std::shared_ptr<const broker::FeedSnapshot> snapshot) override {
-    latest_ = std::move(snapshot);
-    ++published_;
-  }
-  const broker::FeedSnapshot& latest() const { return *latest_; }
-  bool has_snapshot() const { return latest_ != nullptr; }
+  explicit RecordingFeed(std::shared_ptr<const Registry> registry) : registry_(std::move(registry)) {}
+  void Publish(const std::vector<v1::PublicDocument>& documents) override;
+  // The site built from the last documents (an empty one before any).
+  const feed::Site& latest() const;
+  std::shared_ptr<const feed::Site> shared() const { return latest_; }
+  const std::vector<v1::PublicDocument>& documents() const { return documents_; }
+  void set_keys(std::vector<v1::ReleaseKey> keys) { keys_ = std::move(keys); }
   int published() const { return published_; }
 
  private:
-  std::shared_ptr<const broker::FeedSnapshot> latest_;
+  std::shared_ptr<const Registry> registry_;
+  std::vector<v1::ReleaseKey> keys_;
+  std::vector<v1::PublicDocument> documents_;
+  std::shared_ptr<const feed::Site> latest_;
   int published_ = 0;
 };
 

@@ -155,15 +155,15 @@ TEST_F(BrokerFaults, ReleaseThatCannotBeStoredIsTriedAgainAndNeverLost) {
   b_.store().FailWrites(3);
   b_.Advance(12h);  // due: the first attempt fails
   EXPECT_EQ(b_.store().writes_failed(), 1);
-  EXPECT_EQ(b_.feed().latest().by_public_id.size(), 0u);
+  EXPECT_EQ(b_.feed().latest().size(), 0u);
   b_.Advance(100ms);  // tried again only after a second
   EXPECT_EQ(b_.store().writes_failed(), 1);
   b_.Advance(1s);
   b_.Advance(1s);
   EXPECT_EQ(b_.store().writes_failed(), 3);
-  EXPECT_EQ(b_.feed().latest().by_public_id.size(), 0u);
+  EXPECT_EQ(b_.feed().latest().size(), 0u);
   b_.Advance(1s);
-  ASSERT_EQ(b_.feed().latest().by_public_id.size(), 1u);
+  ASSERT_EQ(b_.feed().latest().size(), 1u);
   int released = 0;
   for (const auto& e : b_.Events(receipt.id())) {
     if (e.kind() != v1::LifecycleEvent::RELEASED) continue;

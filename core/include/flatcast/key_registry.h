@@ -9,7 +9,11 @@
 //   publisher  subject = the publisher's name in the publishers file
 //   auditor    subject = a name; read-only access
 //   broker     subject = the broker group; the CURVE key a broker pair
-//              shares, the only key its replication endpoint admits
+//              shares, the only key its replication endpoint admits; its
+//              signing key is the release key that signs public documents
+//   relay      subject = the relay's region code
+//   public     subject = a name; a public server, which only receives
+//              what is released
 // A holder has at most one active key of each kind. Revoked records stay in
 // the registry, so a signature can be checked against the key that was valid
 // when it was made.
@@ -65,7 +69,9 @@ namespace flatcast {
 
 // kRelay: a relay broker's key toward its upstream; its subject is the
 // relay's region code (docs/RELAY.md).
-enum class KeyRole { kUnit, kPublisher, kAuditor, kBroker, kRelay };
+// kPublic: a public server (flatcast-public, docs/PUBLIC.md); it may only
+// receive what is public.
+enum class KeyRole { kUnit, kPublisher, kAuditor, kBroker, kRelay, kPublic };
 
 // "unit", "publisher", "auditor".
 std::string_view KeyRoleName(KeyRole role);

@@ -9,6 +9,8 @@
 #include "flatcast.pb.h"
 #include "flatcast/clock.h"
 #include "flatcast/registry.h"
+#include "flatcast/signing.h"
+#include "flatcast/status.h"
 
 namespace flatcast {
 
@@ -28,16 +30,19 @@ uint32_t PublicVersion(const PublicEntry& e);
 //  "issuer", "department", "title", "body", "actions": [...public ones],
 //  "scope": [...], "released", "expires", "cancelled"}
 std::string PublicDirectiveJson(const PublicEntry& e);
-// {"directives": [...PublicDirectiveJson summaries, newest release first]}
-std::string PublicListJson(const std::vector<PublicEntry>& entries);
 
 // A CAP 1.2 <alert> (scope Public; msgType Alert, Update or Cancel;
-// references the internal identifier; sent and effective = the release time).
+// an update or cancellation references the first public message; sent and
+// effective = the release time).
 // `registry` may be null; with it, area descriptions carry unit names.
 std::string CapAlertXml(const PublicEntry& e, const Registry* registry);
 
-// An Atom 1.0 feed of the entries, newest release first.
-std::string AtomFeed(const std::vector<PublicEntry>& entries);
+// The documents of a released directive as public servers receive them
+// (docs/PUBLIC.md): PublicDirectiveJson and CapAlertXml, each signed with
+// `release_key` (an Ed25519 pair) over its exact bytes when given, unsigned
+// otherwise; its public_seq is the record's.
+Result<v1::PublicDocument> RenderPublicDocument(const PublicEntry& e, const Registry* registry,
+                                                const KeyPair* release_key);
 
 // CAP's time format: "2026-11-28T09:30:00-00:00" (UTC, no fractions).
 std::string CapTime(TimePoint t);

@@ -55,8 +55,6 @@ class Broker {
   Status Start();
   // The endpoint actually bound (with the port chosen for "*").
   const std::string& endpoint() const;
-  // "http://host:port" of the public feed, empty when it is off.
-  const std::string& http_endpoint() const;
   // Serves until `stop` becomes true (checked at least every 100 ms), or
   // until a pair's broker must start again (BrokerExit).
   Result<BrokerExit> Serve(const std::atomic<bool>& stop);

@@ -124,13 +124,12 @@ struct BrokerConfig {
   // is attributed to the unit, publisher or auditor that key belongs to.
   // Empty: connections are neither encrypted nor authenticated.
   std::string curve_secret_key;
-  // host:port of the public HTTP feed, e.g. "127.0.0.1:7780"; port 0 picks a
-  // free one; empty (the default): no feed.
-  std::string http_endpoint;
-  // If set, "http://host:port" of the feed is written here once it listens.
-  std::string http_endpoint_file;
+  // The release key (a secret signing key file): signs every public
+  // document; public servers (flatcast-public) are served only with it
+  // (docs/PUBLIC.md). The broker serves no HTTP to the public.
+  std::string public_signing_key;
   // host:port of the operator's listener (/metrics, /healthz, /readyz;
-  // docs/OPERATIONS.md), e.g. "127.0.0.1:7790"; never the public feed's.
+  // docs/OPERATIONS.md), e.g. "127.0.0.1:7790".
   // Empty (the default): none.
   std::string admin_endpoint;
   // If set, "http://host:port" of the admin listener is written here once it listens.

@@ -23,7 +23,7 @@
 #include "flatcast/broker/config.h"
 #include "flatcast/broker/metrics.h"
 #include "flatcast/broker/outbox.h"
-#include "flatcast/broker/public_feed.h"
+#include "flatcast/broker/public_stream.h"
 #include "flatcast/broker/publishers.h"
 #include "flatcast/broker/query_port.h"
 #include "flatcast/broker/store.h"
@@ -48,7 +48,11 @@ struct CoreDeps {
   // Connections are CURVE-authenticated (needs `keys`): each message is
   // attributed to the holder of its connection's key.
   bool authenticate = false;
-  FeedSink* feed = nullptr;  // null: no public feed
+  // The release key that signs public documents (docs/PUBLIC.md); null:
+  // documents go unsigned and no public server is served.
+  const PublicSigning* public_signing = nullptr;
+  // Told what is public each time it changes; may be null.
+  PublicSink* public_sink = nullptr;
   // A broker pair's state, for ClusterQuery (empty: a single broker, which
   // answers as its own leader).
   std::function<v1::ClusterReply()> cluster;

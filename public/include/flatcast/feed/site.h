@@ -1,0 +1,119 @@
+// What a public server serves (docs/PUBLIC.md): the released directives'
+// documents as the broker rendered and signed them, and the lists, feeds
+// and pages built from them for the whole registry or one region. A Site is
+// immutable once built (its per-region answers are computed once and kept),
+// so the HTTP thread answers from it while the link builds the next.
+//
+//   GET /public/directives[?region=CODE]          JSON list, newest release first
+//   GET /public/directives/<id>                   one directive, JSON (signed bytes)
+//   GET /public/directives/<id>/cap.xml           CAP 1.2 (signed bytes)
+//   GET /public/directives/<id>/signature         the signatures of both, JSON
+//   GET /public/feed.atom[?region=CODE]           Atom 1.0; each entry links its CAP alert
+//   GET /public/page[?region=CODE]                an HTML page, no JavaScript
+//   GET /public/events[?region=CODE]              Server-Sent Events (Last-Event-ID)
+//   GET /.well-known/flatcast/keys.json           the release keys and their validity
+//
+// A region is a code of the registry: its answers hold what was released
+// for it or a region above it (the nation included). Every answer but the
+// event stream carries an ETag; If-None-Match with it gets 304.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "flatcast.pb.h"
+#include "flatcast/registry.h"
+#include "flatcast/status.h"
+
+namespace flatcast::feed {
+
+namespace v1 = ::flatcast::v1;
+
+// The request as the site needs it.
+struct FeedRequest {
+  std::string method;         // "GET", "HEAD", ...
+  std::string target;         // path and query
+  std::string if_none_match;  // header, may be empty
+  std::string last_event_id;  // header, may be empty
+  bool has_last_event_id = false;
+};
+
+struct FeedResponse {
+  int status = 200;
+  std::string content_type = "application/json; charset=utf-8";
+  std::string body;
+  std::string etag;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // /public/events: the stream starts with `body` (the header's end, the
+  // events missed after Last-Event-ID) and follows `region` from `after`.
+  bool event_stream = false;
+  std::string region;
+  uint64_t after = 0;
+};
+
+// One document with what the site derives from it once.
+struct SiteEntry {
+  v1::PublicDocument doc;
+  std::string summary;  // the list's entry: the document without body and actions, as JSON text
+  std::string event;    // its Server-Sent Event (id, event, one data line)
+  std::string title, body, status, msg_type, issuer, department, released, expires;
+  std::vector<std::string> actions;
+};
+
+class Site {
+ public:
+  // `previous` (may be null): entries of unchanged documents are taken from
+  // it rather than parsed again. Documents are whole: each public id once.
+  static Result<std::shared_ptr<const Site>> Build(const std::vector<v1::PublicDocument>& docs,
+                                                   std::vector<v1::ReleaseKey> keys,
+                                                   std::shared_ptr<const Registry> registry,
+                                                   const Site* previous = nullptr);
+
+  uint64_t head() const { return by_seq_.empty() ? 0 : by_seq_.rbegin()->first; }
+  size_t size() const { return by_seq_.size(); }
+  const Registry& registry() const { return *registry_; }
+
+  FeedResponse Answer(const FeedRequest& req) const;
+  // The events of `region` ("" : every region) after public_seq `after`, in order.
+  std::string EventsAfter(const std::string& region, uint64_t after) const;
+
+  // True when `doc` was released for `region` or a region above it.
+  static bool Reaches(const v1::PublicDocument& doc, std::string_view region);
+
+ private:
+  struct RegionView {
+    std::string etag;  // "g<highest public_seq among its documents>"
+    std::string list_json, atom, html;
+  };
+  Site() = default;
+  const RegionView& View(const std::string& region) const;
+  std::string Html(const std::string& region, const std::vector<const SiteEntry*>& entries) const;
+
+  std::shared_ptr<const Registry> registry_;
+  std::vector<v1::ReleaseKey> keys_;
+  std::string keys_json_;
+  std::map<uint64_t, std::shared_ptr<const SiteEntry>> by_seq_;
+  std::unordered_map<std::string, std::shared_ptr<const SiteEntry>> by_id_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const RegionView>> views_;  // guarded by mu_
+};
+
+// A release key as PEM (SubjectPublicKeyInfo), for openssl.
+std::string Ed25519PublicKeyPem(std::string_view raw_public_key);
+
+// The response the site gives one raw HTTP/1.1 request, as the listener
+// would (an event stream: its first bytes); 400 for bytes that are not a
+// request. For tests and the fuzz target.
+std::string AnswerHttpRequest(std::string_view raw, const Site& site);
+
+// Parses a Last-Event-ID: 1-20 decimal digits within uint64.
+Result<uint64_t> ParseLastEventId(std::string_view text);
+
+}  // namespace flatcast::feed
