@@ -17,7 +17,7 @@ packages=(
   libxml2-dev
   etcd-server etcd-client
   clang libclang-rt-14-dev
-  mosquitto libmosquitto-dev python3 gnuplot-nox
+  mosquitto libmosquitto-dev python3 gnuplot-nox openssl wrk
   chromium chromium-driver fonts-noto-cjk
 )
 

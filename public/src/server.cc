@@ -18,7 +18,9 @@
 #include <optional>
 #include <thread>
 
+#include "flatcast/clock.h"
 #include "flatcast/http_request.h"
+#include "flatcast/log_throttle.h"
 
 namespace flatcast::feed {
 
@@ -181,7 +183,11 @@ class Server final : public FeedServer {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
         // Out of descriptors, say: try again shortly rather than spin.
-        spdlog::warn("accept failed: {}; trying again in 100 ms", ec.message());
+        if (auto held = accept_log_.Admit(ec.message(), SystemClock::Instance().Now())) {
+          spdlog::warn("accept failed: {}; trying again every 100 ms ({} more since the last "
+                       "report)",
+                       ec.message(), *held);
+        }
         retry_.expires_after(std::chrono::milliseconds(100));
         retry_.async_wait([this](beast::error_code wait) {
           if (!wait) Accept();
@@ -225,6 +231,7 @@ class Server final : public FeedServer {
   std::atomic<uint64_t> dropped_slow_{0};
   std::atomic<uint64_t> refused_connections_{0};
   std::string url_;
+  LogThrottle accept_log_{std::chrono::seconds(10)};
   std::thread thread_;
 };
 
