@@ -117,6 +117,14 @@ bool NewerFirst(const SiteEntry* a, const SiteEntry* b) {
 
 std::string Quoted(std::string s) { return "\"" + s + "\""; }
 
+// A time as people in China read it: "2026-11-28 21:30 北京时间" (UTC+8).
+std::string BeijingTime(const std::string& iso) {
+  auto t = ParseTime(iso);
+  if (!t.ok()) return iso;
+  std::string s = FormatTimeSeconds(*t + std::chrono::hours(8));  // 2026-11-28T21:30:00Z
+  return s.substr(0, 10) + " " + s.substr(11, 5) + " 北京时间";
+}
+
 }  // namespace
 
 bool Site::Reaches(const v1::PublicDocument& doc, std::string_view region) {
@@ -327,10 +335,14 @@ form{{margin:.5rem 0}}
     }
     out += "</p>\n";
     out += fmt::format("<h2>{}</h2>\n", EscapeHtml(e->title));
-    out += fmt::format("<p class=\"meta\">{} {} · 发布 released {}{}</p>\n",
+    std::string updated = FormatTime(FromTimestamp(e->doc.updated()));
+    out += fmt::format("<p class=\"meta\">{} {} · 发布 released {}{}{}</p>\n",
                        EscapeHtml(name_of(e->issuer)), EscapeHtml(e->department),
-                       EscapeHtml(e->released),
-                       e->expires.empty() ? "" : " · 有效至 expires " + EscapeHtml(e->expires));
+                       EscapeHtml(BeijingTime(e->released)),
+                       e->doc.cancelled()        ? " · 撤销 cancelled " + EscapeHtml(BeijingTime(updated))
+                       : e->doc.version() > 1    ? " · 更新 updated " + EscapeHtml(BeijingTime(updated))
+                                                 : "",
+                       e->expires.empty() ? "" : " · 有效至 expires " + EscapeHtml(BeijingTime(e->expires)));
     std::string body = EscapeHtml(e->body);
     for (size_t p = 0; (p = body.find('\n', p)) != std::string::npos; p += 5) body.replace(p, 1, "<br>");
     out += "<p>" + body + "</p>\n";
@@ -365,9 +377,21 @@ FeedResponse Site::Answer(const FeedRequest& req) const {
     if (region.empty() || region.size() > 12 ||
         !std::all_of(region.begin(), region.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         !(region == kNationCode || registry_->Find(region))) {
-      return Error(400, fmt::format("unknown region \"{}\": give a code of the registry (GB/T "
-                                    "2260, 2 to 12 digits, e.g. 520102)",
-                                    std::string(r->substr(0, 64))));
+      FeedResponse bad = Error(400, fmt::format("unknown region \"{}\": give a code of the registry "
+                                                "(GB/T 2260, 2 to 12 digits, e.g. 520102)",
+                                                std::string(r->substr(0, 64))));
+      if (path == "/public/page" || path == "/public" || path == "/public/" || path == "/") {
+        // For a person: a page that says so and leads back.
+        bad.content_type = "text/html; charset=utf-8";
+        bad.body = fmt::format(
+            "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta "
+            "name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>unknown "
+            "region</title></head>\n<body><h1>没有这个地区代码 Unknown region</h1>\n<p>unknown "
+            "region \"{}\": give a code of the registry (GB/T 2260, e.g. 520102).</p>\n<p><a "
+            "href=\"/public/page\">全部地区 All regions</a></p></body></html>\n",
+            EscapeHtml(r->substr(0, 64)));
+      }
+      return bad;
     }
   }
   auto with_etag = [&](std::string body, std::string type, std::string etag) {
