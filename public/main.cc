@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
       "configs/registry/guizhou-52.tsv";
   std::string curve_key, broker_key, name = "flatcast-public", log_format, log_level = "info";
   feed::FeedServerOptions server_options;
+  app.set_config("--config", "",
+                 "a TOML file of these options by their long names (data-dir = \"...\", "
+                 "broker = [\"...\"]), e.g. /etc/flatcast/public.toml; flags override it");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("-b,--broker", brokers,
                  "the broker's client endpoint, e.g. tcp://10.0.0.5:7700 (repeat for a pair's two)")
       ->required();

@@ -307,9 +307,10 @@ TEST_F(Operations, TheServiceUnitsVerifyAndAreHardened) {
   // built ones, which systemd-analyze checks exist and are executable.
   const fs::path units = dir_ / "units";
   fs::create_directories(units);
-  for (const char* unit : {"flatcast-broker.service", "flatcast-subscriber@.service"}) {
+  for (const char* unit :
+       {"flatcast-broker.service", "flatcast-subscriber@.service", "flatcast-public.service"}) {
     std::string text = ReadFile(SourcePath(std::string("configs/systemd/") + unit));
-    for (const char* program : {"flatcast-broker", "flatcast-subscriber"}) {
+    for (const char* program : {"flatcast-broker", "flatcast-subscriber", "flatcast-public"}) {
       const std::string from = std::string("/usr/bin/") + program;
       for (size_t at; (at = text.find(from)) != std::string::npos;) {
         text.replace(at, from.size(), Program(program));
@@ -317,7 +318,8 @@ TEST_F(Operations, TheServiceUnitsVerifyAndAreHardened) {
     }
     WriteFile(units / unit, text);
   }
-  for (const char* unit : {"flatcast-broker.service", "flatcast-subscriber@520102016001.service"}) {
+  for (const char* unit : {"flatcast-broker.service", "flatcast-subscriber@520102016001.service",
+                           "flatcast-public.service"}) {
     auto verify = flatcast::testing::Run({"/usr/bin/systemd-analyze", "verify", units / unit});
     EXPECT_EQ(verify.exit_code, 0) << verify.err;
     EXPECT_EQ(verify.out + verify.err, "") << "no warning of any kind";
