@@ -12,6 +12,11 @@
 # directive is signed, and the broker and the daemons verify it. --no-curve
 # runs the same demo in open mode (no keys, for comparison).
 #
+# A public server (flatcast-public, docs/PUBLIC.md) runs beside the broker
+# with a key of the public role: the demo shows the directive held from the
+# public, releases it early (the publisher's emergency right), and prints
+# the public page's address for a community, and a signature check.
+#
 # With --storm it then kills the broker (kill -9), restarts it on the same
 # port, publishes 10 more directives while every terminal reconnects at once,
 # and reports how long until every unit has all of them and has acknowledged.
@@ -66,8 +71,9 @@ bin=build/bin
 registry=configs/registry/guizhou-52.tsv
 work=$(mktemp -d /tmp/flatcast-demo.XXXXXX)
 pids=()
+public_pid=""
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" $public_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ "$keep" = 1 ]; then echo "demo files kept in $work"; else rm -rf "$work"; fi
 }
@@ -82,16 +88,26 @@ daemons=(520102 520102016 520102016001)  # 南明区, 新华路街道, 纪念塔
 exclude=$(IFS=,; echo "${daemons[*]}")
 keys=$work/keys
 # Options of each kind of peer: empty in open mode.
-broker_sec=() publisher_sec=() audit_sec=() swarm_sec=()
+broker_sec=() publisher_sec=() audit_sec=() swarm_sec=() public_sec=()
 if [ "$ha" = 1 ] && [ "$storm" = 1 ]; then echo "--ha and --storm are separate demos" >&2; exit 2; fi
+if [ "$curve" = 0 ]; then
+  mkdir -p "$keys"
+  "$bin/flatcast-keys" generate --kind signing --out "$keys/release" >/dev/null
+  broker_sec=(--public-signing-key "$keys/release.key")
+fi
 if [ "$curve" = 1 ]; then
   echo "== keys (generated now, in $keys; none is committed)"
   mkdir -p "$keys"
   k() { "$bin/flatcast-keys" "$@" >/dev/null; }
   k generate --kind curve --out "$keys/broker"
-  # A pair shares the broker key, registered with the broker role (docs/HA.md).
-  [ "$ha" = 1 ] && k register --registry "$keys/registry.toml" --name "pair-52" --role broker \
-    --subject 52 --curve-pub "$keys/broker.pub"
+  # The broker's key, with the release key that signs public documents,
+  # registered with the broker role (a pair shares both; docs/HA.md).
+  k generate --kind signing --out "$keys/release"
+  k register --registry "$keys/registry.toml" --name "broker-52" --role broker \
+    --subject 52 --curve-pub "$keys/broker.pub" --signing-pub "$keys/release.pub"
+  k generate --kind curve --out "$keys/public"
+  k register --registry "$keys/registry.toml" --name public-1 --role public \
+    --subject public-1 --curve-pub "$keys/public.pub"
   k generate --kind curve --out "$keys/publisher-curve"
   k generate --kind signing --out "$keys/publisher-sign"
   k register --registry "$keys/registry.toml" --name guizhou-health --role publisher \
@@ -107,7 +123,9 @@ if [ "$curve" = 1 ]; then
   k seed --out "$keys/swarm.seed"
   "$bin/flatcast-keys" register-units --registry "$keys/registry.toml" --seed "$keys/swarm.seed" \
     --units "$registry" --region "$region" --exclude "$exclude" | sed 's/^/   /'
-  broker_sec=(--keys "$keys/registry.toml" --curve-key "$keys/broker.key")
+  broker_sec=(--keys "$keys/registry.toml" --curve-key "$keys/broker.key"
+              --public-signing-key "$keys/release.key")
+  public_sec=(--curve-key "$keys/public.key" --broker-key "$keys/broker.pub")
   publisher_sec=(--curve-key "$keys/publisher-curve.key" --broker-key "$keys/broker.pub")
   audit_sec=(--curve-key "$keys/auditor.key" --broker-key "$keys/broker.pub")
   swarm_sec=(--key-seed "$keys/swarm.seed" --broker-key "$keys/broker.pub")
@@ -170,6 +188,17 @@ else
   endpoint=$(cat "$work/endpoint")
   echo "   listening on $endpoint"
 fi
+
+public_endpoints=$endpoint
+[ "$ha" = 1 ] && public_endpoints="${pair_endpoint[a]} --broker ${pair_endpoint[b]}"
+echo "== public server (flatcast-public, its own copy in $work/public)"
+# shellcheck disable=SC2086
+"$bin/flatcast-public" --broker $public_endpoints --data-dir "$work/public" --registry "$registry" \
+  --listen 127.0.0.1:0 --listen-file "$work/public.url" "${public_sec[@]}" 2>"$work/public.log" &
+public_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/public.url" ] && break; sleep 0.1; done
+public_url=$(cat "$work/public.url")
+echo "   serving on $public_url"
 
 echo "== subscriber daemons: ${daemons[*]}"
 for unit in "${daemons[@]}"; do
@@ -252,6 +281,7 @@ echo
 echo "   last acknowledgement durable $(field last_ack_after_ms <"$work/status.json") ms after publish"
 [ "$ha" = 1 ] && echo "   every unit acknowledged, durable on both brokers, $(( ($(date +%s%N) - kill_at) / 1000000 )) ms after the kill"
 swarm_pids=("${pids[@]:$((4 + 2 * ha)):$shards}")
+kill -0 "$public_pid" 2>/dev/null || { echo "the public server stopped"; cat "$work/public.log"; exit 1; }
 [ "$storm" = 1 ] || for i in $(seq 0 $((shards - 1))); do wait "${swarm_pids[$i]}" || echo "swarm shard $i failed"; done
 
 echo "== operators at the real terminals"
@@ -288,6 +318,15 @@ audit verify
 echo "== a real terminal's inbox (520102016001 纪念塔社区)"
 sub list --state-dir "$work/terminal-520102016001"
 
+echo "== the public: held for the lead time, then released early"
+count_public() { curl -s "$public_url/public/directives?region=520102016001" | grep -c '"id"' || true; }
+echo "   public directives for 纪念塔社区 now: $(count_public) (internal first: public in 12 h)"
+publisher release "$id" --reason "demo: the public needs it now" | sed 's/^/   /'
+for _ in $(seq 1 100); do [ "$(count_public)" -gt 0 ] && break; sleep 0.1; done
+public_id=$(curl -s "$public_url/public/directives?region=520102016001" | grep -o '"id":"[^"]*"' | head -n1 | cut -d'"' -f4)
+echo "   released as $public_id; the community's page: $public_url/public/page?region=520102016001"
+"$bin/flatcast-keys" verify-public "$public_url/public/directives/$public_id" | sed 's/^/   /'
+
 if [ "$storm" = 1 ]; then
   echo "== storm: kill -9 the broker, restart it, publish 10 directives while all reconnect"
   kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
@@ -307,4 +346,8 @@ if [ "$storm" = 1 ]; then
     [ "$acked" = "$addressed" ] || echo "   $id: only $acked of $addressed acknowledged"
   done
   echo "   every swarm terminal has all 11 directives, acknowledged, $(( (swarm_done - storm_start) / 1000000 )) ms after the restart"
+fi
+if [ "$keep" = 1 ]; then
+  echo "== kept running (Ctrl-C stops): the public page $public_url/public/page?region=520102016001"
+  wait "$public_pid"
 fi

@@ -17,7 +17,7 @@ packages=(
   libxml2-dev
   etcd-server etcd-client
   clang libclang-rt-14-dev
-  mosquitto libmosquitto-dev python3 gnuplot-nox openssl wrk
+  mosquitto libmosquitto-dev python3 gnuplot-nox openssl wrk curl
   chromium chromium-driver fonts-noto-cjk
 )
 

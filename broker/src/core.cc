@@ -202,7 +202,12 @@ class BrokerCore::Impl {
     public_.FlushFeed();
   }
 
-  void KeysChanged() { authorizer_.Recheck(); }
+  void KeysChanged() {
+    authorizer_.Recheck();
+    // A public server whose key was revoked is sent nothing more.
+    public_servers_.ForgetIf(
+        [&](const std::string& routing) { return !authorizer_.Knows(routing); });
+  }
 
   void OnUpstreamVersion(v1::StoredDirective version) {
     if (!intake_) {

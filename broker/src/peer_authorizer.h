@@ -34,6 +34,11 @@ class PeerAuthorizer {
   // After the key registry changed: connections whose key is no longer
   // active are served no more (their unit is forgotten, their messages refused).
   void Recheck();
+  // True when the peer's connection is known and still authorized (always
+  // in open mode).
+  bool Knows(const std::string& routing) const {
+    return !enabled() || identities_.contains(routing);
+  }
 
  private:
   Result<const PeerIdentity*> IdentityOf(const Inbound& in);

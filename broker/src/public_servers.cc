@@ -130,6 +130,18 @@ Status PublicServers::OnStored(const std::string& routing, const v1::PublicStore
   return Status::Ok();
 }
 
+void PublicServers::ForgetIf(const std::function<bool(const std::string&)>& gone) {
+  for (auto it = servers_.begin(); it != servers_.end();) {
+    if (gone(it->first)) {
+      spdlog::warn("public server \"{}\" no longer served: its key is no longer valid",
+                   it->second.name);
+      it = servers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void PublicServers::Tick(TimePoint now) {
   if (now < next_heartbeat_) return;
   next_heartbeat_ = now + options_.heartbeat_interval;

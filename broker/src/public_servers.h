@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -45,6 +46,8 @@ class PublicServers {
                  TimePoint now);
   Status OnStored(const std::string& routing, const v1::PublicStored& stored, TimePoint now);
   void Tick(TimePoint now);
+  // Forgets the servers `gone` says of (their key was revoked).
+  void ForgetIf(const std::function<bool(const std::string& routing)>& gone);
 
   size_t connected() const { return servers_.size(); }
   uint64_t head() const { return docs_.empty() ? 0 : docs_.rbegin()->first; }

@@ -274,6 +274,35 @@ TEST_F(PublicSite, APublicServerIsSentOnlyWhatIsReleasedFromItsCursorOneBatchAtA
   EXPECT_NE(beyond->error().message().find("beyond what was sent"), std::string::npos);
 }
 
+TEST(PublicAccess, APublicServerWhoseKeyIsRevokedIsSentNothingMore) {
+  testing::BrokerHarness::Options options;
+  options.keys = true;
+  options.authenticate = true;
+  testing::BrokerHarness broker(options);
+  KeyPair key = GenerateKeyPair(KeyKind::kCurve).value();
+  KeyRegistry keys;
+  const TimePoint t = testing::SampleTime() - std::chrono::hours(1);
+  ASSERT_TRUE(keys.Register("public-1", KeyRole::kPublic, "public-1", key.public_key, std::nullopt, t)
+                  .ok());
+  ASSERT_TRUE(keys.Save(broker.keys_path()).ok());
+  ASSERT_TRUE(broker.Start().ok());
+  broker.SetUserId("pub", key.public_key);
+  v1::Envelope hello;
+  hello.set_protocol_version(wire::kProtocolVersion);
+  hello.mutable_public_hello()->set_name("public-1");
+  ASSERT_TRUE(broker.Call("pub", hello).has_public_welcome());
+  broker.Advance(6s);
+  EXPECT_TRUE(broker.Next("pub", v1::Envelope::kPublicBatch).has_value()) << "a heartbeat";
+  ASSERT_TRUE(keys.Revoke("public-1", std::nullopt, testing::SampleTime()).ok());
+  ASSERT_TRUE(keys.Save(broker.keys_path()).ok());
+  ASSERT_TRUE(broker.ReloadKeys());
+  broker.TakeAll("pub");
+  broker.Advance(6s);
+  broker.Advance(6s);
+  EXPECT_FALSE(broker.Next("pub", v1::Envelope::kPublicBatch).has_value())
+      << "nothing goes to a server whose key was revoked";
+}
+
 TEST(PublicAccess, APublicServerMayOnlySayHelloAndWhatItStored) {
   broker::PeerIdentity pub{KeyRole::kPublic, "public-1", "public-1", "0123456789abcdef"};
   using B = v1::Envelope::BodyCase;
