@@ -85,6 +85,28 @@ printf 'HEAD /public/feed.atom HTTP/1.0\r\n\r\n' >"$http/atom-head"
 printf 'GET /public/directives HTTP/1.1\r\nIf-None-Match: "g7"\r\nConnection: close\r\n\r\n' >"$http/etag"
 printf 'POST /public/directives HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' >"$http/post"
 printf 'GET /public/directives HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' >"$http/chunked"
+printf 'GET /public/directives?region=520102001001 HTTP/1.1\r\nHost: feed\r\n\r\n' >"$http/region"
+printf 'GET /public/page?region=5201&x=1 HTTP/1.1\r\nIf-None-Match: "h2"\r\n\r\n' >"$http/page"
+printf 'GET /public/events?region=52 HTTP/1.1\r\nLast-Event-ID: 1\r\n\r\n' >"$http/events"
+printf 'GET /public/events HTTP/1.1\r\nLast-Event-ID: 99999999999999999999\r\n\r\n' >"$http/events-bad"
+printf 'GET /public/directives/52-HEALTH-20261128-P0002/signature HTTP/1.1\r\n\r\n' >"$http/signature"
+printf 'GET /.well-known/flatcast/keys.json HTTP/1.1\r\n\r\n' >"$http/keys"
+printf 'GET /public/feed.atom?region=99 HTTP/1.1\r\n\r\n' >"$http/unknown-region"
+
+# What a broker sends a public server (docs/PUBLIC.md).
+p() { enc Envelope fuzz_public_link "$@"; }
+p welcome.bin <<'EOF'
+protocol_version: 1 public_welcome { head: 2 heartbeat_interval_ms: 5000 keys { key_id: "0123456789abcdef" public_key: "0123456789abcdef0123456789abcdef" holder: "broker-52" } }
+EOF
+p batch.bin <<'EOF'
+protocol_version: 1 public_batch { after: 0 last: 2 head: 2 documents { public_seq: 1 public_id: "52-HEALTH-20261128-P0001" version: 1 scope: "5201" json: "{\"id\":\"52-HEALTH-20261128-P0001\",\"title\":\"Masks <b>\",\"body\":\"x\\ny\",\"actions\":[{\"what\":\"Post\"}],\"status\":\"Exercise\",\"released\":\"2026-11-28T20:00:00Z\"}" cap: "<alert/>" } documents { public_seq: 2 public_id: "52-HEALTH-20261128-P0002" version: 2 cancelled: true scope: "00" json: "{\"id\":\"52-HEALTH-20261128-P0002\",\"expires\":\"2026-12-28T20:00:00Z\"}" } }
+EOF
+p out-of-order.bin <<'EOF'
+protocol_version: 1 public_batch { after: 3 last: 2 documents { public_seq: 1 public_id: "../x" json: "[]" } }
+EOF
+p heartbeat.bin <<'EOF'
+protocol_version: 1 public_batch { after: 5 last: 5 head: 9 }
+EOF
 
 reg="$root/fuzz/corpus/fuzz_registry_large"
 mkdir -p "$reg"
