@@ -102,6 +102,9 @@ int main(int argc, char** argv) {
     (*server)->Publish(current);
     return Status::Ok();
   };
+  spdlog::info("serving {} released directives on {} (registry {}, {} units); fed by {}",
+               current->size(), (*server)->url(), registry_path, shared_registry->size(),
+               fmt::join(brokers, ", "));
   feed::PublicLinkOptions link_options{brokers, *curve, name};
   auto link = feed::PublicLink::Start(
       link_options, (*store)->cursor(),
@@ -116,9 +119,6 @@ int main(int argc, char** argv) {
         return rebuild();
       });
   if (!link.ok()) return Fail(link.status());
-  spdlog::info("serving {} released directives on {} (registry {}, {} units); fed by {}",
-               current->size(), (*server)->url(), registry_path, shared_registry->size(),
-               fmt::join(brokers, ", "));
   flatcast::NotifyReady("serving on " + (*server)->url());
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   flatcast::NotifyStopping();

@@ -229,6 +229,36 @@ class Broker::Impl {
   // a key registry it must be the signing key of a broker-role holder, and
   // every such key, current and retired, is announced to public servers
   // with its validity.
+  // The release keys as the key registry has them now (a revocation gives
+  // one its valid_until); the broker's own is no longer used once revoked.
+  static std::vector<v1::ReleaseKey> AnnouncedKeys(const KeyRegistry& keys) {
+    std::vector<v1::ReleaseKey> announced;
+    for (const KeyRecord& r : keys.records()) {
+      if (r.kind != KeyKind::kSigning || r.role != KeyRole::kBroker) continue;
+      v1::ReleaseKey k;
+      k.set_key_id(r.key_id);
+      k.set_public_key(r.public_key);
+      k.set_holder(r.name);
+      *k.mutable_valid_from() = ToTimestamp(r.added);
+      if (r.revoked_at) *k.mutable_valid_until() = ToTimestamp(*r.revoked_at);
+      announced.push_back(std::move(k));
+    }
+    return announced;
+  }
+
+  void RecheckReleaseKey() {
+    if (!keys_ || !release_key_->valid) return;
+    release_key_->announced = AnnouncedKeys(keys_->registry());
+    auto valid = keys_->registry().SigningKeyValidAt(KeyId(release_key_->key.public_key));
+    if (!valid.ok()) {
+      release_key_->valid = false;
+      spdlog::error("the release key {} is no longer valid ({}): nothing more is signed with it "
+                    "and public servers are not served until the broker restarts with a valid "
+                    "public_signing_key",
+                    KeyId(release_key_->key.public_key), valid.status().message());
+    }
+  }
+
   Status LoadReleaseKey() {
     if (config_.public_signing_key.empty()) return Status::Ok();
     auto pair = ReadKeyPair(config_.public_signing_key, KeyKind::kSigning);
@@ -246,16 +276,7 @@ class Broker::Impl {
             valid.ok() ? ", not of a " + std::string(KeyRoleName(valid->role))
                        : " (" + valid.status().message() + ")"));
       }
-      for (const KeyRecord& r : keys_->registry().records()) {
-        if (r.kind != KeyKind::kSigning || r.role != KeyRole::kBroker) continue;
-        v1::ReleaseKey k;
-        k.set_key_id(r.key_id);
-        k.set_public_key(r.public_key);
-        k.set_holder(r.name);
-        *k.mutable_valid_from() = ToTimestamp(r.added);
-        if (r.revoked_at) *k.mutable_valid_until() = ToTimestamp(*r.revoked_at);
-        signing.announced.push_back(std::move(k));
-      }
+      signing.announced = AnnouncedKeys(keys_->registry());
     } else {
       v1::ReleaseKey k;
       k.set_key_id(id);
@@ -590,6 +611,7 @@ class Broker::Impl {
     }
     if (reloader_ && reloader_->Poll(clock_.Now())) {
       if (zap_) zap_->Update(std::make_shared<const KeyRegistry>(keys_->registry()));
+      if (release_key_) RecheckReleaseKey();
       core_->KeysChanged();
     }
     return Status::Ok();

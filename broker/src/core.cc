@@ -207,6 +207,7 @@ class BrokerCore::Impl {
     // A public server whose key was revoked is sent nothing more.
     public_servers_.ForgetIf(
         [&](const std::string& routing) { return !authorizer_.Knows(routing); });
+    public_servers_.KeysChanged(clock_.Now());
   }
 
   void OnUpstreamVersion(v1::StoredDirective version) {

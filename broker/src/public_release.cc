@@ -83,10 +83,10 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
   *r.mutable_released_at() = ToTimestamp(now);
   r.set_late_by_ms(late.count());
   r.set_released_version(d.version());
-  r.set_public_seq(NextPublicSeq());
   std::string date = FormatTime(now).substr(0, 10);
   date.erase(std::remove(date.begin(), date.end(), '-'), date.end());
   r.set_public_id(fmt::format("{}-{}-{}-P{:04d}", d.issuer_unit(), d.issuer_department(), date, n));
+  StampPublicChange(r, latest->stored);
   auto e = Event(v1::LifecycleEvent::RELEASED);
   Stamp(e, latest->stored, now, "");
   *e.mutable_release_at() = ToTimestamp(due);
@@ -118,6 +118,20 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
   });
 }
 
+void PublicRelease::StampPublicChange(v1::PublicRecord& record,
+                                      const v1::StoredDirective& latest) const {
+  record.set_public_seq(NextPublicSeq());
+  record.clear_document();
+  auto doc = servers_.Render(PublicEntry{latest, record});
+  if (!doc.ok()) {
+    // Rendered again each time it is sent; never without its record.
+    spdlog::error("public documents of {} not rendered: {}", record.directive_id(),
+                  doc.status().ToString());
+    return;
+  }
+  record.set_document(doc->SerializeAsString());
+}
+
 void PublicRelease::NumberUnnumbered() {
   std::vector<const v1::PublicRecord*> unnumbered;
   for (const auto& [id, r] : records_) {
@@ -135,7 +149,11 @@ void PublicRelease::NumberUnnumbered() {
              std::pair(FromTimestamp(b.released_at()), b.public_id());
     });
     uint64_t next = NextPublicSeq();
-    for (auto& r : numbered) r.set_public_seq(next++);
+    for (auto& r : numbered) {
+      r.set_public_seq(next++);
+      auto doc = servers_.Render(PublicEntry{index_.Find(r.latest_seq())->stored, r});
+      if (doc.ok()) r.set_document(doc->SerializeAsString());
+    }
     StoreWrite w;
     w.public_records = numbered;
     commits_.Commit(std::move(w), [this, numbered, finished = std::move(finished)](const Status& st) {

@@ -49,6 +49,10 @@ class PublicRelease {
   // The public_seq the next public change takes (one change at a time:
   // the change queue's).
   uint64_t NextPublicSeq() const { return public_head_ + 1; }
+  // Makes `record` (changed publicly; `latest` its latest version) the next
+  // step of the public stream: the next public_seq and its documents,
+  // rendered and signed now, to be stored with it.
+  void StampPublicChange(v1::PublicRecord& record, const v1::StoredDirective& latest) const;
   // Records that became public before public_seq was kept get one, in the
   // order of their release, stored as one change (after recovery).
   void NumberUnnumbered();

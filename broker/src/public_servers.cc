@@ -23,8 +23,26 @@ void PublicServers::Clear() {
   changed_ = true;
 }
 
+bool PublicServers::signing() const { return signing_ != nullptr && signing_->valid; }
+
+Result<v1::PublicDocument> PublicServers::Render(const PublicEntry& entry) const {
+  if (signing_ != nullptr && !signing_->valid) {
+    return Status::Unavailable("the release key is no longer valid");
+  }
+  return RenderPublicDocument(entry, &registry_, signing_ ? &signing_->key : nullptr);
+}
+
 void PublicServers::Update(const PublicEntry& entry) {
-  auto doc = RenderPublicDocument(entry, &registry_, signing_ ? &signing_->key : nullptr);
+  Result<v1::PublicDocument> doc = v1::PublicDocument();
+  if (!entry.record.document().empty()) {
+    if (!doc->ParseFromString(entry.record.document()) ||
+        doc->public_seq() != entry.record.public_seq()) {
+      doc = Status::Corruption("the stored public document of " + entry.record.directive_id() +
+                               " does not parse or is not its record's");
+    }
+  } else {
+    doc = Render(entry);
+  }
   if (!doc.ok()) {
     spdlog::error("public documents of {} not rendered: {}", entry.record.public_id(),
                   doc.status().ToString());
@@ -48,17 +66,30 @@ void PublicServers::Flush(TimePoint now) {
     for (const auto& [seq, doc] : docs_) all.push_back(doc);
     sink_->Publish(all);
   }
-  for (auto& [routing, s] : servers_) Pump(routing, s, now);
+  for (auto it = servers_.begin(); it != servers_.end();) {
+    const std::string routing = it->first;
+    Server& s = it->second;
+    ++it;  // Send forgets a server that is gone
+    Pump(routing, s, now);
+  }
 }
 
-void PublicServers::Send(const std::string& routing, const v1::Envelope& env, TimePoint now) {
-  if (connections_.Reply(routing, Encoded(env), now) == SendOutcome::kGone) {
-    servers_.erase(routing);
+bool PublicServers::Send(const std::string& routing, const v1::Envelope& env, TimePoint now) {
+  switch (connections_.Reply(routing, Encoded(env), now)) {
+    case SendOutcome::kGone:
+      servers_.erase(routing);
+      return false;
+    case SendOutcome::kFull:
+      return false;
+    case SendOutcome::kSent:
+      break;
   }
+  return true;
 }
 
 void PublicServers::Pump(const std::string& routing, Server& s, TimePoint now) {
   if (s.sent > s.cursor) return;  // one batch at a time
+  if (!signing()) return;         // the release key was revoked
   auto it = docs_.upper_bound(s.cursor);
   if (it == docs_.end()) return;
   v1::Envelope env = NewEnvelope();
@@ -74,9 +105,10 @@ void PublicServers::Pump(const std::string& routing, Server& s, TimePoint now) {
     batch->set_last(it->first);
   }
   batch->set_head(head());
-  s.sent = batch->last();
+  const uint64_t last = batch->last();
+  if (!Send(routing, env, now)) return;  // gone, or its queue full: tried again next time
+  s.sent = last;
   s.last_sent = now;
-  Send(routing, env, now);
 }
 
 Status PublicServers::OnHello(const std::string& routing, uint64_t corr,
@@ -85,6 +117,10 @@ Status PublicServers::OnHello(const std::string& routing, uint64_t corr,
   if (signing_ == nullptr) {
     refused = Status::Unavailable(
         "this broker has no release key (public_signing_key): it serves no public server");
+  } else if (!signing_->valid) {
+    refused = Status::Unavailable(
+        "this broker's release key was revoked: it serves no public server until it restarts "
+        "with a valid one");
   } else if (hello.cursor() > head()) {
     refused = Status::InvalidArgument(fmt::format(
         "the public server holds the public stream up to {}, but this broker's ends at {}: its "
@@ -128,6 +164,22 @@ Status PublicServers::OnStored(const std::string& routing, const v1::PublicStore
   if (s.cursor >= s.sent) s.sent = s.cursor;
   Pump(routing, s, now);
   return Status::Ok();
+}
+
+void PublicServers::KeysChanged(TimePoint now) {
+  if (signing_ == nullptr) return;
+  // The keys' validity as the registry has it now: a revoked release key
+  // gets its valid_until, so what it signs afterwards no longer verifies.
+  for (auto it = servers_.begin(); it != servers_.end();) {
+    const std::string routing = it->first;
+    ++it;
+    v1::Envelope env = NewEnvelope();
+    v1::PublicWelcome* w = env.mutable_public_welcome();
+    w->set_head(head());
+    w->set_heartbeat_interval_ms(static_cast<uint32_t>(options_.heartbeat_interval.count()));
+    for (const auto& k : signing_->announced) *w->add_keys() = k;
+    Send(routing, env, now);
+  }
 }
 
 void PublicServers::ForgetIf(const std::function<bool(const std::string&)>& gone) {

@@ -37,7 +37,11 @@ class PublicServers {
 
   // Forgets every document (before the records are recovered again).
   void Clear();
-  // The directive's public documents changed: rendered and signed now.
+  // The documents of a public change, rendered and signed now (unsigned
+  // without a release key).
+  Result<v1::PublicDocument> Render(const PublicEntry& entry) const;
+  // The directive's public documents changed: those its record keeps, or
+  // rendered now for a record from before they were kept.
   void Update(const PublicEntry& entry);
   // Sends what changed since the last flush to the public servers and the sink.
   void Flush(TimePoint now);
@@ -46,10 +50,14 @@ class PublicServers {
                  TimePoint now);
   Status OnStored(const std::string& routing, const v1::PublicStored& stored, TimePoint now);
   void Tick(TimePoint now);
+  // The key registry changed: each server is sent the release keys again.
+  void KeysChanged(TimePoint now);
   // Forgets the servers `gone` says of (their key was revoked).
   void ForgetIf(const std::function<bool(const std::string& routing)>& gone);
 
   size_t connected() const { return servers_.size(); }
+  // A valid release key signs what is rendered.
+  bool signing() const;
   uint64_t head() const { return docs_.empty() ? 0 : docs_.rbegin()->first; }
   size_t documents() const { return docs_.size(); }
 
@@ -62,7 +70,8 @@ class PublicServers {
     TimePoint last_sent{};
   };
   void Pump(const std::string& routing, Server& s, TimePoint now);
-  void Send(const std::string& routing, const v1::Envelope& env, TimePoint now);
+  // False when the server is gone (then forgotten) or its queue is full.
+  bool Send(const std::string& routing, const v1::Envelope& env, TimePoint now);
 
   const Registry& registry_;
   Connections& connections_;

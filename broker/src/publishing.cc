@@ -256,11 +256,7 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
       !st.ok()) {
     return refuse(st);
   }
-  if (current->state() == v1::PublicRecord::RELEASED) {
-    // An amendment or a cancellation of what the public has: a public
-    // change, next in the public stream.
-    record.set_public_seq(d_.public_side.NextPublicSeq());
-  }
+  const bool public_change = current->state() == v1::PublicRecord::RELEASED;
   event.set_reason(req.reason());
   std::vector<v1::LifecycleEvent> events{event};
   if (next.status() != latest.directive().status()) {
@@ -286,6 +282,9 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
       NextVersion(std::move(next), req.idempotency_key(), req.publisher());
   record.set_latest_seq(stored.seq());
   record.set_latest_version(stored.directive().version());
+  // An amendment or a cancellation of what the public has: the next step
+  // of the public stream, its documents signed now.
+  if (public_change) d_.public_side.StampPublicChange(record, stored);
   for (auto& e : events) Stamp(e, stored, now, req.publisher());
   StoreWrite w;
   w.directive = stored;

@@ -117,12 +117,16 @@ std::string CapTime(TimePoint t) {
   return s + "-00:00";
 }
 
-std::string PublicDirectiveJson(const PublicEntry& e) { return PublicJson(e, true).dump(2) + "\n"; }
+std::string PublicDirectiveJson(const PublicEntry& e) {
+  // Stored text is UTF-8 (protobuf checks string fields); replace rather than throw regardless.
+  return PublicJson(e, true).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
 
 std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
   const auto& d = e.latest.directive();
   bool cancelled = e.record.state() == v1::PublicRecord::CANCELLED_AFTER_RELEASE;
-  TimePoint sent = cancelled ? FromTimestamp(e.record.cancelled_at()) : ReleasedAt(e);
+  // This message's time: the release, the amendment after it, or the cancellation.
+  TimePoint sent = UpdatedAt(e);
   XmlOut x;
   x.Start("alert", "urn:oasis:names:tc:emergency:cap:1.2");
   x.Text("identifier",

@@ -107,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool closed_ = false;
   bool first_ = true;
+  bool close_when_written_ = false;
   std::array<char, 256> discard_;
 };
 
@@ -288,7 +289,17 @@ void Session::OnRead(beast::error_code ec) {
     r.last_event_id = std::string(it->value());
   }
   auto site = server_.site();
-  FeedResponse answer = site->Answer(r);
+  FeedResponse answer;
+  try {
+    answer = site->Answer(r);
+  } catch (const std::exception& e) {
+    // Never the listener's end: one request's failure is its own 500.
+    spdlog::error("request {} failed: {}", r.target.substr(0, 200), e.what());
+    Write(std::make_shared<http::response<http::string_body>>(
+              Plain(http::status::internal_server_error, "{\"error\": \"internal error\"}\n")),
+          true);
+    return;
+  }
   if (answer.event_stream) {
     if (!server_.AddStream(shared_from_this())) {
       auto res = std::make_shared<http::response<http::string_body>>(Plain(
@@ -301,6 +312,7 @@ void Session::OnRead(beast::error_code ec) {
     }
     region_ = answer.region;
     after = answer.after;
+    close_when_written_ = answer.close_after;
     stream_.expires_never();
     Push(kStreamHeader + answer.body);
     WatchForClose();
@@ -325,7 +337,7 @@ void Session::WatchForClose() {
 }
 
 void Session::Push(const std::string& events) {
-  if (closed_) return;
+  if (closed_ || close_when_written_) return;  // a page's stream takes nothing live
   if (backlog_ + events.size() > server_.options().max_backlog_bytes) {
     // A reader that does not read: dropped, not buffered without limit; it
     // reconnects with Last-Event-ID and gets what it missed.
@@ -339,6 +351,9 @@ void Session::Push(const std::string& events) {
 }
 
 void Session::WriteNext() {
+  if (outbox_.empty() && close_when_written_) {
+    Close();  // one page of a longer catch-up: the reader asks again from its last event
+  }
   if (outbox_.empty() || closed_) {
     writing_ = false;
     return;

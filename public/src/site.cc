@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "flatcast/duration.h"
 #include "flatcast/http_request.h"
@@ -23,8 +24,14 @@ constexpr char kNotFound[] = "{\"error\": \"not found\"}\n";
 constexpr char kKeysPath[] = "/.well-known/flatcast/keys.json";
 // Requests have no business carrying bodies.
 constexpr size_t kMaxRequestBody = 16 * 1024;
-// Per-region answers kept at most; beyond, the cache starts again.
+// Per-region answers kept at most, and their bytes; beyond, the cache
+// starts again.
 constexpr size_t kMaxCachedViews = 4096;
+constexpr size_t kMaxCachedBytes = size_t{64} << 20;
+// A reader's catch-up after Last-Event-ID comes in pages of about this
+// much: the stream ends after one, and the reader (an EventSource
+// reconnects by itself) asks again from the last id it got.
+constexpr size_t kCatchUpPageBytes = 128 * 1024;
 
 std::string Base64(std::string_view bytes) {
   if (sodium_init() < 0) return "";
@@ -51,8 +58,14 @@ std::string EscapeHtml(std::string_view s) {
   return out;
 }
 
+// JSON text of `j`; bytes that are not UTF-8 (a client's query or header
+// echoed in an error) are replaced, never thrown on.
+std::string Dump(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string JsonError(std::string_view message) {
-  return nlohmann::json{{"error", message}}.dump() + "\n";
+  return Dump(nlohmann::json{{"error", message}}) + "\n";
 }
 
 FeedResponse Error(int status, std::string_view message) {
@@ -101,10 +114,10 @@ Result<std::shared_ptr<const SiteEntry>> MakeEntry(const v1::PublicDocument& doc
     for (const auto& item : *a) e->actions.push_back(StringOr(item, "what"));
   }
   std::string kind = doc.cancelled() ? "cancel" : (doc.version() > 1 ? "update" : "alert");
-  e->event = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", doc.public_seq(), kind, j.dump());
+  e->event = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", doc.public_seq(), kind, Dump(j));
   j.erase("body");
   j.erase("actions");
-  e->summary = j.dump();
+  e->summary = Dump(j);
   return std::shared_ptr<const SiteEntry>(std::move(e));
 }
 
@@ -176,11 +189,25 @@ Result<std::shared_ptr<const Site>> Site::Build(const std::vector<v1::PublicDocu
     }
     if (!entry) {
       auto made = MakeEntry(doc);
-      if (!made.ok()) return made.status();
+      if (!made.ok()) {
+        // Not served, and nothing else held up by it.
+        spdlog::warn("public document {} (event {}) not served: {}", doc.public_id().substr(0, 64),
+                     doc.public_seq(), made.status().message());
+        continue;
+      }
       entry = std::move(made).value();
     }
-    if (!site->by_id_.emplace(doc.public_id(), entry).second) {
-      return Status::InvalidArgument("public id " + doc.public_id() + " given twice");
+    auto [at, inserted] = site->by_id_.emplace(doc.public_id(), entry);
+    if (!inserted) {
+      if (at->second->doc.public_seq() >= doc.public_seq()) continue;  // the later one counts
+      site->by_seq_.erase(at->second->doc.public_seq());
+      at->second = entry;
+    }
+    if (site->by_seq_.contains(doc.public_seq())) {
+      spdlog::warn("public document {} has the event id {} of another; not served",
+                   doc.public_id().substr(0, 64), doc.public_seq());
+      site->by_id_.erase(doc.public_id());
+      continue;
     }
     site->by_seq_[doc.public_seq()] = entry;
   }
@@ -198,15 +225,20 @@ Result<std::shared_ptr<const Site>> Site::Build(const std::vector<v1::PublicDocu
                            : nlohmann::json(nullptr);
     list.push_back(std::move(j));
   }
-  site->keys_json_ = nlohmann::json{{"keys", list}}.dump(2) + "\n";
+  site->keys_json_ = Dump(nlohmann::json{{"keys", list}}, 2) + "\n";
   site->keys_ = std::move(keys);
   return std::shared_ptr<const Site>(std::move(site));
 }
 
-std::string Site::EventsAfter(const std::string& region, uint64_t after) const {
+std::string Site::EventsAfter(const std::string& region, uint64_t after, size_t max_bytes,
+                              uint64_t* last) const {
   std::string out;
+  if (last != nullptr) *last = 0;
   for (auto it = by_seq_.upper_bound(after); it != by_seq_.end(); ++it) {
-    if (Reaches(it->second->doc, region)) out += it->second->event;
+    if (!Reaches(it->second->doc, region)) continue;
+    if (!out.empty() && out.size() + it->second->event.size() > max_bytes) break;
+    out += it->second->event;
+    if (last != nullptr) *last = it->first;
   }
   return out;
 }
@@ -225,7 +257,9 @@ const Site::RegionView& Site::View(const std::string& region) const {
   }
   std::sort(entries.begin(), entries.end(), NewerFirst);
   auto view = std::make_shared<RegionView>();
-  view->etag = "g" + std::to_string(top);
+  // The highest event id and the count: a document that enters the region
+  // raises the first, one that leaves it lowers the second.
+  view->etag = "g" + std::to_string(top) + "-" + std::to_string(entries.size());
   std::string list = "{\n  \"directives\": [";
   for (size_t i = 0; i < entries.size(); ++i) {
     list += (i == 0 ? "\n    " : ",\n    ") + entries[i]->summary;
@@ -273,9 +307,14 @@ const Site::RegionView& Site::View(const std::string& region) const {
   view->atom = x.Finish();
   view->html = Html(region, entries);
 
+  const size_t bytes = view->list_json.size() + view->atom.size() + view->html.size();
   std::lock_guard lock(mu_);
-  if (views_.size() >= kMaxCachedViews) views_.clear();
+  if (views_.size() >= kMaxCachedViews || views_bytes_ + bytes > kMaxCachedBytes) {
+    views_.clear();
+    views_bytes_ = 0;
+  }
   auto [it, inserted] = views_.emplace(region, std::move(view));
+  if (inserted) views_bytes_ += bytes;
   return *it->second;
 }
 
@@ -429,10 +468,15 @@ FeedResponse Site::Answer(const FeedRequest& req) const {
     if (req.has_last_event_id) {
       auto id = ParseLastEventId(req.last_event_id);
       if (!id.ok()) return Error(400, id.status().message());
-      r.after = *id;
-      r.body = EventsAfter(region, *id);
+      uint64_t last = 0;
+      r.body = EventsAfter(region, *id, kCatchUpPageBytes, &last);
+      const uint64_t reached = last != 0 ? last : *id;
+      // More than a page waits: the stream ends after this one and the
+      // reader asks again from its last event.
+      r.close_after = !EventsAfter(region, reached, 1).empty();
+      r.after = r.close_after ? reached : std::max(*id, head());
+      return r;
     }
-    r.after = std::max(r.after, head());
     return r;
   }
   const std::string_view prefix = "/public/directives/";
@@ -457,15 +501,15 @@ FeedResponse Site::Answer(const FeedRequest& req) const {
           return with_etag(d.cap(), "application/cap+xml; charset=utf-8", "c" + seq);
         case kSignature:
           if (d.key_id().empty()) return Error(404, "this document is not signed");
-          return with_etag(nlohmann::json{{"id", d.public_id()},
+          return with_etag(Dump(nlohmann::json{{"id", d.public_id()},
                                           {"algorithm", "Ed25519"},
                                           {"key_id", d.key_id()},
                                           {"json", "/public/directives/" + d.public_id()},
                                           {"json_signature", Base64(d.json_signature())},
                                           {"cap", "/public/directives/" + d.public_id() + "/cap.xml"},
                                           {"cap_signature", Base64(d.cap_signature())},
-                                          {"keys", kKeysPath}}
-                                   .dump(2) + "\n",
+                                          {"keys", kKeysPath}},
+                                 2) + "\n",
                            "application/json; charset=utf-8", "s" + seq);
       }
     }

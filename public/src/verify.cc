@@ -53,9 +53,10 @@ Result<std::string> CapSent(std::string_view xml) {
 
 }  // namespace
 
-Result<VerifiedDocument> VerifyPublicDocument(std::string_view document,
-                                              std::string_view signature_json,
-                                              std::string_view keys_json) {
+namespace {
+
+Result<VerifiedDocument> Verify(std::string_view document, std::string_view signature_json,
+                                std::string_view keys_json) {
   VerifiedDocument v;
   size_t first = document.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return Status::InvalidArgument("the document is empty");
@@ -83,21 +84,32 @@ Result<VerifiedDocument> VerifyPublicDocument(std::string_view document,
   }
   const nlohmann::json* key = nullptr;
   for (const auto& k : keys["keys"]) {
-    if (k.is_object() && k.value("key_id", "") == v.key_id) key = &k;
+    auto id = k.is_object() ? k.find("key_id") : k.end();
+    if (k.is_object() && id != k.end() && id->is_string() && id->get<std::string>() == v.key_id) {
+      key = &k;
+    }
   }
   if (key == nullptr) {
     return Status::NotFound(fmt::format("release key {} is not among the published keys",
                                         v.key_id));
   }
-  auto raw = FromBase64(key->value("public_key", ""), "the key's public_key");
+  auto pk = key->find("public_key");
+  if (pk == key->end() || !pk->is_string()) {
+    return Status::InvalidArgument(fmt::format("the published key {} has no public_key", v.key_id));
+  }
+  auto raw = FromBase64(pk->get<std::string>(), "the key's public_key");
   if (!raw.ok()) return raw.status();
   if (raw->size() != kKeyBytes || KeyId(*raw) != v.key_id) {
     return Status::InvalidArgument(
         fmt::format("the published key {} does not match its key id", v.key_id));
   }
-  v.holder = key->value("holder", "");
-  if ((*key)["valid_from"].is_string()) v.valid_from = (*key)["valid_from"].get<std::string>();
-  if ((*key)["valid_until"].is_string()) v.valid_until = (*key)["valid_until"].get<std::string>();
+  auto text = [&](const char* field) {
+    auto it = key->find(field);
+    return it != key->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  v.holder = text("holder");
+  v.valid_from = text("valid_from");
+  v.valid_until = text("valid_until");
 
   if (v.cap) {
     auto sent = CapSent(document);
@@ -108,9 +120,15 @@ Result<VerifiedDocument> VerifyPublicDocument(std::string_view document,
     if (j.is_discarded() || !j.is_object()) {
       return Status::InvalidArgument("the document is neither JSON nor a CAP alert");
     }
-    v.signed_at = j.value("updated", j.value("released", ""));
+    for (const char* field : {"updated", "released"}) {
+      auto it = j.find(field);
+      if (it != j.end() && it->is_string()) {
+        v.signed_at = it->get<std::string>();
+        break;
+      }
+    }
   }
-  if (Status st = Verify(document, *signature, *raw); !st.ok()) {
+  if (Status st = flatcast::Verify(document, *signature, *raw); !st.ok()) {
     return Status::PermissionDenied(fmt::format(
         "the signature does not verify with release key {}: the document is not what was "
         "released ({})",
@@ -138,6 +156,19 @@ Result<VerifiedDocument> VerifyPublicDocument(std::string_view document,
     }
   }
   return v;
+}
+
+}  // namespace
+
+Result<VerifiedDocument> VerifyPublicDocument(std::string_view document,
+                                              std::string_view signature_json,
+                                              std::string_view keys_json) {
+  try {
+    return Verify(document, signature_json, keys_json);
+  } catch (const std::exception& e) {  // nlohmann's, on JSON of an unexpected shape
+    return Status::InvalidArgument(std::string("the signature or the keys are not as published: ") +
+                                   e.what());
+  }
 }
 
 Result<std::string> HttpGetBody(const std::string& url, std::chrono::milliseconds timeout) {

@@ -109,7 +109,8 @@ class BrokerHarness {
   FakeDiskSpace& disk() { return disk_; }
   RecordingOutbox& outbox() { return outbox_; }
   RecordingFeed& feed() { return feed_; }
-  const broker::PublicSigning& signing() const { return signing_; }
+  // The release key; a test may replace it between Stop and Start.
+  broker::PublicSigning& signing() { return signing_; }
   FakeClock& clock() { return clock_; }
   FaultyStore& store() { return *store_; }
   broker::BrokerCore& core() { return *core_; }

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 #include "broker_harness.h"
 #include "flatcast/broker/access.h"
 #include "flatcast/duration.h"
@@ -272,6 +274,115 @@ TEST_F(PublicSite, APublicServerIsSentOnlyWhatIsReleasedFromItsCursorOneBatchAtA
   auto beyond = ErrorFor("pub3", stored);
   ASSERT_TRUE(beyond.has_value());
   EXPECT_NE(beyond->error().message().find("beyond what was sent"), std::string::npos);
+}
+
+TEST_F(PublicSite, WhatWasSignedIsServedAsItWasAfterARestartWithAnotherReleaseKey) {
+  PublishFor("5201", "masks");
+  Release();
+  ASSERT_EQ(b_.feed().documents().size(), 1u);
+  const v1::PublicDocument before = b_.feed().documents()[0];
+  const std::string old_key = KeyId(b_.signing().key.public_key);
+  EXPECT_EQ(before.key_id(), old_key);
+  b_.Stop();
+  b_.signing().key = GenerateKeyPair(KeyKind::kSigning).value();  // rotated
+  ASSERT_TRUE(b_.Start().ok());
+  b_.Pass();
+  ASSERT_EQ(b_.feed().documents().size(), 1u);
+  const v1::PublicDocument& after = b_.feed().documents()[0];
+  EXPECT_EQ(after.json(), before.json());
+  EXPECT_EQ(after.json_signature(), before.json_signature())
+      << "the document keeps the signature it was released with";
+  EXPECT_EQ(after.key_id(), old_key);
+  // What changes publicly from now on is signed with the new key.
+  PublishFor("5201", "gloves");
+  Release();
+  ASSERT_EQ(b_.feed().documents().size(), 2u);
+  EXPECT_EQ(b_.feed().documents()[1].key_id(), KeyId(b_.signing().key.public_key));
+}
+
+// A site built from documents made by hand (not through a broker).
+v1::PublicDocument Doc(uint64_t seq, const std::string& id, const std::string& scope,
+                       const std::string& json = "") {
+  v1::PublicDocument d;
+  d.set_public_seq(seq);
+  d.set_public_id(id);
+  d.set_version(1);
+  d.add_scope(scope);
+  *d.mutable_released() = ToTimestamp(testing::SampleTime());
+  *d.mutable_updated() = ToTimestamp(testing::SampleTime());
+  d.set_json(json.empty() ? "{\"id\": \"" + id + "\", \"title\": \"" + id + "\"}" : json);
+  return d;
+}
+
+feed::FeedResponse Ask(const feed::Site& site, const std::string& target,
+                       std::optional<std::string> last_event_id = {}) {
+  feed::FeedRequest req;
+  req.method = "GET";
+  req.target = target;
+  if (last_event_id) {
+    req.has_last_event_id = true;
+    req.last_event_id = *last_event_id;
+  }
+  return site.Answer(req);
+}
+
+TEST(PublicSiteBuilt, ARegionsEtagChangesWhenADocumentLeavesIt) {
+  auto registry = std::make_shared<const Registry>(testing::TestRegistry());
+  auto before = feed::Site::Build({Doc(2, "B", "520102"), Doc(3, "A", "52")}, {}, registry).value();
+  // B amended to another district: its new event id is 4, and it leaves 520102.
+  auto after = feed::Site::Build({Doc(3, "A", "52"), Doc(4, "B", "520103")}, {}, registry).value();
+  auto b = Ask(*before, "/public/directives?region=520102");
+  auto a = Ask(*after, "/public/directives?region=520102");
+  EXPECT_NE(b.body, a.body);
+  EXPECT_NE(b.etag, a.etag) << "a cached copy must not be told it is current";
+}
+
+TEST(PublicSiteBuilt, ABadDocumentIsLeftOutAndTheRestServed) {
+  auto registry = std::make_shared<const Registry>(testing::TestRegistry());
+  auto site = feed::Site::Build({Doc(1, "A", "52"), Doc(2, "B", "52", "[not json"),
+                                 Doc(3, "C", "52", "[]"), Doc(4, "A", "52")},
+                                {}, registry);
+  ASSERT_TRUE(site.ok());
+  EXPECT_EQ((*site)->size(), 1u) << "A's later version only";
+  EXPECT_EQ(Ask(**site, "/public/directives/B").status, 404);
+  EXPECT_EQ(Ask(**site, "/public/directives/A").status, 200);
+}
+
+TEST(PublicSiteBuilt, BytesThatAreNotUtf8AreAnErrorNotACrash) {
+  auto registry = std::make_shared<const Registry>(testing::TestRegistry());
+  auto site = feed::Site::Build({Doc(1, "A", "52")}, {}, registry).value();
+  auto bad_region = Ask(*site, "/public/directives?region=52\xff\xfe");
+  EXPECT_EQ(bad_region.status, 400);
+  EXPECT_NE(bad_region.body.find("unknown region"), std::string::npos);
+  auto bad_id = Ask(*site, "/public/events", std::string("\xff1"));
+  EXPECT_EQ(bad_id.status, 400);
+  EXPECT_TRUE(nlohmann::json::accept(bad_id.body)) << bad_id.body;
+  const std::string raw = "GET /public/page?region=\xc3\x28 HTTP/1.1\r\nLast-Event-ID: \xff\r\n\r\n";
+  EXPECT_EQ(feed::AnswerHttpRequest(raw, *site).rfind("HTTP/1.1 400", 0), 0u);
+}
+
+TEST(PublicSiteBuilt, ALongCatchUpComesInPagesThatEndTheStream) {
+  auto registry = std::make_shared<const Registry>(testing::TestRegistry());
+  std::vector<v1::PublicDocument> docs;
+  const std::string big(20000, 'x');
+  for (uint64_t i = 1; i <= 20; ++i) {
+    docs.push_back(Doc(i, "D" + std::to_string(i), "52",
+                       "{\"id\": \"D" + std::to_string(i) + "\", \"body\": \"" + big + "\"}"));
+  }
+  auto site = feed::Site::Build(docs, {}, registry).value();
+  uint64_t from = 0;
+  std::set<std::string> got;
+  for (int page = 0; page < 20; ++page) {
+    auto r = Ask(*site, "/public/events", std::to_string(from));
+    ASSERT_TRUE(r.event_stream);
+    EXPECT_LE(r.body.size(), 160u * 1024) << "a page stays well within a reader's backlog";
+    for (size_t at = 0; (at = r.body.find("id: ", at)) != std::string::npos; at += 4) {
+      got.insert(r.body.substr(at + 4, r.body.find('\n', at) - at - 4));
+    }
+    if (!r.close_after) break;
+    from = r.after;
+  }
+  EXPECT_EQ(got.size(), 20u) << "every event, page after page, none twice";
 }
 
 TEST(PublicAccess, APublicServerWhoseKeyIsRevokedIsSentNothingMore) {

@@ -21,6 +21,10 @@ namespace flatcast::broker {
 struct PublicSigning {
   KeyPair key;
   std::vector<v1::ReleaseKey> announced;
+  // False once the key registry no longer holds the key as valid (it was
+  // revoked): nothing is signed with it and no public server is served
+  // until the broker restarts with a valid one.
+  bool valid = true;
 };
 
 // Told what is public each time it changes (tests; a public server gets the

@@ -4,7 +4,8 @@
 // stream: each new Site's events for the stream's region are pushed to it.
 // Bounded: at most `max_connections` open (more are closed at once), at most
 // `max_subscribers` streams (more get 503), a stream whose reader lets more
-// than `max_backlog_bytes` pile up is closed; a request must arrive whole
+// than `max_backlog_bytes` pile up is closed (a catch-up comes in pages well
+// below it); a request must arrive whole
 // within 15 s, a connection idle for 30 s is closed.
 #pragma once
 
@@ -22,7 +23,7 @@ struct FeedServerOptions {
   std::string endpoint = "127.0.0.1:7780";  // HOST:PORT; port 0 picks one
   size_t max_connections = 10000;
   size_t max_subscribers = 5000;
-  size_t max_backlog_bytes = 1 << 20;
+  size_t max_backlog_bytes = 256 * 1024;
 };
 
 struct FeedServerStats {

@@ -18,6 +18,7 @@
 // event stream carries an ETag; If-None-Match with it gets 304.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -56,6 +57,8 @@ struct FeedResponse {
   bool event_stream = false;
   std::string region;
   uint64_t after = 0;
+  // The catch-up is one page of more: the stream ends once it is written.
+  bool close_after = false;
 };
 
 // One document with what the site derives from it once.
@@ -70,7 +73,9 @@ struct SiteEntry {
 class Site {
  public:
   // `previous` (may be null): entries of unchanged documents are taken from
-  // it rather than parsed again. Documents are whole: each public id once.
+  // it rather than parsed again. A document whose JSON is not an object, or
+  // that repeats another's event id, is left out with a warning; of two
+  // with one public id the later counts.
   static Result<std::shared_ptr<const Site>> Build(const std::vector<v1::PublicDocument>& docs,
                                                    std::vector<v1::ReleaseKey> keys,
                                                    std::shared_ptr<const Registry> registry,
@@ -81,8 +86,11 @@ class Site {
   const Registry& registry() const { return *registry_; }
 
   FeedResponse Answer(const FeedRequest& req) const;
-  // The events of `region` ("" : every region) after public_seq `after`, in order.
-  std::string EventsAfter(const std::string& region, uint64_t after) const;
+  // The events of `region` ("" : every region) after public_seq `after`, in
+  // order, at least one and at most about `max_bytes`; `last` (may be null)
+  // is set to the last event's id (0: none).
+  std::string EventsAfter(const std::string& region, uint64_t after,
+                          size_t max_bytes = SIZE_MAX, uint64_t* last = nullptr) const;
 
   // True when `doc` was released for `region` or a region above it.
   static bool Reaches(const v1::PublicDocument& doc, std::string_view region);
@@ -103,6 +111,7 @@ class Site {
   std::unordered_map<std::string, std::shared_ptr<const SiteEntry>> by_id_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, std::shared_ptr<const RegionView>> views_;  // guarded by mu_
+  mutable size_t views_bytes_ = 0;  // guarded by mu_
 };
 
 // A release key as PEM (SubjectPublicKeyInfo), for openssl.
