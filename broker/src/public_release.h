@@ -25,11 +25,10 @@ namespace flatcast::broker {
 
 class PublicRelease {
  public:
-  PublicRelease(const Registry& registry, const Clock& clock, DirectiveIndex& index,
-                CommitPath& commits, ChangeQueue& changes, PublicServers& servers,
-                BrokerMetrics& metrics)
-      : registry_(registry), clock_(clock), index_(index), commits_(commits), changes_(changes),
-        servers_(servers), metrics_(metrics) {}
+  PublicRelease(const Clock& clock, DirectiveIndex& index, CommitPath& commits,
+                ChangeQueue& changes, PublicServers& servers, BrokerMetrics& metrics)
+      : clock_(clock), index_(index), commits_(commits), changes_(changes), servers_(servers),
+        metrics_(metrics) {}
 
   // Forgets every record (before they are recovered again).
   void Clear();
@@ -63,7 +62,6 @@ class PublicRelease {
  private:
   void Release(const std::string& id, TimePoint now, ChangeQueue::Finished finished);
 
-  const Registry& registry_;
   const Clock& clock_;
   DirectiveIndex& index_;
   CommitPath& commits_;
