@@ -90,7 +90,7 @@ struct Side {
     broker::BrokerConfig config;
     config.max_message_bytes = 1 << 20;
     broker::CoreDeps deps{registry, clock, outbox, *commits, *port, publishers,
-                          nullptr, false, nullptr, {}, upstream};
+                          nullptr, false, nullptr, nullptr, {}, upstream};
     core = std::make_unique<broker::BrokerCore>(config, deps);
     if (!core->Recover(*store).ok()) std::abort();
   }
