@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -183,12 +184,14 @@ class Server final : public FeedServer {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
         // Out of descriptors, say: try again shortly rather than spin.
-        // (No virtual call here: out of descriptors, UBSan's first check of
-        // a dynamic type cannot probe memory and calls it invalid.)
-        if (auto held = accept_log_.Admit(ec.message(), std::chrono::system_clock::now())) {
+        // No virtual call here (error_code::message, a Clock): out of
+        // descriptors, UBSan's first check of a dynamic type cannot probe
+        // memory and calls it invalid. The error is errno's.
+        const std::string why = std::strerror(ec.value());
+        if (auto held = accept_log_.Admit(why, std::chrono::system_clock::now())) {
           spdlog::warn("accept failed: {}; trying again every 100 ms ({} more since the last "
                        "report)",
-                       ec.message(), *held);
+                       why, *held);
         }
         retry_.expires_after(std::chrono::milliseconds(100));
         retry_.async_wait([this](beast::error_code wait) {
