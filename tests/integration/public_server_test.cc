@@ -29,6 +29,18 @@ using namespace std::chrono_literals;
 
 constexpr char kDistrict[] = "520102";  // 南明区: the swarm's region
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // A TCP connection to 127.0.0.1:port, or -1.
 int Connect(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -244,11 +256,20 @@ TEST_F(PublicServers, AFloodedPublicServerChangesNothingForTheFanOutOrTheOtherSe
   // Public server A at a descriptor limit of 256, flooded with idle
   // connections beyond it; B untouched.
   const std::filesystem::path url_file = dir_ / "public-a.url";
-  Process a_process({"/usr/bin/prlimit", "--nofile=256:256", Program("flatcast-public"), "--broker",
-                     broker_->endpoint(), "--data-dir", dir_ / "public-a-data", "--registry",
-                     GuizhouRegistry(), "--listen", "127.0.0.1:0", "--listen-file", url_file,
-                     "--curve-key", dir_ / "public-a.key", "--broker-key", dir_ / "broker.pub"},
-                    dir_ / "public-a");
+  std::vector<std::string> a_argv{Program("flatcast-public"), "--broker", broker_->endpoint(),
+                                  "--data-dir", dir_ / "public-a-data", "--registry",
+                                  GuizhouRegistry(), "--listen", "127.0.0.1:0", "--listen-file",
+                                  url_file, "--curve-key", dir_ / "public-a.key", "--broker-key",
+                                  dir_ / "broker.pub"};
+  if (kSanitized) {
+    // Its own connection limit instead of the process's descriptors: with
+    // descriptors exhausted, UBSan (clang 14) cannot probe memory for its
+    // first check of a dynamic type and aborts the process, a false report.
+    a_argv.insert(a_argv.end(), {"--max-connections", "200"});
+  } else {
+    a_argv.insert(a_argv.begin(), {"/usr/bin/prlimit", "--nofile=256:256"});
+  }
+  Process a_process(a_argv, dir_ / "public-a");
   const std::string a_url = WaitForEndpointFile(url_file);
   ASSERT_FALSE(a_url.empty()) << a_process.Stderr();
   auto b = StartPublic("public-b");
@@ -270,8 +291,10 @@ TEST_F(PublicServers, AFloodedPublicServerChangesNothingForTheFanOutOrTheOtherSe
   // The other public server serves, and gets the release.
   ASSERT_TRUE(WaitFor([&] { return Count(b->url()) == 1; }, 30s)) << b->Stderr();
   EXPECT_TRUE(a_process.running()) << a_process.Stderr();
-  EXPECT_NE(a_process.Stderr().find("accept failed: Too many open files"), std::string::npos)
-      << "the flood reached A's descriptor limit: " << a_process.Stderr();
+  if (!kSanitized) {
+    EXPECT_NE(a_process.Stderr().find("accept failed: Too many open files"), std::string::npos)
+        << "the flood reached A's descriptor limit: " << a_process.Stderr();
+  }
   // A drops what never sent a request within its deadline, then serves again.
   for (int fd : flood) ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return Count(a_url) == 1; }, 40s)) << a_process.Stderr();
