@@ -144,14 +144,18 @@ function ackLine(d) {
   return line;
 }
 
+// The notice tells how the latest action went: an earlier one whose answer
+// comes later (a slow connection) does not cover it.
+let actions = 0;
 async function act(d, action, body, button) {
   if (button) button.disabled = true;
+  const mine = ++actions;
   try {
     const r = await api(`/api/directives/${encodeURIComponent(d.id)}/${action}`, body);
-    notice(t('done_msg') + r.message);
+    if (mine === actions) notice(t('done_msg') + r.message);
     await refresh();
   } catch (e) {
-    notice(t('wrong') + e.message, true);
+    if (mine === actions) notice(t('wrong') + e.message, true);
     if (e.status === 401) showLogin();
   } finally {
     if (button) button.disabled = false;
@@ -360,15 +364,32 @@ function render() {
   document.getElementById('empty').hidden = last.directives.length > 0;
 }
 
+// Reads the inbox again. Requests run one at a time: an event that arrives
+// while one is in flight asks for one more after it, so an older answer
+// never lands after a newer one (a confirmation shown, then hidden again by
+// the pending state a slower request read before it).
+let reading = null;
+let readAgain = false;
 async function refresh() {
-  try {
-    last = await api('/api/inbox');
-    skew = new Date(last.now).getTime() - Date.now();
-    render();
-  } catch (e) {
-    if (e.status === 401) showLogin();
-    else notice(t('wrong') + e.message, true);
+  if (reading) {
+    readAgain = true;
+    return reading;
   }
+  reading = (async () => {
+    do {
+      readAgain = false;
+      try {
+        last = await api('/api/inbox');
+        skew = new Date(last.now).getTime() - Date.now();
+        render();
+      } catch (e) {
+        if (e.status === 401) showLogin();
+        else notice(t('wrong') + e.message, true);
+      }
+    } while (readAgain);
+    reading = null;  // in the same step as the last check of readAgain
+  })();
+  return reading;
 }
 
 function listen() {

@@ -19,6 +19,7 @@ export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 export const dir = mkdtempSync(join(tmpdir(), 'flatcast-browser-'));
 const children = [];
+const logs = [];  // each started program's output, printed when a check fails
 let failures = 0;
 
 export function check(ok, what, detail = '') {
@@ -36,6 +37,7 @@ export function start(name, argv) {
   child.stdout.on('data', (d) => log.push(d.toString()));
   child.stderr.on('data', (d) => log.push(d.toString()));
   children.push(child);
+  logs.push({ name, log });
   return { child, log: () => log.join('') };
 }
 
@@ -72,9 +74,6 @@ async function cleanup() {
   }
 }
 
-// True when a check has failed so far.
-export function failed() { return failures > 0; }
-
 // Runs the test's `main`, then stops the programs and exits 0 when every
 // check held.
 export function runMain(main) {
@@ -84,6 +83,9 @@ export function runMain(main) {
       console.log(`FAIL  ${e.stack || e}`);
     })
     .finally(async () => {
+      if (failures) {
+        for (const { name, log } of logs) console.log(`--- ${name} log ---\n${log.join('')}`);
+      }
       await cleanup();
       console.log(failures ? `${failures} checks failed` : 'all checks passed');
       process.exit(failures ? 1 : 0);

@@ -13,7 +13,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  check, chromiumPath, dir, failed, run, runMain, screenshot, source, start, waitFor,
+  check, chromiumPath, dir, run, runMain, screenshot, source, start, waitFor,
 } from './harness.mjs';
 
 const unit = '520102016001';  // 纪念塔社区, 新华路街道, 南明区, 贵阳市
@@ -102,9 +102,6 @@ async function main() {
     void nanming;
   } finally {
     await browser.close();
-  }
-  if (failed()) {
-    console.log(`--- public log ---\n${pub.log()}\n--- broker log ---\n${broker.log()}`);
   }
 }
 

@@ -12,7 +12,7 @@ import { readFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  check, chromiumPath, dir, failed, run, runMain, screenshot, source, start, waitFor,
+  check, chromiumPath, dir, run, runMain, screenshot, source, start, waitFor,
 } from './harness.mjs';
 
 const unit = '520102016001';  // 纪念塔社区, 新华路街道, 南明区, 贵阳市
@@ -43,8 +43,20 @@ async function main() {
   const browser = await chromium.launch({
     executablePath: chromiumPath, headless: true, args: ['--no-sandbox'],
   });
+  const page = await browser.newPage({ locale: 'zh-CN', viewport: { width: 1100, height: 1400 } });
+  // The page's requests, for the report of a failed step: those never
+  // answered and those that failed.
+  const started = Date.now();
+  const unanswered = new Map();
+  const failedRequests = [];
+  const label = (r) => `${r.method()} ${new URL(r.url()).pathname}`;
+  page.on('request', (r) => unanswered.set(r, Date.now() - started));
+  page.on('requestfinished', (r) => unanswered.delete(r));
+  page.on('requestfailed', (r) => {
+    unanswered.delete(r);
+    failedRequests.push(`${label(r)}: ${r.failure() ? r.failure().errorText : ''}`);
+  });
   try {
-    const page = await browser.newPage({ locale: 'zh-CN', viewport: { width: 1100, height: 1400 } });
     const consoleErrors = [];
     page.on('pageerror', (e) => consoleErrors.push(e.message));
     await page.goto(url);
@@ -190,11 +202,18 @@ async function main() {
     await page.waitForSelector('#login:not([hidden])');
     const after = await page.evaluate(async () => (await fetch('/api/inbox')).status);
     check(after === 401, 'after logging out the inbox asks for a login', String(after));
+  } catch (e) {
+    // Where the page stood when a step timed out: its notice and cards.
+    check(false, String(e.stack || e));
+    const state = await page.evaluate(() => [document.getElementById('notice').outerHTML,
+      ...[...document.querySelectorAll('article[data-id]')].map((a) => a.innerText)].join('\n'))
+      .catch((err) => `(the page could not be read: ${err.message})`);
+    console.log(`--- the page ---\n${state}`);
+    console.log(`--- requests not answered (ms after start) ---\n${[...unanswered].map(([r, t]) => `${label(r)} at ${t}`).join('\n')}`);
+    console.log(`--- requests failed ---\n${failedRequests.join('\n')}`);
+    console.log(`--- failed at ${Date.now() - started} ms ---`);
   } finally {
     await browser.close();
-  }
-  if (failed()) {
-    console.log(`--- daemon log ---\n${daemon.log()}\n--- broker log ---\n${broker.log()}`);
   }
 }
 
