@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "flatcast/directive.h"
+#include "flatcast/language.h"
 #include "flatcast/public_view.h"
 #include "flatcast/report.h"
 #include "flatcast/signing.h"
@@ -19,6 +20,8 @@ inline void ExerciseStoredDirective(const v1::StoredDirective& stored) {
   const Registry& registry = SmallRegistry();
   (void)RenderDirectiveText(stored);
   (void)RenderDirectiveText(stored, TimePoint{} + std::chrono::hours(24 * 365 * 57));
+  (void)RenderDirectiveText(stored, std::nullopt, {"en", "zh-Hant-TW", "bo"});
+  (void)CheckTranslations(d);
   (void)DirectiveToJson(stored);
   (void)PublicReleaseText(d, std::nullopt);
   (void)DirectiveSigningMessage(d);

@@ -37,6 +37,11 @@ void AddContentOptions(CLI::App* cmd, flatcast::publisher::DirectiveFlags& f, st
   cmd->add_option("--body", f.body, "body text");
   cmd->add_option("--body-file", body_file, "read the body from this file")->check(CLI::ExistingFile);
   cmd->add_option("--action", f.actions, "action item \"what|tier[|due]\" (repeatable)");
+  cmd->add_option("--language", f.language,
+                  "the language of title, body and actions, a BCP 47 tag (default zh-CN)");
+  cmd->add_option("--translation", f.translations,
+                  "the directive in another language \"TAG|TITLE|BODY[|ACTION|...]\" (repeatable; "
+                  "the actions' texts in their order, or none)");
   cmd->add_option("--scope", f.scope, "region code in scope (repeatable)");
   cmd->add_option("--tiers", f.tiers, "target tiers: any of city,district,street,community")
       ->delimiter(',');
@@ -116,6 +121,10 @@ void AddAmendOptions(CLI::App* cmd, AmendFlags& a, std::string& file) {
   a.Add("action", cmd->add_option("--action", f.actions,
                                        "action item \"what|tier[|due]\" (repeatable; replaces "
                                        "the action items, internal ones are kept)"));
+  a.Add("language", cmd->add_option("--language", f.language, "the language of title, body and actions"));
+  a.Add("translation", cmd->add_option("--translation", f.translations,
+                                            "\"TAG|TITLE|BODY[|ACTION|...]\" (repeatable; replaces the "
+                                            "translations; none removes them)"));
   a.Add("scope", cmd->add_option("--scope", f.scope, "region code in scope (repeatable; replaces the scope)"));
   a.Add("tiers", cmd->add_option("--tiers", f.tiers, "target tiers (replace them)")->delimiter(','));
   a.Add("public", cmd->add_flag("--public", f.is_public, "for the public too (must stay the same)"));
@@ -142,7 +151,8 @@ Result<v1::Directive> AmendedContent(const v1::Directive& latest, const AmendFla
   namespace publisher = flatcast::publisher;
   if (!file.empty()) {
     for (const char* name : {"issuer", "department", "title", "body", "body-file", "action",
-                             "scope", "tiers", "public", "public-release", "expires", "note", "form"}) {
+                             "scope", "tiers", "public", "public-release", "expires", "note", "form",
+                             "language", "translation"}) {
       if (a.Has(name)) {
         return Status::InvalidArgument(std::string("--file gives the whole content; --") + name +
                                        " cannot be combined with it");
@@ -188,6 +198,8 @@ Result<v1::Directive> AmendedContent(const v1::Directive& latest, const AmendFla
   if (a.Has("note")) p.internal_note = f.internal_note;
   if (a.Has("deadline")) p.deadlines = f.deadlines;
   if (a.Has("change-status")) p.status = a.change_status;
+  if (a.Has("language")) p.language = f.language;
+  if (a.Has("translation")) p.translations = f.translations;
   return publisher::ApplyPatch(latest, p);
 }
 

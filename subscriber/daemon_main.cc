@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "flatcast/language.h"
 #include "flatcast/subscriber/inbox_commands.h"
 #include "flatcast/subscriber/operator_control.h"
 #include "flatcast/program.h"
@@ -81,6 +82,10 @@ int main(int argc, char** argv) {
                   "serve the web inbox on host:port, e.g. 127.0.0.1:7792 (overrides web_endpoint)");
   run->add_option("--web-root", web_root,
                   "the web inbox's page files (default: /usr/share/flatcast/web once installed)");
+  std::vector<std::string> languages;
+  run->add_option("--language", languages,
+                  "a language the unit's staff read, BCP 47 (repeatable, most preferred first; "
+                  "overrides languages): directives are shown in the first they have");
   run->add_option("--log-format", log_format,
                   "text, journal (the default when started by systemd) or json")
       ->check(CLI::IsMember({"text", "journal", "json"}));
@@ -97,6 +102,10 @@ int main(int argc, char** argv) {
   CLI::App* show = app.add_subcommand("show", "Show one stored directive");
   show->add_option("id", show_id, "directive id")->required();
   show->add_option("--version", show_version, "version to show (default: the latest stored)");
+  std::vector<std::string> show_languages;
+  show->add_option("--language", show_languages,
+                   "show the text in this language if the directive has it (BCP 47; repeatable, "
+                   "most preferred first; default: the config's languages)");
   show->add_option("--state-dir", show_state_dir, "directory of the inbox and state");
   show->add_option("--config", show_config, "take the state directory from this config");
   show->add_flag("--json", json, "the stored JSON instead of the text rendering");
@@ -177,6 +186,7 @@ int main(int argc, char** argv) {
     if (!admin_endpoint.empty()) config.admin_endpoint = admin_endpoint;
     if (!web_endpoint.empty()) config.web_endpoint = web_endpoint;
     if (!web_root.empty()) config.web_root = web_root;
+    if (!languages.empty()) config.languages = languages;
     if (auto status = flatcast::subscriber::CheckTerminalConfig(config); !status.ok()) {
       return Fail(status);
     }
@@ -259,7 +269,15 @@ int main(int argc, char** argv) {
 
   auto dir = StateDirFor(show_state_dir, show_config);
   if (!dir.ok()) return Fail(dir.status());
-  auto status =
-      flatcast::subscriber::ShowDirectiveCommand(*dir, show_id, show_version, json, std::cout);
+  if (show_languages.empty() && !show_config.empty()) {
+    auto config = flatcast::subscriber::LoadTerminalConfig(show_config);
+    if (config.ok()) show_languages = config->languages;
+  }
+  for (const auto& tag : show_languages) {
+    if (auto st = flatcast::CheckLanguageTag(tag); !st.ok()) return Fail(st);
+  }
+  auto status = flatcast::subscriber::ShowDirectiveCommand(
+      *dir, show_id, show_version, json, std::cout, flatcast::SystemClock::Instance().Now(),
+      show_languages);
   return status.ok() ? 0 : Fail(status);
 }

@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "flatcast/duration.h"
+#include "flatcast/language.h"
 #include "flatcast/return_form.h"
 
 namespace flatcast {
@@ -277,6 +278,7 @@ Status ValidateDirectiveContent(const v1::Directive& d) {
         fmt::format("body is {} bytes; the limit is {}", d.body().size(), kMaxBodyBytes));
   }
   FLATCAST_RETURN_IF_ERROR(CheckActions(d));
+  FLATCAST_RETURN_IF_ERROR(CheckTranslations(d));
   FLATCAST_RETURN_IF_ERROR(CheckScopeForm(d));
   FLATCAST_RETURN_IF_ERROR(CheckTargetTiers(d));
   FLATCAST_RETURN_IF_ERROR(ValidateDeadlines(d));
@@ -548,8 +550,12 @@ std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> n
   return text + " (in " + FormatDuration(left) + ")";
 }
 
-std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional<TimePoint> now) {
+std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional<TimePoint> now,
+                                const std::vector<std::string>& languages) {
   const v1::Directive& d = stored.directive();
+  const std::vector<DirectiveText> texts = DirectiveTexts(d);
+  const size_t shown = PreferredText(texts, languages);
+  const DirectiveText& text = texts[shown];
   std::string out;
   auto line = [&out](std::string_view label, std::string_view value) {
     out += fmt::format("{:<16}{}\n", label, value);
@@ -590,16 +596,22 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
     for (const std::string& change : d.changes()) line("", change);
   }
 
-  out += "\n" + d.title() + "\n";
-  if (!d.body().empty()) {
-    out += "\n" + d.body();
-    if (d.body().back() != '\n') out += "\n";
+  if (texts.size() > 1) {
+    std::vector<std::string> tags;
+    for (const auto& t : texts) tags.push_back(t.language);
+    line("Languages:", fmt::format("{} (shown: {})", fmt::join(tags, ", "), text.language));
+  }
+
+  out += "\n" + text.title + "\n";
+  if (!text.body.empty()) {
+    out += "\n" + text.body;
+    if (text.body.back() != '\n') out += "\n";
   }
 
   out += "\nAction items:\n";
   for (int i = 0; i < d.actions_size(); ++i) {
     const v1::ActionItem& action = d.actions(i);
-    out += fmt::format("  {}. [{}] {}", i + 1, TierLabel(action.responsible_tier()), action.what());
+    out += fmt::format("  {}. [{}] {}", i + 1, TierLabel(action.responsible_tier()), text.actions[i]);
     if (action.has_due()) out += fmt::format(" (due {})", FormatTime(FromTimestamp(action.due())));
     if (action.internal()) out += " (internal)";
     out += "\n";
@@ -629,6 +641,18 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
         default: break;
       }
       out += "\n";
+    }
+  }
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (i == shown) continue;
+    const DirectiveText& other = texts[i];
+    out += fmt::format("\n--- {} ---\n{}\n", other.language, other.title);
+    if (!other.body.empty()) {
+      out += "\n" + other.body;
+      if (other.body.back() != '\n') out += "\n";
+    }
+    for (size_t a = 0; a < other.actions.size(); ++a) {
+      out += fmt::format("  {}. {}\n", a + 1, other.actions[a]);
     }
   }
   return out;
@@ -726,6 +750,44 @@ std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::
         ListChange("internal action items", ActionLines(before, true), ActionLines(after, true)));
   }
   if (before.internal_note() != after.internal_note()) out.push_back("internal note: changed");
+  // Translations: each language added, removed or changed (title, body, or
+  // the text of an action item the public sees).
+  auto own = [](const v1::Directive& d) {
+    return d.language().empty() ? std::string(kDefaultLanguage) : d.language();
+  };
+  if (own(before) != own(after)) out.push_back(fmt::format("language: {} -> {}", own(before), own(after)));
+  auto translations = [](const v1::Directive& d) {
+    std::vector<std::pair<std::string, std::string>> list;  // tag, what the public sees of it
+    for (const auto& t : d.translations()) {
+      std::string seen = t.title() + '\0' + t.body();
+      for (int i = 0; i < t.actions_size() && i < d.actions_size(); ++i) {
+        if (!d.actions(i).internal()) seen += '\0' + t.actions(i);
+      }
+      list.emplace_back(t.language(), std::move(seen));
+    }
+    return list;
+  };
+  {
+    const auto was = translations(before), now = translations(after);
+    std::vector<std::string> added, removed, changed;
+    for (const auto& [tag, seen] : now) {
+      auto it = std::find_if(was.begin(), was.end(), [&](const auto& p) { return SameLanguage(p.first, tag); });
+      if (it == was.end()) added.push_back(tag);
+      else if (it->second != seen) changed.push_back(tag);
+    }
+    for (const auto& [tag, seen] : was) {
+      if (std::none_of(now.begin(), now.end(), [&](const auto& p) { return SameLanguage(p.first, tag); })) {
+        removed.push_back(tag);
+      }
+    }
+    if (!added.empty() || !removed.empty() || !changed.empty()) {
+      std::string line = "translations:";
+      for (const auto& tag : added) line += " +" + tag;
+      for (const auto& tag : removed) line += " -" + tag;
+      for (const auto& tag : changed) line += " ~" + tag;
+      out.push_back(line);
+    }
+  }
   if (before.return_form().SerializeAsString() != after.return_form().SerializeAsString()) {
     out.push_back(!after.has_return_form() ? "return form: removed"
                   : !before.has_return_form() ? "return form: added"

@@ -9,6 +9,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/language.h"
 #include "flatcast/xml_out.h"
 
 namespace flatcast {
@@ -86,6 +87,25 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
     j["body"] = d.body();
     j["actions"] = actions;
   }
+  // The other languages: title, body and the public action items' text.
+  const std::vector<DirectiveText> texts = DirectiveTexts(d);
+  j["language"] = texts[0].language;
+  if (texts.size() > 1) {
+    nlohmann::json translations = nlohmann::json::array();
+    for (size_t i = 1; i < texts.size(); ++i) {
+      nlohmann::json t = {{"language", texts[i].language}, {"title", texts[i].title}};
+      if (with_body) {
+        t["body"] = texts[i].body;
+        nlohmann::json what = nlohmann::json::array();
+        for (int a = 0; a < d.actions_size(); ++a) {
+          if (!d.actions(a).internal()) what.push_back(texts[i].actions[a]);
+        }
+        t["actions"] = what;
+      }
+      translations.push_back(std::move(t));
+    }
+    j["translations"] = std::move(translations);
+  }
   // An update or a cancellation refers to the public message it follows,
   // never to the internal id (whose daily number counts held directives).
   if (Cancelled(e) || PublicVersion(e) > 1) j["references"] = {FirstPublicIdentifier(e)};
@@ -155,30 +175,11 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
     x.Text("references",
            Sender(d) + "," + FirstPublicIdentifier(e) + "," + CapTime(ReleasedAt(e)));
   }
-  x.Start("info");
-  x.Text("language", "zh-CN");
-  x.Text("category", d.issuer_department().find("HEALTH") != std::string::npos ? "Health" : "Other");
-  x.Text("event", d.title());
-  x.Text("urgency", "Unknown");
-  x.Text("severity", "Unknown");
-  x.Text("certainty", "Unknown");
-  x.Text("effective", CapTime(ReleasedAt(e)));
-  if (d.has_expires()) x.Text("expires", CapTime(FromTimestamp(d.expires())));
+  // One <info> per language, the directive's own first (CAP 1.2 3.2.2).
   std::string sender_name = d.issuer_unit();
   if (registry != nullptr) {
     if (auto i = registry->Find(d.issuer_unit())) sender_name = registry->unit(*i).name;
   }
-  x.Text("senderName", sender_name + " " + d.issuer_department());
-  x.Text("headline", d.title());
-  x.Text("description", d.body());
-  std::string instruction;
-  int n = 0;
-  for (const auto& a : d.actions()) {
-    if (a.internal()) continue;
-    instruction += std::to_string(++n) + ". " + a.what() + "\n";
-  }
-  if (!instruction.empty()) x.Text("instruction", instruction);
-  x.Start("area");
   std::string desc;
   for (const auto& code : d.scope()) {
     std::string name = code == kNationCode ? std::string(kNationName) : code;
@@ -187,15 +188,37 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
     }
     desc += (desc.empty() ? "" : ", ") + name;
   }
-  x.Text("areaDesc", desc);
-  for (const auto& code : d.scope()) {
-    x.Start("geocode");
-    x.Text("valueName", "GB/T 2260");
-    x.Text("value", code);
-    x.End();
+  for (const DirectiveText& text : DirectiveTexts(d)) {
+    x.Start("info");
+    x.Text("language", text.language);
+    x.Text("category", d.issuer_department().find("HEALTH") != std::string::npos ? "Health" : "Other");
+    x.Text("event", text.title);
+    x.Text("urgency", "Unknown");
+    x.Text("severity", "Unknown");
+    x.Text("certainty", "Unknown");
+    x.Text("effective", CapTime(ReleasedAt(e)));
+    if (d.has_expires()) x.Text("expires", CapTime(FromTimestamp(d.expires())));
+    x.Text("senderName", sender_name + " " + d.issuer_department());
+    x.Text("headline", text.title);
+    x.Text("description", text.body);
+    std::string instruction;
+    int n = 0;
+    for (int a = 0; a < d.actions_size(); ++a) {
+      if (d.actions(a).internal()) continue;
+      instruction += std::to_string(++n) + ". " + text.actions[a] + "\n";
+    }
+    if (!instruction.empty()) x.Text("instruction", instruction);
+    x.Start("area");
+    x.Text("areaDesc", desc);
+    for (const auto& code : d.scope()) {
+      x.Start("geocode");
+      x.Text("valueName", "GB/T 2260");
+      x.Text("value", code);
+      x.End();
+    }
+    x.End();  // area
+    x.End();  // info
   }
-  x.End();  // area
-  x.End();  // info
   x.End();  // alert
   return x.Finish();
 }

@@ -223,6 +223,7 @@ const std::vector<int>& SignedDirectiveFields() {
       v1::Directive::kCreatedFieldNumber,     v1::Directive::kIsPublicFieldNumber,
       v1::Directive::kExpiresFieldNumber,     v1::Directive::kInternalNoteFieldNumber,
       v1::Directive::kDeadlinesFieldNumber,   v1::Directive::kReturnFormFieldNumber,
+      v1::Directive::kLanguageFieldNumber,    v1::Directive::kTranslationsFieldNumber,
   };
   return kFields;
 }

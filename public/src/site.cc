@@ -113,10 +113,31 @@ Result<std::shared_ptr<const SiteEntry>> MakeEntry(const v1::PublicDocument& doc
   if (auto a = j.find("actions"); a != j.end() && a->is_array()) {
     for (const auto& item : *a) e->actions.push_back(StringOr(item, "what"));
   }
+  e->language = StringOr(j, "language");
+  if (auto t = j.find("translations"); t != j.end() && t->is_array()) {
+    for (const auto& item : *t) {
+      if (!item.is_object()) continue;
+      SiteEntry::Translation tr{StringOr(item, "language"), StringOr(item, "title"),
+                                StringOr(item, "body"), {}};
+      if (auto a = item.find("actions"); a != item.end() && a->is_array()) {
+        for (const auto& what : *a) {
+          if (what.is_string()) tr.actions.push_back(what.get<std::string>());
+        }
+      }
+      e->translations.push_back(std::move(tr));
+    }
+  }
   std::string kind = doc.cancelled() ? "cancel" : (doc.version() > 1 ? "update" : "alert");
   e->event = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", doc.public_seq(), kind, Dump(j));
   j.erase("body");
   j.erase("actions");
+  if (auto t = j.find("translations"); t != j.end() && t->is_array()) {
+    for (auto& item : *t) {
+      if (!item.is_object()) continue;
+      item.erase("body");
+      item.erase("actions");
+    }
+  }
   e->summary = Dump(j);
   return std::shared_ptr<const SiteEntry>(std::move(e));
 }
@@ -346,6 +367,8 @@ article h2{{font-size:1.15rem;margin:.2rem 0}}
 article.is-cancelled h2{{text-decoration:line-through}}
 .links a{{margin-right:1rem;font-size:.9rem}}
 form{{margin:.5rem 0}}
+.translation{{border-top:1px dashed #bbb;margin-top:.6rem}}
+.translation h3{{font-size:1.05rem;margin:.2rem 0}}
 </style>
 </head>
 <body>
@@ -373,7 +396,8 @@ form{{margin:.5rem 0}}
                          e->doc.version());
     }
     out += "</p>\n";
-    out += fmt::format("<h2>{}</h2>\n", EscapeHtml(e->title));
+    const std::string lang = e->language.empty() ? "zh-CN" : e->language;
+    out += fmt::format("<h2 lang=\"{}\">{}</h2>\n", EscapeHtml(lang), EscapeHtml(e->title));
     std::string updated = FormatTime(FromTimestamp(e->doc.updated()));
     out += fmt::format("<p class=\"meta\">{} {} · 发布 released {}{}{}</p>\n",
                        EscapeHtml(name_of(e->issuer)), EscapeHtml(e->department),
@@ -382,13 +406,23 @@ form{{margin:.5rem 0}}
                        : e->doc.version() > 1    ? " · 更新 updated " + EscapeHtml(BeijingTime(updated))
                                                  : "",
                        e->expires.empty() ? "" : " · 有效至 expires " + EscapeHtml(BeijingTime(e->expires)));
-    std::string body = EscapeHtml(e->body);
-    for (size_t p = 0; (p = body.find('\n', p)) != std::string::npos; p += 5) body.replace(p, 1, "<br>");
-    out += "<p>" + body + "</p>\n";
-    if (!e->actions.empty()) {
-      out += "<ol>\n";
-      for (const auto& a : e->actions) out += "<li>" + EscapeHtml(a) + "</li>\n";
-      out += "</ol>\n";
+    auto text = [](const std::string& body, const std::vector<std::string>& actions) {
+      std::string html = EscapeHtml(body);
+      for (size_t p = 0; (p = html.find('\n', p)) != std::string::npos; p += 5) html.replace(p, 1, "<br>");
+      html = "<p>" + html + "</p>\n";
+      if (!actions.empty()) {
+        html += "<ol>\n";
+        for (const auto& a : actions) html += "<li>" + EscapeHtml(a) + "</li>\n";
+        html += "</ol>\n";
+      }
+      return html;
+    };
+    out += fmt::format("<div lang=\"{}\">\n{}</div>\n", EscapeHtml(lang), text(e->body, e->actions));
+    // Each other language in full, marked with its tag so that a reader's
+    // browser, font and screen reader take it as that language.
+    for (const auto& t : e->translations) {
+      out += fmt::format("<section class=\"translation\" lang=\"{0}\"><p class=\"meta\">{0}</p>\n<h3>{1}</h3>\n{2}</section>\n",
+                         EscapeHtml(t.language), EscapeHtml(t.title), text(t.body, t.actions));
     }
     out += fmt::format(
         "<p class=\"links\"><a href=\"/public/directives/{0}/cap.xml\">CAP</a><a "

@@ -11,6 +11,7 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/language.h"
 
 namespace flatcast::publisher {
 
@@ -62,6 +63,25 @@ Status AddAction(v1::Directive& d, const std::string& spec) {
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+Status AddTranslation(v1::Directive& d, const std::string& spec) {
+  auto parts = Split(spec, '|');
+  if (parts.size() < 3) {
+    return Status::InvalidArgument("translation \"" + spec.substr(0, 80) +
+                                   "\" must be \"TAG|TITLE|BODY\" or \"TAG|TITLE|BODY|ACTION|...\"");
+  }
+  FLATCAST_RETURN_IF_ERROR(CheckLanguageTag(parts[0]));
+  v1::Translation* t = d.add_translations();
+  t->set_language(parts[0]);
+  t->set_title(parts[1]);
+  t->set_body(parts[2]);
+  for (size_t i = 3; i < parts.size(); ++i) t->add_actions(parts[i]);
+  return Status::Ok();
+}
+
+namespace {
 
 Status AddTiers(v1::Directive& d, const std::vector<std::string>& names) {
   for (const auto& name : names) {
@@ -120,6 +140,16 @@ Result<v1::Directive> ApplyPatch(const v1::Directive& latest, const DirectivePat
     auto status = ParseStatus(*p.status);
     if (!status.ok()) return status.status();
     d.set_status(*status);
+  }
+  if (p.language) {
+    if (!p.language->empty()) FLATCAST_RETURN_IF_ERROR(CheckLanguageTag(*p.language));
+    d.set_language(*p.language);
+  }
+  if (p.translations) {
+    d.clear_translations();
+    if (*p.translations != std::vector<std::string>{"none"}) {
+      for (const auto& spec : *p.translations) FLATCAST_RETURN_IF_ERROR(AddTranslation(d, spec));
+    }
   }
   if (p.form_file && *p.form_file == "none") {
     d.clear_return_form();
@@ -201,6 +231,11 @@ Result<v1::Directive> BuildDirective(const DirectiveFlags& f) {
   d.set_title(f.title);
   d.set_body(f.body);
   for (const auto& spec : f.actions) FLATCAST_RETURN_IF_ERROR(AddAction(d, spec));
+  if (!f.language.empty()) {
+    FLATCAST_RETURN_IF_ERROR(CheckLanguageTag(f.language));
+    d.set_language(f.language);
+  }
+  for (const auto& spec : f.translations) FLATCAST_RETURN_IF_ERROR(AddTranslation(d, spec));
   for (const auto& spec : f.deadlines) FLATCAST_RETURN_IF_ERROR(AddDeadline(d, spec));
   for (const auto& code : f.scope) d.add_scope(code);
   FLATCAST_RETURN_IF_ERROR(AddTiers(d, f.tiers));

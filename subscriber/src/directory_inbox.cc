@@ -381,7 +381,8 @@ bool IsStorableId(std::string_view id) {
   });
 }
 
-Result<std::unique_ptr<DirectoryInbox>> DirectoryInbox::Open(const std::string& state_dir) {
+Result<std::unique_ptr<DirectoryInbox>> DirectoryInbox::Open(const std::string& state_dir,
+                                                             std::vector<std::string> languages) {
   std::error_code ec;
   fs::create_directories(InboxDir(state_dir), ec);
   if (ec) {
@@ -400,13 +401,13 @@ Result<std::unique_ptr<DirectoryInbox>> DirectoryInbox::Open(const std::string& 
     }
     return ErrnoStatus("lock", lock_path, err);
   }
-  std::unique_ptr<DirectoryInbox> inbox(new DirectoryInbox(state_dir, lock_fd));
+  std::unique_ptr<DirectoryInbox> inbox(new DirectoryInbox(state_dir, lock_fd, std::move(languages)));
   FLATCAST_RETURN_IF_ERROR(inbox->Load());
   return inbox;
 }
 
-DirectoryInbox::DirectoryInbox(std::string state_dir, int lock_fd)
-    : state_dir_(std::move(state_dir)), lock_fd_(lock_fd) {}
+DirectoryInbox::DirectoryInbox(std::string state_dir, int lock_fd, std::vector<std::string> languages)
+    : state_dir_(std::move(state_dir)), lock_fd_(lock_fd), languages_(std::move(languages)) {}
 
 DirectoryInbox::~DirectoryInbox() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
@@ -443,7 +444,7 @@ Status DirectoryInbox::Load() {
     if (!scan->text_stems.count(stem)) {
       std::string text_path =
           (fs::path(InboxDir(state_dir_)) / (stem + std::string(kTextExt))).string();
-      FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(text_path, RenderDirectiveText(stored)));
+      FLATCAST_RETURN_IF_ERROR(WriteFileAtomically(text_path, RenderDirectiveText(stored, std::nullopt, languages_)));
     }
     // Stored after the last state write: the process stopped before its
     // acknowledgement was recorded, so it was never sent. Record it now; the
@@ -483,7 +484,8 @@ Status DirectoryInbox::Put(const v1::StoredDirective& stored) {
   // Text before JSON: the JSON file is the mark of a stored directive, so it
   // must come last.
   FLATCAST_RETURN_IF_ERROR(
-      WriteFileAtomically(base.string() + std::string(kTextExt), RenderDirectiveText(stored)));
+      WriteFileAtomically(base.string() + std::string(kTextExt),
+                          RenderDirectiveText(stored, std::nullopt, languages_)));
   FLATCAST_RETURN_IF_ERROR(
       WriteFileAtomically(base.string() + std::string(kJsonExt), DirectiveToJson(stored)));
   // From here the directive is stored whatever happens to state.json: Open()

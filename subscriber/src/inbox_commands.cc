@@ -152,7 +152,7 @@ Status OverdueCommand(const std::string& state_dir, bool json, std::ostream& out
 
 Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
                             std::optional<uint32_t> version, bool json, std::ostream& out,
-                            TimePoint now) {
+                            TimePoint now, const std::vector<std::string>& languages) {
   FLATCAST_RETURN_IF_ERROR(CheckStateDir(state_dir));
   Result<InboxFiles> files = FindInInbox(state_dir, id, version);
   if (!files.ok()) return files.status();
@@ -168,7 +168,7 @@ Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
   // the directory.
   Result<v1::StoredDirective> stored = ReadStored(*files);
   if (!stored.ok()) return stored.status();
-  std::optional<std::string> text = RenderDirectiveText(*stored, now);
+  std::optional<std::string> text = RenderDirectiveText(*stored, now, languages);
   out << *text;
   if (!text->empty() && text->back() != '\n') out << "\n";
   if (stored->directive().has_return_form()) {

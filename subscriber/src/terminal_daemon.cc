@@ -1,3 +1,4 @@
+#include "flatcast/language.h"
 #include "flatcast/subscriber/terminal_daemon.h"
 
 #include "flatcast/program.h"
@@ -493,6 +494,19 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
       }
       continue;
     }
+    if (name == "languages") {
+      const toml::array* list = value.as_array();
+      if (list == nullptr) {
+        return Status::InvalidArgument(fmt::format("{}: \"languages\" must be a list of BCP 47 tags", path));
+      }
+      for (const toml::node& tag : *list) {
+        if (!tag.is_string()) {
+          return Status::InvalidArgument(fmt::format("{}: \"languages\" must be a list of strings", path));
+        }
+        config.languages.push_back(*tag.value<std::string>());
+      }
+      continue;
+    }
     if (name == "warm_standby") {
       std::optional<bool> on = value.value<bool>();
       if (!value.is_boolean() || !on) {
@@ -504,7 +518,7 @@ Result<TerminalConfig> LoadTerminalConfig(const std::string& path) {
     if (!field) {
       return Status::InvalidArgument(fmt::format(
           "{}: unknown key \"{}\" (expected unit, broker, state_dir, keys, curve_key, "
-          "broker_key, admin_endpoint, web_endpoint, web_root, warm_standby, hooks)",
+          "broker_key, admin_endpoint, web_endpoint, web_root, warm_standby, languages, hooks)",
           path, name));
     }
     std::optional<std::string> text = value.value<std::string>();
@@ -526,6 +540,9 @@ Status CheckTerminalConfig(const TerminalConfig& config) {
     return Status::InvalidArgument("no state directory given (state_dir / --state-dir)");
   }
   for (const HookConfig& hook : config.hooks) FLATCAST_RETURN_IF_ERROR(CheckHookConfig(hook));
+  for (const std::string& tag : config.languages) {
+    FLATCAST_RETURN_IF_ERROR(CheckLanguageTag(tag).WithContext("languages / --language"));
+  }
   return Status::Ok();
 }
 
@@ -540,7 +557,7 @@ std::string DefaultWebRoot() {
 Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) {
   FLATCAST_RETURN_IF_ERROR(CheckTerminalConfig(config));
   Tier tier = ParseUnitCode(config.unit).value();
-  Result<std::unique_ptr<DirectoryInbox>> inbox = DirectoryInbox::Open(config.state_dir);
+  Result<std::unique_ptr<DirectoryInbox>> inbox = DirectoryInbox::Open(config.state_dir, config.languages);
   if (!inbox.ok()) return inbox.status();
   spdlog::info("terminal {} ({}): {} directives stored, last seq {}, {} acks pending", config.unit,
                TierName(tier), (*inbox)->size(), (*inbox)->last_seq(),
@@ -579,6 +596,7 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
     web_options.state_dir = config.state_dir;
     web_options.unit = config.unit;
     web_options.web_root = config.web_root.empty() ? DefaultWebRoot() : config.web_root;
+    web_options.languages = config.languages;
     web_options.signatures_checked = !config.keys.empty();
     const std::string state_dir = config.state_dir;
     web = std::make_unique<WebInbox>(

@@ -1,3 +1,4 @@
+#include "flatcast/language.h"
 #include "flatcast/subscriber/web_inbox.h"
 
 #include <fmt/format.h>
@@ -348,9 +349,20 @@ WebResponse WebInbox::Inbox() {
   json items = json::array();
   for (const v1::StoredDirective* s : shown) {
     const v1::Directive& d = s->directive();
+    // In the language the unit prefers; the others listed after.
+    const std::vector<DirectiveText> texts = DirectiveTexts(d);
+    const size_t shown = PreferredText(texts, options_.languages);
+    const DirectiveText& text = texts[shown];
+    json others = json::array();
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (i == shown) continue;
+      others.push_back({{"language", texts[i].language}, {"title", texts[i].title},
+                        {"body", texts[i].body}, {"actions", texts[i].actions}});
+    }
     json actions = json::array();
-    for (const v1::ActionItem& a : d.actions()) {
-      json item = {{"what", a.what()},
+    for (int ai = 0; ai < d.actions_size(); ++ai) {
+      const v1::ActionItem& a = d.actions(ai);
+      json item = {{"what", text.actions[ai]},
                    {"tier", Lower(v1::Tier_Name(a.responsible_tier()))},
                    {"internal", a.internal()}};
       if (a.has_due()) item["due"] = FormatTime(FromTimestamp(a.due()));
@@ -375,8 +387,10 @@ WebResponse WebInbox::Inbox() {
     json item = {{"seq", seq},
                  {"id", d.id()},
                  {"version", d.version()},
-                 {"title", d.title()},
-                 {"body", d.body()},
+                 {"language", text.language},
+                 {"title", text.title},
+                 {"body", text.body},
+                 {"other_languages", others},
                  {"status", Lower(StatusName(d.status()))},
                  {"issuer_unit", d.issuer_unit()},
                  {"issuer_department", d.issuer_department()},

@@ -14,7 +14,7 @@ const TEXT = {
     level_received: '接收', level_confirmed: '确认', level_ready: '就绪',
     public_at: '公开发布：{0}（还有 {1}）', public_now: '已公开发布（{0}）', internal: '仅内部，不公开',
     signature: '签名密钥 {0}', verified: '本终端已验证', unchecked: '本终端未配置密钥库，未校验',
-    unsigned: '无签名', changes: '本版修改',
+    unsigned: '无签名', changes: '本版修改', other_languages: '其他语言（{0}）',
     ack_received: '已接收', ack_confirmed: '已确认', ack_ready: '已就绪',
     ack_pending: '（等待服务器确认）', ack_done: '（服务器已确认）',
     confirm: '确认已读', ready: '已就绪', note: '就绪说明（人员、物资）', rate: '评价',
@@ -44,7 +44,7 @@ const TEXT = {
     public_at: 'Public at {0} (in {1})', public_now: 'Public since {0}',
     internal: 'Internal only, never public', signature: 'Signed with key {0}',
     verified: 'verified by this terminal', unchecked: 'not checked (no key registry configured)',
-    unsigned: 'unsigned', changes: 'Changed in this version',
+    unsigned: 'unsigned', changes: 'Changed in this version', other_languages: 'Other languages ({0})',
     ack_received: 'received', ack_confirmed: 'confirmed', ack_ready: 'ready',
     ack_pending: ' (waiting for the broker)', ack_done: ' (confirmed by the broker)',
     confirm: 'Confirm read', ready: 'Ready', note: 'What is in place (staff, supplies)',
@@ -246,14 +246,32 @@ function card(d, tier, signaturesChecked) {
   c.append(el('div', { class: 'status ' + d.status, text: t('status_' + d.status) }));
   const inner = el('div', { class: 'inner' });
   c.append(inner);
-  const h = el('h2', {}, d.title);
+  const h = el('h2', { lang: d.language }, d.title);
   if (d.unread) h.append(el('span', { class: 'unread-mark', text: '● ' + t('unread') }));
   inner.append(h);
   inner.append(el('p', { class: 'meta', text:
     `${d.id} · ${t('version', d.version)} · ${t('issuer')} ${d.issuer_unit} ${d.issuer_department} · ${t('sent')} ${local(d.sent)}` }));
   if (d.withdrawn) inner.append(el('p', { class: 'withdrawn', text: t('withdrawn') }));
   if (d.cancelled) inner.append(el('p', { class: 'cancelled', text: t('cancelled') }));
-  inner.append(el('div', { class: 'body', text: d.body }));
+  inner.append(el('div', { class: 'body', lang: d.language, text: d.body }));
+  // The same directive in the other languages it carries, folded.
+  if (d.other_languages && d.other_languages.length) {
+    const box = el('details', { class: 'languages' },
+      el('summary', { text: t('other_languages', d.other_languages.map((o) => o.language).join(', ')) }));
+    for (const o of d.other_languages) {
+      const section = el('section', { lang: o.language, 'data-language': o.language },
+        el('h3', { text: o.title }), el('div', { class: 'body', text: o.body }));
+      if (o.actions.length) {
+        const ol = el('ol');
+        o.actions.forEach((a) => ol.append(el('li', { text: a })));
+        section.append(ol);
+      }
+      box.append(section);
+    }
+    if (open.has(d.id + ':languages')) box.open = true;
+    box.addEventListener('toggle', () => (box.open ? open.add(d.id + ':languages') : open.delete(d.id + ':languages')));
+    inner.append(box);
+  }
   if (d.changes.length) {
     const ul = el('ul', { class: 'facts' });
     d.changes.forEach((ch) => ul.append(el('li', { text: ch })));

@@ -81,6 +81,7 @@ async function main() {
       '--title', '社区物资储备填报（演练）', '--body', '请清点口罩、消毒液库存并填报。',
       '--status', 'exercise', '--action', '清点物资并填报|community', '--action', '汇总各社区|street',
       '--scope', '520102016', '--tiers', 'street,community', '--deadline', 'ready=2h',
+      '--translation', 'en|Supplies return (exercise)|Count masks and disinfectant and report.|Count and report|Sum up the communities',
       '--form', join(source, 'configs/forms/supplies.toml')]);
     check(published.code === 0, 'the directive is published', published.err);
     const id = JSON.parse(published.out).id;
@@ -97,6 +98,11 @@ async function main() {
     check((await page.textContent(`${card} .signature`)).includes('无签名') ||
           (await page.textContent(`${card} .signature`)).includes('签名密钥'),
       'the signature line is shown');
+    // The directive's other language, folded under the text: open it.
+    await page.click(`${card} details.languages summary`);
+    const english = await page.textContent(`${card} section[lang="en"]`);
+    check(english.includes('Supplies return (exercise)') && english.includes('Count and report'),
+      'its English text is there, folded', english);
 
     // Another origin cannot act for the unit (CSRF): nothing changes.
     const other = await browser.newPage();

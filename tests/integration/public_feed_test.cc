@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -160,6 +161,71 @@ TEST_F(PublicFeedProcesses, LifecycleCommandsRefuseBadRequestsClearly) {
   EXPECT_EQ(extended.exit_code, 0) << extended.err;
   auto events = testing::Run({Program("flatcast-audit"), "--broker", endpoint_, "events", id});
   EXPECT_NE(events.out.find("HOLD_EXTENDED"), std::string::npos) << events.out;
+}
+
+// A directive in two languages: a terminal that prefers English shows the
+// English text, the public gets both (JSON, a CAP <info> each, the page), and
+// a tag that is not BCP 47 is refused by the CLI and, sent in a file past
+// it, by the broker.
+TEST_F(PublicFeedProcesses, ADirectiveInTwoLanguagesReachesEachReaderInTheirsAndTheBrokerRefusesBadTags) {
+  StartBroker("2s");
+  const std::string unit = "520102016001";
+  const std::filesystem::path state = dir_ / "terminal";
+  testing::Process terminal({Program("flatcast-subscriber"), "run", "--unit", unit, "--broker",
+                             endpoint_, "--state-dir", state, "--language", "en"},
+                            dir_ / "terminal-log");
+  auto r = Publisher({"--json", "publish", "--issuer", "52", "--department", "HEALTH", "--title",
+                      "公共交通佩戴口罩", "--body", "乘坐公交须佩戴口罩。", "--action",
+                      "在车站张贴通知|community", "--language", "zh-CN", "--translation",
+                      "en|Masks in public transport|Wear masks on buses.|Post notices at stops",
+                      "--scope", "5201", "--tiers", "community", "--public"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = nlohmann::json::parse(r.out)["id"];
+  const auto text_file = state / "inbox" / (id + ".v1.txt");
+  ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(text_file); }, 30s))
+      << terminal.Stderr();
+  const std::string text = testing::ReadFile(text_file);
+  EXPECT_NE(text.find("Languages:      zh-CN, en (shown: en)"), std::string::npos) << text;
+  EXPECT_LT(text.find("Masks in public transport"), text.find("公共交通佩戴口罩")) << text;
+  auto shown = testing::Run({Program("flatcast-subscriber"), "show", id, "--state-dir", state,
+                             "--language", "zh"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_LT(shown.out.find("公共交通佩戴口罩"), shown.out.find("Masks in public transport")) << shown.out;
+
+  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 30s));
+  const auto list = nlohmann::json::parse(testing::HttpGet(http_, "/public/directives").body);
+  const std::string public_id = list["directives"][0]["id"];
+  const auto full = nlohmann::json::parse(testing::HttpGet(http_, "/public/directives/" + public_id).body);
+  EXPECT_EQ(full["translations"][0]["language"], "en");
+  EXPECT_EQ(full["translations"][0]["body"], "Wear masks on buses.");
+  const std::string cap = testing::HttpGet(http_, "/public/directives/" + public_id + "/cap.xml").body;
+  EXPECT_NE(cap.find("<language>en</language>"), std::string::npos) << cap;
+  EXPECT_NE(cap.find("<language>zh-CN</language>"), std::string::npos) << cap;
+  EXPECT_NE(testing::HttpGet(http_, "/public/page").body.find("lang=\"en\""), std::string::npos);
+
+  auto bad = Publisher({"publish", "--issuer", "52", "--department", "HEALTH", "--title", "x",
+                        "--action", "a|community", "--scope", "5201", "--tiers", "community",
+                        "--translation", "en_GB|x|y"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("language tag \"en_GB\" is not BCP 47"), std::string::npos) << bad.err;
+  const std::filesystem::path file = dir_ / "bad-language.json";
+  {
+    std::ofstream out(file);
+    out << R"({"issuer_unit": "52", "issuer_department": "HEALTH", "title": "x",
+               "actions": [{"what": "a", "responsible_tier": "COMMUNITY"}], "scope": ["5201"],
+               "target_tiers": ["COMMUNITY"], "status": "ACTUAL",
+               "translations": [{"language": "zh-CN-CN", "title": "x"}]})";
+  }
+  auto refused = Publisher({"publish", "-f", file.string()});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("translation 1: language tag \"zh-CN-CN\" is not BCP 47"), std::string::npos)
+      << refused.err;
+  auto twice = Publisher({"publish", "--issuer", "52", "--department", "HEALTH", "--title", "x",
+                          "--action", "a|community", "--scope", "5201", "--tiers", "community",
+                          "--translation", "zh-cn|x|y"});
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_NE(twice.err.find("is there already"), std::string::npos) << twice.err;
+  EXPECT_EQ(PublicCount(), 1u) << "the broker serves on";
 }
 
 }  // namespace

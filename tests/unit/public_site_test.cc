@@ -3,6 +3,8 @@
 // messages, what each region sees, the event stream's catch-up, that held
 // directives move no id, ETag or event id, and the signatures.
 #include <gtest/gtest.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
 
 #include <nlohmann/json.hpp>
 
@@ -114,6 +116,84 @@ TEST_F(PublicSite, ARegionSeesWhatWasReleasedForItOrAboveAndNothingElsewhere) {
     EXPECT_EQ(Get("/public/events?region=" + bad).status, 400) << bad;
     EXPECT_EQ(Get("/public/page?region=" + bad).status, 400) << bad;
   }
+}
+
+// The number of problems libxml2 finds validating `xml` against CAP 1.2's
+// schema (tests/data/cap12.xsd), and the <info> elements' languages.
+std::pair<int, std::vector<std::string>> ValidateCap(const std::string& xml) {
+  xmlDocPtr doc = xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "cap.xml", nullptr, XML_PARSE_NONET);
+  if (doc == nullptr) return {-1, {}};
+  xmlSchemaParserCtxtPtr pctx = xmlSchemaNewParserCtxt(FLATCAST_CAP_XSD);
+  xmlSchemaPtr schema = xmlSchemaParse(pctx);
+  xmlSchemaValidCtxtPtr vctx = xmlSchemaNewValidCtxt(schema);
+  const int problems = xmlSchemaValidateDoc(vctx, doc);
+  std::vector<std::string> languages;
+  for (xmlNodePtr n = xmlDocGetRootElement(doc)->children; n != nullptr; n = n->next) {
+    if (n->type != XML_ELEMENT_NODE || std::string(reinterpret_cast<const char*>(n->name)) != "info") continue;
+    for (xmlNodePtr c = n->children; c != nullptr; c = c->next) {
+      if (c->type == XML_ELEMENT_NODE && std::string(reinterpret_cast<const char*>(c->name)) == "language") {
+        xmlChar* text = xmlNodeGetContent(c);
+        languages.emplace_back(reinterpret_cast<const char*>(text));
+        xmlFree(text);
+      }
+    }
+  }
+  xmlSchemaFreeValidCtxt(vctx);
+  xmlSchemaFree(schema);
+  xmlSchemaFreeParserCtxt(pctx);
+  xmlFreeDoc(doc);
+  return {problems, languages};
+}
+
+TEST_F(PublicSite, ADirectiveInSeveralLanguagesIsOneValidCapInfoEachAndThePageShowsThemAll) {
+  auto env = testing::SamplePublish({"5201"}, {v1::COMMUNITY});
+  auto* d = env.mutable_publish()->mutable_directive();
+  d->set_is_public(true);
+  d->set_title("关于公共交通佩戴口罩的通知");
+  d->set_language("zh-CN");
+  d->mutable_actions(0)->set_what("在车站张贴通知");
+  auto* internal = d->add_actions();
+  internal->set_what("内部：核对预算");
+  internal->set_responsible_tier(v1::COMMUNITY);
+  internal->set_internal(true);
+  auto* en = d->add_translations();
+  en->set_language("en");
+  en->set_title("Masks in public transport");
+  en->set_body("Wear masks on buses & trains <always>.");
+  en->add_actions("Post notices at stops");
+  en->add_actions("internal: check the budget");
+  auto* ug = d->add_translations();
+  ug->set_language("ug-Arab-CN");
+  ug->set_title("ئاممىۋى قاتناشتا ماسكا تاقاش");
+  b_.Publish(env);
+  Release();
+  const auto list = nlohmann::json::parse(Get("/public/directives").body);
+  ASSERT_EQ(list["directives"].size(), 1u);
+  const auto& summary = list["directives"][0];
+  EXPECT_EQ(summary["language"], "zh-CN");
+  ASSERT_EQ(summary["translations"].size(), 2u);
+  EXPECT_EQ(summary["translations"][0]["title"], "Masks in public transport");
+  EXPECT_FALSE(summary["translations"][0].contains("body")) << "the list carries titles only";
+  const std::string id = summary["id"];
+  const auto full = nlohmann::json::parse(Get("/public/directives/" + id).body);
+  EXPECT_EQ(full["translations"][0]["body"], "Wear masks on buses & trains <always>.");
+  EXPECT_EQ(full["translations"][0]["actions"], nlohmann::json::array({"Post notices at stops"}))
+      << "internal action items stay internal in every language";
+  EXPECT_EQ(full["translations"][1]["actions"], nlohmann::json::array({"在车站张贴通知"}));
+
+  const std::string cap = Get("/public/directives/" + id + "/cap.xml").body;
+  auto [problems, languages] = ValidateCap(cap);
+  EXPECT_EQ(problems, 0) << cap;
+  EXPECT_EQ(languages, (std::vector<std::string>{"zh-CN", "en", "ug-Arab-CN"}));
+  EXPECT_NE(cap.find("Wear masks on buses &amp; trains &lt;always&gt;."), std::string::npos) << cap;
+  EXPECT_EQ(cap.find("budget"), std::string::npos);
+  EXPECT_EQ(cap.find("预算"), std::string::npos);
+
+  const std::string page = Get("/public/page?region=520102").body;
+  EXPECT_NE(page.find("<section class=\"translation\" lang=\"en\">"), std::string::npos) << page;
+  EXPECT_NE(page.find("lang=\"ug-Arab-CN\""), std::string::npos);
+  EXPECT_NE(page.find("Wear masks on buses &amp; trains &lt;always&gt;."), std::string::npos);
+  EXPECT_EQ(page.find("budget"), std::string::npos);
 }
 
 TEST_F(PublicSite, AReconnectingReaderGetsWhatItMissedAfterItsLastEventId) {

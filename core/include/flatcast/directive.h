@@ -83,9 +83,12 @@ Result<v1::Directive> DirectiveFromJson(std::string_view json);
 Result<v1::Directive> LoadDirectiveFile(const std::string& path);
 
 // A readable plain-text rendering for the terminal inbox. With `now`, the
-// public release line also says how long is left.
+// public release line also says how long is left. Title, body and action
+// items are in the language `languages` prefers (language.h,
+// PreferredText), the other languages' texts after them.
 std::string RenderDirectiveText(const v1::StoredDirective& d,
-                                std::optional<TimePoint> now = std::nullopt);
+                                std::optional<TimePoint> now = std::nullopt,
+                                const std::vector<std::string>& languages = {});
 
 // "2026-11-29T06:00:00Z (in 11h42m)", "... (public now)", "internal only (never public)".
 std::string PublicReleaseText(const v1::Directive& d, std::optional<TimePoint> now);
@@ -98,7 +101,8 @@ std::string_view StatusName(v1::DirectiveStatus s);
 //   tiers: street,community -> community
 //   status: EXERCISE -> ACTUAL    expires: none -> 2026-12-31T00:00:00Z
 //   deadlines: ...                internal action items: ...
-//   internal note: changed
+//   internal note: changed        language: zh-CN -> en
+//   translations: +en -bo ~ug     (added, removed, changed)
 // Empty when the content a publisher controls is the same (ids, times the
 // broker sets, the signature and the public release are not compared).
 std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::Directive& after);

@@ -68,6 +68,12 @@ struct SiteEntry {
   std::string event;    // its Server-Sent Event (id, event, one data line)
   std::string title, body, status, msg_type, issuer, department, released, expires;
   std::vector<std::string> actions;
+  std::string language;  // of title, body and actions (BCP 47)
+  struct Translation {
+    std::string language, title, body;
+    std::vector<std::string> actions;
+  };
+  std::vector<Translation> translations;  // the same in other languages
 };
 
 class Site {

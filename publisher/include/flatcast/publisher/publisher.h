@@ -38,6 +38,11 @@ struct DirectiveFlags {
   std::vector<std::string> deadlines;
   // A return form file (.toml or .json, return_form.h); empty: no form.
   std::string form_file;
+  // The language of title, body and actions (BCP 47); empty: zh-CN.
+  std::string language;
+  // "TAG|TITLE|BODY[|ACTION|...]": the directive in another language, with
+  // each action item's text or none.
+  std::vector<std::string> translations;
 };
 
 // An amendment as given on the command line: only the fields present change;
@@ -54,6 +59,9 @@ struct DirectivePatch {
   std::optional<std::string> public_release;
   // A return form file replacing the form; "none" removes it.
   std::optional<std::string> form_file;
+  std::optional<std::string> language;
+  // Replace the translations; {"none"} removes them.
+  std::optional<std::vector<std::string>> translations;
 };
 
 // `latest` with `patch` applied, ready to sign and send as an amendment of
@@ -70,6 +78,9 @@ Result<v1::DirectiveStatus> ParseStatus(const std::string& name);
 // `version` is 0), with the numbers of all its versions.
 Result<v1::DirectiveReply> FetchDirective(RpcClient& client, const std::string& id,
                                           uint32_t version, std::chrono::milliseconds timeout);
+
+// Adds a translation written as in DirectiveFlags::translations.
+Status AddTranslation(v1::Directive& directive, const std::string& spec);
 
 // Adds a deadline written as in DirectiveFlags::deadlines.
 Status AddDeadline(v1::Directive& directive, const std::string& spec);

@@ -31,7 +31,10 @@ class DirectoryInbox final : public IndexedInbox {
   // Corruption naming the file when state.json or a stored directive does not
   // parse, with Unavailable when another process holds the directory open,
   // and with IOError when the directory cannot be created or read.
-  static Result<std::unique_ptr<DirectoryInbox>> Open(const std::string& state_dir);
+  // Each directive's text file is in the language `languages` prefers
+  // (language.h, PreferredText).
+  static Result<std::unique_ptr<DirectoryInbox>> Open(const std::string& state_dir,
+                                                      std::vector<std::string> languages = {});
   ~DirectoryInbox() override;
 
   DirectoryInbox(const DirectoryInbox&) = delete;
@@ -49,12 +52,13 @@ class DirectoryInbox final : public IndexedInbox {
   Status Persist() override { return WriteState(); }
 
  private:
-  DirectoryInbox(std::string state_dir, int lock_fd);
+  DirectoryInbox(std::string state_dir, int lock_fd, std::vector<std::string> languages);
   Status Load();
   Status WriteState();
 
   std::string state_dir_;
   int lock_fd_;
+  std::vector<std::string> languages_;
 };
 
 // ---- read-only access, safe while a daemon writes the same directory ----

@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "flatcast/clock.h"
 #include "flatcast/status.h"
@@ -31,8 +32,10 @@ Status OverdueCommand(const std::string& state_dir, bool json, std::ostream& out
 // Writes one stored directive (`version`, or the highest stored one): its text
 // rendering at `now` (with the time left before public release), or with
 // `json` its JSON file. NotFound naming the id when the inbox does not hold it.
+// The text is in the first of `languages` the directive has (language.h).
 Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
                             std::optional<uint32_t> version, bool json, std::ostream& out,
-                            TimePoint now = SystemClock::Instance().Now());
+                            TimePoint now = SystemClock::Instance().Now(),
+                            const std::vector<std::string>& languages = {});
 
 }  // namespace flatcast::subscriber

@@ -48,6 +48,10 @@ struct TerminalConfig {
   // The directory of the page's files; empty: the installed one
   // (/usr/share/flatcast/web), else the source tree's (a build).
   std::string web_root;
+  // The languages the unit's staff read, most preferred first (BCP 47
+  // ranges, e.g. {"bo", "zh-CN"}): the text files and the web inbox show a
+  // directive in the first of them it has (language.h); empty: its own.
+  std::vector<std::string> languages;
 };
 
 // The web root a daemon uses when none is configured.
@@ -55,7 +59,7 @@ std::string DefaultWebRoot();
 
 // Reads a TOML config with the keys unit, broker, state_dir, keys, curve_key,
 // broker_key, admin_endpoint, web_endpoint and web_root (all strings),
-// warm_standby (a boolean) and
+// warm_standby (a boolean), languages (a list of strings) and
 // [[hooks]] tables (on, command, timeout_s), all optional here
 // (CheckTerminalConfig says what is missing). Unknown keys
 // are refused so that a misspelt one is not silently ignored.

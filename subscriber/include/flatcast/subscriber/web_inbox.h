@@ -66,6 +66,8 @@ struct WebInboxOptions {
   std::string unit;
   std::string web_root;          // the directory with index.html, app.js, app.css
   bool signatures_checked = false;  // the daemon verifies signatures (keys configured)
+  // The unit's languages, most preferred first (TerminalConfig::languages).
+  std::vector<std::string> languages;
   std::chrono::hours session_lifetime{12};
   std::chrono::milliseconds daemon_timeout{5000};
 };
