@@ -770,15 +770,16 @@ std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::
   {
     const auto was = translations(before), now = translations(after);
     std::vector<std::string> added, removed, changed;
-    for (const auto& [tag, seen] : now) {
-      auto it = std::find_if(was.begin(), was.end(), [&](const auto& p) { return SameLanguage(p.first, tag); });
-      if (it == was.end()) added.push_back(tag);
-      else if (it->second != seen) changed.push_back(tag);
+    auto find = [](const auto& list, const std::string& tag) {
+      return std::find_if(list.begin(), list.end(), [&tag](const auto& p) { return SameLanguage(p.first, tag); });
+    };
+    for (const auto& entry : now) {
+      auto it = find(was, entry.first);
+      if (it == was.end()) added.push_back(entry.first);
+      else if (it->second != entry.second) changed.push_back(entry.first);
     }
-    for (const auto& [tag, seen] : was) {
-      if (std::none_of(now.begin(), now.end(), [&](const auto& p) { return SameLanguage(p.first, tag); })) {
-        removed.push_back(tag);
-      }
+    for (const auto& entry : was) {
+      if (find(now, entry.first) == now.end()) removed.push_back(entry.first);
     }
     if (!added.empty() || !removed.empty() || !changed.empty()) {
       std::string line = "translations:";
