@@ -257,6 +257,11 @@ int main(int argc, char** argv) {
   pub->add_flag("--emergency", emergency,
                 "public release earlier than the lead time allows (emergency right, needs --reason)");
   pub->add_option("--reason", reason, "why (recorded for audit)");
+  std::vector<std::string> attach;
+  pub->add_option("--attach", attach,
+                  "attach this document (a PDF, PNG or JPEG of at most 10 MiB; repeatable, at most "
+                  "4): stored at the broker first, its SHA-256 signed with the directive")
+      ->check(CLI::ExistingFile);
 
   std::string id, until;
   AmendFlags amend_flags;
@@ -269,6 +274,9 @@ int main(int argc, char** argv) {
   amend->add_flag("--confirm-actual", confirm_actual,
                   "confirm that an exercise or test directive becomes an actual one");
   amend->add_flag("--dry-run", dry_run, "print the amended directive and its changes; send nothing");
+  amend->add_option("--attach", attach,
+                    "attach these documents instead of the latest version's (repeatable), or none "
+                    "to remove them");
 
   uint32_t show_version = 0;
   auto* show = app.add_subcommand("show", "print a directive as the broker stored it");
@@ -305,9 +313,29 @@ int main(int argc, char** argv) {
     if (!pair.ok()) return Fail(pair.status(), json);
     signing_key = std::move(pair).value();
   }
+  // The documents to attach, read once: added to the directive before it
+  // is signed, stored at the broker before it is sent.
+  std::vector<std::pair<v1::Attachment, std::string>> documents;
+  auto add_documents = [&](v1::Directive& d) -> Status {
+    if (attach == std::vector<std::string>{"none"}) return Status::Ok();
+    for (const std::string& path : attach) {
+      std::string bytes;
+      auto a = flatcast::publisher::AttachFile(d, path, &bytes);
+      if (!a.ok()) return a.status();
+      documents.emplace_back(*a, std::move(bytes));
+    }
+    return Status::Ok();
+  };
+  auto upload = [&]() -> Status {
+    for (const auto& [a, bytes] : documents) {
+      FLATCAST_RETURN_IF_ERROR(flatcast::publisher::UploadAttachment(client, a, bytes, attempts, timeout));
+    }
+    return Status::Ok();
+  };
   // The content from a file or flags, signed when a signing key was given.
   auto content = [&]() -> Result<v1::Directive> {
     auto d = Content(f, file, body_file);
+    if (d.ok()) FLATCAST_RETURN_IF_ERROR(add_documents(*d));
     if (!d.ok() || !signing_key) return d;
     FLATCAST_RETURN_IF_ERROR(flatcast::publisher::SignForPublishing(
         d.value(), *signing_key, flatcast::SystemClock::Instance().Now()));
@@ -321,6 +349,7 @@ int main(int argc, char** argv) {
     auto d = content();
     if (!d.ok()) return Fail(d.status(), json);
     *request.mutable_directive() = std::move(d).value();
+    if (Status st = upload(); !st.ok()) return Fail(st, json);
     request.set_publisher(publisher_name);
     request.set_idempotency_key(key);
     request.set_emergency(emergency);
@@ -365,6 +394,10 @@ int main(int argc, char** argv) {
     const v1::Directive& base = latest->directive().directive();
     auto d = AmendedContent(base, amend_flags, file);
     if (!d.ok()) return Fail(d.status(), json);
+    if (!attach.empty()) {
+      d->clear_attachments();
+      if (Status st = add_documents(*d); !st.ok()) return Fail(st, json);
+    }
     std::vector<std::string> changes = flatcast::DescribeChanges(base, *d);
     if (dry_run) {
       v1::StoredDirective preview = latest->directive();
@@ -385,6 +418,7 @@ int main(int argc, char** argv) {
       }
     }
     *request.mutable_directive() = std::move(d).value();
+    if (Status st = upload(); !st.ok()) return Fail(st, json);
     request.set_base_version(base.version());
     request.set_change_status(amend_flags.Has("change-status"));
     request.set_confirm_actual(confirm_actual);

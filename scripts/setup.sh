@@ -14,7 +14,7 @@ packages=(
   libsodium-dev
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
   libcsv-dev
-  libxml2-dev
+  libxml2-dev libssl-dev
   etcd-server etcd-client
   clang libclang-rt-14-dev
   mosquitto libmosquitto-dev python3 gnuplot-nox openssl wrk curl

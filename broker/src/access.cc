@@ -28,12 +28,13 @@ Result<PeerIdentity> ResolvePeer(const KeyRegistry& keys, std::string_view user_
 Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
   using B = v1::Envelope::BodyCase;
   const char* who_may = nullptr;
-  if (identity.role == KeyRole::kPublic && body != B::kPublicHello && body != B::kPublicStored) {
+  if (identity.role == KeyRole::kPublic && body != B::kPublicHello && body != B::kPublicStored &&
+      body != B::kAttachmentGet) {
     // A public server faces the internet: it receives what is released and
-    // may ask for nothing else.
+    // may ask for nothing else than the documents attached to it.
     return Status::PermissionDenied(
-        fmt::format("{} (key {}) may not send \"{}\": a public server may only say hello and "
-                    "what it stored",
+        fmt::format("{} (key {}) may not send \"{}\": a public server may only say hello, "
+                    "what it stored and ask for an attached document",
                     identity.Describe(), identity.key_id, wire::BodyName(body)));
   }
   switch (body) {
@@ -51,6 +52,7 @@ Status CheckAccess(const PeerIdentity& identity, v1::Envelope::BodyCase body) {
       break;
     case B::kPublish:
     case B::kLifecycle:
+    case B::kAttachmentPut:
       if (identity.role == KeyRole::kPublisher) return Status::Ok();
       who_may = identity.role == KeyRole::kAuditor ? "auditors are read-only; only a publisher"
                                                    : "only a publisher";

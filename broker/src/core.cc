@@ -1,3 +1,4 @@
+#include "attachments.h"
 #include "flatcast/broker/core.h"
 
 #include <fmt/format.h>
@@ -63,9 +64,10 @@ class BrokerCore::Impl {
         escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
         cluster_(deps.cluster),
         upstream_status_(deps.upstream_status),
+        attachments_(deps.clock, deps.commits, connections_),
         publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
                                    config.public_lead_time, index_, public_, delivery_,
-                                   connections_, deps.commits, changes_, metrics_}) {
+                                   connections_, deps.commits, changes_, metrics_, &attachments_}) {
     if (deps.upstream != nullptr) {
       intake_.emplace(RelayIntakeDeps{deps.registry, deps.clock, deps.keys, index_, delivery_,
                                       deps.commits, changes_, *deps.upstream});
@@ -74,6 +76,7 @@ class BrokerCore::Impl {
 
   Status Recover(const Store& store) {
     store_ = &store;
+    attachments_.SetStore(&store);
     RecoveredState rest;
     FLATCAST_RETURN_IF_ERROR(broker::Recover(store, registry_, index_, rest));
     for (const v1::PublicRecord& r : rest.public_records) public_.Set(r);
@@ -133,6 +136,12 @@ class BrokerCore::Impl {
         break;
       case v1::Envelope::kLifecycle:
         publishing_.OnLifecycle(in.routing, corr, std::move(*env.mutable_lifecycle()));
+        break;
+      case v1::Envelope::kAttachmentPut:
+        attachments_.OnPut(in.routing, corr, env.attachment_put());
+        break;
+      case v1::Envelope::kAttachmentGet:
+        refused = attachments_.OnGet(in.routing, corr, env.attachment_get());
         break;
       case v1::Envelope::kRelayHello:
         refused = relays_.OnHello(in.routing, corr, env.relay_hello());
@@ -360,6 +369,7 @@ class BrokerCore::Impl {
   Escalation escalation_;
   std::function<v1::ClusterReply()> cluster_;
   std::function<v1::RelayStatus()> upstream_status_;
+  Attachments attachments_;
   Publishing publishing_;
   std::optional<RelayIntake> intake_;  // at a relay
   const Store* store_ = nullptr;  // the store recovered from

@@ -45,6 +45,7 @@ uint64_t ApproximateBytes(const StoreWrite& b) {
   for (const auto& a : b.acks) bytes += a.record.ByteSizeLong() + a.unit_code.size() + 96;
   for (const auto& r : b.ratings) bytes += r.record.ByteSizeLong() + r.unit_code.size() + 96;
   bytes += b.counters.size() * 64;
+  for (const auto& c : b.attachment_chunks) bytes += c.data.size() + 64;
   return 2 * bytes + 4096;
 }
 
@@ -80,7 +81,10 @@ Status SpaceReserve::Admit(const StoreWrite& batch) const {
   const uint64_t cost = ApproximateBytes(batch);
   const uint64_t after = *free > cost ? *free - cost : 0;
   const Level level = LevelAt(after);
-  const Level needed = batch.directive ? Level::kAmple : Level::kWithinReserve;
+  // A new directive, or a new document for one, needs room beyond the
+  // reserve, which is kept for what the units send about those stored.
+  const bool new_content = batch.directive || !batch.attachment_chunks.empty();
+  const Level needed = new_content ? Level::kAmple : Level::kWithinReserve;
   if (static_cast<int>(level) <= static_cast<int>(needed)) return Status::Ok();
   return Status::NoSpace(Describe(level, *free));
 }

@@ -93,6 +93,12 @@ void Publishing::Enqueue(const std::string& routing, uint64_t corr, Request req,
   });
 }
 
+Status Publishing::CheckAttachmentsStored(const v1::Directive& d) const {
+  if (d.attachments_size() == 0) return Status::Ok();
+  if (d_.attachments == nullptr) return Status::InvalidArgument("this broker stores no attached documents");
+  return d_.attachments->CheckStored(d);
+}
+
 void Publishing::OnPublish(const std::string& routing, uint64_t corr, v1::PublishRequest req) {
   Enqueue(routing, corr, std::move(req), &Publishing::Publish);
 }
@@ -121,6 +127,7 @@ void Publishing::Publish(const std::string& routing, uint64_t corr, const v1::Pu
   if (Status st = ValidateDirective(d, d_.registry); !st.ok()) {
     return refuse(Status::InvalidArgument(st.message()));
   }
+  if (Status st = CheckAttachmentsStored(d); !st.ok()) return refuse(st);
   for (const auto& ref : d.references()) {
     if (d_.index.Latest(ref) == nullptr) {
       return refuse(Status::InvalidArgument("referenced directive " + ref + " is unknown"));
@@ -240,6 +247,7 @@ void Publishing::Change(const std::string& routing, uint64_t corr, const v1::Lif
     if (Status st = ValidateDirective(amended, d_.registry); !st.ok()) {
       return Status::InvalidArgument(st.message());
     }
+    FLATCAST_RETURN_IF_ERROR(CheckAttachmentsStored(amended));
     FLATCAST_RETURN_IF_ERROR(CheckTimesAhead(amended, now));
     return CheckSignature(amended, req.publisher());
   };

@@ -20,6 +20,7 @@
 #include "flatcast/clock.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/registry.h"
+#include "attachments.h"
 #include "public_release.h"
 
 namespace flatcast::broker {
@@ -38,6 +39,9 @@ struct PublishingDeps {
   CommitPath& commits;
   ChangeQueue& changes;
   BrokerMetrics& metrics;
+  // Where attached documents are stored: a directive's must be there
+  // before it is accepted. nullptr: none accepted.
+  const Attachments* attachments = nullptr;
 };
 
 class Publishing {
@@ -70,6 +74,8 @@ class Publishing {
   // active signing key of `publisher`, and no stored version may carry it
   // already (a replay). Ok in open mode.
   Status CheckSignature(const v1::Directive& d, const std::string& publisher) const;
+  // Every attachment of `d` is stored complete (Attachments::CheckStored).
+  Status CheckAttachmentsStored(const v1::Directive& d) const;
   void Answer(const std::string& routing, const Payload& reply);
   // An error answer, counted (flatcast_requests_refused_total).
   void Refuse(const std::string& routing, uint64_t corr, v1::ErrorCode code,

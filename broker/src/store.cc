@@ -120,12 +120,13 @@ const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "directives",
                                                  "ids", "idempotency", "acks", "public",
                                                  "public_ids", "events", "ratings", "log",
-                                                 "batches", "returns"};
+                                                 "batches", "returns", "attachments"};
   return names;
 }
 enum Cf {
   kDefault = 0, kDirectives, kIds, kIdempotency, kAcks, kPublic, kPublicIds, kEvents,
-  kRatings, kLog, kBatches, kReturns  // a family added later goes last: replicas name families by id
+  kRatings, kLog, kBatches, kReturns,
+  kAttachments  // a family added later goes last: replicas name families by id
 };
 
 // A 64-bit digest of a primary record's place (column family and key), for
@@ -298,6 +299,16 @@ class RocksStore final : public Store {
       entry->set_unit_code(r.unit_code);
       *entry->mutable_record() = r.record;
       log.Append(std::move(record));
+    }
+    for (const std::string& sha256 : w.attachment_drops) {
+      batch.Delete(cfs_[kAttachments], sha256);
+      batch.DeleteRange(cfs_[kAttachments], sha256 + SeqKey(0), sha256 + std::string(8, '\xff'));
+    }
+    for (const AttachmentChunkWrite& chunk : w.attachment_chunks) {
+      batch.Put(cfs_[kAttachments], chunk.sha256 + SeqKey(chunk.offset), chunk.data);
+    }
+    for (const auto& [sha256, meta] : w.attachment_metas) {
+      batch.Put(cfs_[kAttachments], sha256, meta.SerializeAsString());
     }
     batch.Put(cfs_[kDefault], kCommitSeqKey, SeqKey(commit_seq_ + 1));
     ReplicaBatch replica{commit_seq_ + 1, std::string(), batch.Data()};
@@ -572,6 +583,19 @@ class RocksStore final : public Store {
 
   Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const override {
     return GetMessage<v1::PublicRecord>(kPublic, std::string(id), "public record");
+  }
+
+  Result<std::optional<v1::AttachmentMeta>> GetAttachmentMeta(std::string_view sha256) const override {
+    return GetMessage<v1::AttachmentMeta>(kAttachments, std::string(sha256), "attachment");
+  }
+
+  Result<std::optional<std::string>> GetAttachmentChunk(std::string_view sha256,
+                                                        uint64_t offset) const override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kAttachments], std::string(sha256) + SeqKey(offset), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    FLATCAST_RETURN_IF_ERROR(FromRocks(s, "reading an attachment's chunk"));
+    return std::optional<std::string>(std::move(value));
   }
 
   Status ForEachLogRecord(uint64_t after_log_seq,

@@ -1,4 +1,5 @@
 #include "flatcast/directive.h"
+#include "flatcast/attachment.h"
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
@@ -18,6 +19,7 @@
 
 #include "flatcast/duration.h"
 #include "flatcast/language.h"
+#include "flatcast/signing.h"
 #include "flatcast/return_form.h"
 
 namespace flatcast {
@@ -279,6 +281,7 @@ Status ValidateDirectiveContent(const v1::Directive& d) {
   }
   FLATCAST_RETURN_IF_ERROR(CheckActions(d));
   FLATCAST_RETURN_IF_ERROR(CheckTranslations(d));
+  FLATCAST_RETURN_IF_ERROR(CheckAttachments(d));
   FLATCAST_RETURN_IF_ERROR(CheckScopeForm(d));
   FLATCAST_RETURN_IF_ERROR(CheckTargetTiers(d));
   FLATCAST_RETURN_IF_ERROR(ValidateDeadlines(d));
@@ -624,6 +627,10 @@ std::string RenderDirectiveText(const v1::StoredDirective& stored, std::optional
   if (!d.references().empty())
     line("References:", fmt::format("{}", fmt::join(d.references(), ", ")));
   if (!d.internal_note().empty()) line("Internal note:", d.internal_note());
+  for (const v1::Attachment& a : d.attachments()) {
+    line("Attachment:", fmt::format("{} ({}, {} bytes, SHA-256 {})", a.name(), a.media_type(), a.size(),
+                                    ToHex(a.sha256())));
+  }
   if (d.has_return_form()) {
     out += "\nReturn form (flatcast-subscriber return ID --field key=value ...):\n";
     for (const v1::FormField& f : d.return_form().fields()) {
@@ -788,6 +795,14 @@ std::vector<std::string> DescribeChanges(const v1::Directive& before, const v1::
       for (const auto& tag : changed) line += " ~" + tag;
       out.push_back(line);
     }
+  }
+  auto attachments = [](const v1::Directive& d) {
+    std::vector<std::string> names;
+    for (const auto& a : d.attachments()) names.push_back(a.name() + " " + ToHex(a.sha256()).substr(0, 12));
+    return names;
+  };
+  if (attachments(before) != attachments(after)) {
+    out.push_back(ListChange("attachments", attachments(before), attachments(after)));
   }
   if (before.return_form().SerializeAsString() != after.return_form().SerializeAsString()) {
     out.push_back(!after.has_return_form() ? "return form: removed"

@@ -9,7 +9,9 @@
 
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
+#include "flatcast/attachment.h"
 #include "flatcast/language.h"
+#include "flatcast/signing.h"
 #include "flatcast/xml_out.h"
 
 namespace flatcast {
@@ -87,6 +89,18 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
     j["body"] = d.body();
     j["actions"] = actions;
   }
+  // Attached documents, fetched from the public server by their SHA-256.
+  if (d.attachments_size() > 0) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& a : d.attachments()) {
+      list.push_back({{"name", a.name()},
+                      {"media_type", a.media_type()},
+                      {"size", a.size()},
+                      {"sha256", ToHex(a.sha256())},
+                      {"url", AttachmentPath(a)}});
+    }
+    j["attachments"] = std::move(list);
+  }
   // The other languages: title, body and the public action items' text.
   const std::vector<DirectiveText> texts = DirectiveTexts(d);
   j["language"] = texts[0].language;
@@ -115,6 +129,12 @@ nlohmann::json PublicJson(const PublicEntry& e, bool with_body) {
   }
   return j;
 }
+
+}  // namespace
+
+std::string AttachmentPath(const v1::Attachment& a) { return "/public/attachments/" + ToHex(a.sha256()); }
+
+namespace {
 
 std::string Sender(const v1::Directive& d) {
   return d.issuer_unit() + "." + d.issuer_department() + "@flatcast";
@@ -208,6 +228,15 @@ std::string CapAlertXml(const PublicEntry& e, const Registry* registry) {
       instruction += std::to_string(++n) + ". " + text.actions[a] + "\n";
     }
     if (!instruction.empty()) x.Text("instruction", instruction);
+    for (const auto& a : d.attachments()) {
+      x.Start("resource");
+      x.Text("resourceDesc", a.name());
+      x.Text("mimeType", a.media_type());
+      x.Text("size", std::to_string(a.size()));
+      x.Text("uri", AttachmentPath(a));
+      x.Text("digest", ToHex(a.sha1()));  // CAP 1.2: SHA-1
+      x.End();
+    }
     x.Start("area");
     x.Text("areaDesc", desc);
     for (const auto& code : d.scope()) {

@@ -224,6 +224,7 @@ const std::vector<int>& SignedDirectiveFields() {
       v1::Directive::kExpiresFieldNumber,     v1::Directive::kInternalNoteFieldNumber,
       v1::Directive::kDeadlinesFieldNumber,   v1::Directive::kReturnFormFieldNumber,
       v1::Directive::kLanguageFieldNumber,    v1::Directive::kTranslationsFieldNumber,
+      v1::Directive::kAttachmentsFieldNumber,
   };
   return kFields;
 }

@@ -168,6 +168,14 @@ std::string_view BodyName(v1::Envelope::BodyCase body) {
       return "public_batch";
     case v1::Envelope::kPublicStored:
       return "public_stored";
+    case v1::Envelope::kAttachmentPut:
+      return "attachment_put";
+    case v1::Envelope::kAttachmentStored:
+      return "attachment_stored";
+    case v1::Envelope::kAttachmentGet:
+      return "attachment_get";
+    case v1::Envelope::kAttachmentChunk:
+      return "attachment_chunk";
     case v1::Envelope::kError:
       return "error";
     case v1::Envelope::BODY_NOT_SET:

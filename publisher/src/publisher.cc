@@ -5,11 +5,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
+#include <filesystem>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include "flatcast/directive.h"
+#include "flatcast/attachment.h"
 #include "flatcast/duration.h"
 #include "flatcast/language.h"
 
@@ -350,6 +353,60 @@ Result<v1::LifecycleReply> ChangeLifecycle(RpcClient& client, const v1::Lifecycl
   if (!reply.ok()) return reply.status();
   if (!reply->has_lifecycle_reply()) return Status::Internal("broker answered with no lifecycle reply");
   return reply->lifecycle_reply();
+}
+
+Result<v1::Attachment> AttachFile(v1::Directive& directive, const std::string& path,
+                                  std::string* content) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError(fmt::format("cannot read {}", path));
+  std::string bytes;
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    bytes.append(buffer, static_cast<size_t>(in.gcount()));
+    if (bytes.size() > kMaxAttachmentBytes) {
+      return Status::InvalidArgument(fmt::format("{} is larger than {} bytes, the limit for an attachment",
+                                                 path, kMaxAttachmentBytes));
+    }
+  }
+  Result<v1::Attachment> a =
+      DescribeAttachment(std::filesystem::path(path).filename().string(), bytes);
+  if (!a.ok()) return a.status();
+  *directive.add_attachments() = *a;
+  if (content != nullptr) *content = std::move(bytes);
+  return a;
+}
+
+Status UploadAttachment(RpcClient& client, const v1::Attachment& attachment, std::string_view content,
+                        int attempts, std::chrono::milliseconds timeout) {
+  if (content.size() != attachment.size()) {
+    return Status::InvalidArgument("the content is not the size the attachment declares");
+  }
+  uint64_t offset = 0;
+  // Each answer says how much is stored; the next chunk begins there. A
+  // broker that answers with an offset it had already reached twice over
+  // is not going on: give up rather than loop.
+  int stalls = 0;
+  for (;;) {
+    v1::Envelope env;
+    auto* put = env.mutable_attachment_put();
+    put->set_sha256(attachment.sha256());
+    put->set_size(attachment.size());
+    put->set_media_type(attachment.media_type());
+    put->set_offset(offset);
+    put->set_data(std::string(content.substr(offset, kAttachmentChunkBytes)));
+    auto reply = CallWithRetries(client, env, attempts, timeout);
+    if (!reply.ok()) return reply.status().WithContext("attachment " + attachment.name());
+    if (!reply->has_attachment_stored()) return Status::Internal("broker answered with no attachment_stored");
+    const v1::AttachmentStored& stored = reply->attachment_stored();
+    if (stored.complete()) return Status::Ok();
+    if (stored.stored() >= attachment.size() || stored.stored() % kAttachmentChunkBytes != 0) {
+      return Status::Internal(fmt::format("the broker says {} bytes are stored of {}", stored.stored(),
+                                          attachment.size()));
+    }
+    stalls = stored.stored() > offset ? 0 : stalls + 1;
+    if (stalls > 3) return Status::Internal("the broker stores no more of the attachment");
+    offset = stored.stored();
+  }
 }
 
 }  // namespace flatcast::publisher

@@ -228,5 +228,44 @@ TEST_F(PublicFeedProcesses, ADirectiveInTwoLanguagesReachesEachReaderInTheirsAnd
   EXPECT_EQ(PublicCount(), 1u) << "the broker serves on";
 }
 
+// A 5 MB document attached with the publisher CLI: stored at the broker in
+// chunks before the directive, named in its signed content and its public
+// CAP alert; a file that is not a PDF, PNG or JPEG is refused before
+// anything is sent.
+TEST_F(PublicFeedProcesses, APublisherAttachesAFiveMegabyteDocumentAndThePublicSeesItNamed) {
+  StartBroker("2s");
+  const std::filesystem::path pdf = dir_ / "通知.pdf";
+  {
+    std::ofstream out(pdf, std::ios::binary);
+    std::string content = "%PDF-1.7\n";
+    content.resize(5'000'000, 'x');
+    out << content;
+  }
+  auto r = Publisher({"--json", "publish", "--issuer", "52", "--department", "HEALTH", "--title",
+                      "关于口罩的通知", "--action", "张贴|community", "--scope", "5201", "--tiers",
+                      "community", "--public", "--attach", pdf.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = nlohmann::json::parse(r.out)["id"];
+  auto shown = Publisher({"show", id});
+  EXPECT_NE(shown.out.find("Attachment:     通知.pdf (application/pdf, 5000000 bytes, SHA-256 "),
+            std::string::npos) << shown.out;
+  ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 30s));
+  const auto list = nlohmann::json::parse(testing::HttpGet(http_, "/public/directives").body);
+  const std::string public_id = list["directives"][0]["id"];
+  const std::string cap = testing::HttpGet(http_, "/public/directives/" + public_id + "/cap.xml").body;
+  EXPECT_NE(cap.find("<size>5000000</size>"), std::string::npos) << cap;
+
+  const std::filesystem::path exe = dir_ / "setup.exe";
+  {
+    std::ofstream out(exe, std::ios::binary);
+    out << "MZ\x90\x00 not a document";
+  }
+  auto refused = Publisher({"publish", "--issuer", "52", "--department", "HEALTH", "--title", "x",
+                            "--action", "a|community", "--scope", "5201", "--tiers", "community",
+                            "--attach", exe.string()});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("is not a PDF, PNG or JPEG file"), std::string::npos) << refused.err;
+}
+
 }  // namespace
 }  // namespace flatcast

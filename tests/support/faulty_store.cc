@@ -108,6 +108,13 @@ Result<std::optional<v1::RatingRecord>> FaultyStore::GetRating(uint64_t seq,
                                                                std::string_view unit_code) const {
   FLATCAST_READ(GetRating(seq, unit_code));
 }
+Result<std::optional<v1::AttachmentMeta>> FaultyStore::GetAttachmentMeta(std::string_view sha256) const {
+  FLATCAST_READ(GetAttachmentMeta(sha256));
+}
+Result<std::optional<std::string>> FaultyStore::GetAttachmentChunk(std::string_view sha256,
+                                                                   uint64_t offset) const {
+  FLATCAST_READ(GetAttachmentChunk(sha256, offset));
+}
 Result<std::optional<v1::PublicRecord>> FaultyStore::GetPublicRecord(std::string_view id) const {
   FLATCAST_READ(GetPublicRecord(id));
 }

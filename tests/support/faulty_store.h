@@ -75,6 +75,9 @@ class FaultyStore final : public broker::Store {
   Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
                                                     std::string_view unit_code) const override;
   Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const override;
+  Result<std::optional<v1::AttachmentMeta>> GetAttachmentMeta(std::string_view sha256) const override;
+  Result<std::optional<std::string>> GetAttachmentChunk(std::string_view sha256,
+                                                        uint64_t offset) const override;
   Status ForEachReturn(uint64_t seq, std::string_view region_prefix,
                        const std::function<void(uint64_t, std::string_view,
                                                 const v1::ReturnRecord&)>& fn) const override;

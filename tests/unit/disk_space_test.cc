@@ -62,6 +62,19 @@ TEST(SpaceReserve, ALargeDirectiveCountsWhatItWouldTake) {
   EXPECT_GT(ApproximateBytes(DirectiveWrite(1 << 20)), uint64_t{2} << 20);
 }
 
+TEST(SpaceReserve, AnAttachedDocumentsChunksAreNewContentRefusedWithinTheReserve) {
+  FakeDiskSpace disk;
+  SpaceReserve reserve(disk, 100 << 20);
+  StoreWrite chunk;
+  chunk.attachment_chunks.push_back({std::string(32, 'a'), 0, std::string(256 << 10, 'x')});
+  EXPECT_GT(ApproximateBytes(chunk), uint64_t{512} << 10) << "its bytes count, twice";
+  disk.set_available_mb(101);
+  EXPECT_TRUE(reserve.Admit(chunk).ok());
+  disk.set_available_mb(60);
+  EXPECT_EQ(reserve.Admit(chunk).code(), Status::Code::kNoSpace);
+  EXPECT_TRUE(reserve.Admit(AckWrite()).ok());
+}
+
 TEST(SpaceReserve, NoReserveChecksNothingAndStartNeedsMoreThanTheReserve) {
   FakeDiskSpace disk;
   disk.set_available_mb(1);

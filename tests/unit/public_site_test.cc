@@ -499,8 +499,9 @@ TEST(PublicAccess, APublicServerMayOnlySayHelloAndWhatItStored) {
   using B = v1::Envelope::BodyCase;
   EXPECT_TRUE(broker::CheckAccess(pub, B::kPublicHello).ok());
   EXPECT_TRUE(broker::CheckAccess(pub, B::kPublicStored).ok());
+  EXPECT_TRUE(broker::CheckAccess(pub, B::kAttachmentGet).ok()) << "an attached document";
   for (B body : {B::kCoverageQuery, B::kAuditRequest, B::kEventsQuery, B::kHello, B::kPublish,
-                 B::kClusterQuery, B::kOperatorRequest, B::kRelayHello}) {
+                 B::kClusterQuery, B::kOperatorRequest, B::kRelayHello, B::kAttachmentPut}) {
     Status st = broker::CheckAccess(pub, body);
     EXPECT_EQ(st.code(), Status::Code::kPermissionDenied) << wire::BodyName(body);
     EXPECT_NE(st.message().find("a public server may only"), std::string::npos) << st.message();

@@ -47,4 +47,8 @@ Result<v1::PublicDocument> RenderPublicDocument(const PublicEntry& e, const Regi
 // CAP's time format: "2026-11-28T09:30:00-00:00" (UTC, no fractions).
 std::string CapTime(TimePoint t);
 
+// Where a public server serves an attached document: "/public/attachments/"
+// and its SHA-256 in hex (the public JSON's "url", CAP's <uri>).
+std::string AttachmentPath(const v1::Attachment& a);
+
 }  // namespace flatcast

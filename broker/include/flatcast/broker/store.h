@@ -10,6 +10,8 @@
 //   ratings      seq | unit code                      -> RatingRecord (latest)
 //   log          log seq (8 bytes big-endian)         -> LogRecord (hash-chained)
 //   batches      commit seq (8 bytes big-endian)      -> chain hash (32 bytes) | WriteBatch
+//   attachments  SHA-256 (32 bytes)                   -> AttachmentMeta
+//                SHA-256 | offset (8 bytes big-endian) -> a chunk of the document
 // Every acknowledgement, rating and lifecycle event is also appended to the
 // log, in the same write. Every write is synced before the call returns.
 //
@@ -72,6 +74,13 @@ struct ReturnEntry {
 // directive version with its indexes, counters, public records, lifecycle
 // events, acknowledgements and ratings, each event, acknowledgement and
 // rating with its log record.
+// A chunk of an attached document, stored under its SHA-256 and offset.
+struct AttachmentChunkWrite {
+  std::string sha256;
+  uint64_t offset = 0;
+  std::string data;
+};
+
 struct StoreWrite {
   std::optional<v1::StoredDirective> directive;  // its seq must be head_seq()+1
   // Counters under "meta/daily/<key>" (directive ids, public ids).
@@ -91,10 +100,17 @@ struct StoreWrite {
   // ("upstream"); at an upstream, each relay's log position up to which its
   // acknowledgements are stored ("relay/<region>").
   std::vector<std::pair<std::string, uint64_t>> cursors;
+  // Attached documents: chunks, and each document's meta under its SHA-256;
+  // `attachment_drops` removes a document's meta and chunks (an upload
+  // whose content did not match its SHA-256).
+  std::vector<AttachmentChunkWrite> attachment_chunks;
+  std::vector<std::pair<std::string, v1::AttachmentMeta>> attachment_metas;
+  std::vector<std::string> attachment_drops;
 
   bool empty() const {
     return !directive && counters.empty() && public_records.empty() && events.empty() &&
-           acks.empty() && ratings.empty() && returns.empty() && cursors.empty();
+           acks.empty() && ratings.empty() && returns.empty() && cursors.empty() &&
+           attachment_chunks.empty() && attachment_metas.empty() && attachment_drops.empty();
   }
 };
 
@@ -203,6 +219,11 @@ class Store {
   virtual Result<std::optional<v1::RatingRecord>> GetRating(uint64_t seq,
                                                             std::string_view unit_code) const = 0;
   virtual Result<std::optional<v1::PublicRecord>> GetPublicRecord(std::string_view id) const = 0;
+  // An attached document's meta, and its chunk at `offset` (a multiple of
+  // kAttachmentChunkBytes). May be called from other threads.
+  virtual Result<std::optional<v1::AttachmentMeta>> GetAttachmentMeta(std::string_view sha256) const = 0;
+  virtual Result<std::optional<std::string>> GetAttachmentChunk(std::string_view sha256,
+                                                                uint64_t offset) const = 0;
   // Every answer to a return form of version `seq` (0: of every version) by
   // a unit at or below `region_prefix` (empty: all), in (seq, unit,
   // revision) order: a unit's latest answer comes last. One range scan.

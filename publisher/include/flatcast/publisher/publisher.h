@@ -105,6 +105,19 @@ std::string NewIdempotencyKey();
 Result<v1::PublishReceipt> Publish(RpcClient& client, const v1::PublishRequest& request,
                                    int attempts, std::chrono::milliseconds timeout);
 
+// Reads the file at `path` (a PDF, PNG or JPEG of at most 10 MiB), adds
+// it to `directive`'s attachments under its file name and returns it; its
+// bytes in `content` when not null.
+Result<v1::Attachment> AttachFile(v1::Directive& directive, const std::string& path,
+                                  std::string* content);
+
+// Stores `content` at the broker as `attachment` (its SHA-256, size and
+// media type), chunk by chunk, each answered before the next is sent (and
+// retried as Publish retries); going on from where the broker says, so an
+// upload cut off is resumed, and one stored already costs one chunk.
+Status UploadAttachment(RpcClient& client, const v1::Attachment& attachment, std::string_view content,
+                        int attempts, std::chrono::milliseconds timeout);
+
 // Sends a lifecycle request (amend, cancel, extend, release early) with the
 // same retry rule as Publish.
 Result<v1::LifecycleReply> ChangeLifecycle(RpcClient& client, const v1::LifecycleRequest& request,
