@@ -15,6 +15,16 @@ namespace {
 
 std::string Short(const std::string& sha256) { return ToHex(sha256).substr(0, 16); }
 
+// How much of the document is stored, as the publisher is told.
+v1::Envelope StoredReply(uint64_t corr, const std::string& sha256, const v1::AttachmentMeta& meta) {
+  v1::Envelope reply = NewEnvelope(corr);
+  auto* s = reply.mutable_attachment_stored();
+  s->set_sha256(sha256);
+  s->set_stored(meta.stored());
+  s->set_complete(meta.complete());
+  return reply;
+}
+
 Status CheckDigestField(const std::string& sha256) {
   if (sha256.size() != 32) {
     return Status::InvalidArgument(fmt::format("sha256 is {} bytes, not 32", sha256.size()));
@@ -43,12 +53,7 @@ void Attachments::OnPut(const std::string& routing, uint64_t corr, const v1::Att
     Refuse(routing, corr, st);
   };
   auto stored_reply = [&](const v1::AttachmentMeta& meta) {
-    v1::Envelope reply = NewEnvelope(corr);
-    auto* s = reply.mutable_attachment_stored();
-    s->set_sha256(put.sha256());
-    s->set_stored(meta.stored());
-    s->set_complete(meta.complete());
-    Answer(routing, reply);
+    Answer(routing, StoredReply(corr, put.sha256(), meta));
   };
   if (Status st = CheckDigestField(put.sha256()); !st.ok()) return refuse(st);
   if (put.size() == 0 || put.size() > kMaxAttachmentBytes) {
@@ -74,25 +79,19 @@ void Attachments::OnPut(const std::string& routing, uint64_t corr, const v1::Att
   }
   Result<std::optional<v1::AttachmentMeta>> found = Meta(put.sha256());
   if (!found.ok()) return refuse(found.status());
-  v1::AttachmentMeta meta;
+  v1::AttachmentMeta meta;  // none stored yet: 0 bytes of it
+  meta.set_size(put.size());
+  meta.set_media_type(put.media_type());
   if (*found) {
-    meta = **found;
-    if (meta.size() != put.size() || meta.media_type() != put.media_type()) {
+    if ((*found)->size() != put.size() || (*found)->media_type() != put.media_type()) {
       return refuse(Status::InvalidArgument(fmt::format(
           "document {} is being stored as {} bytes of {}, not {} bytes of {}", Short(put.sha256()),
-          meta.size(), meta.media_type(), put.size(), put.media_type())));
+          (*found)->size(), (*found)->media_type(), put.size(), put.media_type())));
     }
-    // Stored already, or not where the upload stands: say where it stands.
-    if (meta.complete() || put.offset() != meta.stored()) return stored_reply(meta);
-  } else {
-    if (put.offset() != 0) {
-      meta.set_size(put.size());
-      meta.set_media_type(put.media_type());
-      return stored_reply(meta);  // stored: 0, begin at the start
-    }
-    meta.set_size(put.size());
-    meta.set_media_type(put.media_type());
+    meta = **found;
   }
+  // Stored already, or not where the upload stands: say where it stands.
+  if (meta.complete() || put.offset() != meta.stored()) return stored_reply(meta);
   if (put.offset() == 0 && SniffMediaType(put.data()) != put.media_type()) {
     return refuse(Status::InvalidArgument(fmt::format(
         "the document is declared {} but begins like {}", put.media_type(),
@@ -136,12 +135,7 @@ void Attachments::OnPut(const std::string& routing, uint64_t corr, const v1::Att
     if (meta.complete()) {
       spdlog::info("stored attached document {} ({} bytes, {})", ToHex(sha256), meta.size(), meta.media_type());
     }
-    v1::Envelope reply = NewEnvelope(corr);
-    auto* s = reply.mutable_attachment_stored();
-    s->set_sha256(sha256);
-    s->set_stored(meta.stored());
-    s->set_complete(meta.complete());
-    Answer(routing, reply);
+    Answer(routing, StoredReply(corr, sha256, meta));
   });
 }
 

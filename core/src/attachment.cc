@@ -162,17 +162,4 @@ Status VerifyAttachment(const v1::Attachment& attachment, std::string_view conte
   return Status::Ok();
 }
 
-std::string BytesOfHex(std::string_view hex) {
-  if (hex.empty() || hex.size() % 2 != 0) return "";
-  std::string out(hex.size() / 2, '\0');
-  size_t n = 0;
-  const char* end = nullptr;
-  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), hex.data(), hex.size(),
-                     nullptr, &n, &end) != 0 ||
-      n != out.size() || end != hex.data() + hex.size()) {
-    return "";
-  }
-  return out;
-}
-
 }  // namespace flatcast

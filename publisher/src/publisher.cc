@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <filesystem>
 #include <chrono>
 #include <random>
@@ -14,6 +13,7 @@
 #include "flatcast/directive.h"
 #include "flatcast/attachment.h"
 #include "flatcast/duration.h"
+#include "flatcast/file_util.h"
 #include "flatcast/language.h"
 
 namespace flatcast::publisher {
@@ -357,22 +357,20 @@ Result<v1::LifecycleReply> ChangeLifecycle(RpcClient& client, const v1::Lifecycl
 
 Result<v1::Attachment> AttachFile(v1::Directive& directive, const std::string& path,
                                   std::string* content) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IOError(fmt::format("cannot read {}", path));
-  std::string bytes;
-  char buffer[64 * 1024];
-  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
-    bytes.append(buffer, static_cast<size_t>(in.gcount()));
-    if (bytes.size() > kMaxAttachmentBytes) {
-      return Status::InvalidArgument(fmt::format("{} is larger than {} bytes, the limit for an attachment",
-                                                 path, kMaxAttachmentBytes));
-    }
+  // The size first, so that a huge file is refused without being read.
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxAttachmentBytes) {
+    return Status::InvalidArgument(fmt::format("{} is {} bytes; the limit for an attachment is {}", path,
+                                               size, kMaxAttachmentBytes));
   }
+  Result<std::string> bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return bytes.status();
   Result<v1::Attachment> a =
-      DescribeAttachment(std::filesystem::path(path).filename().string(), bytes);
+      DescribeAttachment(std::filesystem::path(path).filename().string(), *bytes);
   if (!a.ok()) return a.status();
   *directive.add_attachments() = *a;
-  if (content != nullptr) *content = std::move(bytes);
+  if (content != nullptr) *content = std::move(bytes).value();
   return a;
 }
 

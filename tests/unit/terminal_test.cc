@@ -640,6 +640,26 @@ TEST(TerminalConfigFile, UnknownKeysAndBadTomlAreRefused) {
   EXPECT_FALSE(LoadTerminalConfig(dir / "number.toml").ok());
 }
 
+TEST(TerminalConfigFile, LanguagesAreAListOfBcp47TagsCheckedBeforeTheDaemonStarts) {
+  testing::TempDir dir;
+  const std::string base =
+      "unit = \"520102001001\"\nbroker = \"tcp://127.0.0.1:7700\"\nstate_dir = \"/tmp/x\"\n";
+  testing::WriteFile(dir / "ok.toml", base + "languages = [\"bo\", \"zh-CN\"]\n");
+  auto config = LoadTerminalConfig(dir / "ok.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->languages, (std::vector<std::string>{"bo", "zh-CN"}));
+  EXPECT_TRUE(CheckTerminalConfig(*config).ok());
+  testing::WriteFile(dir / "bad.toml", base + "languages = [\"en_US\"]\n");
+  config = LoadTerminalConfig(dir / "bad.toml");
+  ASSERT_TRUE(config.ok());
+  Status bad = CheckTerminalConfig(*config);
+  EXPECT_NE(bad.message().find("language tag \"en_US\" is not BCP 47"), std::string::npos) << bad.message();
+  testing::WriteFile(dir / "string.toml", base + "languages = \"en\"\n");
+  EXPECT_NE(LoadTerminalConfig(dir / "string.toml").status().message().find("must be a list"), std::string::npos);
+  testing::WriteFile(dir / "number.toml", base + "languages = [1]\n");
+  EXPECT_FALSE(LoadTerminalConfig(dir / "number.toml").ok());
+}
+
 TEST(TerminalConfigFile, HooksAreReadAndCheckedBeforeTheDaemonStarts) {
   testing::TempDir dir;
   const std::string base =

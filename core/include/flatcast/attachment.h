@@ -59,9 +59,4 @@ Result<v1::Attachment> DescribeAttachment(std::string_view name, std::string_vie
 // (Corruption saying which differs otherwise).
 Status VerifyAttachment(const v1::Attachment& attachment, std::string_view content);
 
-// The bytes of hex digits (a digest as file names and URLs write it, in
-// lowercase as signing.h's ToHex writes it); empty when `hex` is not hex of
-// an even length.
-std::string BytesOfHex(std::string_view hex);
-
 }  // namespace flatcast
