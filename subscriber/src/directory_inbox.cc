@@ -561,4 +561,6 @@ Result<v1::StoredDirective> ReadStored(const InboxFiles& files) {
   return ReadStoredFile(files.json_path, files.id, files.version);
 }
 
+std::string AttachmentsDir(const std::string& state_dir) { return state_dir + "/attachments"; }
+
 }  // namespace flatcast::subscriber

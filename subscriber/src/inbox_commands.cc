@@ -13,6 +13,7 @@
 #include "flatcast/directive.h"
 #include "flatcast/duration.h"
 #include "flatcast/return_form.h"
+#include "flatcast/signing.h"
 #include "flatcast/subscriber/directory_inbox.h"
 
 namespace flatcast::subscriber {
@@ -171,6 +172,13 @@ Status ShowDirectiveCommand(const std::string& state_dir, const std::string& id,
   std::optional<std::string> text = RenderDirectiveText(*stored, now, languages);
   out << *text;
   if (!text->empty() && text->back() != '\n') out << "\n";
+  // Where each attached document is, once fetched and checked.
+  for (const v1::Attachment& a : stored->directive().attachments()) {
+    const std::string path = AttachmentsDir(state_dir) + "/" + ToHex(a.sha256());
+    std::error_code ec;
+    out << fmt::format("Document {}: {}\n", a.name(),
+                       std::filesystem::exists(path, ec) ? path : "not fetched yet (the daemon fetches it)");
+  }
   if (stored->directive().has_return_form()) {
     // This unit's answer, as the daemon recorded it.
     Result<OperatorState> state = ReadOperatorState(state_dir);

@@ -96,6 +96,10 @@ class LoggingListener final : public SessionListener {
   void OnAckConfirmed(uint64_t seq, v1::AckLevel level) override {
     spdlog::info("ack confirmed for seq {} ({})", seq, v1::AckLevel_Name(level));
   }
+  void OnDocumentKept(const WantedDocument& doc) override {
+    spdlog::info("attached document \"{}\" fetched and checked ({} bytes, SHA-256 {})", doc.name, doc.size,
+                 ToHex(doc.sha256));
+  }
   void OnRatingConfirmed(uint64_t seq) override {
     spdlog::info("rating confirmed for seq {}", seq);
   }
@@ -152,6 +156,8 @@ void LogSessionError(const Status& status, const TerminalSession& session) {
     spdlog::error("{}; retrying slowly", status.message());
   } else if (status.code() == Status::Code::kIOError) {
     spdlog::error("{} (free space on the state directory)", status.message());
+  } else if (status.code() == Status::Code::kCorruption) {
+    spdlog::error("{}", status.message());
   } else {
     spdlog::warn("{}", status.message());
   }
@@ -432,6 +438,11 @@ Status Loop(zmq::context_t& context, zmq::socket_t& socket, TerminalSession& ses
     if (writable && session.NeedsHelloRetry(now)) {
       TrySend(socket, session.Hello());
     }
+    if (writable) {
+      out.clear();
+      session.PollDocuments(out);
+      for (const std::string& request : out) TrySend(socket, request);
+    }
   }
   return Status::Ok();
 }
@@ -612,6 +623,23 @@ Status RunTerminal(const TerminalConfig& config, const std::atomic<bool>& stop) 
                      ? ""
                      : "; no password set yet: flatcast-subscriber web-password");
   }
+  // Attached documents: fetched into state_dir/attachments, those of
+  // directives stored before a restart too.
+  Result<std::unique_ptr<DirectoryShelf>> shelf = DirectoryShelf::Open(AttachmentsDir(config.state_dir));
+  if (!shelf.ok()) return shelf.status();
+  DocumentFetcher documents(SystemClock::Instance());
+  {
+    Result<std::vector<v1::StoredDirective>> stored = ReadInbox(config.state_dir);
+    if (!stored.ok()) return stored.status();
+    for (const v1::StoredDirective* latest : LatestVersions(*stored)) {
+      if (!latest->withdrawn()) WantAttachments(documents, **shelf, latest->directive());
+    }
+    size_t waiting = 0;
+    for (const DocumentProgress& p : documents.Progress()) waiting += p.complete ? 0 : 1;
+    if (waiting > 0) spdlog::info("{} attached documents still to fetch", waiting);
+  }
+  options.documents = &documents;
+  options.shelf = shelf->get();
   HookRunner hooks(config.hooks);
   if (!config.hooks.empty()) spdlog::info("{} hooks configured", config.hooks.size());
   LoggingListener listener(crash_after_store, hooks, config.unit);

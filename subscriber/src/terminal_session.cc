@@ -77,6 +77,7 @@ void TerminalSession::OnDisconnected() { ForgetConnection(); }
 
 void TerminalSession::ForgetConnection() {
   welcomed_ = false;
+  if (options_.documents != nullptr) options_.documents->LinkDown();
   heartbeat_interval_ = std::chrono::milliseconds(0);
   last_heard_.reset();
   ack_sent_.clear();
@@ -103,6 +104,9 @@ Status TerminalSession::OnMessage(std::string_view bytes, std::vector<std::strin
   if (!envelope.ok()) {
     ++counters_.bad_messages;
     return envelope.status().WithContext("message from broker");
+  }
+  if (options_.documents != nullptr && options_.shelf != nullptr && DocumentFetcher::IsReply(*envelope)) {
+    return HandleDocument(*envelope, out);
   }
   switch (envelope->body_case()) {
     case v1::Envelope::kWelcome:
@@ -159,7 +163,30 @@ Status TerminalSession::HandleWelcome(const v1::Welcome& welcome, std::vector<st
   for (const PendingAck& ack : inbox_.PendingAcks()) out.push_back(EncodeAck(ack));
   for (const PendingRating& rating : inbox_.PendingRatings()) out.push_back(EncodeRating(rating));
   for (const v1::ReturnAnswer& answer : inbox_.PendingReturns()) out.push_back(EncodeReturn(answer));
+  PollDocuments(out);
   return Status::Ok();
+}
+
+void TerminalSession::PollDocuments(std::vector<std::string>& out) {
+  if (options_.documents == nullptr || options_.shelf == nullptr || !welcomed_) return;
+  if (std::optional<std::string> request = options_.documents->Next()) out.push_back(std::move(*request));
+}
+
+Status TerminalSession::HandleDocument(const v1::Envelope& reply, std::vector<std::string>& out) {
+  const uint64_t completed = options_.documents->counters().completed;
+  const uint64_t refused = options_.documents->counters().refused;
+  Status st = FetchToShelf(*options_.documents, *options_.shelf, reply);
+  if (options_.documents->counters().refused != refused) ++counters_.documents_refused;
+  if (options_.documents->counters().completed != completed) {
+    ++counters_.documents_kept;
+    if (listener_ && reply.has_attachment_chunk()) {
+      for (const DocumentProgress& p : options_.documents->Progress()) {
+        if (p.doc.sha256 == reply.attachment_chunk().sha256()) listener_->OnDocumentKept(p.doc);
+      }
+    }
+  }
+  PollDocuments(out);
+  return st;
 }
 
 std::string TerminalSession::storage_error() const {
@@ -258,6 +285,10 @@ Status TerminalSession::HandleDeliver(const v1::Deliver& deliver, std::vector<st
   if (listener_) listener_->OnStored(kept);
   out.push_back(EncodeAck(ack));
   if (!addressed) return Status::Ok();  // nothing more to acknowledge
+  if (options_.documents != nullptr && options_.shelf != nullptr && d.attachments_size() > 0) {
+    WantAttachments(*options_.documents, *options_.shelf, d);
+    PollDocuments(out);
+  }
   for (v1::AckLevel level : options_.auto_levels) {
     if (level == v1::RECEIVED) continue;
     PendingAck more{stored.seq(), d.id(), d.version(), level, now, ""};

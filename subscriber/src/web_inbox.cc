@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,6 +16,8 @@
 #include <sstream>
 
 #include "flatcast/directive.h"
+#include "flatcast/file_util.h"
+#include "flatcast/signing.h"
 #include "flatcast/duration.h"
 #include "flatcast/return_form.h"
 #include "flatcast/subscriber/directory_inbox.h"
@@ -191,9 +194,11 @@ std::string WebInbox::Fingerprint() const {
   // state.json is replaced by a rename on every change (a new inode), and
   // every stored directive changes it too (its pending RECEIVED): with the
   // times, a change within one tick of the file system's clock still shows.
+  // A document fetched whole is renamed into attachments/.
   std::string out;
   for (const fs::path& p : {fs::path(options_.state_dir) / "inbox",
-                            fs::path(options_.state_dir) / "state.json"}) {
+                            fs::path(options_.state_dir) / "state.json",
+                            fs::path(AttachmentsDir(options_.state_dir))}) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) {
       out += "-;";
@@ -284,6 +289,7 @@ WebResponse WebInbox::Answer(const WebRequest& request) {
   if (parts.size() == 5 && parts[2] == "directives" && post) {
     return Act(parts[3], parts[4], request.body);
   }
+  if (parts.size() == 4 && parts[2] == "attachments" && get) return Document(parts[3]);
   return Error(404, fmt::format("no such request: {} {}", request.method, path));
 }
 
@@ -331,6 +337,45 @@ WebResponse WebInbox::Login(const WebRequest& request) {
       "Set-Cookie",
       fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", kCookie, token,
                   std::chrono::duration_cast<std::chrono::seconds>(options_.session_lifetime).count()));
+  return r;
+}
+
+WebResponse WebInbox::Document(const std::string& hex) {
+  if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Error(400, "an attached document is named by its SHA-256: 64 lowercase hex digits");
+  }
+  // Served only as a directive of this inbox names it: its name and type.
+  Result<std::vector<v1::StoredDirective>> stored = ReadInbox(options_.state_dir);
+  if (!stored.ok()) return Error(500, stored.status().message());
+  const v1::Attachment* named = nullptr;
+  for (const v1::StoredDirective& s : *stored) {
+    for (const v1::Attachment& a : s.directive().attachments()) {
+      if (ToHex(a.sha256()) == hex) named = &a;
+    }
+  }
+  if (named == nullptr) return Error(404, "no directive in this inbox has that document attached");
+  Result<std::string> content = ReadWholeFile((fs::path(AttachmentsDir(options_.state_dir)) / hex).string());
+  if (!content.ok()) {
+    return Error(404, fmt::format("\"{}\" is not fetched yet: the terminal fetches it from the broker", named->name()));
+  }
+  WebResponse r;
+  r.content_type = named->media_type();
+  r.body = std::move(*content);
+  // The name as given, percent-encoded (RFC 6266, RFC 8187), and an ASCII
+  // fallback; the browser saves it rather than showing it in the page.
+  std::string encoded;
+  for (unsigned char c : named->name()) {
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += fmt::format("%{:02X}", c);
+    }
+  }
+  r.headers.emplace_back("Content-Disposition",
+                         fmt::format("attachment; filename=\"{}\"; filename*=UTF-8''{}", hex.substr(0, 16) +
+                                     (named->media_type() == "application/pdf" ? ".pdf" :
+                                      named->media_type() == "image/png" ? ".png" : ".jpg"), encoded));
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   return r;
 }
 
@@ -407,6 +452,18 @@ WebResponse WebInbox::Inbox() {
     if (d.is_public() && d.has_public_release()) {
       item["public_release"] = FormatTime(FromTimestamp(d.public_release()));
     }
+    // Attached documents: a link once fetched whole and checked.
+    json documents = json::array();
+    for (const v1::Attachment& a : d.attachments()) {
+      const std::string hex = ToHex(a.sha256());
+      std::error_code ec;
+      const bool held = fs::exists(fs::path(AttachmentsDir(options_.state_dir)) / hex, ec);
+      json doc = {{"name", a.name()}, {"media_type", a.media_type()}, {"size", a.size()},
+                  {"sha256", hex}, {"held", held}};
+      if (held) doc["url"] = "/api/attachments/" + hex;
+      documents.push_back(std::move(doc));
+    }
+    item["attachments"] = std::move(documents);
     // The rating: confirmed, or the latest still pending.
     for (const auto& [key, rating] : state->pending_ratings) {
       if (key.first == seq) item["rating"] = {{"state", "pending"}, {"at", FormatTime(key.second)}};

@@ -15,6 +15,7 @@ const TEXT = {
     public_at: '公开发布：{0}（还有 {1}）', public_now: '已公开发布（{0}）', internal: '仅内部，不公开',
     signature: '签名密钥 {0}', verified: '本终端已验证', unchecked: '本终端未配置密钥库，未校验',
     unsigned: '无签名', changes: '本版修改', other_languages: '其他语言（{0}）',
+    attachments: '附件', fetching: '正在从服务器获取…', size_kb: '{0} KB',
     ack_received: '已接收', ack_confirmed: '已确认', ack_ready: '已就绪',
     ack_pending: '（等待服务器确认）', ack_done: '（服务器已确认）',
     confirm: '确认已读', ready: '已就绪', note: '就绪说明（人员、物资）', rate: '评价',
@@ -45,6 +46,7 @@ const TEXT = {
     internal: 'Internal only, never public', signature: 'Signed with key {0}',
     verified: 'verified by this terminal', unchecked: 'not checked (no key registry configured)',
     unsigned: 'unsigned', changes: 'Changed in this version', other_languages: 'Other languages ({0})',
+    attachments: 'Attached documents', fetching: 'being fetched from the broker…', size_kb: '{0} KB',
     ack_received: 'received', ack_confirmed: 'confirmed', ack_ready: 'ready',
     ack_pending: ' (waiting for the broker)', ack_done: ' (confirmed by the broker)',
     confirm: 'Confirm read', ready: 'Ready', note: 'What is in place (staff, supplies)',
@@ -271,6 +273,21 @@ function card(d, tier, signaturesChecked) {
     if (open.has(d.id + ':languages')) box.open = true;
     box.addEventListener('toggle', () => (box.open ? open.add(d.id + ':languages') : open.delete(d.id + ':languages')));
     inner.append(box);
+  }
+  // Attached documents: a download once the terminal has fetched and checked one.
+  if (d.attachments && d.attachments.length) {
+    const ul = el('ul', { class: 'facts attachments' });
+    for (const a of d.attachments) {
+      const size = t('size_kb', Math.max(1, Math.round(a.size / 1024)));
+      const li = el('li', { 'data-sha256': a.sha256 });
+      if (a.url) {
+        li.append(el('a', { href: a.url, download: a.name, text: a.name }), ` (${size})`);
+      } else {
+        li.append(a.name + ` (${size}) — `, el('span', { class: 'pending', text: t('fetching') }));
+      }
+      ul.append(li);
+    }
+    inner.append(el('p', { text: t('attachments') }), ul);
   }
   if (d.changes.length) {
     const ul = el('ul', { class: 'facts' });

@@ -14,7 +14,9 @@
 #include "http_client.h"
 #include "broker_process.h"
 #include "public_process.h"
+#include "flatcast/attachment.h"
 #include "flatcast/duration.h"
+#include "flatcast/signing.h"
 #include "temp_dir.h"
 
 namespace flatcast {
@@ -230,17 +232,23 @@ TEST_F(PublicFeedProcesses, ADirectiveInTwoLanguagesReachesEachReaderInTheirsAnd
 
 // A 5 MB document attached with the publisher CLI: stored at the broker in
 // chunks before the directive, named in its signed content and its public
-// CAP alert; a file that is not a PDF, PNG or JPEG is refused before
-// anything is sent.
-TEST_F(PublicFeedProcesses, APublisherAttachesAFiveMegabyteDocumentAndThePublicSeesItNamed) {
+// CAP alert, fetched by a terminal daemon (checked against its SHA-256) and
+// shown where it is kept; a file that is not a PDF, PNG or JPEG is refused
+// before anything is sent.
+TEST_F(PublicFeedProcesses, APublisherAttachesAFiveMegabyteDocumentTheTerminalFetchesItAndThePublicSeesIt) {
   StartBroker("2s");
   const std::filesystem::path pdf = dir_ / "通知.pdf";
+  std::string content = "%PDF-1.7\n";
+  content.resize(5'000'000, 'x');
+  for (size_t i = 9; i < content.size(); i += 4093) content[i] = static_cast<char>('a' + i % 26);
   {
     std::ofstream out(pdf, std::ios::binary);
-    std::string content = "%PDF-1.7\n";
-    content.resize(5'000'000, 'x');
     out << content;
   }
+  const std::filesystem::path state = dir_ / "terminal";
+  testing::Process terminal({Program("flatcast-subscriber"), "run", "--unit", "520102016001", "--broker",
+                             endpoint_, "--state-dir", state},
+                            dir_ / "terminal-log");
   auto r = Publisher({"--json", "publish", "--issuer", "52", "--department", "HEALTH", "--title",
                       "关于口罩的通知", "--action", "张贴|community", "--scope", "5201", "--tiers",
                       "community", "--public", "--attach", pdf.string()});
@@ -249,6 +257,15 @@ TEST_F(PublicFeedProcesses, APublisherAttachesAFiveMegabyteDocumentAndThePublicS
   auto shown = Publisher({"show", id});
   EXPECT_NE(shown.out.find("Attachment:     通知.pdf (application/pdf, 5000000 bytes, SHA-256 "),
             std::string::npos) << shown.out;
+  // The terminal fetches the document after the directive and keeps it
+  // under its SHA-256 once the whole matches.
+  const std::string hex = ToHex(DescribeAttachment("通知.pdf", content)->sha256());
+  const std::filesystem::path kept = state / "attachments" / hex;
+  ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(kept); }, 60s)) << terminal.Stderr();
+  EXPECT_TRUE(testing::ReadFile(kept) == content);
+  EXPECT_NE(terminal.Stderr().find("attached document \"通知.pdf\" fetched and checked"), std::string::npos);
+  auto on_terminal = testing::Run({Program("flatcast-subscriber"), "show", id, "--state-dir", state});
+  EXPECT_NE(on_terminal.out.find("Document 通知.pdf: " + kept.string()), std::string::npos) << on_terminal.out;
   ASSERT_TRUE(testing::WaitFor([&] { return PublicCount() == 1; }, 30s));
   const auto list = nlohmann::json::parse(testing::HttpGet(http_, "/public/directives").body);
   const std::string public_id = list["directives"][0]["id"];

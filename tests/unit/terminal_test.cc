@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "flatcast/attachment.h"
 #include "flatcast/clock.h"
+#include "flatcast/document_fetch.h"
 #include "flatcast/duration.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/registry.h"
@@ -899,6 +901,91 @@ TEST_F(SignedDeliveryTest, DirectiveSentBeforeItsKeyWasRevokedStillVerifies) {
   ASSERT_TRUE(keys_.Revoke("province", KeyKind::kSigning, T0() + 1h).ok());
   EXPECT_TRUE(session_->OnMessage(Deliver(Signed(publisher_key_)), out_).ok());
   EXPECT_EQ(inbox_.size(), 1u);
+}
+
+
+// A terminal that keeps documents: a directive's attachments are asked for
+// after its acknowledgement, a chunk at a time while welcomed, and a
+// document whose bytes are not the signed ones is refused.
+TEST(TerminalDocuments, TheAttachedDocumentIsFetchedAfterTheAckAndAForgedOneRefused) {
+  FakeClock clock(T0());
+  MemoryInbox inbox;
+  HashingShelf shelf;
+  DocumentFetcher fetcher(clock);
+  SessionOptions options;
+  options.documents = &fetcher;
+  options.shelf = &shelf;
+  TerminalSession session(kCommunity, Tier::kCommunity, inbox, clock, nullptr, options);
+  std::string good = "%PDF-1.7\n";
+  good.resize(kAttachmentChunkBytes + 100, 'g');
+  std::string forged = good;
+  forged[5000] = 'F';
+  auto stored = SampleStored(3, "52-HEALTH-20261128-0001");
+  *stored.mutable_directive()->add_attachments() = *DescribeAttachment("通知.pdf", good);
+  std::string other = "%PDF-1.7\n";
+  other.resize(300, 'o');
+  *stored.mutable_directive()->add_attachments() = *DescribeAttachment("附件二.pdf", other);
+  std::vector<std::string> out;
+  // Not welcomed yet: the ack goes (it is sent anyway), no request yet.
+  ASSERT_TRUE(session.OnMessage(Deliver(stored), out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(DecodeOk(out[0]).has_ack());
+  out.clear();
+  ASSERT_TRUE(session.OnMessage(Welcome(), out).ok());
+  // The pending ack again, then the first chunk of the first document.
+  ASSERT_EQ(out.size(), 2u);
+  v1::Envelope get = DecodeOk(out[1]);
+  ASSERT_TRUE(get.has_attachment_get());
+  EXPECT_EQ(get.attachment_get().sha256(), stored.directive().attachments(0).sha256());
+  EXPECT_EQ(get.attachment_get().offset(), 0u);
+  auto chunk = [&](const v1::Envelope& request, const std::string& content) {
+    return Encode([&](v1::Envelope& e) {
+      e.set_correlation_id(request.correlation_id());
+      auto* c = e.mutable_attachment_chunk();
+      c->set_sha256(request.attachment_get().sha256());
+      c->set_offset(request.attachment_get().offset());
+      c->set_size(content.size());
+      c->set_media_type("application/pdf");
+      c->set_data(content.substr(request.attachment_get().offset(), kAttachmentChunkBytes));
+    });
+  };
+  // The broker's copy was tampered with: both chunks arrive, the whole is refused.
+  out.clear();
+  ASSERT_TRUE(session.OnMessage(chunk(get, forged), out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  get = DecodeOk(out[0]);
+  EXPECT_EQ(get.attachment_get().offset(), kAttachmentChunkBytes);
+  out.clear();
+  Status refused = session.OnMessage(chunk(get, forged), out);
+  EXPECT_EQ(refused.code(), Status::Code::kCorruption);
+  EXPECT_EQ(session.counters().documents_refused, 1u);
+  EXPECT_FALSE(shelf.Complete(WantedDocument::Of(stored.directive().attachments(0))));
+  // The second document comes next, and is kept.
+  ASSERT_EQ(out.size(), 1u);
+  get = DecodeOk(out[0]);
+  EXPECT_EQ(get.attachment_get().sha256(), stored.directive().attachments(1).sha256());
+  out.clear();
+  ASSERT_TRUE(session.OnMessage(chunk(get, other), out).ok());
+  EXPECT_EQ(session.counters().documents_kept, 1u);
+  EXPECT_TRUE(out.empty()) << "the refused one waits before it is asked for again";
+  // After the wait the first is asked for again from its start and kept
+  // when it is right.
+  clock.Advance(std::chrono::minutes(2));
+  session.PollDocuments(out);
+  ASSERT_EQ(out.size(), 1u);
+  get = DecodeOk(out[0]);
+  EXPECT_EQ(get.attachment_get().offset(), 0u);
+  for (int i = 0; i < 2; ++i) {
+    out.clear();
+    ASSERT_TRUE(session.OnMessage(chunk(get, good), out).ok());
+    if (!out.empty()) get = DecodeOk(out[0]);
+  }
+  EXPECT_EQ(session.counters().documents_kept, 2u);
+  EXPECT_TRUE(fetcher.idle());
+  // Without a shelf, a chunk is a message a terminal never expects.
+  MemoryInbox plain_inbox;
+  TerminalSession plain(kCommunity, Tier::kCommunity, plain_inbox, clock);
+  EXPECT_EQ(plain.OnMessage(chunk(get, good), out).code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace

@@ -9,6 +9,10 @@
 //                               [...], "rated": [...], "overdue": {...}}
 //                               (docs/STORAGE.md, "Subscriber state")
 //   lock                        held (flock) while a DirectoryInbox is open
+//   attachments/<sha256 hex>    an attached document, fetched whole and
+//                               checked against its SHA-256 (read only);
+//                               <hex>.part while it is being fetched
+//                               (document_fetch.h, DirectoryShelf)
 // Every file is replaced atomically (temporary file, fsync, rename, fsync of
 // the directory). A directive's files are written before state.json, so after
 // a crash between the two Open() finds the directive stored and raises
@@ -60,6 +64,9 @@ class DirectoryInbox final : public IndexedInbox {
   int lock_fd_;
   std::vector<std::string> languages_;
 };
+
+// Where a terminal keeps attached documents: state_dir/attachments.
+std::string AttachmentsDir(const std::string& state_dir);
 
 // ---- read-only access, safe while a daemon writes the same directory ----
 

@@ -39,6 +39,7 @@
 
 #include "flatcast.pb.h"
 #include "flatcast/clock.h"
+#include "flatcast/document_fetch.h"
 #include "flatcast/key_registry.h"
 #include "flatcast/registry.h"
 #include "flatcast/status.h"
@@ -70,6 +71,8 @@ struct SessionCounters {
   uint64_t returns_sent = 0;       // answers to return forms, including resends
   uint64_t returns_confirmed = 0;  // pending answers cleared by ReturnConfirm
   uint64_t overdue_reports = 0;    // OverdueReport messages received
+  uint64_t documents_kept = 0;     // attached documents fetched whole and checked
+  uint64_t documents_refused = 0;  // attached documents whose content did not match (dropped)
   uint64_t errors = 0;          // Error envelopes from the broker
   uint64_t bad_messages = 0;    // undecodable or unexpected envelopes
 };
@@ -86,6 +89,8 @@ class SessionListener {
   virtual void OnRatingConfirmed(uint64_t seq) {}
   virtual void OnReturnConfirmed(uint64_t seq, uint32_t revision) {}
   virtual void OnOverdue(const v1::OverdueReport& report) {}
+  // An attached document was fetched whole and matched its SHA-256.
+  virtual void OnDocumentKept(const WantedDocument& doc) {}
 };
 
 // What an operator's command recorded.
@@ -119,6 +124,11 @@ struct SessionOptions {
   std::function<google::protobuf::RepeatedPtrField<v1::FieldValue>(const v1::ReturnForm& form,
                                                                    const std::string& unit_code)>
       auto_answer;
+  // When both are set, the documents attached to each directive stored are
+  // fetched from the broker a chunk at a time while welcomed, checked and
+  // kept on `shelf` (document_fetch.h). Both must outlive the session.
+  DocumentFetcher* documents = nullptr;
+  DocumentShelf* shelf = nullptr;
 };
 
 // One terminal's protocol state. Not thread-safe. The inbox, clock and
@@ -166,6 +176,11 @@ class TerminalSession {
   Result<OperatorOutcome> Return(std::string_view id,
                                  google::protobuf::RepeatedPtrField<v1::FieldValue> values,
                                  std::vector<std::string>& out);
+
+  // Appends the next request for a chunk of an attached document to `out`
+  // when the session is welcomed and one is due (SessionOptions::documents).
+  // Called from the caller's loop; a kept chunk asks for the next at once.
+  void PollDocuments(std::vector<std::string>& out);
 
   // The connection was (re)established: the broker knows this unit again
   // only after a Hello, so the session waits for a Welcome as after Hello().
@@ -226,6 +241,7 @@ class TerminalSession {
   // when none is stored, InvalidArgument when it was withdrawn from the unit.
   Result<InboxEntry> LatestToActOn(std::string_view id, std::string_view verb) const;
   Status HandleOverdue(const v1::OverdueReport& report);
+  Status HandleDocument(const v1::Envelope& reply, std::vector<std::string>& out);
   std::string EncodeAck(const PendingAck& ack);
   std::string EncodeRating(const PendingRating& rating);
   // Records `ack` as pending and sends it if welcomed; true when sent.

@@ -96,6 +96,9 @@ class WebInbox {
  private:
   WebResponse Login(const WebRequest& request);
   WebResponse Inbox();
+  // GET /api/attachments/<sha256 hex>: a document a stored directive names,
+  // once fetched.
+  WebResponse Document(const std::string& hex);
   WebResponse Act(const std::string& id, const std::string& action, const std::string& body);
   std::string SessionToken(const std::string& cookie) const;
 
