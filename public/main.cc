@@ -80,7 +80,9 @@ int main(int argc, char** argv) {
   if (!curve.ok()) return Fail(curve.status());
   auto store = feed::CopyStore::Open(data_dir);
   if (!store.ok()) return Fail(store.status());
-  auto site = feed::Site::Build((*store)->Documents(), (*store)->keys(), shared_registry);
+  // Attached documents are kept beside the copy, under their SHA-256.
+  const std::string documents_dir = data_dir + "/attachments";
+  auto site = feed::Site::Build((*store)->Documents(), (*store)->keys(), shared_registry, nullptr, documents_dir);
   if (!site.ok()) return Fail(site.status().WithContext("the stored copy"));
   std::shared_ptr<const feed::Site> current = *site;
   auto server = feed::FeedServer::Start(server_options, current);
@@ -96,7 +98,7 @@ int main(int argc, char** argv) {
   std::mutex mu;
   auto rebuild = [&]() -> Status {
     auto next = feed::Site::Build((*store)->Documents(), (*store)->keys(), shared_registry,
-                                  current.get());
+                                  current.get(), documents_dir);
     if (!next.ok()) return next.status();
     current = *next;
     (*server)->Publish(current);
@@ -106,6 +108,10 @@ int main(int argc, char** argv) {
                current->size(), (*server)->url(), registry_path, shared_registry->size(),
                fmt::join(brokers, ", "));
   feed::PublicLinkOptions link_options{brokers, *curve, name};
+  link_options.documents_dir = documents_dir;
+  for (const flatcast::v1::PublicDocument& doc : (*store)->Documents()) {
+    link_options.documents.insert(link_options.documents.end(), doc.attachments().begin(), doc.attachments().end());
+  }
   auto link = feed::PublicLink::Start(
       link_options, (*store)->cursor(),
       [&](const std::vector<flatcast::v1::PublicDocument>& docs, uint64_t last) {

@@ -265,6 +265,7 @@ Result<v1::PublicDocument> RenderPublicDocument(const PublicEntry& e, const Regi
   *doc.mutable_updated() = ToTimestamp(UpdatedAt(e));
   doc.set_json(PublicDirectiveJson(e));
   doc.set_cap(CapAlertXml(e, registry));
+  *doc.mutable_attachments() = d.attachments();
   if (release_key != nullptr) {
     auto json_sig = Sign(doc.json(), *release_key);
     if (!json_sig.ok()) return json_sig.status();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "flatcast/clock.h"
+#include "flatcast/signing.h"
 #include "flatcast/wire.h"
 
 namespace flatcast::feed {
@@ -85,6 +87,35 @@ PublicLinkState PublicLink::state() const {
 }
 
 void PublicLink::Serve() {
+  // Attached documents: fetched while welcomed, one chunk in flight.
+  std::unique_ptr<DirectoryShelf> shelf;
+  if (!options_.documents_dir.empty()) {
+    Result<std::unique_ptr<DirectoryShelf>> opened = DirectoryShelf::Open(options_.documents_dir);
+    if (opened.ok()) {
+      shelf = std::move(opened).value();
+    } else {
+      spdlog::error("attached documents will not be fetched: {}", opened.status().message());
+    }
+  }
+  DocumentFetcher fetcher(SystemClock::Instance());
+  auto want = [&](const google::protobuf::RepeatedPtrField<v1::Attachment>& attachments) {
+    if (!shelf) return;
+    v1::Directive d;
+    *d.mutable_attachments() = attachments;
+    WantAttachments(fetcher, *shelf, d);
+  };
+  {
+    google::protobuf::RepeatedPtrField<v1::Attachment> initial(options_.documents.begin(), options_.documents.end());
+    want(initial);
+  }
+  auto note_documents = [&] {
+    size_t waiting = 0;
+    for (const DocumentProgress& p : fetcher.Progress()) waiting += p.complete ? 0 : 1;
+    std::lock_guard lock(mutex_);
+    state_.documents = fetcher.counters();
+    state_.documents_waiting = waiting;
+  };
+  note_documents();
   std::optional<zmq::socket_t> socket;
   size_t current = 0;
   bool welcomed = false;
@@ -97,6 +128,7 @@ void PublicLink::Serve() {
     socket.reset();
     current = to;
     welcomed = false;
+    fetcher.LinkDown();
     try {
       zmq::socket_t s(context_, zmq::socket_type::dealer);
       s.set(zmq::sockopt::linger, 0);
@@ -158,6 +190,16 @@ void PublicLink::Serve() {
       open((current + 1) % options_.endpoints.size());
       continue;
     }
+    auto fetch_next = [&] {
+      if (!welcomed || !shelf || !socket) return;
+      if (std::optional<std::string> request = fetcher.Next()) {
+        try {
+          (void)socket->send(zmq::buffer(*request), zmq::send_flags::dontwait);
+        } catch (const zmq::error_t&) {
+        }
+      }
+    };
+    fetch_next();
     zmq::pollitem_t items[] = {{socket->handle(), 0, ZMQ_POLLIN, 0}};
     try {
       zmq::poll(items, 1, kPoll);
@@ -179,6 +221,24 @@ void PublicLink::Serve() {
       }
       v1::Envelope& env = *decoded;
       last_heard = Steady::now();
+      if (DocumentFetcher::IsReply(env)) {
+        if (!shelf) continue;
+        const uint64_t completed = fetcher.counters().completed;
+        Status st = FetchToShelf(fetcher, *shelf, env);
+        if (!st.ok()) {
+          if (st.code() == Status::Code::kCorruption) {
+            spdlog::error("{}", st.message());
+          } else {
+            spdlog::warn("{}", st.message());
+          }
+        } else if (fetcher.counters().completed != completed && env.has_attachment_chunk()) {
+          spdlog::info("attached document {} fetched and checked ({} bytes)",
+                       ToHex(env.attachment_chunk().sha256()), env.attachment_chunk().size());
+        }
+        note_documents();
+        fetch_next();
+        continue;
+      }
       switch (env.body_case()) {
         case v1::Envelope::kPublicWelcome: {
           const v1::PublicWelcome& w = env.public_welcome();
@@ -231,6 +291,8 @@ void PublicLink::Serve() {
               break;
             }
             cursor = b.last();
+            for (const v1::PublicDocument& d : docs) want(d.attachments());
+            note_documents();
             std::lock_guard lock(mutex_);
             state_.cursor = cursor;
           }

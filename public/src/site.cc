@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "flatcast/duration.h"
+#include "flatcast/file_util.h"
 #include "flatcast/http_request.h"
+#include "flatcast/signing.h"
 #include "flatcast/xml_out.h"
 
 namespace flatcast::feed {
@@ -22,6 +24,7 @@ namespace http = boost::beast::http;
 
 constexpr char kNotFound[] = "{\"error\": \"not found\"}\n";
 constexpr char kKeysPath[] = "/.well-known/flatcast/keys.json";
+constexpr char kAttachmentsPrefix[] = "/public/attachments/";
 // Requests have no business carrying bodies.
 constexpr size_t kMaxRequestBody = 16 * 1024;
 // Per-region answers kept at most, and their bytes; beyond, the cache
@@ -197,9 +200,10 @@ Result<uint64_t> ParseLastEventId(std::string_view text) {
 Result<std::shared_ptr<const Site>> Site::Build(const std::vector<v1::PublicDocument>& docs,
                                                 std::vector<v1::ReleaseKey> keys,
                                                 std::shared_ptr<const Registry> registry,
-                                                const Site* previous) {
+                                                const Site* previous, std::string documents_dir) {
   std::shared_ptr<Site> site(new Site());
   site->registry_ = std::move(registry);
+  site->documents_dir_ = std::move(documents_dir);
   for (const auto& doc : docs) {
     std::shared_ptr<const SiteEntry> entry;
     if (previous != nullptr) {
@@ -231,6 +235,9 @@ Result<std::shared_ptr<const Site>> Site::Build(const std::vector<v1::PublicDocu
       continue;
     }
     site->by_seq_[doc.public_seq()] = entry;
+  }
+  for (const auto& [seq, entry] : site->by_seq_) {
+    for (const v1::Attachment& a : entry->doc.attachments()) site->documents_[ToHex(a.sha256())] = a;
   }
   nlohmann::json list = nlohmann::json::array();
   for (const auto& k : keys) {
@@ -434,6 +441,35 @@ form{{margin:.5rem 0}}
   return out;
 }
 
+FeedResponse Site::Document(std::string_view hex, const FeedRequest& req) const {
+  if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return Error(400, "an attached document is named by its SHA-256: 64 lowercase hex digits");
+  }
+  auto it = documents_.find(std::string(hex));
+  if (it == documents_.end()) return Error(404, "no released directive has that document attached");
+  const v1::Attachment& a = it->second;
+  FeedResponse r;
+  r.content_type = a.media_type();
+  r.etag = Quoted(std::string(hex));  // the content's own digest: it never changes
+  r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (!req.if_none_match.empty() && req.if_none_match == r.etag) {
+    r.status = 304;
+    return r;
+  }
+  Result<std::string> content =
+      documents_dir_.empty() ? Result<std::string>(Status::NotFound("none kept"))
+                             : ReadWholeFile(documents_dir_ + "/" + std::string(hex));
+  if (!content.ok() || content->size() != a.size()) {
+    FeedResponse later = Error(503, fmt::format("\"{}\" is not fetched from the broker yet; try again shortly",
+                                                a.name()));
+    later.headers.emplace_back("Retry-After", "10");
+    return later;
+  }
+  r.body = std::move(*content);
+  return r;
+}
+
 FeedResponse Site::Answer(const FeedRequest& req) const {
   if (req.method != "GET" && req.method != "HEAD") {
     FeedResponse r = Error(405, "read-only: GET or HEAD");
@@ -490,6 +526,7 @@ FeedResponse Site::Answer(const FeedRequest& req) const {
     const RegionView& v = View(region);
     return with_etag(v.html, "text/html; charset=utf-8", "h" + v.etag);
   }
+  if (path.starts_with(kAttachmentsPrefix)) return Document(path.substr(std::size(kAttachmentsPrefix) - 1), req);
   if (path == kKeysPath) {
     return with_etag(keys_json_, "application/json; charset=utf-8",
                      "k" + std::to_string(keys_.size()) + "-" + std::to_string(keys_json_.size()));

@@ -271,6 +271,19 @@ TEST_F(PublicFeedProcesses, APublisherAttachesAFiveMegabyteDocumentTheTerminalFe
   const std::string public_id = list["directives"][0]["id"];
   const std::string cap = testing::HttpGet(http_, "/public/directives/" + public_id + "/cap.xml").body;
   EXPECT_NE(cap.find("<size>5000000</size>"), std::string::npos) << cap;
+  // The public server fetches it too and serves it where CAP's <uri> says.
+  EXPECT_NE(cap.find("<uri>/public/attachments/" + hex + "</uri>"), std::string::npos) << cap;
+  testing::HttpResponse served;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    served = testing::HttpGet(http_, "/public/attachments/" + hex);
+    return served.status == 200;
+  }, 60s)) << served.status << " " << served.body.substr(0, 200) << public_->Stderr();
+  EXPECT_TRUE(served.body == content);
+  EXPECT_EQ(served.headers["content-type"], "application/pdf");
+  EXPECT_EQ(testing::HttpGet(http_, "/public/attachments/" + hex, {{"If-None-Match", "\"" + hex + "\""}}).status,
+            304);
+  EXPECT_EQ(testing::HttpGet(http_, "/public/attachments/" + std::string(64, '0')).status, 404);
+  EXPECT_EQ(testing::HttpGet(http_, "/public/attachments/..%2f..%2fetc%2fpasswd").status, 400);
 
   const std::filesystem::path exe = dir_ / "setup.exe";
   {

@@ -3,8 +3,11 @@
 // one refuses or falls silent), with a key of the `public` role. It says
 // what it holds (PublicHello: the cursor), takes the broker's batches of
 // documents, has them stored (the `deliver` callback, synced) and says so
-// (PublicStored), which also answers the broker's heartbeat. It sends
-// nothing else: the broker takes nothing else from it.
+// (PublicStored), which also answers the broker's heartbeat. It fetches the
+// documents attached to what it stores (AttachmentGet, a chunk at a time,
+// each whole checked against its SHA-256; document_fetch.h) into
+// `documents_dir`. It sends nothing else: the broker takes nothing else
+// from it.
 //
 // Runs on a thread of its own with its own ZeroMQ context.
 #pragma once
@@ -22,6 +25,7 @@
 
 #include "flatcast.pb.h"
 #include "flatcast/curve.h"
+#include "flatcast/document_fetch.h"
 #include "flatcast/status.h"
 
 namespace flatcast::feed {
@@ -34,6 +38,10 @@ struct PublicLinkOptions {
   std::string name = "flatcast-public";
   // The largest message taken from the broker.
   size_t max_message_bytes = size_t{64} << 20;
+  // Where attached documents are kept (DirectoryShelf); empty: none fetched.
+  std::string documents_dir;
+  // Documents to fetch from the start: those of what the copy holds.
+  std::vector<v1::Attachment> documents;
 };
 
 struct PublicLinkState {
@@ -42,6 +50,8 @@ struct PublicLinkState {
   uint64_t cursor = 0;
   uint64_t head = 0;     // the broker's, as last heard
   std::string problem;   // why it is not welcomed, when the broker said
+  FetchCounters documents;       // attached documents fetched
+  size_t documents_waiting = 0;  // wanted and not yet complete
 };
 
 class PublicLink {

@@ -12,6 +12,8 @@
 //   GET /public/page[?region=CODE]                an HTML page, no JavaScript
 //   GET /public/events[?region=CODE]              Server-Sent Events (Last-Event-ID)
 //   GET /.well-known/flatcast/keys.json           the release keys and their validity
+//   GET /public/attachments/<sha256 hex>          a document attached to a released
+//                                                 directive, once fetched and checked
 //
 // A region is a code of the registry: its answers hold what was released
 // for it or a region above it (the nation included). Every answer but the
@@ -85,7 +87,8 @@ class Site {
   static Result<std::shared_ptr<const Site>> Build(const std::vector<v1::PublicDocument>& docs,
                                                    std::vector<v1::ReleaseKey> keys,
                                                    std::shared_ptr<const Registry> registry,
-                                                   const Site* previous = nullptr);
+                                                   const Site* previous = nullptr,
+                                                   std::string documents_dir = "");
 
   uint64_t head() const { return by_seq_.empty() ? 0 : by_seq_.rbegin()->first; }
   size_t size() const { return by_seq_.size(); }
@@ -108,6 +111,7 @@ class Site {
   };
   Site() = default;
   const RegionView& View(const std::string& region) const;
+  FeedResponse Document(std::string_view hex, const FeedRequest& req) const;
   std::string Html(const std::string& region, const std::vector<const SiteEntry*>& entries) const;
 
   std::shared_ptr<const Registry> registry_;
@@ -115,6 +119,10 @@ class Site {
   std::string keys_json_;
   std::map<uint64_t, std::shared_ptr<const SiteEntry>> by_seq_;
   std::unordered_map<std::string, std::shared_ptr<const SiteEntry>> by_id_;
+  // The documents released directives have attached, by SHA-256 hex, and
+  // where they are kept once fetched (document_fetch.h, DirectoryShelf).
+  std::unordered_map<std::string, v1::Attachment> documents_;
+  std::string documents_dir_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, std::shared_ptr<const RegionView>> views_;  // guarded by mu_
   mutable size_t views_bytes_ = 0;  // guarded by mu_
