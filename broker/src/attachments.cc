@@ -48,13 +48,19 @@ void Attachments::Refuse(const std::string& routing, uint64_t corr, const Status
 }
 
 void Attachments::OnPut(const std::string& routing, uint64_t corr, const v1::AttachmentPut& put) {
-  auto refuse = [&](const Status& st) {
-    spdlog::warn("refused an attachment chunk: {}", st.message());
-    Refuse(routing, corr, st);
-  };
-  auto stored_reply = [&](const v1::AttachmentMeta& meta) {
-    Answer(routing, StoredReply(corr, put.sha256(), meta));
-  };
+  Accept(put, [this, routing, corr, sha256 = put.sha256()](Result<v1::AttachmentMeta> meta) {
+    if (!meta.ok()) {
+      spdlog::warn("refused an attachment chunk: {}", meta.status().message());
+      Refuse(routing, corr, meta.status());
+      return;
+    }
+    Answer(routing, StoredReply(corr, sha256, *meta));
+  });
+}
+
+void Attachments::Accept(const v1::AttachmentPut& put, std::function<void(Result<v1::AttachmentMeta>)> done) {
+  auto refuse = [&](const Status& st) { done(st); };
+  auto stored_reply = [&](const v1::AttachmentMeta& meta) { done(meta); };
   if (Status st = CheckDigestField(put.sha256()); !st.ok()) return refuse(st);
   if (put.size() == 0 || put.size() > kMaxAttachmentBytes) {
     return refuse(Status::InvalidArgument(
@@ -126,16 +132,16 @@ void Attachments::OnPut(const std::string& routing, uint64_t corr, const v1::Att
   write.attachment_metas.emplace_back(put.sha256(), meta);
   committing_[put.sha256()] = meta;
   // Called back after OnPut has returned: everything it needs by value.
-  commits_.Commit(std::move(write), [this, routing, corr, sha256 = put.sha256(), meta](const Status& st) {
+  commits_.Commit(std::move(write), [this, done = std::move(done), sha256 = put.sha256(), meta](const Status& st) {
     committing_.erase(sha256);
     if (!st.ok()) {
-      Refuse(routing, corr, st);
+      done(st);
       return;
     }
     if (meta.complete()) {
       spdlog::info("stored attached document {} ({} bytes, {})", ToHex(sha256), meta.size(), meta.media_type());
     }
-    Answer(routing, StoredReply(corr, sha256, meta));
+    done(meta);
   });
 }
 

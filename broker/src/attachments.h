@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -33,6 +34,14 @@ class Attachments {
   // wrong. A chunk stored already, or one beyond what is stored, is not
   // stored again: the answer tells where to go on.
   void OnPut(const std::string& routing, uint64_t correlation_id, const v1::AttachmentPut& put);
+  // The same for any source (a publisher's upload, a relay's fetch from its
+  // upstream): `done` is called once, maybe later, with how much of the
+  // document is stored durably now, or with why the chunk was refused
+  // (InvalidArgument, nothing of the document kept, when the whole does not
+  // match its SHA-256).
+  void Accept(const v1::AttachmentPut& put, std::function<void(Result<v1::AttachmentMeta>)> done);
+  // How much of a document is stored here; nullopt when nothing.
+  Result<std::optional<v1::AttachmentMeta>> Stored(const std::string& sha256) const { return Meta(sha256); }
   // A chunk of a complete document: AttachmentChunk, or NOT_FOUND / INVALID.
   Status OnGet(const std::string& routing, uint64_t correlation_id, const v1::AttachmentGet& get);
 

@@ -592,6 +592,9 @@ class Broker::Impl {
       for (v1::StoredDirective& version : upstream_->Take()) {
         core_->OnUpstreamVersion(std::move(version));
       }
+      for (const v1::Envelope& reply : upstream_->TakeDocumentReplies()) {
+        core_->OnUpstreamDocumentReply(reply);
+      }
     }
     if (*ready) {
       FLATCAST_RETURN_IF_ERROR(transport_->Receive(inbound_, kMaxMessagesPerPass));

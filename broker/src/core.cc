@@ -69,8 +69,9 @@ class BrokerCore::Impl {
                                    config.public_lead_time, index_, public_, delivery_,
                                    connections_, deps.commits, changes_, metrics_, &attachments_}) {
     if (deps.upstream != nullptr) {
+      relay_documents_.emplace(deps.clock, attachments_, *deps.upstream);
       intake_.emplace(RelayIntakeDeps{deps.registry, deps.clock, deps.keys, index_, delivery_,
-                                      deps.commits, changes_, *deps.upstream});
+                                      deps.commits, changes_, *deps.upstream, &*relay_documents_});
     }
   }
 
@@ -87,6 +88,7 @@ class BrokerCore::Impl {
     for (auto [seq, level] : rest.passed_deadlines) escalation_.RestorePassed(seq, level);
     FLATCAST_RETURN_IF_ERROR(relays_.Recover(store));
     if (intake_) FLATCAST_RETURN_IF_ERROR(intake_->Recover(store));
+    if (relay_documents_) relay_documents_->Recover(index_);
     const TimePoint now = clock_.Now();
     delivery_.ScheduleAll(now);
     next_heartbeat_ = now + config_.heartbeat_interval;
@@ -208,6 +210,7 @@ class BrokerCore::Impl {
     commits_.RunCompletions();
     if (commits_.TakeLateApplied() || reload_) Reload();
     public_.FlushFeed();
+    if (relay_documents_) relay_documents_->Pump();
   }
 
   void KeysChanged() {
@@ -226,6 +229,9 @@ class BrokerCore::Impl {
     intake_->OnVersion(std::move(version));
   }
   uint64_t upstream_cursor() const { return intake_ ? intake_->cursor() : 0; }
+  void OnUpstreamDocumentReply(const v1::Envelope& reply) {
+    if (relay_documents_) relay_documents_->OnReply(reply);
+  }
 
   std::chrono::milliseconds PollTimeout(std::chrono::milliseconds most) const {
     if (feedback_.confirmations_waiting()) {
@@ -371,6 +377,7 @@ class BrokerCore::Impl {
   std::function<v1::RelayStatus()> upstream_status_;
   Attachments attachments_;
   Publishing publishing_;
+  std::optional<RelayDocuments> relay_documents_;  // at a relay
   std::optional<RelayIntake> intake_;  // at a relay
   const Store* store_ = nullptr;  // the store recovered from
   bool reload_ = false;           // a reload failed: tried again
@@ -387,6 +394,9 @@ void BrokerCore::EndPass(bool input_seen) { impl_->EndPass(input_seen); }
 void BrokerCore::KeysChanged() { impl_->KeysChanged(); }
 std::chrono::milliseconds BrokerCore::PollTimeout(std::chrono::milliseconds most) const {
   return impl_->PollTimeout(most);
+}
+void BrokerCore::OnUpstreamDocumentReply(const v1::Envelope& reply) {
+  impl_->OnUpstreamDocumentReply(reply);
 }
 void BrokerCore::OnUpstreamVersion(v1::StoredDirective version) {
   impl_->OnUpstreamVersion(std::move(version));

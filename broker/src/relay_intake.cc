@@ -93,6 +93,7 @@ void RelayIntake::OnVersion(v1::StoredDirective version) {
       const TimePoint now = d_.clock.Now();
       d_.delivery.FanOut(state, now);
       d_.upstream.Stored(upstream_seq);
+      if (d_.documents != nullptr) d_.documents->Want(local.directive());
       finished();
     });
   });

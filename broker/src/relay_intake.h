@@ -13,6 +13,7 @@
 #include "change_queue.h"
 #include "delivery.h"
 #include "directive_index.h"
+#include "relay_documents.h"
 #include "flatcast.pb.h"
 #include "flatcast/broker/commit_path.h"
 #include "flatcast/broker/store.h"
@@ -32,6 +33,7 @@ struct RelayIntakeDeps {
   CommitPath& commits;
   ChangeQueue& changes;
   UpstreamSink& upstream;
+  RelayDocuments* documents = nullptr;  // fetches what stored versions attach
 };
 
 class RelayIntake {

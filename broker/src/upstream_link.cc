@@ -1,5 +1,7 @@
 #include "upstream_link.h"
 
+#include "flatcast/document_fetch.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -231,6 +233,24 @@ std::optional<v1::RelayAckBatch> UpstreamLink::NextBatch(uint64_t log_cursor) {
   return batch;
 }
 
+bool UpstreamLink::Welcomed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_.welcomed;
+}
+
+void UpstreamLink::SendDocumentRequest(std::string request) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    document_requests_.push_back(std::move(request));
+  }
+  Signal(notify_fd_);
+}
+
+std::vector<v1::Envelope> UpstreamLink::TakeDocumentReplies() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::exchange(document_replies_, {});
+}
+
 void UpstreamLink::Serve() {
   std::optional<zmq::socket_t> socket;
   size_t current = 0;
@@ -291,8 +311,10 @@ void UpstreamLink::Serve() {
     const Steady::time_point now = Steady::now();
     uint64_t cursor;
     bool moved, not_stored;
+    std::vector<std::string> requests;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      requests = std::exchange(document_requests_, {});
       cursor = cursor_;
       moved = std::exchange(cursor_moved_, false);
       not_stored = std::exchange(not_stored_, false);
@@ -314,6 +336,15 @@ void UpstreamLink::Serve() {
       TrySend(*socket, env);
       accepted = cursor;
       next_hello = now + kHelloRetry;
+    }
+    // Document requests go only over a welcomed link; one dropped here is
+    // asked for again after the fetcher's answer timeout.
+    for (const std::string& request : requests) {
+      if (!welcomed) break;
+      try {
+        (void)socket->send(zmq::buffer(request), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
     }
     if (welcomed && (moved || now >= next_keepalive)) {
       v1::Envelope env = NewMessage();
@@ -378,6 +409,12 @@ void UpstreamLink::Serve() {
       }
       v1::Envelope& env = *decoded;
       last_heard = Steady::now();
+      if (DocumentFetcher::IsReply(env)) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        document_replies_.push_back(std::move(env));
+        handed = true;
+        continue;
+      }
       switch (env.body_case()) {
         case v1::Envelope::kRelayWelcome: {
           const v1::RelayWelcome& w = env.relay_welcome();

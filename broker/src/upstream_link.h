@@ -83,6 +83,10 @@ class UpstreamLink final : public UpstreamSink {
   // The loop stored log records (acknowledgements, ratings): the next batch
   // is looked for now rather than at the next poll.
   void LogAdvanced();
+  bool Welcomed() const override;
+  void SendDocumentRequest(std::string request) override;
+  // Replies to document requests, for the loop (the wake fd tells).
+  std::vector<v1::Envelope> TakeDocumentReplies();
 
   UpstreamState state() const;
 
@@ -111,6 +115,8 @@ class UpstreamLink final : public UpstreamSink {
 
   mutable std::mutex mutex_;  // guards what follows
   std::vector<v1::StoredDirective> waiting_;
+  std::vector<std::string> document_requests_;   // to send
+  std::vector<v1::Envelope> document_replies_;   // for the loop
   uint64_t cursor_ = 0;        // durable here
   bool cursor_moved_ = false;  // tell the upstream
   bool not_stored_ = false;    // say hello again

@@ -25,6 +25,8 @@
 
 #include <zmq.hpp>
 
+#include "flatcast/attachment.h"
+#include "flatcast/signing.h"
 #include "broker_process.h"
 #include "flatcast/registry.h"
 #include "flatcast/wire.h"
@@ -433,6 +435,37 @@ TEST_F(RelayTest, ARelayWithAnotherRegistryIsRefusedWithAClearMessageAndGetsNoth
   EXPECT_NE(r.exit_code, 0) << "the relay stored nothing: " << r.out;
   EXPECT_TRUE(relay->running());
   EXPECT_TRUE(upstream_->running());
+}
+
+
+// A document attached at the upstream reaches a terminal under the relay:
+// the relay fetches it from its upstream a chunk at a time, stores it
+// (checked against its SHA-256) and serves it to its own terminals.
+TEST_F(RelayTest, AnAttachedDocumentReachesATerminalUnderTheRelayThroughTheRelaysOwnCopy) {
+  auto relay = StartRelay(kCity);
+  ASSERT_TRUE(relay->ok()) << relay->Stderr();
+  const fs::path state = dir_.path() / "terminal";
+  Process terminal({Program("flatcast-subscriber"), "run", "--unit", "520102016001", "--broker",
+                    relay->endpoint(), "--state-dir", state.string()},
+                   dir_.path() / "terminal-log");
+  std::string content = "%PDF-1.7\n";
+  content.resize(1'200'000, 'r');
+  for (size_t i = 9; i < content.size(); i += 1021) content[i] = static_cast<char>('a' + i % 26);
+  const fs::path pdf = dir_.path() / "notice.pdf";
+  WriteFile(pdf, content);
+  auto r = RunProgram("flatcast-publisher",
+                      {"--broker", upstream_->endpoint(), "--json", "publish", "--issuer", "52",
+                       "--department", "HEALTH", "--title", "With a document", "--body", "x",
+                       "--action", "Post notices|community", "--scope", kCity, "--tiers", kTiers,
+                       "--attach", pdf.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string hex = ToHex(DescribeAttachment("notice.pdf", content)->sha256());
+  const fs::path kept = state / "attachments" / hex;
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(kept); }, 90s))
+      << terminal.Stderr() << "\n---- relay\n" << relay->Stderr();
+  EXPECT_TRUE(ReadFile(kept) == content);
+  EXPECT_NE(relay->Stderr().find("relay: attached document \"notice.pdf\" fetched from the upstream and checked"),
+            std::string::npos);
 }
 
 }  // namespace

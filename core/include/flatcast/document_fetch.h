@@ -101,7 +101,7 @@ struct FetchOptions {
   std::chrono::milliseconds busy_retry{1000};
   // After NOT_FOUND (not at this broker yet, e.g. a relay still fetching
   // it), another refusal, or content that did not match.
-  std::chrono::milliseconds missing_retry{30000};
+  std::chrono::milliseconds missing_retry{10000};
   std::chrono::milliseconds retry_max{600000};
   uint32_t seed = 0;  // of the random spread; 0: from std::random_device
 };

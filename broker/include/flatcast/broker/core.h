@@ -90,6 +90,9 @@ class BrokerCore {
   // link in the upstream's order; stored, fanned out, then reported to
   // CoreDeps::upstream.
   void OnUpstreamVersion(v1::StoredDirective version);
+  // At a relay: a reply from the upstream to a request for a chunk of an
+  // attached document.
+  void OnUpstreamDocumentReply(const v1::Envelope& reply);
   // At a relay: the last upstream version stored (0: none).
   uint64_t upstream_cursor() const;
   // How long the loop may wait for input before the next EndPass, at most `most`.

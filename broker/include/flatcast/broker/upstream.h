@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "flatcast/status.h"
 
@@ -20,6 +21,12 @@ class UpstreamSink {
   // the region, its signature does not verify) or the store failed. The
   // link asks the upstream again from what is stored.
   virtual void NotStored(uint64_t upstream_seq, const Status& why) = 0;
+  // The link is welcomed by the upstream: requests can go.
+  virtual bool Welcomed() const { return false; }
+  // Sends an encoded request for a chunk of an attached document
+  // (AttachmentGet); its reply comes back to the core
+  // (BrokerCore::OnUpstreamDocumentReply). Dropped when the link is down.
+  virtual void SendDocumentRequest(std::string request) {}
 };
 
 }  // namespace flatcast::broker
