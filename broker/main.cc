@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
                  "free space kept on the data directory's filesystem, in MB (overrides config; "
                  "default 256; 0: none)")
       ->check(CLI::Range(int64_t{0}, flatcast::broker::kMaxStoreReserveMb));
+  int64_t document_rate_mb = -1;
+  app.add_option("--document-rate-mb", document_rate_mb,
+                 "attached documents served at most this many MiB a second (overrides config; "
+                 "default 64; 0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   std::string lead_time, publishers, keys, curve_key, public_signing_key;
   app.add_option("--public-lead-time", lead_time, "internal lead before public release, e.g. 12h");
   app.add_option("--publishers", publishers, "registered publishers file (overrides config)");
@@ -157,6 +162,7 @@ int main(int argc, char** argv) {
   if (send_hwm > 0) config.send_hwm = send_hwm;
   if (max_terminals >= 0) config.max_terminals = max_terminals;
   if (store_reserve_mb >= 0) config.store_reserve_mb = store_reserve_mb;
+  if (document_rate_mb >= 0) config.document_rate_mb = document_rate_mb;
   if (io_threads > 0) config.io_threads = io_threads;
   if (!publishers.empty()) config.publishers = publishers;
   if (!keys.empty()) config.keys = keys;

@@ -156,6 +156,23 @@ Status Attachments::OnGet(const std::string& routing, uint64_t corr, const v1::A
     return Status::InvalidArgument(fmt::format("offset {} is not a multiple of {} within the document's {} bytes",
                                                get.offset(), kAttachmentChunkBytes, (*meta)->size()));
   }
+  if (rate_ > 0) {
+    const TimePoint now = clock_.Now();
+    const double elapsed = std::chrono::duration<double>(now - refilled_).count();
+    if (elapsed > 0) {
+      budget_ = std::min(static_cast<double>(rate_), budget_ + elapsed * static_cast<double>(rate_));
+      refilled_ = now;
+    }
+    const uint64_t length = std::min<uint64_t>(kAttachmentChunkBytes, (*meta)->size() - get.offset());
+    if (budget_ < static_cast<double>(length)) {
+      if (++throttled_ % 1000 == 1) {
+        spdlog::info("serving documents at the limit of {} MiB/s: {} requests asked to come again so far",
+                     rate_ >> 20, throttled_);
+      }
+      return Status::Unavailable("this broker serves documents at its limit now; ask again shortly");
+    }
+    budget_ -= static_cast<double>(length);
+  }
   Result<std::optional<std::string>> chunk = store_->GetAttachmentChunk(get.sha256(), get.offset());
   if (!chunk.ok()) return chunk.status();
   if (!*chunk) return Status::Corruption(fmt::format("chunk {} of {} is missing", get.offset(), Short(get.sha256())));

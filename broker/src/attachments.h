@@ -23,8 +23,9 @@ namespace flatcast::broker {
 
 class Attachments {
  public:
-  Attachments(const Clock& clock, CommitPath& commits, Connections& connections)
-      : clock_(clock), commits_(commits), connections_(connections) {}
+  // `rate`: bytes of documents served a second at most (0: no limit).
+  Attachments(const Clock& clock, CommitPath& commits, Connections& connections, uint64_t rate = 0)
+      : clock_(clock), commits_(commits), connections_(connections), rate_(rate), budget_(static_cast<double>(rate)) {}
 
   // The store the chunks are read from (set once it is open).
   void SetStore(const Store* store) { store_ = store; }
@@ -42,7 +43,8 @@ class Attachments {
   void Accept(const v1::AttachmentPut& put, std::function<void(Result<v1::AttachmentMeta>)> done);
   // How much of a document is stored here; nullopt when nothing.
   Result<std::optional<v1::AttachmentMeta>> Stored(const std::string& sha256) const { return Meta(sha256); }
-  // A chunk of a complete document: AttachmentChunk, or NOT_FOUND / INVALID.
+  // A chunk of a complete document: AttachmentChunk, or NOT_FOUND / INVALID,
+  // or UNAVAILABLE beyond the rate.
   Status OnGet(const std::string& routing, uint64_t correlation_id, const v1::AttachmentGet& get);
 
   // Ok when every attachment of `d` is stored complete at this broker, with
@@ -59,6 +61,11 @@ class Attachments {
   CommitPath& commits_;
   Connections& connections_;
   const Store* store_ = nullptr;
+  // The rate limit: a token bucket of bytes, a second's worth at most.
+  const uint64_t rate_;
+  double budget_;
+  TimePoint refilled_{};
+  uint64_t throttled_ = 0;  // requests answered UNAVAILABLE for it
   // Documents whose chunk is being committed now: another chunk for one of
   // them waits for the publisher to send it again.
   std::map<std::string, v1::AttachmentMeta> committing_;

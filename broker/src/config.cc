@@ -21,7 +21,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
                                    std::to_string(where.column) + ": " + std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {"endpoint", "data_dir", "registry",
-                                               "max_message_bytes", "rocksdb_max_open_files", "store_reserve_mb", "max_terminals", "io_threads",
+                                               "max_message_bytes", "rocksdb_max_open_files", "store_reserve_mb", "document_rate_mb", "max_terminals", "io_threads",
                                                "endpoint_file", "heartbeat_interval",
                                                "redelivery_initial", "redelivery_max", "send_hwm",
                                                "public_lead_time", "publishers", "keys", "curve_secret_key",
@@ -76,6 +76,7 @@ Result<BrokerConfig> LoadBrokerConfig(const std::string& path) {
   c.rocksdb_max_open_files = static_cast<int>(max_files);
   FLATCAST_RETURN_IF_ERROR(get_int("max_terminals", 0, int64_t{1} << 32, c.max_terminals));
   FLATCAST_RETURN_IF_ERROR(get_int("store_reserve_mb", 0, kMaxStoreReserveMb, c.store_reserve_mb));
+  FLATCAST_RETURN_IF_ERROR(get_int("document_rate_mb", 0, 1 << 20, c.document_rate_mb));
   int64_t io_threads = c.io_threads;
   FLATCAST_RETURN_IF_ERROR(get_int("io_threads", 1, 16, io_threads));
   c.io_threads = static_cast<int>(io_threads);

@@ -64,7 +64,7 @@ class BrokerCore::Impl {
         escalation_(deps.registry, index_, public_, connections_, deps.commits, changes_),
         cluster_(deps.cluster),
         upstream_status_(deps.upstream_status),
-        attachments_(deps.clock, deps.commits, connections_),
+        attachments_(deps.clock, deps.commits, connections_, static_cast<uint64_t>(config.document_rate_mb) << 20),
         publishing_(PublishingDeps{deps.registry, deps.clock, deps.publishers, deps.keys,
                                    config.public_lead_time, index_, public_, delivery_,
                                    connections_, deps.commits, changes_, metrics_, &attachments_}) {

@@ -279,5 +279,45 @@ TEST(AttachmentAccess, OnlyAPublisherStoresADocumentAndAnyKeyHolderWithItsSha256
   }
 }
 
+
+// Documents are served at most at the configured rate: beyond it a request
+// is answered UNAVAILABLE (the fetcher asks again a little later), and the
+// budget comes back with time.
+TEST(AttachmentRate, RequestsBeyondTheRateAreAskedToComeAgainAndServedOnceTimePasses) {
+  testing::BrokerHarness::Options o;
+  o.configure = [](broker::BrokerConfig& c) {
+    c.max_message_bytes = 1 << 20;
+    c.document_rate_mb = 1;  // four chunks a second
+  };
+  testing::BrokerHarness b(o);
+  ASSERT_TRUE(b.Start().ok());
+  const std::string content = Pdf(8 * kAttachmentChunkBytes);
+  const v1::Attachment a = *DescribeAttachment("大文件.pdf", content);
+  for (uint64_t offset = 0; offset < content.size(); offset += kAttachmentChunkBytes) {
+    v1::Envelope put;
+    put.mutable_attachment_put()->set_sha256(a.sha256());
+    put.mutable_attachment_put()->set_size(a.size());
+    put.mutable_attachment_put()->set_media_type(a.media_type());
+    put.mutable_attachment_put()->set_offset(offset);
+    put.mutable_attachment_put()->set_data(content.substr(offset, kAttachmentChunkBytes));
+    ASSERT_TRUE(b.Call("publisher", put).has_attachment_stored());
+  }
+  auto get = [&](uint64_t offset) {
+    v1::Envelope env;
+    env.mutable_attachment_get()->set_sha256(a.sha256());
+    env.mutable_attachment_get()->set_offset(offset);
+    return b.Call("520102016001", env);
+  };
+  for (uint64_t i = 0; i < 4; ++i) {
+    EXPECT_TRUE(get(i * kAttachmentChunkBytes).has_attachment_chunk()) << i;
+  }
+  v1::Envelope refused = get(4 * kAttachmentChunkBytes);
+  EXPECT_EQ(refused.error().code(), v1::UNAVAILABLE);
+  EXPECT_NE(refused.error().message().find("ask again shortly"), std::string::npos) << refused.DebugString();
+  b.Advance(300ms);  // 0.3 MiB back: one chunk
+  EXPECT_TRUE(get(4 * kAttachmentChunkBytes).has_attachment_chunk());
+  EXPECT_EQ(get(5 * kAttachmentChunkBytes).error().code(), v1::UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace flatcast

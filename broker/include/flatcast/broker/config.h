@@ -84,6 +84,11 @@ struct BrokerConfig {
   // everything; 0 turns the reserve off. A start with no more free than this
   // is refused.
   int64_t store_reserve_mb = 256;
+  // Attached documents served (AttachmentChunk) at most this many MiB a
+  // second, over a burst of one second; a request beyond it is answered
+  // UNAVAILABLE and asked again a little later. Bounds what waits in send
+  // queues when thousands of terminals fetch at once. 0: no limit.
+  int64_t document_rate_mb = 64;
   // ZeroMQ I/O threads: they read, write, encrypt and decrypt every
   // connection's traffic (CURVE handshakes included) beside the broker's loop.
   int io_threads = 2;
