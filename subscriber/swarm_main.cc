@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
                  "would: confirmed, ready")
       ->delimiter(',')
       ->check(CLI::IsMember({"confirmed", "ready"}));
+  app.add_flag("--fetch-documents", options.fetch_documents,
+               "every unit fetches the documents attached to what it stores and checks each "
+               "against its SHA-256 (keeping only the digest); --expect waits for them too");
   app.add_flag("--answer-forms", options.answer_forms,
                "each unit answers a directive's return form at once, with made-up values (about "
                "one in ten below each threshold)");

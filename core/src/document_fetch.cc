@@ -216,8 +216,9 @@ std::optional<std::string> DocumentFetcher::Next() {
   return wire::Encode(env);
 }
 
-void DocumentFetcher::Later(Doc& doc, std::chrono::milliseconds first, std::string problem) {
-  doc.backoff = std::min(std::max(first, doc.backoff * 2), options_.retry_max);
+void DocumentFetcher::Later(Doc& doc, std::chrono::milliseconds first, std::chrono::milliseconds most,
+                            std::string problem) {
+  doc.backoff = std::min(std::max(first, doc.backoff * 2), std::max(first, most));
   std::chrono::milliseconds spread{0};
   if (doc.backoff.count() >= 2) {
     spread = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, doc.backoff.count() / 2)(random_));
@@ -238,7 +239,11 @@ Result<std::optional<FetchedChunk>> DocumentFetcher::OnReply(const v1::Envelope&
     if (doc == nullptr) return Status::Unavailable(said);
     const bool busy = e.code() == v1::UNAVAILABLE || e.code() == v1::INTERNAL || e.code() == v1::NO_SPACE ||
                       e.code() == v1::NOT_LEADER;
-    Later(*doc, busy ? options_.busy_retry : options_.missing_retry, said);
+    if (busy) {
+      Later(*doc, options_.busy_retry, options_.busy_retry_max, said);
+    } else {
+      Later(*doc, options_.missing_retry, options_.retry_max, said);
+    }
     return Status::Unavailable(fmt::format("fetching {}: {}; asking again later", Named(doc->p.doc), said));
   }
   if (envelope.body_case() != v1::Envelope::kAttachmentChunk) {
@@ -265,7 +270,7 @@ Result<std::optional<FetchedChunk>> DocumentFetcher::OnReply(const v1::Envelope&
   if (!wrong.empty()) {
     in_flight_.reset();
     ++counters_.errors;
-    Later(*doc, options_.missing_retry, wrong);
+    Later(*doc, options_.missing_retry, options_.retry_max, wrong);
     return Status::InvalidArgument(fmt::format("fetching {}: {}; asking again later", Named(want), wrong));
   }
   in_flight_->answered = true;
@@ -284,7 +289,7 @@ void DocumentFetcher::Kept(const FetchedChunk& chunk, const Status& verdict) {
   if (!verdict.ok()) {
     ++counters_.refused;
     doc->p.held = 0;
-    Later(*doc, options_.missing_retry, verdict.message());
+    Later(*doc, options_.missing_retry, options_.retry_max, verdict.message());
     return;
   }
   ++counters_.completed;
@@ -295,7 +300,7 @@ void DocumentFetcher::Kept(const FetchedChunk& chunk, const Status& verdict) {
 void DocumentFetcher::NotKept(const FetchedChunk& chunk, const Status& why) {
   in_flight_.reset();
   ++counters_.errors;
-  if (Doc* doc = Find(chunk.doc.sha256)) Later(*doc, options_.busy_retry, why.message());
+  if (Doc* doc = Find(chunk.doc.sha256)) Later(*doc, options_.busy_retry, options_.busy_retry_max, why.message());
 }
 
 void DocumentFetcher::LinkDown() { in_flight_.reset(); }

@@ -45,12 +45,23 @@ constexpr int kWarmReconnectIvlMs = 5000;
 using Steady = std::chrono::steady_clock;
 
 struct SwarmTerminal {
-  SwarmTerminal(std::string code, Tier tier, Clock& clock, const SessionOptions& options)
+  SwarmTerminal(std::string code, Tier tier, Clock& clock, SessionOptions options, bool fetch)
       : inbox(/*keep_directives=*/false),
-        session(std::move(code), tier, inbox, clock, nullptr, options),
+        documents(fetch ? std::make_unique<DocumentFetcher>(clock) : nullptr),
+        session(std::move(code), tier, inbox, clock, nullptr, WithDocuments(options, documents.get(), &shelf)),
         warm_switch(Steady::now()) {}
 
+  static SessionOptions WithDocuments(SessionOptions options, DocumentFetcher* documents, HashingShelf* shelf) {
+    if (documents != nullptr) {
+      options.documents = documents;
+      options.shelf = shelf;
+    }
+    return options;
+  }
+
   MemoryInbox inbox;
+  HashingShelf shelf;
+  std::unique_ptr<DocumentFetcher> documents;  // with SwarmOptions::fetch_documents
   TerminalSession session;
   std::optional<CurveClientKeys> curve;  // derived once, reused by every socket
   std::optional<zmq::socket_t> socket;
@@ -102,7 +113,7 @@ class SwarmRunner {
     for (uint32_t index : units) {
       const Unit& unit = registry.unit(index);
       terminals_.push_back(
-          std::make_unique<SwarmTerminal>(unit.code, unit.tier, clock_, session_options));
+          std::make_unique<SwarmTerminal>(unit.code, unit.tier, clock_, session_options, options.fetch_documents));
     }
   }
 
@@ -193,6 +204,12 @@ class SwarmRunner {
             continue;
           }
           if (t.writable && t.session.NeedsHelloRetry(wall)) Service(i);
+          if (t.writable && t.documents && !t.documents->idle()) {
+            // A document asked for again after a wait (the broker was busy).
+            out_.clear();
+            t.session.PollDocuments(out_);
+            for (const std::string& bytes : out_) Send(*t.socket, bytes);
+          }
         }
       }
       if (now >= next_sweep) {
@@ -485,7 +502,7 @@ class SwarmRunner {
   void UpdateComplete(SwarmTerminal& t) {
     if (!options_.expect) return;
     bool complete = t.inbox.size() >= *options_.expect && t.inbox.pending_ack_count() == 0 &&
-                    t.inbox.PendingReturns().empty();
+                    t.inbox.PendingReturns().empty() && (!t.documents || t.documents->idle());
     if (complete != t.complete) {
       t.complete = complete;
       complete ? ++complete_count_ : --complete_count_;
@@ -517,6 +534,9 @@ class SwarmRunner {
       s.heartbeats += c.heartbeats;
       s.resyncs += c.resyncs;
       s.acks_resent += c.acks_resent;
+      s.documents_kept += c.documents_kept;
+      s.documents_refused += c.documents_refused;
+      if (t->documents) s.document_bytes += t->documents->counters().bytes;
       if (options_.expect && t->inbox.size() == *options_.expect) ++s.units_exact;
       latencies.insert(latencies.end(), t->session.LatenciesUs().begin(),
                        t->session.LatenciesUs().end());
@@ -678,6 +698,9 @@ std::string SwarmSummary::ToJson() const {
       {"heartbeats", heartbeats},
       {"resyncs", resyncs},
       {"acks_resent", acks_resent},
+      {"documents_kept", documents_kept},
+      {"documents_refused", documents_refused},
+      {"document_bytes", document_bytes},
       {"reconnects", reconnects},
       {"warm", warm},
       {"switches", switches},
@@ -704,7 +727,8 @@ std::string SwarmSummary::ProgressJson() const {
   nlohmann::json j = {{"shard", shard},           {"units", units},       {"connected", connected},
                       {"welcomed", welcomed},     {"received", received}, {"confirmed", confirmed},
                       {"reconnects", reconnects}, {"warm", warm},
-                      {"switches", switches},     {"errors", errors}};
+                      {"switches", switches},     {"errors", errors},
+                      {"documents_kept", documents_kept}};
   return j.dump();
 }
 

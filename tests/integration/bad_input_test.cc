@@ -5,6 +5,9 @@
 
 #include <filesystem>
 
+#include "flatcast/attachment.h"
+#include "flatcast/signing.h"
+#include "flatcast/wire.h"
 #include "peer.h"
 #include "process.h"
 #include "temp_dir.h"
@@ -167,6 +170,96 @@ TEST_F(BadInput, TerminalCannotAcknowledgeForAnotherUnit) {
   EXPECT_NE(reply.error().message().find("not addressed to unit 520102016001"), std::string::npos)
       << reply.error().message();
   ExpectStillServing();
+}
+
+
+// A broker that serves a document whose bytes are not the ones the
+// directive declares: the terminal daemon stores and acknowledges the
+// directive, fetches the document, refuses it with a message naming it and
+// keeps nothing of it; a chunk of the wrong size is refused before it is
+// kept. The broker here is the test, on a ROUTER socket, so it can lie.
+TEST(HostileBroker, ATerminalRefusesADocumentWhoseBytesAreNotTheDeclaredOnesAndKeepsNothing) {
+  TempDir dir;
+  zmq::context_t ctx(1);
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  std::string good = "%PDF-1.7\n";
+  good.resize(300'000, 'g');
+  std::string forged = good;
+  forged[123'456] = 'F';
+  const v1::Attachment a = *DescribeAttachment("通知.pdf", good);
+  const std::filesystem::path state = dir.path() / "terminal";
+  Process terminal({Program("flatcast-subscriber"), "run", "--unit", "520102016001", "--broker", endpoint,
+                    "--state-dir", state.string()},
+                   dir.path() / "terminal");
+  auto send = [&](const std::string& routing, const v1::Envelope& env) {
+    router.send(zmq::buffer(routing), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(wire::Encode(env)));
+  };
+  int gets = 0;
+  bool wrong_size_sent = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         terminal.Stderr().find("refused, nothing of it kept") == std::string::npos) {
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    zmq::message_t routing, body;
+    (void)router.recv(routing);
+    (void)router.recv(body);
+    Result<v1::Envelope> in = wire::Decode(body.to_string_view());
+    ASSERT_TRUE(in.ok());
+    v1::Envelope out;
+    out.set_protocol_version(wire::kProtocolVersion);
+    out.set_correlation_id(in->correlation_id());
+    if (in->has_hello()) {
+      out.mutable_welcome()->set_unit_code("520102016001");
+      send(routing.to_string(), out);
+      v1::Envelope deliver;
+      deliver.set_protocol_version(wire::kProtocolVersion);
+      v1::StoredDirective* stored = deliver.mutable_deliver()->mutable_directive();
+      stored->set_seq(1);
+      v1::Directive* d = stored->mutable_directive();
+      d->set_id("52-HEALTH-20261207-0001");
+      d->set_version(1);
+      d->set_issuer_unit("52");
+      d->set_issuer_department("HEALTH");
+      d->set_title("With a document");
+      d->add_scope("5201");
+      d->add_target_tiers(v1::COMMUNITY);
+      d->set_status(v1::ACTUAL);
+      *d->add_attachments() = a;
+      send(routing.to_string(), deliver);
+    } else if (in->has_attachment_get()) {
+      ++gets;
+      const uint64_t offset = in->attachment_get().offset();
+      auto* c = out.mutable_attachment_chunk();
+      c->set_sha256(a.sha256());
+      c->set_offset(offset);
+      c->set_size(a.size());
+      c->set_media_type(a.media_type());
+      c->set_data(forged.substr(offset, kAttachmentChunkBytes));
+      if (!wrong_size_sent) {
+        // First a chunk one byte short: refused as not fitting.
+        c->mutable_data()->pop_back();
+        wrong_size_sent = true;
+      }
+      send(routing.to_string(), out);
+    }
+  }
+  const std::string log = terminal.Stderr();
+  EXPECT_NE(log.find("received 52-HEALTH-20261207-0001 v1"), std::string::npos) << log;
+  EXPECT_NE(log.find("holds 262143 bytes, not 262144"), std::string::npos) << log;
+  EXPECT_NE(log.find("document \"通知.pdf\""), std::string::npos) << log;
+  EXPECT_NE(log.find("refused, nothing of it kept"), std::string::npos) << log;
+  EXPECT_GE(gets, 3);  // the short chunk, then both chunks again after the wait
+  const std::filesystem::path kept = state / "attachments" / ToHex(a.sha256());
+  EXPECT_FALSE(std::filesystem::exists(kept));
+  EXPECT_FALSE(std::filesystem::exists(kept.string() + ".part"));
+  EXPECT_TRUE(std::filesystem::exists(state / "inbox" / "52-HEALTH-20261207-0001.v1.json"))
+      << "the directive itself is stored and acknowledged";
 }
 
 }  // namespace

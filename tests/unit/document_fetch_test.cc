@@ -311,5 +311,27 @@ TEST(DocumentFetch, AChunkThatCannotBeWrittenIsAskedForAgainOnceThereIsRoom) {
   EXPECT_TRUE(fetcher.idle());
 }
 
+
+TEST(DocumentFetch, ABusyBrokerIsAskedAgainWithinEightSecondsAndAHalfHowEverLongItRefuses) {
+  FakeClock clock;
+  const std::string content = Pdf(500);
+  const WantedDocument doc = Wanted(content);
+  HashingShelf shelf;
+  FetchOptions options;
+  options.seed = 11;
+  DocumentFetcher fetcher(clock, options);
+  fetcher.Want(doc, 0, false);
+  for (int i = 0; i < 12; ++i) {
+    std::optional<std::string> request = fetcher.Next();
+    ASSERT_TRUE(request) << "refusal " << i;
+    v1::Envelope out;
+    out.set_correlation_id(wire::Decode(*request)->correlation_id());
+    out.mutable_error()->set_code(v1::UNAVAILABLE);
+    EXPECT_EQ(FetchToShelf(fetcher, shelf, out).code(), Status::Code::kUnavailable);
+    clock.Advance(12s);  // 8 s and up to half of it
+  }
+  EXPECT_FALSE(fetcher.idle());
+}
+
 }  // namespace
 }  // namespace flatcast

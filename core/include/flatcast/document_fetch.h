@@ -96,9 +96,12 @@ struct FetchOptions {
   // A request unanswered this long is sent again (its answer was dropped).
   std::chrono::milliseconds answer_timeout{15000};
   // After UNAVAILABLE (the broker is busy serving documents) or a chunk that
-  // could not be kept: ask again after this, doubling up to retry_max, with
-  // up to half of it added at random so that many terminals spread out.
+  // could not be kept: ask again after this, doubling up to busy_retry_max,
+  // with up to half of it added at random so that many terminals spread
+  // out. The cap is low: a broker at its document rate answers a refusal
+  // cheaply, and a long wait would leave its rate unused.
   std::chrono::milliseconds busy_retry{1000};
+  std::chrono::milliseconds busy_retry_max{8000};
   // After NOT_FOUND (not at this broker yet, e.g. a relay still fetching
   // it), another refusal, or content that did not match.
   std::chrono::milliseconds missing_retry{10000};
@@ -175,7 +178,7 @@ class DocumentFetcher {
     std::chrono::milliseconds backoff{0};
   };
   Doc* Find(const std::string& sha256);
-  void Later(Doc& doc, std::chrono::milliseconds first, std::string problem);
+  void Later(Doc& doc, std::chrono::milliseconds first, std::chrono::milliseconds most, std::string problem);
 
   const Clock& clock_;
   FetchOptions options_;

@@ -59,6 +59,10 @@ struct SwarmOptions {
   // Every unit answers each return form right after RECEIVED with
   // SampleReturnValues; `expect` then waits for the answers' confirmations.
   bool answer_forms = false;
+  // Every unit fetches the documents attached to what it stores, checks
+  // each against its SHA-256 and keeps only the digest (HashingShelf);
+  // `expect` then waits for those too.
+  bool fetch_documents = false;
   // With a pair's two endpoints: every terminal also keeps an authenticated
   // connection to the other broker (docs/HA.md, "Warm standby connections").
   // When its broker is lost or answers NOT_LEADER and names the other, the
@@ -101,6 +105,9 @@ struct SwarmSummary {
   uint64_t heartbeats = 0;     // Heartbeat messages received
   uint64_t resyncs = 0;        // Hellos sent because a Heartbeat showed something missing
   uint64_t acks_resent = 0;    // pending acks sent again on a Heartbeat
+  uint64_t documents_kept = 0;     // attached documents fetched whole and checked, over all units
+  uint64_t documents_refused = 0;  // attached documents whose content did not match
+  uint64_t document_bytes = 0;     // bytes of attached documents received
   uint64_t reconnects = 0;     // sockets replaced because the connection looked dead
   size_t warm = 0;             // units whose warm connection to the other broker is up
   uint64_t switches = 0;       // units that moved to their warm connection
