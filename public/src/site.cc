@@ -373,6 +373,7 @@ article h2{{font-size:1.15rem;margin:.2rem 0}}
 .cancelled{{background:#333;color:#fff}}
 article.is-cancelled h2{{text-decoration:line-through}}
 .links a{{margin-right:1rem;font-size:.9rem}}
+.attachments{{font-size:.9rem}} .attachments code{{word-break:break-all;font-size:.75rem;color:#555}}
 form{{margin:.5rem 0}}
 .translation{{border-top:1px dashed #bbb;margin-top:.6rem}}
 .translation h3{{font-size:1.05rem;margin:.2rem 0}}
@@ -430,6 +431,15 @@ form{{margin:.5rem 0}}
     for (const auto& t : e->translations) {
       out += fmt::format("<section class=\"translation\" lang=\"{0}\"><p class=\"meta\">{0}</p>\n<h3>{1}</h3>\n{2}</section>\n",
                          EscapeHtml(t.language), EscapeHtml(t.title), text(t.body, t.actions));
+    }
+    // Attached documents, by name, with their size and SHA-256 to check a copy by.
+    if (e->doc.attachments_size() > 0) {
+      out += "<ul class=\"attachments\">\n";
+      for (const v1::Attachment& doc : e->doc.attachments()) {
+        out += fmt::format("<li>附件 Attachment: <a href=\"/public/attachments/{0}\">{1}</a> ({2} KB, SHA-256 <code>{0}</code>)</li>\n",
+                           ToHex(doc.sha256()), EscapeHtml(doc.name()), (doc.size() + 1023) / 1024);
+      }
+      out += "</ul>\n";
     }
     out += fmt::format(
         "<p class=\"links\"><a href=\"/public/directives/{0}/cap.xml\">CAP</a><a "

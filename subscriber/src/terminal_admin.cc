@@ -55,7 +55,17 @@ struct TerminalAdmin::Impl {
                            .Name("flatcast_terminal_store_failures_total")
                            .Help("Deliveries that could not be stored (not acknowledged)")
                            .Register(*registry)
-                           .Add({})) {}
+                           .Add({})),
+        documents_kept(prometheus::BuildCounter()
+                           .Name("flatcast_terminal_documents_kept_total")
+                           .Help("Attached documents fetched whole and checked against their SHA-256")
+                           .Register(*registry)
+                           .Add({})),
+        documents_refused(prometheus::BuildCounter()
+                              .Name("flatcast_terminal_documents_refused_total")
+                              .Help("Attached documents refused: their content did not match the signed SHA-256")
+                              .Register(*registry)
+                              .Add({})) {}
 
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   prometheus::Gauge& inbox;
@@ -66,6 +76,8 @@ struct TerminalAdmin::Impl {
   prometheus::Counter& confirmed;
   prometheus::Counter& bad_signatures;
   prometheus::Counter& store_failures;
+  prometheus::Counter& documents_kept;
+  prometheus::Counter& documents_refused;
   mutable std::mutex mutex;
   SessionCounters seen;  // the counters as last added
   bool reported = false;
@@ -107,6 +119,8 @@ void TerminalAdmin::Update(const Snapshot& s) {
   add(i.confirmed, s.counters.acks_confirmed, i.seen.acks_confirmed);
   add(i.bad_signatures, s.counters.bad_signatures, i.seen.bad_signatures);
   add(i.store_failures, s.counters.store_failures, i.seen.store_failures);
+  add(i.documents_kept, s.counters.documents_kept, i.seen.documents_kept);
+  add(i.documents_refused, s.counters.documents_refused, i.seen.documents_refused);
   i.seen = s.counters;
   i.reported = true;
   i.is_welcomed = s.welcomed;

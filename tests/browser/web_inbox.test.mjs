@@ -8,7 +8,7 @@
 //   node tests/browser/web_inbox.test.mjs --bin build/bin [--screenshot docs/images/web-inbox.png]
 //
 // Exit status 0 when every check holds; each failed check is printed.
-import { readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
@@ -76,13 +76,16 @@ async function main() {
     check(true, 'logged in; the daemon reports the broker connected');
 
     // Published at the broker: appears without a reload (the event stream).
+    // It carries a PDF, which the daemon fetches after it and the page links.
+    const pdf = join(dir, '物资清单.pdf');
+    writeFileSync(pdf, '%PDF-1.7\n' + 'x'.repeat(300000));
     const published = run('flatcast-publisher', [
       '--broker', endpoint, '--json', 'publish', '--issuer', '52', '--department', 'HEALTH',
       '--title', '社区物资储备填报（演练）', '--body', '请清点口罩、消毒液库存并填报。',
       '--status', 'exercise', '--action', '清点物资并填报|community', '--action', '汇总各社区|street',
       '--scope', '520102016', '--tiers', 'street,community', '--deadline', 'ready=2h',
       '--translation', 'en|Supplies return (exercise)|Count masks and disinfectant and report.|Count and report|Sum up the communities',
-      '--form', join(source, 'configs/forms/supplies.toml')]);
+      '--form', join(source, 'configs/forms/supplies.toml'), '--attach', pdf]);
     check(published.code === 0, 'the directive is published', published.err);
     const id = JSON.parse(published.out).id;
     const card = `article[data-id="${id}"]`;
@@ -103,6 +106,16 @@ async function main() {
     const english = await page.textContent(`${card} section[lang="en"]`);
     check(english.includes('Supplies return (exercise)') && english.includes('Count and report'),
       'its English text is there, folded', english);
+    // The attached document: a link once the terminal has fetched and checked it.
+    await page.waitForSelector(`${card} ul.attachments a[download]`, { timeout: 30000 });
+    check(await page.textContent(`${card} ul.attachments a[download]`) === '物资清单.pdf',
+      'the attached document is linked by its name');
+    const download = await page.evaluate(async (sel) => {
+      const r = await fetch(document.querySelector(sel).getAttribute('href'));
+      return { status: r.status, type: r.headers.get('content-type'), size: (await r.arrayBuffer()).byteLength };
+    }, `${card} ul.attachments a[download]`);
+    check(download.status === 200 && download.type === 'application/pdf' && download.size === 300009,
+      'the link serves the document as fetched', JSON.stringify(download));
 
     // Another origin cannot act for the unit (CSRF): nothing changes.
     const other = await browser.newPage();

@@ -283,6 +283,8 @@ TEST_F(PublicFeedProcesses, APublisherAttachesAFiveMegabyteDocumentTheTerminalFe
   EXPECT_EQ(testing::HttpGet(http_, "/public/attachments/" + hex, {{"If-None-Match", "\"" + hex + "\""}}).status,
             304);
   EXPECT_EQ(testing::HttpGet(http_, "/public/attachments/" + std::string(64, '0')).status, 404);
+  const std::string page = testing::HttpGet(http_, "/public/page?region=520102016001").body;
+  EXPECT_NE(page.find("<a href=\"/public/attachments/" + hex + "\">通知.pdf</a> (4883 KB"), std::string::npos) << page;
   EXPECT_EQ(testing::HttpGet(http_, "/public/attachments/..%2f..%2fetc%2fpasswd").status, 400);
 
   const std::filesystem::path exe = dir_ / "setup.exe";
