@@ -32,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import flatcast_bench  # noqa: E402
-from flatcast_bench import BenchError, log, ms  # noqa: E402
+from flatcast_bench import BenchError, log  # noqa: E402
 
 REPO = flatcast_bench.REPO
 
@@ -77,15 +77,6 @@ def make_pdf(path, size, seed):
         f.write(rng.randbytes(size - 9))
 
 
-def fanout_round(bench, swarms):
-    before = bench.total(swarms, "received")
-    receipt = bench.publish(1)[0]
-    bench.wait_until(lambda: bench.total(swarms, "received") >= before + bench.args.n,
-                     bench.args.timeout_s, "fanout: delivered", swarms)
-    last = bench.wait_durable("fanout", [receipt], swarms)
-    return ms(last[receipt["id"]] - receipt["t0_us"])
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,14 +98,14 @@ def main():
         bench.wait_connected("attachment", swarms, args.n)
         alone, beside, fetch_s, upload_s = [], [], [], []
         for r in range(args.repeat):
-            alone.append(fanout_round(bench, swarms))
+            alone.append(bench.fanout_round(swarms))
             log(f"round {r + 1}: alone {alone[-1]} ms")
             pdf = os.path.join(bench.work, f"notice-{r}.pdf")
             make_pdf(pdf, size, r)
             kept0 = bench.total(swarms, "documents_kept")
             upload_s.append(round(bench.publish_document(pdf, f"Notice with a document {r + 1}"), 2))
             t0 = time.time()
-            beside.append(fanout_round(bench, swarms))
+            beside.append(bench.fanout_round(swarms))
             bench.wait_until(lambda: bench.total(swarms, "documents_kept") >= kept0 + fetchers,
                              args.timeout_s * 3, "document: every terminal has it", swarms)
             fetch_s.append(round(time.time() - t0, 2))
@@ -139,12 +130,7 @@ def main():
         bench.kill_children()
         if not args.keep:
             shutil.rmtree(bench.work, ignore_errors=True)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
-    return 0 if result["ok"] else 1
+    return flatcast_bench.write_result(result, args.out)
 
 
 if __name__ == "__main__":

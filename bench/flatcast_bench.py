@@ -283,6 +283,16 @@ class Flatcast:
                 raise BenchError(f"publish failed: {done.stderr.strip()}")
             time.sleep(0.1)
 
+    def fanout_round(self, swarms):
+        """One directive to every swarm terminal: ms from the publish call to its last RECEIVED
+        acknowledgement durable."""
+        before = self.total(swarms, "received")
+        receipt = self.publish(1)[0]
+        self.wait_until(lambda: self.total(swarms, "received") >= before + self.args.n,
+                        self.args.timeout_s, "fanout: delivered", swarms)
+        last = self.wait_durable("fanout", [receipt], swarms)
+        return ms(last[receipt["id"]] - receipt["t0_us"])
+
     def audit(self, *argv):
         sec = []
         if self.curve:
@@ -572,9 +582,14 @@ def main():
     finally:
         bench.cleanup()
     result["machine"] = f"{platform.node()} {os.cpu_count()} CPUs"
+    return write_result(result, args.out)
+
+
+def write_result(result, out):
+    """Prints the result as JSON, and writes it to `out` when given; the exit code."""
     text = json.dumps(result, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             f.write(text + "\n")
     print(text)
     return 0 if result["ok"] else 1

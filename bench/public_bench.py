@@ -42,7 +42,7 @@ from datetime import datetime
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import flatcast_bench  # noqa: E402
-from flatcast_bench import BenchError, common, log, ms  # noqa: E402
+from flatcast_bench import BenchError, common, log  # noqa: E402
 
 REPO = flatcast_bench.REPO
 COMMUNITY = "520102016001"  # 纪念塔社区: its page sees the province's directives
@@ -193,15 +193,6 @@ def run_sse(bench, url, n, round_):
             "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 1), "last_ms": round(lat[-1], 1)}
 
 
-def fanout_round(bench, swarms):
-    before = bench.total(swarms, "received")
-    receipt = bench.publish(1)[0]
-    bench.wait_until(lambda: bench.total(swarms, "received") >= before + bench.args.n,
-                     bench.args.timeout_s, "fanout: delivered", swarms)
-    last = bench.wait_durable("fanout", [receipt], swarms)
-    return ms(last[receipt["id"]] - receipt["t0_us"])
-
-
 def flood(url, count):
     host, port = url[len("http://"):].split(":")
     socks = []
@@ -277,12 +268,12 @@ def main():
         bench.wait_connected("fanout", swarms, args.n)
         fan = {"alone": [], "get_load": [], "flooded": []}
         for r in range(args.repeat):
-            fan["alone"].append(fanout_round(bench, swarms))
+            fan["alone"].append(bench.fanout_round(swarms))
             load = subprocess.Popen(["taskset", "-c", "0", "wrk", "-t1", "-c64", "-d60s",
                                      "-H", f"If-None-Match: {etag}", target],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
-            fan["get_load"].append(fanout_round(bench, swarms))
+            fan["get_load"].append(bench.fanout_round(swarms))
             load.kill()
             load.wait()
             log(f"fanout {r + 1}: alone {fan['alone'][-1]} ms, under GET load "
@@ -293,7 +284,7 @@ def main():
         flooded, flooded_url = bench.start_public("public-flooded", nofile=1024)
         socks = flood(flooded_url, 1500)
         for r in range(args.repeat):
-            fan["flooded"].append(fanout_round(bench, swarms))
+            fan["flooded"].append(bench.fanout_round(swarms))
             log(f"fanout {r + 1}: public server flooded ({len(socks)} idle connections): "
                 f"{fan['flooded'][-1]} ms")
         for s in socks:
@@ -307,12 +298,7 @@ def main():
         bench.kill_children()
         if not args.keep:
             shutil.rmtree(bench.work, ignore_errors=True)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
-    return 0 if result["ok"] else 1
+    return flatcast_bench.write_result(result, args.out)
 
 
 if __name__ == "__main__":
