@@ -121,8 +121,19 @@ void PublicRelease::Release(const std::string& id, TimePoint now, ChangeQueue::F
 void PublicRelease::StampPublicChange(v1::PublicRecord& record,
                                       const v1::StoredDirective& latest) const {
   record.set_public_seq(NextPublicSeq());
+  // The regions the public saw it in before, for the event of a version
+  // that leaves some of them.
+  v1::PublicDocument before;
+  const bool had_before = !record.document().empty() && before.ParseFromString(record.document());
   record.clear_document();
   auto doc = servers_.Render(PublicEntry{latest, record});
+  if (doc.ok() && had_before) {
+    for (const std::string& code : before.scope()) {
+      if (std::find(doc->scope().begin(), doc->scope().end(), code) == doc->scope().end()) {
+        doc->add_withdrawn_from(code);
+      }
+    }
+  }
   if (!doc.ok()) {
     // Rendered again each time it is sent; never without its record.
     spdlog::error("public documents of {} not rendered: {}", record.directive_id(),

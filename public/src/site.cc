@@ -172,6 +172,14 @@ bool Site::Reaches(const v1::PublicDocument& doc, std::string_view region) {
   return false;
 }
 
+bool Site::Concerns(const v1::PublicDocument& doc, std::string_view region) {
+  if (Reaches(doc, region)) return true;
+  for (const auto& code : doc.withdrawn_from()) {
+    if (Registry::IsWithin(region, code)) return true;
+  }
+  return false;
+}
+
 std::string Ed25519PublicKeyPem(std::string_view raw) {
   // SubjectPublicKeyInfo (RFC 8410): the algorithm id 1.3.101.112, then the key.
   static const std::string kPrefix("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12);
@@ -263,7 +271,7 @@ std::string Site::EventsAfter(const std::string& region, uint64_t after, size_t 
   std::string out;
   if (last != nullptr) *last = 0;
   for (auto it = by_seq_.upper_bound(after); it != by_seq_.end(); ++it) {
-    if (!Reaches(it->second->doc, region)) continue;
+    if (!Concerns(it->second->doc, region)) continue;
     if (!out.empty() && out.size() + it->second->event.size() > max_bytes) break;
     out += it->second->event;
     if (last != nullptr) *last = it->first;

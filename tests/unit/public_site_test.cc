@@ -225,6 +225,37 @@ TEST_F(PublicSite, AReconnectingReaderGetsWhatItMissedAfterItsLastEventId) {
   EXPECT_EQ(ahead.after, 7u);
 }
 
+// An amendment after release that narrows the scope: the regions it leaves
+// no longer list it, but their event streams are told (the new version,
+// whose scope shows it left), and a region it still reaches gets the event
+// as before.
+TEST_F(PublicSite, ARegionAnAmendmentLeavesIsToldOnItsEventStream) {
+  const std::string id = PublishFor("5201", "masks");
+  Release();
+  ASSERT_EQ(Titles("/public/directives?region=520102"), std::vector<std::string>{"masks"});
+  auto amend = testing::SamplePublish({"520103"}, {v1::COMMUNITY});
+  v1::Directive content = amend.publish().directive();
+  content.set_is_public(true);
+  content.set_title("masks");
+  content.set_internal_note("internal budget line 7");
+  v1::Envelope env;
+  auto* req = env.mutable_lifecycle();
+  req->set_action(v1::LifecycleRequest::AMEND);
+  req->set_directive_id(id);
+  req->set_base_version(1);
+  req->set_reason("only 云岩区 now");
+  *req->mutable_directive() = content;
+  v1::Envelope reply = b_.Call("publisher", env);
+  ASSERT_TRUE(reply.has_lifecycle_reply()) << reply.DebugString();
+  b_.Pass();
+  EXPECT_TRUE(Titles("/public/directives?region=520102").empty());
+  const std::string left = Get("/public/events?region=520102", "1").body;
+  EXPECT_NE(left.find("id: 2\n"), std::string::npos) << left;
+  EXPECT_NE(left.find("520103"), std::string::npos) << "the event shows where it now applies: " << left;
+  EXPECT_NE(Get("/public/events?region=520103", "1").body.find("id: 2\n"), std::string::npos);
+  EXPECT_EQ(Get("/public/events?region=5202", "0").body, "") << "a region it never reached hears nothing";
+}
+
 TEST_F(PublicSite, HeldDirectivesMoveNoIdEtagOrEventId) {
   PublishFor("5201", "released");  // public at 20:00
   auto later = testing::SamplePublish({"5201"}, {v1::COMMUNITY});

@@ -103,6 +103,9 @@ class Site {
 
   // True when `doc` was released for `region` or a region above it.
   static bool Reaches(const v1::PublicDocument& doc, std::string_view region);
+  // True when `region`'s event stream carries `doc`: it reaches the region,
+  // or its previous version did (PublicDocument.withdrawn_from).
+  static bool Concerns(const v1::PublicDocument& doc, std::string_view region);
 
  private:
   struct RegionView {
