@@ -162,14 +162,20 @@ async function main() {
 
     // The return form: a value out of its limits is refused with the reason,
     // then an answer, confirmed.
-    await page.fill(`${card} input[name=masks]`, '2000000');
-    await page.fill(`${card} input[name=disinfectant]`, '15');
-    await page.fill(`${card} input[name=staff_on_duty]`, '2');
-    await page.selectOption(`${card} select[name=thermometers_ok]`, 'yes');
-    await page.selectOption(`${card} select[name=risk]`, '中');
     // Past the browser's own check of the limit, as an old browser or a
-    // hand-made request would be: the daemon refuses it.
-    await page.$eval(`${card} form.return-form`, (f) => { f.noValidate = true; f.requestSubmit(); });
+    // hand-made request would be: the daemon refuses it. Filled and sent in
+    // one step, so that a refresh of the inbox (the rating's confirmation
+    // arrives on the event stream) cannot replace the form in between.
+    await page.$eval(`${card} form.return-form`, (f) => {
+      const set = (name, value) => { f.querySelector(`[name=${name}]`).value = value; };
+      set('masks', '2000000');
+      set('disinfectant', '15');
+      set('staff_on_duty', '2');
+      set('thermometers_ok', 'yes');
+      set('risk', '中');
+      f.noValidate = true;
+      f.requestSubmit();
+    });
     await page.waitForFunction(() => document.getElementById('notice').classList.contains('error'));
     const refusal = await page.textContent('#notice');
     check(refusal.includes('masks') && refusal.includes('1000000'),
