@@ -158,6 +158,21 @@ TEST_F(WebInboxTest, ASessionEndsWithItsLifetimeOrALogout) {
   EXPECT_EQ(Get("/api/inbox", cookie).status, 401u);
 }
 
+TEST_F(WebInboxTest, AnAttachedDocumentIsServedOnlyByItsDigestAndOnlyWhenADirectiveNamesIt) {
+  EXPECT_EQ(Get("/api/attachments/" + std::string(64, 'a')).status, 401u) << "not without logging in";
+  const std::string cookie = LogIn();
+  for (const std::string& bad : std::vector<std::string>{"xyz", std::string(64, 'A'), std::string(65, 'a'), std::string(63, 'a') + "g",
+                                std::string("..%2f..%2fstate.json")}) {
+    WebResponse r = Get("/api/attachments/" + bad, cookie);
+    EXPECT_EQ(r.status, 400u) << bad;
+    EXPECT_NE(Body(r)["error"].get<std::string>().find("64 lowercase hex digits"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Get("/api/attachments/../../state.json", cookie).status, 404u);
+  WebResponse unknown = Get("/api/attachments/" + std::string(64, '0'), cookie);
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_NE(Body(unknown)["error"].get<std::string>().find("no directive in this inbox"), std::string::npos);
+}
+
 TEST_F(WebInboxTest, OtherOriginsOtherBodiesAndOtherHostNamesAreRefused) {
   const std::string cookie = LogIn();
   const std::string confirm = "/api/directives/52-HEALTH-20261207-0001/confirm";
